@@ -1,0 +1,248 @@
+/*
+ * buf.c — bounded buffers, the checked reader, canonical varints, UTF-8.
+ *
+ * Invariants: a gs_buf never holds more than its max bytes; a failed put
+ * leaves len unchanged. The reader never reads past end and rejects
+ * non-minimal varints, so decode(encode(x)) == x and encode(decode(b)) == b
+ * for every b the reader accepts.
+ *
+ * SPEC: docs/op-format.md §2.
+ */
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+gs_buf_init(gs_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void
+gs_buf_fini(gs_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static gs_err
+reserve(gs_buf *b, size_t n)
+{
+    if (n > b->max - b->len || b->len > b->max)
+        return GS_ETOOBIG;
+    size_t need = b->len + n;
+    if (need <= b->cap)
+        return GS_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > b->max)
+        cap = b->max;
+    uint8_t *p = realloc(b->data, cap);
+    if (p == NULL)
+        return GS_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return GS_OK;
+}
+
+gs_err
+gs_buf_put(gs_buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return GS_OK;
+    gs_err rc = reserve(b, n);
+    if (rc != GS_OK)
+        return rc;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return GS_OK;
+}
+
+gs_err
+gs_buf_put_u8(gs_buf *b, uint8_t v)
+{
+    return gs_buf_put(b, &v, 1);
+}
+
+gs_err
+gs_buf_put_u64be(gs_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    for (int i = 7; i >= 0; i--) {
+        t[i] = (uint8_t)v;
+        v >>= 8;
+    }
+    return gs_buf_put(b, t, 8);
+}
+
+gs_err
+gs_buf_put_varint(gs_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        t[n++] = byte | (v ? 0x80 : 0);
+    } while (v);
+    return gs_buf_put(b, t, n);
+}
+
+gs_err
+gs_buf_put_svarint(gs_buf *b, int64_t v)
+{
+    return gs_buf_put_varint(b, gs_zigzag(v));
+}
+
+gs_err
+gs_buf_put_str(gs_buf *b, const void *p, size_t n)
+{
+    size_t old = b->len;
+    gs_err rc = gs_buf_put_varint(b, n);
+    if (rc == GS_OK)
+        rc = gs_buf_put(b, p, n);
+    if (rc != GS_OK)
+        b->len = old;
+    return rc;
+}
+
+gs_err
+gs_rd_u8(gs_rd *r, uint8_t *out)
+{
+    if (r->p >= r->end)
+        return GS_ETRUNC;
+    *out = *r->p++;
+    return GS_OK;
+}
+
+gs_err
+gs_rd_u64be(gs_rd *r, uint64_t *out)
+{
+    if (gs_rd_left(r) < 8)
+        return GS_ETRUNC;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | r->p[i];
+    r->p += 8;
+    *out = v;
+    return GS_OK;
+}
+
+gs_err
+gs_rd_varint(gs_rd *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    const uint8_t *p = r->p;
+    for (unsigned i = 0; i < 10; i++) {
+        if (p >= r->end)
+            return GS_ETRUNC;
+        uint8_t byte = *p++;
+        if (i == 9 && byte > 1)
+            return GS_EMALFORMED; /* more than 64 bits */
+        v |= (uint64_t)(byte & 0x7f) << (7 * i);
+        if (!(byte & 0x80)) {
+            /* a zero last byte after the first is padding */
+            if (byte == 0 && i > 0)
+                return GS_ENONCANON;
+            r->p = p;
+            *out = v;
+            return GS_OK;
+        }
+    }
+    return GS_EMALFORMED;
+}
+
+gs_err
+gs_rd_svarint(gs_rd *r, int64_t *out)
+{
+    uint64_t v;
+    gs_err rc = gs_rd_varint(r, &v);
+    if (rc == GS_OK)
+        *out = gs_unzigzag(v);
+    return rc;
+}
+
+gs_err
+gs_rd_bytes(gs_rd *r, size_t n, gs_slice *out)
+{
+    if (gs_rd_left(r) < n)
+        return GS_ETRUNC;
+    out->p = r->p;
+    out->n = n;
+    r->p += n;
+    return GS_OK;
+}
+
+gs_err
+gs_rd_str(gs_rd *r, size_t max, gs_slice *out)
+{
+    uint64_t n;
+    gs_rd save = *r;
+    gs_err rc = gs_rd_varint(r, &n);
+    if (rc == GS_OK && n > max)
+        rc = GS_ETOOBIG;
+    if (rc == GS_OK)
+        rc = gs_rd_bytes(r, (size_t)n, out);
+    if (rc != GS_OK)
+        *r = save;
+    return rc;
+}
+
+bool
+gs_utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+                return false;
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false; /* continuation byte, overlong lead, or > F4 */
+        }
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            uint8_t cc = p[i + k];
+            if ((cc & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+            (cp >= 0x80 && cp < 0xa0)) /* C1 controls */
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+int
+gs_slice_cmp(gs_slice a, gs_slice b)
+{
+    size_t n = a.n < b.n ? a.n : b.n;
+    int c = n ? memcmp(a.p, b.p, n) : 0;
+    if (c != 0)
+        return c;
+    return (a.n > b.n) - (a.n < b.n);
+}

@@ -1,0 +1,112 @@
+/*
+ * buf.h — bounded byte buffers and a checked reader: the primitives of every
+ * canonical encoding in gridsync (ops, field states, later wire messages).
+ *
+ * Writer (gs_buf): a growable buffer with a hard cap, curl's dynbuf habit.
+ * Appending past the cap fails with GS_ETOOBIG and leaves the buffer as it
+ * was; a failed allocation gives GS_ENOMEM. A buffer owns its memory: free it
+ * with gs_buf_fini.
+ *
+ * Reader (gs_rd): a cursor over borrowed bytes. Every getter checks the
+ * remaining length before it reads and never allocates; slices it returns
+ * point into the input and live as long as the input. Varints are LEB128
+ * (7 bits a byte, little-endian groups) of at most 10 bytes and must be
+ * minimal: a padded varint is GS_ENONCANON, so each value has exactly one
+ * encoding. Integers that can be negative use zigzag.
+ *
+ * SPEC: docs/op-format.md §2 (primitives).
+ */
+#ifndef GS_CRDT_BUF_H
+#define GS_CRDT_BUF_H
+
+#include "gridsync.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gs_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* hard cap on len */
+} gs_buf;
+
+/* A borrowed byte string (not NUL-terminated). */
+typedef struct gs_slice {
+    const uint8_t *p;
+    size_t n;
+} gs_slice;
+
+void gs_buf_init(gs_buf *b, size_t max);
+void gs_buf_fini(gs_buf *b);
+/* Forget the content, keep the memory. */
+static inline void
+gs_buf_reset(gs_buf *b)
+{
+    b->len = 0;
+}
+
+GS_MUST_CHECK gs_err gs_buf_put(gs_buf *b, const void *p, size_t n);
+GS_MUST_CHECK gs_err gs_buf_put_u8(gs_buf *b, uint8_t v);
+GS_MUST_CHECK gs_err gs_buf_put_u64be(gs_buf *b, uint64_t v);
+GS_MUST_CHECK gs_err gs_buf_put_varint(gs_buf *b, uint64_t v);
+GS_MUST_CHECK gs_err gs_buf_put_svarint(gs_buf *b, int64_t v); /* zigzag */
+/* varint length, then the bytes */
+GS_MUST_CHECK gs_err gs_buf_put_str(gs_buf *b, const void *p, size_t n);
+
+typedef struct gs_rd {
+    const uint8_t *p;
+    const uint8_t *end;
+} gs_rd;
+
+static inline void
+gs_rd_init(gs_rd *r, const void *p, size_t n)
+{
+    r->p = (const uint8_t *)p;
+    r->end = r->p + n;
+}
+
+static inline size_t
+gs_rd_left(const gs_rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+GS_MUST_CHECK gs_err gs_rd_u8(gs_rd *r, uint8_t *out);
+GS_MUST_CHECK gs_err gs_rd_u64be(gs_rd *r, uint64_t *out);
+GS_MUST_CHECK gs_err gs_rd_varint(gs_rd *r, uint64_t *out);
+GS_MUST_CHECK gs_err gs_rd_svarint(gs_rd *r, int64_t *out);
+/* n raw bytes, borrowed */
+GS_MUST_CHECK gs_err gs_rd_bytes(gs_rd *r, size_t n, gs_slice *out);
+/* varint length (checked against max before anything else), then bytes */
+GS_MUST_CHECK gs_err gs_rd_str(gs_rd *r, size_t max, gs_slice *out);
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF,
+ * no control characters but tab and newline (so no NUL either). */
+bool gs_utf8_valid(const uint8_t *p, size_t n);
+
+/* Zigzag helpers. */
+static inline uint64_t
+gs_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t
+gs_unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Lexicographic compare of two slices, shorter first on a common prefix. */
+int gs_slice_cmp(gs_slice a, gs_slice b);
+
+static inline gs_slice
+gs_slice_of(const void *p, size_t n)
+{
+    gs_slice s = {(const uint8_t *)p, n};
+    return s;
+}
+
+#endif /* GS_CRDT_BUF_H */

@@ -1,0 +1,59 @@
+/*
+ * err.c — names and messages of gs_err codes.
+ *
+ * The table is indexed by code; a static assertion keeps it the same length
+ * as the enum, so adding a code without a message fails the build.
+ */
+#include "gridsync.h"
+
+#include <assert.h>
+
+static const struct {
+    const char *name;
+    const char *msg;
+} errs[] = {
+    [GS_OK] = {"GS_OK", "success"},
+    [GS_ENOMEM] = {"GS_ENOMEM", "out of memory"},
+    [GS_EINVAL] = {"GS_EINVAL", "invalid argument"},
+    [GS_ETRUNC] = {"GS_ETRUNC", "input truncated"},
+    [GS_ETOOBIG] = {"GS_ETOOBIG", "length or count over its limit"},
+    [GS_EUTF8] = {"GS_EUTF8", "string is not valid UTF-8 or has a "
+                              "forbidden character"},
+    [GS_EVERSION] = {"GS_EVERSION", "unknown format version"},
+    [GS_ENONCANON] = {"GS_ENONCANON", "non-canonical encoding"},
+    [GS_EMALFORMED] = {"GS_EMALFORMED", "malformed data"},
+    [GS_EBADSIG] = {"GS_EBADSIG", "signature does not verify"},
+    [GS_ENETWORK] = {"GS_ENETWORK", "signed for another network"},
+    [GS_ECHAIN] = {"GS_ECHAIN", "op does not link to the previous op of "
+                                "its feed"},
+    [GS_ENOSIG] = {"GS_ENOSIG", "run of ops is not signed at its end"},
+    [GS_EFEED] = {"GS_EFEED", "ops of more than one feed in a run"},
+    [GS_ECLOCK] = {"GS_ECLOCK", "clock stamp out of range"},
+    [GS_EKIND] = {"GS_EKIND", "unknown or unexpected field kind"},
+    [GS_ENOTFOUND] = {"GS_ENOTFOUND", "not found"},
+};
+
+static_assert(sizeof errs / sizeof errs[0] == GS_ERR_COUNT_,
+              "every gs_err needs a name and a message");
+
+const char *
+gs_strerror(gs_err rc)
+{
+    if ((unsigned)rc >= GS_ERR_COUNT_)
+        return "unknown error";
+    return errs[rc].msg;
+}
+
+const char *
+gs_errname(gs_err rc)
+{
+    if ((unsigned)rc >= GS_ERR_COUNT_)
+        return "GS_E?";
+    return errs[rc].name;
+}
+
+const char *
+gs_version(void)
+{
+    return GS_VERSION_STRING;
+}

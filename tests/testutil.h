@@ -1,0 +1,49 @@
+/*
+ * testutil.h — helpers shared by the cmocka tests: a seeded PRNG that
+ * prints its seed and replays with GS_SEED=, hex conversion, deterministic
+ * keys, and reading files from the source tree.
+ *
+ * cmocka needs <stdarg.h>, <stddef.h>, <setjmp.h> before <cmocka.h>; this
+ * header includes them in that order, so tests include only testutil.h.
+ */
+#ifndef GS_TESTUTIL_H
+#define GS_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "gridsync.h"
+#include "op.h"
+
+/* xoshiro256** seeded by splitmix64: fast, reproducible. */
+typedef struct gs_rng {
+    uint64_t s[4];
+} gs_rng;
+
+void gs_rng_seed(gs_rng *r, uint64_t seed);
+uint64_t gs_rng_next(gs_rng *r);
+/* uniform in [0, n), n > 0 */
+uint64_t gs_rng_below(gs_rng *r, uint64_t n);
+
+/* The run's seed: GS_SEED from the environment if set, else from the
+ * clock; printed once as "seed: N (replay with GS_SEED=N)". */
+uint64_t gs_test_seed(void);
+
+/* Hex of n bytes into out (2n+1 bytes). */
+void gs_hex(const uint8_t *p, size_t n, char *out);
+/* Parse hex into out (max bytes); returns bytes written or -1. */
+long gs_unhex(const char *hex, uint8_t *out, size_t max);
+
+/* Ed25519 key pair from a one-byte seed pattern: seed bytes are
+ * (b + i) & 0xff for i in 0..31. Deterministic across runs. */
+void gs_test_keypair(uint8_t b, uint8_t pk[GS_KEY_BYTES],
+                     uint8_t sk[GS_SECRETKEY_BYTES]);
+
+/* Whole file into a malloc'd, NUL-terminated buffer (NULL on error). */
+char *gs_read_file(const char *path, size_t *len);
+
+#endif
