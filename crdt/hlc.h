@@ -12,12 +12,16 @@
  *     greater stamp than A; last-writer-wins then follows causality, not
  *     wall time.
  *  G3 close to wall time: an issued stamp's ms part is at least the wall
- *     clock's; it runs ahead of the wall clock only as far as the stamps it
- *     was given, plus 1 ms per 65,536 stamps issued within one millisecond.
+ *     clock's; it runs ahead of the wall clock only as far as the newest
+ *     wall time or received stamp the clock has seen, plus 1 ms per 65,536
+ *     stamps issued within one millisecond.
  *  G4 bounded drift: gs_hlc_recv refuses (GS_ECLOCK, clock unchanged) a
  *     stamp whose ms part is more than max_drift_ms ahead of the wall clock,
  *     when max_drift_ms is not 0. What to do with such an op is the caller's
  *     choice; the clock is never dragged into a far future.
+ *
+ * G1 holds across restarts only if the owner restores the clock: pass the
+ * newest stamp in its store to gs_hlc_recv after gs_hlc_init.
  *
  * The clock is a plain value: no I/O, no locking. The caller passes the wall
  * time (gs_hlc_wall_ms() reads CLOCK_REALTIME) so tests can play any clock.
@@ -62,10 +66,12 @@ gs_hlc_counter(uint64_t stamp)
 void gs_hlc_init(gs_hlc *c, uint64_t max_drift_ms);
 
 /* Issue a stamp for a local write at wall time wall_ms (G1, G3).
- * GS_ECLOCK only when the 48-bit ms range is exhausted. */
+ * GS_ECLOCK only when the 48-bit ms range is exhausted; GS_EINVAL for NULL
+ * arguments. On error the clock is unchanged. */
 GS_MUST_CHECK gs_err gs_hlc_now(gs_hlc *c, uint64_t wall_ms, uint64_t *out);
 
-/* Take a stamp seen on an applied op (G1, G4). */
+/* Take a stamp seen on an applied op (G1, G4). GS_ECLOCK as G4 says;
+ * GS_EINVAL for NULL c. On error the clock is unchanged. */
 GS_MUST_CHECK gs_err gs_hlc_recv(gs_hlc *c, uint64_t remote, uint64_t wall_ms);
 
 /* -1, 0, 1 as a < b, a == b, a > b. */

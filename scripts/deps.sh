@@ -5,6 +5,8 @@
 
 GS_DEPS_BASE="cmake make gcc pkg-config libsodium-dev libzmq3-dev liblmdb-dev
 libcmocka-dev libjansson-dev libzstd-dev"
+# clang builds the sanitizer pass and the fuzzers; its runtimes come apart
+GS_DEPS_CLANG="clang libclang-rt-14-dev"
 
 gs_deps() {
     local want="$GS_DEPS_BASE $*" missing=() p
