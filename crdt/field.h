@@ -16,8 +16,10 @@
  *           author's ops reach a replica in feed order, this is the sum of
  *           the deltas of the distinct ops seen, without keeping op ids.
  *   set     observed-remove, add wins: adds are (element, tag = content hash
- *           of the adding op); a remove lists the tags it observed; an
- *           element is present while one of its tags is not removed.
+ *           of the adding op); a remove lists the tags it observed of its
+ *           element and is kept as (element, tag) pairs, so removing one
+ *           element never removes another added by the same op; an element
+ *           is present while one of its (element, tag) adds is not removed.
  *   log     union of entries (stamp, value), ordered by (hlc, author, value).
  *   stage   lexicographic max of (round, stage); stamp = earliest write of
  *           that exact (round, stage). Reopen writes (round + 1, first stage).
@@ -49,6 +51,9 @@
 #define GS_STAGE_MAX 63        /* stage numbers 0..63 */
 #define GS_ROUND_MAX 0xffffffu /* reopen rounds */
 #define GS_DELETED_FIELD "_deleted"
+#define GS_COUNTER_ABS_MAX (INT64_C(1) << 62) /* |delta|, |total| */
+#define GS_FIELD_STATE_BYTES_MAX (64u << 20)   /* one encoded field state */
+#define GS_ENTITY_BYTES_MAX (256u << 20)       /* one encoded entity */
 
 /* ---- values (lww fields, log entries) ---- */
 
@@ -102,6 +107,40 @@ GS_MUST_CHECK gs_err gs_payload_claim(gs_buf *b, uint8_t action,
  * GS_ENONCANON, GS_EMALFORMED, GS_EKIND (kind 0). */
 GS_MUST_CHECK gs_err gs_payload_check(uint8_t kind, gs_slice p);
 
+/* A checked payload of a known kind, borrowing its bytes. */
+typedef struct gs_payload {
+    uint8_t kind;
+    union {
+        struct {
+            uint64_t base;
+            gs_vref v;
+        } lww;
+        struct {
+            int64_t delta, total;
+        } counter;
+        struct {
+            size_t n;       /* items, >= 1 */
+            gs_slice items; /* the checked item bytes; gs_payload_set_next */
+        } set;
+        gs_vref log;
+        struct {
+            uint64_t round, stage;
+        } stage;
+        struct {
+            uint8_t action; /* gs_claim_action */
+            gs_slice who;
+        } claim;
+    } u;
+} gs_payload;
+
+/* Parse and check p as gs_payload_check does, for a known kind only
+ * (GS_EKIND otherwise). out borrows p. */
+GS_MUST_CHECK gs_err gs_payload_parse(uint8_t kind, gs_slice p,
+                                      gs_payload *out);
+/* Read the next item of a set payload (start a reader on u.set.items);
+ * it->tags then points into the payload. */
+GS_MUST_CHECK gs_err gs_payload_set_next(gs_rd *r, gs_set_item *it);
+
 /* ---- field state ---- */
 
 typedef struct gs_stamp {
@@ -118,6 +157,13 @@ typedef struct gs_value {
     char *s;
     size_t n;
 } gs_value;
+
+/* Replace dst's value with a copy of src (checked as gs_value_write does);
+ * on error dst is unchanged. A zeroed gs_value is a valid null. */
+GS_MUST_CHECK gs_err gs_value_set(gs_value *dst, const gs_vref *src);
+void gs_value_fini(gs_value *v);
+/* A gs_vref borrowing v. */
+gs_vref gs_value_ref(const gs_value *v);
 
 struct gs_ctr_entry {
     uint8_t author[GS_KEY_BYTES];
@@ -139,10 +185,12 @@ struct gs_claim_rec {
     size_t who_n;
 };
 
+/* Names and keys are held inline (not behind pointers): finding an entity
+ * and its fields then costs no pointer chase and no allocation. */
 typedef struct gs_field {
-    char *name; /* owned, NUL-terminated */
     size_t name_n;
     uint8_t kind;
+    char name[GS_NAME_BYTES_MAX + 1]; /* NUL-terminated */
     union {
         struct {
             bool set; /* false: never written */
@@ -157,8 +205,8 @@ typedef struct gs_field {
         struct {
             size_t n_add, cap_add; /* sorted by (elem, tag) */
             struct gs_set_add *add;
-            size_t n_rm, cap_rm; /* sorted */
-            uint8_t (*rm)[GS_HASH_BYTES];
+            size_t n_rm, cap_rm; /* removed (elem, tag), sorted likewise */
+            struct gs_set_add *rm;
         } set;
         struct {
             size_t n, cap; /* sorted by (hlc, author, value) */
@@ -188,6 +236,13 @@ void gs_field_fini(gs_field *f);
 GS_MUST_CHECK gs_err gs_field_apply(gs_field *f, const gs_update *u,
                                     const gs_op *op,
                                     const uint8_t hash[GS_HASH_BYTES]);
+/* The same with a payload already parsed (of f's kind, else GS_EINVAL);
+ * the entity uses it to check every update before applying any. */
+GS_MUST_CHECK gs_err gs_field_apply_parsed(gs_field *f, const gs_payload *pl,
+                                           const gs_op *op,
+                                           const uint8_t hash[GS_HASH_BYTES]);
+/* True while f holds nothing (bottom of its lattice). */
+bool gs_field_empty(const gs_field *f);
 
 /* dst = join(dst, src); same name and kind (else GS_EINVAL). On GS_ENOMEM
  * dst may hold part of src: still a valid state below the join. */
@@ -225,14 +280,15 @@ size_t gs_field_claims(const gs_field *f, const struct gs_claim_rec **out,
 /* ---- entity ---- */
 
 typedef struct gs_entity {
-    char *type; /* owned, NUL-terminated */
     size_t type_n;
-    char *id;
     size_t id_n;
     size_t n_fields, cap_fields;
-    gs_field *fields; /* sorted by (name, kind) */
+    gs_field *fields;               /* sorted by (name, kind) */
+    char type[GS_NAME_BYTES_MAX + 1]; /* NUL-terminated */
+    char id[GS_ID_BYTES_MAX + 1];     /* NUL-terminated */
 } gs_entity;
 
+/* GS_EINVAL unless type is a valid name and id a valid entity id. */
 GS_MUST_CHECK gs_err gs_entity_init(gs_entity *e, gs_slice type, gs_slice id);
 void gs_entity_fini(gs_entity *e);
 /* Apply every update of op (type and id must be e's, else GS_EINVAL).
@@ -240,6 +296,16 @@ void gs_entity_fini(gs_entity *e);
  * merged. A field written under two kinds keeps one state per kind. */
 GS_MUST_CHECK gs_err gs_entity_apply(gs_entity *e, const gs_op *op,
                                      const uint8_t hash[GS_HASH_BYTES]);
+/* The two halves of gs_entity_apply, for callers that overlap other work
+ * (gs_state_apply parses while the entity's memory is being fetched):
+ * check every update of op and parse those of known kinds into pl (an
+ * array of op->n_updates), then apply them to e. */
+GS_MUST_CHECK gs_err gs_op_parse_updates(const gs_op *op, gs_payload *pl);
+/* One update of the above: GS_OK with *pl unset for unknown kinds. */
+GS_MUST_CHECK gs_err gs_update_parse(const gs_update *u, gs_payload *pl);
+GS_MUST_CHECK gs_err gs_entity_apply_parsed(gs_entity *e, const gs_op *op,
+                                            const gs_payload *pl,
+                                            const uint8_t hash[GS_HASH_BYTES]);
 GS_MUST_CHECK gs_err gs_entity_join(gs_entity *dst, const gs_entity *src);
 /* NULL if the entity has no such field of that kind. */
 const gs_field *gs_entity_field(const gs_entity *e, const char *name,
@@ -264,8 +330,12 @@ typedef struct gs_digest {
 } gs_digest;
 
 GS_MUST_CHECK gs_err gs_digest_init(gs_digest *d);
-/* GS_EINVAL if entities are not given in strictly ascending order. */
+/* GS_EINVAL if entities are not given in strictly ascending order (the
+ * digest is then unchanged). After GS_ENOMEM or GS_ETOOBIG the digest may
+ * only be abandoned with gs_digest_final. */
 GS_MUST_CHECK gs_err gs_digest_add(gs_digest *d, const gs_entity *e);
+/* Write the digest (out may be NULL to abandon it) and release d's
+ * buffers; call it once after gs_digest_init, also after an error. */
 void gs_digest_final(gs_digest *d, uint8_t out[GS_HASH_BYTES]);
 
 /* ---- in-memory replica state (tests, benchmarks, tablets' caches) ---- */
