@@ -199,6 +199,23 @@ gs_utf8_valid(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* Eight ASCII bytes at a time: ids, names, scopes and numbers are
+         * ASCII, and this check runs on every string of every op. A byte
+         * fails the test if its high bit is set, or if it is below 0x20 or
+         * is 0x7f; the slow path below then sorts out tab and newline. */
+        if (n - i >= 8) {
+            uint64_t v;
+            memcpy(&v, p + i, 8);
+            const uint64_t ones = 0x0101010101010101ULL;
+            uint64_t high = v & (ones * 0x80);
+            uint64_t low = (v - ones * 0x20) & ~v & (ones * 0x80);
+            uint64_t del = ((v ^ (ones * 0x7f)) - ones) & ~(v ^ (ones * 0x7f)) &
+                           (ones * 0x80);
+            if ((high | low | del) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         uint8_t c = p[i];
         if (c < 0x80) {
             if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)

@@ -1,0 +1,170 @@
+/*
+ * test_buf.c — the primitives under every encoding: bounded buffers,
+ * canonical varints, zigzag, and the strict UTF-8 check (whose eight-byte
+ * ASCII fast path must refuse a bad byte wherever it sits in a block).
+ */
+#include "testutil.h"
+
+#include "buf.h"
+
+#include <string.h>
+
+static void
+test_buf_cap_refuses_and_keeps_content(void **state)
+{
+    (void)state;
+    gs_buf b;
+    gs_buf_init(&b, 10);
+    assert_int_equal(gs_buf_put(&b, "12345678", 8), GS_OK);
+    assert_int_equal(gs_buf_put(&b, "abc", 3), GS_ETOOBIG);
+    assert_int_equal(b.len, 8);
+    assert_int_equal(gs_buf_put_str(&b, "ab", 2), GS_ETOOBIG); /* 1 + 2 */
+    assert_int_equal(b.len, 8);
+    assert_memory_equal(b.data, "12345678", 8);
+    gs_buf_fini(&b);
+}
+
+static void
+test_varint_round_trip_and_sizes(void **state)
+{
+    (void)state;
+    const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX,
+                             UINT64_MAX - 1, UINT64_MAX};
+    const size_t sizes[] = {1, 1, 1, 2, 2, 3, 5, 10, 10};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        gs_buf b;
+        gs_rd r;
+        uint64_t v;
+        gs_buf_init(&b, 64);
+        assert_int_equal(gs_buf_put_varint(&b, vals[i]), GS_OK);
+        assert_int_equal(b.len, sizes[i]);
+        gs_rd_init(&r, b.data, b.len);
+        assert_int_equal(gs_rd_varint(&r, &v), GS_OK);
+        assert_true(v == vals[i]);
+        assert_int_equal(gs_rd_left(&r), 0);
+        gs_buf_fini(&b);
+    }
+}
+
+static void
+test_varint_refuses_padding_overflow_truncation(void **state)
+{
+    (void)state;
+    const uint8_t padded[] = {0x81, 0x00};
+    const uint8_t zero_padded[] = {0x80, 0x80, 0x00};
+    const uint8_t over64[] = {0xff, 0xff, 0xff, 0xff, 0xff,
+                              0xff, 0xff, 0xff, 0xff, 0x02};
+    const uint8_t eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                              0x80, 0x80, 0x80, 0x80, 0x01};
+    const uint8_t cut[] = {0x80, 0x80};
+    gs_rd r;
+    uint64_t v;
+    gs_rd_init(&r, padded, sizeof padded);
+    assert_int_equal(gs_rd_varint(&r, &v), GS_ENONCANON);
+    gs_rd_init(&r, zero_padded, sizeof zero_padded);
+    assert_int_equal(gs_rd_varint(&r, &v), GS_ENONCANON);
+    gs_rd_init(&r, over64, sizeof over64);
+    assert_int_equal(gs_rd_varint(&r, &v), GS_EMALFORMED);
+    gs_rd_init(&r, eleven, sizeof eleven);
+    assert_int_equal(gs_rd_varint(&r, &v), GS_EMALFORMED);
+    gs_rd_init(&r, cut, sizeof cut);
+    assert_int_equal(gs_rd_varint(&r, &v), GS_ETRUNC);
+    assert_int_equal(gs_rd_left(&r), 2); /* nothing consumed */
+}
+
+static void
+test_zigzag_round_trip(void **state)
+{
+    (void)state;
+    const int64_t vals[] = {0, -1, 1, -2, INT64_MAX, INT64_MIN};
+    const uint64_t enc[] = {0, 1, 2, 3, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t i = 0; i < 6; i++) {
+        assert_true(gs_zigzag(vals[i]) == enc[i]);
+        assert_true(gs_unzigzag(enc[i]) == vals[i]);
+    }
+}
+
+static void
+test_rd_str_checks_limit_before_reading(void **state)
+{
+    (void)state;
+    const uint8_t in[] = {0x05, 'a', 'b'};
+    gs_rd r;
+    gs_slice s;
+    gs_rd_init(&r, in, sizeof in);
+    assert_int_equal(gs_rd_str(&r, 4, &s), GS_ETOOBIG);
+    assert_int_equal(gs_rd_left(&r), 3); /* reader unmoved on error */
+    assert_int_equal(gs_rd_str(&r, 100, &s), GS_ETRUNC);
+    assert_int_equal(gs_rd_left(&r), 3);
+}
+
+static bool
+valid(const char *s)
+{
+    return gs_utf8_valid((const uint8_t *)s, strlen(s));
+}
+
+static void
+test_utf8_accepts_text(void **state)
+{
+    (void)state;
+    assert_true(valid(""));
+    assert_true(valid("H-000123 yc.yimei.nanjun"));
+    assert_true(valid("居民反映路灯坏了\n第二行\t制表"));
+    assert_true(valid("\xf0\x9f\x98\x80 emoji"));       /* U+1F600 */
+    assert_true(valid("\xef\xbf\xbd\xf4\x8f\xbf\xbf")); /* FFFD, 10FFFF */
+}
+
+static void
+test_utf8_refuses_bad_sequences(void **state)
+{
+    (void)state;
+    assert_false(valid("\xc0\x80"));         /* overlong NUL */
+    assert_false(valid("\xe0\x80\xaf"));     /* overlong '/' */
+    assert_false(valid("\xed\xa0\x80"));     /* surrogate */
+    assert_false(valid("\xf4\x90\x80\x80")); /* above U+10FFFF */
+    assert_false(valid("\x80"));             /* lone continuation */
+    assert_false(valid("\xe5\xbc"));         /* cut short */
+    assert_false(valid("\xc2\x85"));         /* C1 control NEL */
+    assert_false(valid("a\rb"));             /* carriage return */
+}
+
+static void
+test_utf8_fast_path_catches_every_position(void **state)
+{
+    (void)state;
+    const uint8_t bad[] = {0x00, 0x01, 0x1f, 0x7f, 0x80, 0xff, '\r'};
+    uint8_t buf[24];
+    for (size_t b = 0; b < sizeof bad; b++) {
+        for (size_t pos = 0; pos < sizeof buf; pos++) {
+            memset(buf, 'a', sizeof buf);
+            buf[pos] = bad[b];
+            assert_false(gs_utf8_valid(buf, sizeof buf));
+        }
+    }
+    /* tab, newline, space and '~' pass in every position */
+    const uint8_t good[] = {'\t', '\n', ' ', '~'};
+    for (size_t g = 0; g < sizeof good; g++) {
+        for (size_t pos = 0; pos < sizeof buf; pos++) {
+            memset(buf, 'z', sizeof buf);
+            buf[pos] = good[g];
+            assert_true(gs_utf8_valid(buf, sizeof buf));
+        }
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_cap_refuses_and_keeps_content),
+        cmocka_unit_test(test_varint_round_trip_and_sizes),
+        cmocka_unit_test(test_varint_refuses_padding_overflow_truncation),
+        cmocka_unit_test(test_zigzag_round_trip),
+        cmocka_unit_test(test_rd_str_checks_limit_before_reading),
+        cmocka_unit_test(test_utf8_accepts_text),
+        cmocka_unit_test(test_utf8_refuses_bad_sequences),
+        cmocka_unit_test(test_utf8_fast_path_catches_every_position),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
