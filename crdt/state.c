@@ -30,10 +30,12 @@ struct gs_state {
     size_t n, cap;
     struct slot *slots;
     size_t mask; /* slots - 1; slots is a power of two or 0 */
+    uint64_t seed; /* random per state: ids come from other devices */
 };
 
-/* A fast 64-bit hash (wyhash-style multiply-fold); not for adversaries
- * who could pick keys to collide, but keys here come from signed ops. */
+/* A fast 64-bit hash (wyhash-style multiply-fold), keyed with a random
+ * seed per state so that a device cannot choose ids that collide and turn
+ * lookups quadratic. Nothing outside the table depends on the hash. */
 static inline uint64_t
 fold(uint64_t a, uint64_t b)
 {
@@ -62,11 +64,11 @@ hash_bytes(const char *p, size_t n, uint64_t h)
 }
 
 static uint64_t
-key_hash(gs_slice type, gs_slice id)
+key_hash(const gs_state *s, gs_slice type, gs_slice id)
 {
     /* the type's length is folded in first, so (type, id) is unambiguous */
     return hash_bytes((const char *)id.p, id.n,
-                      hash_bytes((const char *)type.p, type.n, 0));
+                      hash_bytes((const char *)type.p, type.n, s->seed));
 }
 
 /* Slot holding (type, id), or the empty slot where it would go. */
@@ -96,6 +98,11 @@ gs_state_new(gs_state **out)
     gs_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return GS_ENOMEM;
+    if (sodium_init() < 0) {
+        free(s);
+        return GS_ENOMEM; /* no randomness to be had */
+    }
+    randombytes_buf(&s->seed, sizeof s->seed);
     *out = s;
     return GS_OK;
 }
@@ -193,7 +200,7 @@ gs_state_apply(gs_state *s, const gs_op *op, const uint8_t hash[GS_HASH_BYTES])
 {
     if (op->n_updates > GS_OP_UPDATES_MAX)
         return GS_EINVAL;
-    uint64_t h = key_hash(op->type, op->id);
+    uint64_t h = key_hash(s, op->type, op->id);
     if (s->slots != NULL)
         __builtin_prefetch(&s->slots[(size_t)h & s->mask]);
     gs_payload pl[GS_OP_UPDATES_MAX];
@@ -245,7 +252,7 @@ gs_state_join(gs_state *dst, const gs_state *src)
         const gs_entity *se = &src->ents[k];
         gs_slice type = gs_slice_of(se->type, se->type_n);
         gs_slice id = gs_slice_of(se->id, se->id_n);
-        uint64_t h = key_hash(type, id);
+        uint64_t h = key_hash(dst, type, id);
         gs_err rc;
         if (dst->slots != NULL) {
             size_t i = probe(dst, h, type, id);
@@ -280,7 +287,7 @@ gs_state_get(const gs_state *s, gs_slice type, gs_slice id)
 {
     if (s->slots == NULL)
         return NULL;
-    size_t i = probe(s, key_hash(type, id), type, id);
+    size_t i = probe(s, key_hash(s, type, id), type, id);
     return s->slots[i].idx ? &s->ents[s->slots[i].idx - 1] : NULL;
 }
 
