@@ -31,6 +31,13 @@ static const struct {
     [GS_ECLOCK] = {"GS_ECLOCK", "clock stamp out of range"},
     [GS_EKIND] = {"GS_EKIND", "unknown or unexpected field kind"},
     [GS_ENOTFOUND] = {"GS_ENOTFOUND", "not found"},
+    [GS_EFULL] = {"GS_EFULL", "disk full"},
+    [GS_EIO] = {"GS_EIO", "storage error"},
+    [GS_EFORK] = {"GS_EFORK", "a different op exists at this place in its "
+                              "feed (fork)"},
+    [GS_EEXIST] = {"GS_EEXIST", "already exists"},
+    [GS_EPERM] = {"GS_EPERM", "permission denied, or file open to "
+                            "others"},
 };
 
 static_assert(sizeof errs / sizeof errs[0] == GS_ERR_COUNT_,

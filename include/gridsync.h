@@ -46,6 +46,11 @@ typedef enum gs_err {
     GS_ECLOCK,     /* a clock stamp is out of range */
     GS_EKIND,      /* field kind unknown or not the kind expected */
     GS_ENOTFOUND,  /* no such item */
+    GS_EFULL,      /* the disk is full: local writes refused, sync paused */
+    GS_EIO,        /* a file or storage operation failed */
+    GS_EFORK,      /* a second, different op at a known (feed, seq) */
+    GS_EEXIST,     /* the file or item already exists; not replaced */
+    GS_EPERM,      /* permission denied, or a key file open to others */
     GS_ERR_COUNT_  /* number of codes; not an error */
 } gs_err;
 

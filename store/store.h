@@ -1,0 +1,146 @@
+/*
+ * store.h — the LMDB replica: the op log, feed heads, fork evidence and the
+ * materialised entities (DESIGN §4).
+ *
+ * One environment per replica directory, with named databases:
+ *   meta   string key -> bytes: format version, network id, device key
+ *   feeds  author(32) || scope -> feed record (number, head seq, head
+ *          hash, head signature, frozen flag)
+ *   fnum   feed number (u64be) -> author(32) || scope
+ *   ops    feed number (u64be) || seq (u64be) -> op bytes
+ *   ents   type || 0x00 || id -> entity state (docs/op-format.md §6)
+ *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || feed number || seq
+ *          -> empty: the entity->ops index behind history and rebuilds
+ *   forks  feed number || seq -> the second op seen there, and its sig
+ *
+ * Invariants:
+ *  - A batch is one write transaction: verify, append, merge, index. A
+ *    crash leaves all of a batch or none of it; an acknowledged batch is on
+ *    disk (LMDB syncs at commit).
+ *  - ops holds, per feed, exactly seq 1..head with no gap, each linking to
+ *    the one before, and the head carries a signature that verifies; ops
+ *    past the last signature held are never stored.
+ *  - ents equals the state obtained by applying every op in ops (checked by
+ *    gs_store_digest_rebuild).
+ *  - A second, different op at a known (feed, seq) is kept in forks as
+ *    evidence and not applied, nor is anything chained after it. (Freezing
+ *    the feed at the last common op and rolling back is the trust work.)
+ *  - ents keys sort as the digest needs: (type, id) by bytes, because
+ *    neither holds a 0x00 byte.
+ *
+ * The map grows by itself: a batch that hits MDB_MAP_FULL is aborted, the
+ * map doubled (up to the configured cap) and the batch run again. A full
+ * disk is GS_EFULL and leaves the replica as it was.
+ *
+ * Several processes may open one replica; LMDB serialises writers. One
+ * gs_store handle is used by one thread at a time.
+ */
+#ifndef GS_STORE_STORE_H
+#define GS_STORE_STORE_H
+
+#include "field.h"
+#include "gridsync.h"
+#include "op.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gs_store gs_store;
+
+typedef struct gs_store_opts {
+    uint64_t map_size;     /* initial map size in bytes; 0: 64 MiB */
+    uint64_t max_map_size; /* cap for growth; 0: no cap but the disk */
+    bool create;           /* create the environment if missing */
+} gs_store_opts;
+
+/* Open the replica in dir (which must exist). GS_ENOTFOUND if there is no
+ * replica and !opts->create; GS_EVERSION for an unknown format; GS_EIO for
+ * other LMDB or file errors. */
+GS_MUST_CHECK gs_err gs_store_open(const char *dir, const gs_store_opts *opts,
+                                   gs_store **out);
+void gs_store_close(gs_store *s);
+
+/* Meta values (small). get copies into buf (cap bytes), sets *len. */
+GS_MUST_CHECK gs_err gs_store_meta_put(gs_store *s, const char *key,
+                                       const void *val, size_t len);
+GS_MUST_CHECK gs_err gs_store_meta_get(gs_store *s, const char *key,
+                                       void *buf, size_t cap, size_t *len);
+
+/* ---- ingest ---- */
+
+/* One run of one feed, as sync and bundles carry it. */
+typedef struct gs_store_run {
+    const gs_run_item *items;
+    size_t n;
+} gs_store_run;
+
+/* What became of a batch. Counts are ops. */
+typedef struct gs_ingest_stats {
+    size_t applied;   /* new ops stored and merged */
+    size_t known;     /* ops already held: no-ops */
+    size_t rejected;  /* refused; by_reason says why */
+    size_t forks;     /* second ops at a known (feed, seq), kept as evidence */
+    size_t by_reason[GS_ERR_COUNT_];
+    size_t first_bad_run; /* index of the first refused run, if any */
+    gs_err first_bad_rc;
+} gs_ingest_stats;
+
+/* Ingest runs in one write transaction. A run that fails verification is
+ * refused whole and counted; the others are applied. network is the replica's
+ * network id. Returns GS_OK even when runs were refused (see stats);
+ * an error return means nothing was written: GS_EFULL (disk full),
+ * GS_ETOOBIG (map at its cap), GS_ENOMEM, GS_EIO. */
+GS_MUST_CHECK gs_err gs_store_ingest(gs_store *s, const gs_store_run *runs,
+                                     size_t n_runs,
+                                     const uint8_t network[GS_KEY_BYTES],
+                                     gs_ingest_stats *stats);
+
+/* The head of a feed: seq 0 and a zero hash if unknown. */
+GS_MUST_CHECK gs_err gs_store_feed_head(gs_store *s,
+                                        const uint8_t author[GS_KEY_BYTES],
+                                        gs_slice scope, gs_feed_head *out);
+
+/* ---- reads ---- */
+
+/* Entity (type, id) into *out (initialised here; caller finis it).
+ * GS_ENOTFOUND if no op ever touched it. */
+GS_MUST_CHECK gs_err gs_store_entity_get(gs_store *s, gs_slice type,
+                                         gs_slice id, gs_entity *out);
+
+/* Call fn for every entity of type (all types if type.n == 0) in (type, id)
+ * order; fn returns non-zero to stop. The entity is valid during the call
+ * only. */
+typedef int (*gs_store_entity_fn)(const gs_entity *e, void *ctx);
+GS_MUST_CHECK gs_err gs_store_entity_each(gs_store *s, gs_slice type,
+                                          gs_store_entity_fn fn, void *ctx);
+
+/* Every op that touched (type, id), in hlc order: its bytes (valid during
+ * the call) and content hash. */
+typedef int (*gs_store_op_fn)(const uint8_t *op, size_t len,
+                              const uint8_t hash[GS_HASH_BYTES], void *ctx);
+GS_MUST_CHECK gs_err gs_store_history(gs_store *s, gs_slice type, gs_slice id,
+                                      gs_store_op_fn fn, void *ctx);
+
+/* Every op of every feed, feed by feed in seq order, with the signature of
+ * each feed's head passed with its last op (NULL for the others): exactly
+ * what a bundle or a full sync sends. */
+typedef int (*gs_store_feed_op_fn)(const uint8_t *op, size_t len,
+                                   const gs_sig *sig, void *ctx);
+GS_MUST_CHECK gs_err gs_store_ops_each(gs_store *s, gs_store_feed_op_fn fn,
+                                       void *ctx);
+
+/* State digest from the materialised entities. */
+GS_MUST_CHECK gs_err gs_store_digest(gs_store *s, uint8_t out[GS_HASH_BYTES]);
+/* State digest recomputed from the op log alone (slow; for checks). */
+GS_MUST_CHECK gs_err gs_store_digest_rebuild(gs_store *s,
+                                             uint8_t out[GS_HASH_BYTES]);
+
+/* Counts for status and tests. */
+typedef struct gs_store_counts {
+    uint64_t feeds, ops, entities, forks, frozen_feeds;
+    uint64_t map_size, map_used;
+} gs_store_counts;
+GS_MUST_CHECK gs_err gs_store_counts_get(gs_store *s, gs_store_counts *out);
+
+#endif /* GS_STORE_STORE_H */
