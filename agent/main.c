@@ -1,55 +1,558 @@
 /*
- * main.c — the `gridsync` command line: git-style subcommands, --help
- * everywhere, exit codes 0 ok, 1 failed, 2 usage.
+ * main.c — the `gridsync` command line: git-style subcommands over the
+ * public API in gridsync.h (the command line reaches the store only through
+ * it, as a tablet app does).
  *
- * Only `version` and `help` exist until the replica lands (issue 3); every
- * other command word is a usage error that says so.
+ * Conventions: every command takes --help; reads take --json; exit status
+ * 0 ok, 1 failed, 2 usage; messages are "gridsync: what: why; what to do".
+ * The replica is -r DIR (or --replica DIR, or $GRIDSYNC_REPLICA, or ".").
  */
 #include "gridsync.h"
 
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage; /* after "usage: gridsync NAME " */
+    const char *help;  /* options and notes */
+};
+
+static const char *replica_dir = NULL;
+
+static void
+fail(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "gridsync: %s: ", what);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int
+usage_error(const struct cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "gridsync %s: ", c->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: gridsync %s %s\nrun 'gridsync %s --help' for "
+                    "more\n",
+            c->name, c->usage, c->name);
+    return EXIT_USAGE;
+}
+
+static bool
+wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+/* Simple flag parsing: flags may come anywhere; the rest are positional. */
+struct args {
+    const char *pos[16];
+    int npos;
+    bool json, reveal, meta, rebuild, skip_bad;
+    const char *where, *scope, *authority, *name, *fields_json;
+};
+
+static int
+parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
+           const char *allowed)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char **val = NULL;
+        bool *flag = NULL;
+        if (!strcmp(s, "--json") && strstr(allowed, "json"))
+            flag = &a->json;
+        else if (!strcmp(s, "--reveal") && strstr(allowed, "reveal"))
+            flag = &a->reveal;
+        else if (!strcmp(s, "--meta") && strstr(allowed, "meta"))
+            flag = &a->meta;
+        else if (!strcmp(s, "--rebuild") && strstr(allowed, "rebuild"))
+            flag = &a->rebuild;
+        else if (!strcmp(s, "--skip-bad") && strstr(allowed, "skip"))
+            flag = &a->skip_bad;
+        else if (!strcmp(s, "--where") && strstr(allowed, "where"))
+            val = &a->where;
+        else if (!strcmp(s, "--scope") && strstr(allowed, "scope"))
+            val = &a->scope;
+        else if (!strcmp(s, "--authority") && strstr(allowed, "authority"))
+            val = &a->authority;
+        else if (!strcmp(s, "--name") && strstr(allowed, "name"))
+            val = &a->name;
+        else if (!strcmp(s, "--fields") && strstr(allowed, "fields"))
+            val = &a->fields_json;
+        else if (s[0] == '-' && s[1] == '-')
+            return usage_error(c, "unknown option '%s'", s);
+        if (flag) {
+            *flag = true;
+        } else if (val) {
+            if (i + 1 >= argc)
+                return usage_error(c, "%s needs a value", s);
+            *val = argv[++i];
+        } else {
+            if (a->npos == 16)
+                return usage_error(c, "too many arguments");
+            a->pos[a->npos++] = s;
+        }
+    }
+    return -1;
+}
+
+static gs_replica *
+open_replica(void)
+{
+    gs_replica *r;
+    char why[512] = "";
+    gs_err rc = gs_replica_open(replica_dir, &r, why, sizeof why);
+    if (rc != GS_OK) {
+        fail("cannot open the replica", "%s", why[0] ? why : gs_strerror(rc));
+        return NULL;
+    }
+    return r;
+}
+
+static int
+api_fail(gs_replica *r, const char *what, gs_err rc)
+{
+    const char *d = gs_replica_detail(r);
+    fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
+    return EXIT_FAIL;
+}
+
+static void
+hex32(const unsigned char *p, char out[65])
+{
+    static const char dig[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = dig[p[i] >> 4];
+        out[2 * i + 1] = dig[p[i] & 15];
+    }
+    out[64] = 0;
+}
+
+/* Print an entity's JSON: compact for --json, indented for people. */
+static int
+print_json(const char *json, bool compact)
+{
+    if (compact) {
+        puts(json);
+        return 0;
+    }
+    json_t *j = json_loads(json, 0, NULL);
+    char *pretty = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    puts(pretty ? pretty : json);
+    free(pretty);
+    json_decref(j);
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static const struct cmd *current;
+
+static int
+cmd_init(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json scope authority name");
+    if (u >= 0)
+        return u;
+    if (a.npos != 1)
+        return usage_error(current, "name the directory of the new replica");
+    if (a.scope == NULL)
+        return usage_error(current, "--scope is required: the org path this "
+                                    "device writes in");
+    gs_replica_init_opts o = {a.authority, a.scope, a.name};
+    char device[65], why[512] = "";
+    gs_err rc = gs_replica_init(a.pos[0], &o, device, why, sizeof why);
+    if (rc != GS_OK) {
+        fail("cannot create the replica", "%s",
+             why[0] ? why : gs_strerror(rc));
+        return EXIT_FAIL;
+    }
+    if (a.json) {
+        printf("{\"replica\":\"%s\",\"device\":\"%s\",\"scope\":\"%s\"}\n",
+               a.pos[0], device, a.scope);
+    } else {
+        printf("created replica %s\n", a.pos[0]);
+        printf("device key: %s\n", device);
+        printf("write scope: %s\n", a.scope);
+        if (!a.authority)
+            printf("network: standalone (this device's own); to join a "
+                   "district, give --authority KEY at init\n");
+        printf("next: enroll the device key with the district authority; "
+               "then 'gridsync -r %s put TYPE ID field=value'\n",
+               a.pos[0]);
+    }
+    return EXIT_OK;
+}
+
+static int
+cmd_put(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "fields json");
+    if (u >= 0)
+        return u;
+    if (a.npos < 2)
+        return usage_error(current, "name the TYPE and ID to write");
+    if (a.npos == 2 && !a.fields_json)
+        return usage_error(current, "give at least one field=value, or "
+                                    "--fields JSON");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    int ret = EXIT_OK;
+    gs_err rc;
+    if (a.fields_json && a.npos > 2) {
+        gs_replica_close(r);
+        return usage_error(current, "give fields either as field=value or "
+                                    "as --fields JSON, not both");
+    }
+    if (a.fields_json)
+        rc = gs_replica_put(r, a.pos[0], a.pos[1], a.fields_json);
+    else
+        rc = gs_replica_put_assign(r, a.pos[0], a.pos[1],
+                                   (const char *const *)a.pos + 2,
+                                   (size_t)a.npos - 2);
+    if (rc != GS_OK)
+        ret = api_fail(r, "cannot write", rc);
+    else if (a.json)
+        printf("{\"ok\":true,\"type\":\"%s\",\"id\":\"%s\"}\n", a.pos[0],
+               a.pos[1]);
+    else
+        printf("ok: %s %s written\n", a.pos[0], a.pos[1]);
+    gs_replica_close(r);
+    return ret;
+}
+
+static int
+cmd_get(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json reveal meta");
+    if (u >= 0)
+        return u;
+    if (a.npos != 2)
+        return usage_error(current, "name the TYPE and ID to read");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    char *json = NULL;
+    gs_err rc = gs_replica_get(r, a.pos[0], a.pos[1],
+                               (a.reveal ? GS_REVEAL : 0) |
+                                   (a.meta ? GS_META : 0),
+                               &json);
+    int ret = EXIT_OK;
+    if (rc != GS_OK)
+        ret = api_fail(r, "cannot read", rc);
+    else
+        print_json(json, a.json);
+    free(json);
+    gs_replica_close(r);
+    return ret;
+}
+
+static int
+print_line(const char *json, void *ctx)
+{
+    bool compact = *(bool *)ctx;
+    print_json(json, compact);
+    return 0;
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json reveal meta where");
+    if (u >= 0)
+        return u;
+    if (a.npos > 1)
+        return usage_error(current, "give at most one TYPE");
+    char field[128] = "";
+    const char *value = NULL;
+    if (a.where) {
+        const char *eq = strchr(a.where, '=');
+        if (!eq || eq == a.where || (size_t)(eq - a.where) >= sizeof field)
+            return usage_error(current, "--where takes field=value");
+        memcpy(field, a.where, (size_t)(eq - a.where));
+        field[eq - a.where] = 0;
+        value = eq + 1;
+    }
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    bool compact = true; /* one entity per line, also for people */
+    gs_err rc = gs_replica_list(r, a.npos ? a.pos[0] : NULL,
+                                value ? field : NULL, value,
+                                (a.reveal ? GS_REVEAL : 0) |
+                                    (a.meta ? GS_META : 0),
+                                print_line, &compact);
+    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "cannot list", rc);
+    gs_replica_close(r);
+    return ret;
+}
+
+static int
+cmd_history(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json");
+    if (u >= 0)
+        return u;
+    if (a.npos != 2)
+        return usage_error(current, "name the TYPE and ID");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    bool compact = true;
+    gs_err rc = gs_replica_history(r, a.pos[0], a.pos[1], print_line,
+                                   &compact);
+    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "cannot read history", rc);
+    gs_replica_close(r);
+    return ret;
+}
+
+static int
+cmd_digest(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json rebuild");
+    if (u >= 0)
+        return u;
+    if (a.npos)
+        return usage_error(current, "digest takes no arguments");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    unsigned char d[32];
+    char hex[65];
+    gs_err rc = gs_replica_digest(r, a.rebuild, d);
+    int ret = EXIT_OK;
+    if (rc != GS_OK) {
+        ret = api_fail(r, "cannot compute the digest", rc);
+    } else {
+        hex32(d, hex);
+        if (a.json)
+            printf("{\"digest\":\"%s\",\"from\":\"%s\"}\n", hex,
+                   a.rebuild ? "op log" : "state");
+        else
+            puts(hex);
+    }
+    gs_replica_close(r);
+    return ret;
+}
+
+static void
+import_report(unsigned long line, gs_err rc, const char *msg, void *ctx)
+{
+    (void)ctx;
+    if (line == 0)
+        return;
+    fprintf(stderr, "gridsync import: line %lu: %s (%s)\n", line, msg,
+            gs_errname(rc));
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json skip");
+    if (u >= 0)
+        return u;
+    if (a.npos != 1)
+        return usage_error(current, "name the JSON Lines file to import");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    gs_import_stats st;
+    gs_err rc = gs_replica_import(r, a.pos[0], a.skip_bad, import_report,
+                                  NULL, &st);
+    int ret = EXIT_OK;
+    if (rc != GS_OK) {
+        ret = api_fail(r, "import failed; nothing was written", rc);
+        if (!a.skip_bad && st.bad_line)
+            fprintf(stderr, "to import the good lines and skip bad ones, "
+                            "add --skip-bad\n");
+    } else if (a.json) {
+        printf("{\"records\":%lu,\"ops\":%lu,\"skipped\":%lu}\n", st.records,
+               st.ops, st.skipped);
+    } else {
+        printf("imported %lu records (%lu ops), skipped %lu\n", st.records,
+               st.ops, st.skipped);
+    }
+    gs_replica_close(r);
+    return ret;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "");
+    if (u >= 0)
+        return u;
+    if (a.npos > 1)
+        return usage_error(current, "give at most one FILE");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    unsigned long n = 0;
+    const char *path = a.npos ? a.pos[0] : "-";
+    gs_err rc = gs_replica_export(r, path, &n);
+    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "export failed", rc);
+    if (rc == GS_OK && strcmp(path, "-") != 0)
+        fprintf(stderr, "exported %lu records to %s\n", n, path);
+    gs_replica_close(r);
+    return ret;
+}
+
+static const struct cmd cmds[] = {
+    {"init", cmd_init, "create a replica: a device key, a config, a store",
+     "DIR --scope SCOPE [--authority KEY] [--name NAME] [--json]",
+     "  --scope SCOPE      org path this device writes in, e.g.\n"
+     "                     yc.yimei.nanjun.xinxin.g012\n"
+     "  --authority KEY    the district authority's public key (64 hex);\n"
+     "                     without it the replica is a standalone network\n"
+     "  --name NAME        name shown to peers (default: the directory)\n"
+     "Prints the device key, which the authority enrolls.\n"},
+    {"put", cmd_put, "set fields of an entity (one signed op)",
+     "TYPE ID field=value... | TYPE ID --fields JSON [--json]",
+     "  field=value        set a field (text, or a number for number "
+     "fields)\n"
+     "  field+=N, field-=N add to or take from a counter (points)\n"
+     "  field+=x, field-=x add or remove x in a set (tags)\n"
+     "  field+=text        append an entry to a log (diary, comments)\n"
+     "  stage=NAME         move a workflow stage; stage=reopen starts a new "
+     "round\n"
+     "  --fields JSON      the fields as a JSON object instead\n"
+     "The write is durable when the command returns.\n"},
+    {"get", cmd_get, "show an entity", "TYPE ID [--json] [--reveal] [--meta]",
+     "  --reveal           show personal fields (ID numbers, phones, health)\n"
+     "  --meta             show who wrote each field and when\n"
+     "  --json             one line of JSON\n"},
+    {"list", cmd_list, "list entities, one JSON per line",
+     "[TYPE] [--where field=value] [--reveal] [--json]",
+     "  --where f=v        only entities whose field f is v (or holds v)\n"
+     "  --reveal           show personal fields\n"},
+    {"history", cmd_history, "every op that touched an entity: the audit "
+                             "trail",
+     "TYPE ID [--json]",
+     "One JSON line per op, oldest first: author, scope, seq, time, "
+     "fields.\n"},
+    {"digest", cmd_digest, "state digest of this replica", "[--rebuild] "
+                                                           "[--json]",
+     "Equal digests mean equal state. --rebuild recomputes it from the op\n"
+     "log alone (slow), to check the materialised state.\n"},
+    {"import", cmd_import, "import records from a JSON Lines file",
+     "FILE [--skip-bad] [--json]",
+     "Each line: {\"type\": T, \"id\": I, \"fields\": {...}}. Every line is\n"
+     "checked first: a bad line is named with its reason and nothing is\n"
+     "written, unless --skip-bad, which writes the good lines.\n"},
+    {"export", cmd_export, "write every entity as JSON Lines", "[FILE|-]",
+     "Personal fields are included: an export is a backup. Default: "
+     "stdout.\n"},
+};
+
+#define N_CMDS (sizeof cmds / sizeof cmds[0])
 
 static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: gridsync COMMAND [ARGS]\n"
+            "usage: gridsync [-r DIR] COMMAND [ARGS]\n"
             "\n"
             "gridsync keeps grid-governance data in step between a district\n"
             "node, village stations and field tablets.\n"
             "\n"
-            "commands:\n"
-            "  version    print the version\n"
-            "  help       print this help\n"
+            "commands:\n");
+    for (size_t i = 0; i < N_CMDS; i++)
+        fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version");
+    fprintf(out,
             "\n"
-            "Run 'gridsync COMMAND --help' for a command's options.\n");
+            "  -r, --replica DIR  the replica to use (default: "
+            "$GRIDSYNC_REPLICA, or .)\n"
+            "\n"
+            "Run 'gridsync COMMAND --help' for a command's options.\n"
+            "Exit status: 0 ok, 1 failed, 2 usage error.\n");
 }
 
 int
 main(int argc, char **argv)
 {
-    if (argc < 2) {
+    int i = 1;
+    replica_dir = getenv("GRIDSYNC_REPLICA");
+    while (i < argc && argv[i][0] == '-') {
+        if ((!strcmp(argv[i], "-r") || !strcmp(argv[i], "--replica")) &&
+            i + 1 < argc) {
+            replica_dir = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("gridsync %s\n", gs_version());
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "gridsync: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (replica_dir == NULL || !*replica_dir)
+        replica_dir = ".";
+    if (i >= argc) {
         usage(stderr);
-        return 2;
+        return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    const char *name = argv[i];
+    if (!strcmp(name, "help")) {
         usage(stdout);
-        return 0;
+        return EXIT_OK;
     }
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        if (argc > 2 && !strcmp(argv[2], "--help")) {
-            printf("usage: gridsync version\n\nPrint the version of "
-                   "gridsync.\n");
-            return 0;
+    if (!strcmp(name, "version")) {
+        if (wants_help(argc - i, argv + i)) {
+            printf("usage: gridsync version\n\nPrint the version.\n");
+            return EXIT_OK;
         }
         printf("gridsync %s\n", gs_version());
-        return 0;
+        return EXIT_OK;
+    }
+    for (size_t k = 0; k < N_CMDS; k++) {
+        if (strcmp(name, cmds[k].name) != 0)
+            continue;
+        current = &cmds[k];
+        if (wants_help(argc - i, argv + i)) {
+            printf("usage: gridsync %s %s\n\n%s.\n\n%s", cmds[k].name,
+                   cmds[k].usage, cmds[k].summary, cmds[k].help);
+            return EXIT_OK;
+        }
+        return cmds[k].run(argc - i, argv + i);
     }
     fprintf(stderr,
             "gridsync: unknown command '%s'; run 'gridsync help' for the "
             "list\n",
-            cmd);
-    return 2;
+            name);
+    return EXIT_USAGE;
 }

@@ -38,6 +38,8 @@ static const struct {
     [GS_EEXIST] = {"GS_EEXIST", "already exists"},
     [GS_EPERM] = {"GS_EPERM", "permission denied, or file open to "
                             "others"},
+    [GS_EBADPASS] = {"GS_EBADPASS", "passphrase missing or wrong"},
+    [GS_ESCHEMA] = {"GS_ESCHEMA", "record does not fit the schema"},
 };
 
 static_assert(sizeof errs / sizeof errs[0] == GS_ERR_COUNT_,

@@ -15,6 +15,8 @@
 #ifndef GRIDSYNC_H
 #define GRIDSYNC_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,6 +53,8 @@ typedef enum gs_err {
     GS_EFORK,      /* a second, different op at a known (feed, seq) */
     GS_EEXIST,     /* the file or item already exists; not replaced */
     GS_EPERM,      /* permission denied, or a key file open to others */
+    GS_EBADPASS,   /* passphrase missing or wrong (sealed key file) */
+    GS_ESCHEMA,    /* a record does not fit the schema (field, kind, form) */
     GS_ERR_COUNT_  /* number of codes; not an error */
 } gs_err;
 
@@ -62,6 +66,108 @@ const char *gs_errname(gs_err rc);
 
 /* Library version, "MAJOR.MINOR.PATCH". */
 const char *gs_version(void);
+
+/* ---- the replica ----
+ *
+ * A replica is a directory: data.mdb (the LMDB store), device.key (this
+ * device's Ed25519 secret key, mode 0600) and gridsync.conf (INI, every key
+ * written out with its default).
+ *
+ * Errors carry a fixed message (gs_strerror) and, for what a person must
+ * act on, a detail: gs_replica_detail() after a call on a handle, or the
+ * why buffer of gs_replica_init and gs_replica_open. Details say what went
+ * wrong and what to do.
+ *
+ * JSON: records and entities travel as JSON text (UTF-8). An entity is
+ * {"type", "id", "deleted", "fields": {...}} as docs/cli.md shows; personal
+ * fields are masked unless GS_REVEAL is given.
+ *
+ * Thread safety: one gs_replica per thread; several handles, in one or
+ * several processes, may use one directory at once.
+ */
+typedef struct gs_replica gs_replica;
+
+typedef struct gs_replica_init_opts {
+    const char *authority; /* network id, 64 hex digits; NULL: a network of
+                              this replica's own (standalone) */
+    const char *scope;     /* where this device writes by default, e.g.
+                              "yc.yimei.nanjun.xinxin.g012"; required */
+    const char *name;      /* shown to peers; NULL: the directory name */
+} gs_replica_init_opts;
+
+#define GS_REVEAL 1u /* show personal-data fields */
+#define GS_META 2u   /* show who wrote each field and when */
+
+/* Create a replica in dir (created if missing; must hold no replica).
+ * device_hex receives this device's public key (64 hex digits + NUL),
+ * which an authority enrolls. GS_EEXIST if dir holds a replica already. */
+GS_MUST_CHECK gs_err gs_replica_init(const char *dir,
+                                     const gs_replica_init_opts *opts,
+                                     char device_hex[65], char *why,
+                                     size_t why_len);
+GS_MUST_CHECK gs_err gs_replica_open(const char *dir, gs_replica **out,
+                                     char *why, size_t why_len);
+void gs_replica_close(gs_replica *r);
+/* What went wrong in the last failed call on r, for a person. */
+const char *gs_replica_detail(const gs_replica *r);
+
+/* Set fields of an entity: fields_json is an object of field -> value in
+ * the forms docs/cli.md gives per kind. One signed op, durable on return. */
+GS_MUST_CHECK gs_err gs_replica_put(gs_replica *r, const char *type,
+                                    const char *id, const char *fields_json);
+/* The same from command-line assignments: "name=张三", "points+=10",
+ * "tags+=elderly-alone", "tags-=low-income", "diary+=text",
+ * "stage=resolved", "stage=reopen" (docs/cli.md), read by the schema. */
+GS_MUST_CHECK gs_err gs_replica_put_assign(gs_replica *r, const char *type,
+                                           const char *id,
+                                           const char *const *assign,
+                                           size_t n);
+/* The entity as JSON (*json malloc'd; caller frees). GS_ENOTFOUND. */
+GS_MUST_CHECK gs_err gs_replica_get(gs_replica *r, const char *type,
+                                    const char *id, unsigned flags,
+                                    char **json);
+
+/* Receives one JSON text at a time (valid during the call); return
+ * non-zero to stop. */
+typedef int (*gs_replica_json_fn)(const char *json, void *ctx);
+
+/* Entities of type (NULL: all), optionally only those whose field
+ * where_field shows as where_value (lww fields and set members). */
+GS_MUST_CHECK gs_err gs_replica_list(gs_replica *r, const char *type,
+                                     const char *where_field,
+                                     const char *where_value, unsigned flags,
+                                     gs_replica_json_fn fn, void *ctx);
+/* Every op that touched the entity, oldest first: {"seq", "author",
+ * "scope", "at", "hlc", "hash", "updates": {field: {"kind", "value"}}}. */
+GS_MUST_CHECK gs_err gs_replica_history(gs_replica *r, const char *type,
+                                        const char *id, gs_replica_json_fn fn,
+                                        void *ctx);
+
+/* State digest (32 bytes), from the materialised state or, with rebuild,
+ * recomputed from the op log alone. */
+GS_MUST_CHECK gs_err gs_replica_digest(gs_replica *r, int rebuild,
+                                       unsigned char out[32]);
+
+typedef struct gs_import_stats {
+    unsigned long lines, records, skipped, ops;
+    unsigned long bad_line; /* first bad line (1-based), 0 if none */
+} gs_import_stats;
+
+/* Progress and complaints of long jobs: line is 0 for progress reports. */
+typedef void (*gs_replica_report_fn)(unsigned long line, gs_err rc,
+                                     const char *msg, void *ctx);
+
+/* Import records from a JSON Lines file, one {"type","id","fields"[,
+ * "scope"]} per line. Every line is checked first; a bad line is named
+ * with its reason and nothing is written, unless skip_bad, which writes
+ * the good lines and reports each bad one. */
+GS_MUST_CHECK gs_err gs_replica_import(gs_replica *r, const char *path,
+                                       int skip_bad, gs_replica_report_fn fn,
+                                       void *ctx, gs_import_stats *stats);
+/* Write every entity as one JSON line (personal fields included: an
+ * export is a backup, not a listing). path "-" is standard output. */
+GS_MUST_CHECK gs_err gs_replica_export(gs_replica *r, const char *path,
+                                       unsigned long *records);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #define FORMAT "1"
 #define DEFAULT_MAP ((uint64_t)64 << 20)
@@ -35,6 +36,7 @@ struct gs_store {
     MDB_dbi meta, feeds, fnum, ops, ents, hist, forks;
     uint64_t max_map;
     bool map_full; /* set by put(): the running transaction hit the map */
+    char dir[4096]; /* for the free-space check after a failed write */
 };
 
 /* A feed's record in the feeds database. */
@@ -85,6 +87,19 @@ get_u64be(const uint8_t *p)
     for (int i = 0; i < 8; i++)
         v = (v << 8) | p[i];
     return v;
+}
+
+/* A failed commit on a full disk may come back as EIO rather than ENOSPC:
+ * LMDB reports a short write as EIO. Say "full" when the file system has
+ * less room than a commit may need, so the writer is told what to do. */
+static gs_err
+write_err(const gs_store *s, int mrc)
+{
+    struct statvfs vfs;
+    if ((mrc == EIO || mrc == ENOSPC) && statvfs(s->dir, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)4 << 20))
+        return GS_EFULL;
+    return map_err(mrc);
 }
 
 /* ---- open / close ---- */
@@ -150,6 +165,7 @@ gs_store_open(const char *dir, const gs_store_opts *opts, gs_store **out)
     if (s == NULL)
         return GS_ENOMEM;
     s->max_map = opts->max_map_size;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
     int mrc = mdb_env_create(&s->env);
     if (mrc == 0)
         mrc = mdb_env_set_maxdbs(s->env, 16);
@@ -227,7 +243,7 @@ with_txn(gs_store *s, bool write, txn_fn fn, void *ctx)
             if (mrc == MDB_MAP_FULL)
                 s->map_full = true;
             else if (mrc != 0)
-                rc = map_err(mrc);
+                rc = write_err(s, mrc);
         } else {
             mdb_txn_abort(txn);
         }
@@ -461,7 +477,38 @@ struct ingest_ctx {
     const uint8_t *network;
     gs_ingest_stats *stats;
     gs_buf scratch;
+    uint64_t hlc_max; /* greatest hlc appended by this transaction */
 };
+
+/* The greatest hlc held, kept in meta so every writer's clock, in any
+ * process, starts above everything the replica holds. */
+static gs_err
+hlc_get(gs_store *s, MDB_txn *txn, uint64_t *out)
+{
+    MDB_val k = {7, (void *)"hlc_max"}, v;
+    int mrc = mdb_get(txn, s->meta, &k, &v);
+    *out = 0;
+    if (mrc == MDB_NOTFOUND)
+        return GS_OK;
+    if (mrc != 0)
+        return map_err(mrc);
+    if (v.mv_size != 8)
+        return GS_EMALFORMED;
+    *out = get_u64be(v.mv_data);
+    return GS_OK;
+}
+
+static gs_err
+hlc_raise(gs_store *s, MDB_txn *txn, uint64_t hlc)
+{
+    uint64_t cur;
+    uint8_t b[8];
+    gs_err rc = hlc_get(s, txn, &cur);
+    if (rc != GS_OK || hlc <= cur)
+        return rc;
+    put_u64be(b, hlc);
+    return put(s, txn, s->meta, "hlc_max", 7, b, 8, 0);
+}
 
 static void
 refuse(gs_ingest_stats *st, size_t run, gs_err why, size_t n_ops)
@@ -496,6 +543,8 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
     rc = put(s, txn, s->hist, hkey, hn + 24, "", 0, 0);
     if (rc != GS_OK)
         return rc;
+    if (op->hlc > c->hlc_max)
+        c->hlc_max = op->hlc;
     rc = ent_load(s, txn, op->type, op->id, &e);
     if (rc != GS_OK)
         return rc;
@@ -622,23 +671,175 @@ ingest_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct ingest_ctx *c = ctx;
     memset(c->stats, 0, sizeof *c->stats); /* this may be a second try */
+    c->hlc_max = 0;
     for (size_t r = 0; r < c->n_runs; r++) {
         gs_err rc = ingest_run(s, txn, c, r);
         if (rc != GS_OK)
             return rc;
     }
-    return GS_OK;
+    return hlc_raise(s, txn, c->hlc_max);
 }
 
 gs_err
 gs_store_ingest(gs_store *s, const gs_store_run *runs, size_t n_runs,
                 const uint8_t network[GS_KEY_BYTES], gs_ingest_stats *stats)
 {
-    struct ingest_ctx c = {runs, n_runs, network, stats, {0}};
+    struct ingest_ctx c = {runs, n_runs, network, stats, {0}, 0};
     gs_buf_init(&c.scratch, GS_ENTITY_BYTES_MAX);
     gs_err rc = with_txn(s, true, ingest_fn, &c);
     gs_buf_fini(&c.scratch);
     return rc;
+}
+
+
+/* ---- local writes ---- */
+
+struct write_ctx {
+    struct ingest_ctx ic; /* scratch and hlc tracking, shared with ingest */
+    const uint8_t *author, *sk, *network;
+    gs_slice scope;
+    const gs_store_target *targets;
+    size_t n;
+    gs_store_build_fn fn;
+    void *ctx;
+    gs_store_write_result *out;
+    gs_buf op;
+};
+
+static gs_err
+write_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct write_ctx *w = ctx;
+    uint8_t fkey[FEED_KEY_MAX], hash[GS_HASH_BYTES];
+    struct feed f;
+    uint64_t seen;
+    gs_op op;
+    gs_err rc;
+
+    memset(w->out, 0, sizeof *w->out); /* this may be a second try */
+    w->ic.hlc_max = 0;
+    size_t fkn = feed_key(w->author, w->scope, fkey);
+    bool is_new = false;
+    rc = feed_get(s, txn, fkey, fkn, &f);
+    if (rc == GS_ENOTFOUND) {
+        memset(&f, 0, sizeof f);
+        is_new = true;
+        rc = GS_OK;
+    }
+    if (rc != GS_OK)
+        return rc;
+    if ((rc = hlc_get(s, txn, &seen)) != GS_OK)
+        return rc;
+    for (size_t i = 0; i < w->n; i++) {
+        gs_entity cur;
+        bool have = false;
+        uint8_t key[ENT_KEY_MAX];
+        const gs_store_target *t = &w->targets[i];
+        if (t->type.n == 0 || t->type.n > GS_NAME_BYTES_MAX ||
+            t->id.n == 0 || t->id.n > GS_ID_BYTES_MAX) {
+            w->out->failed_at = i;
+            return GS_EINVAL;
+        }
+        MDB_val k = {ent_key(t->type, t->id, key), key}, v;
+        int mrc = mdb_get(txn, s->ents, &k, &v);
+        if (mrc == 0) {
+            if ((rc = gs_entity_decode(&cur, v.mv_data, v.mv_size)))
+                return rc;
+            have = true;
+        } else if (mrc != MDB_NOTFOUND) {
+            return map_err(mrc);
+        }
+        gs_buf_reset(&w->op);
+        rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, w->ctx);
+        if (have)
+            gs_entity_fini(&cur);
+        if (rc != GS_OK) {
+            w->out->failed_at = i;
+            return rc;
+        }
+        if (w->op.len == 0) {
+            w->out->skipped++;
+            continue;
+        }
+        /* The builder is ours, but what goes into the log is checked like
+         * anything from outside: one feed, the next seq, the right link,
+         * about the target, after every stamp held. */
+        rc = gs_op_decode(w->op.data, w->op.len, &op);
+        if (rc == GS_OK &&
+            (memcmp(op.author, w->author, GS_KEY_BYTES) ||
+             gs_slice_cmp(op.scope, w->scope) || op.seq != f.head.seq + 1 ||
+             memcmp(op.prev, f.head.hash, GS_HASH_BYTES) ||
+             gs_slice_cmp(op.type, t->type) || gs_slice_cmp(op.id, t->id)))
+            rc = GS_ECHAIN;
+        if (rc == GS_OK && op.hlc <= seen)
+            rc = GS_ECLOCK;
+        if (rc != GS_OK) {
+            w->out->failed_at = i;
+            return rc;
+        }
+        if (is_new) {
+            if ((rc = feed_new(s, txn, fkey, fkn, &f)) != GS_OK)
+                return rc;
+            is_new = false;
+        }
+        gs_op_hash(w->op.data, w->op.len, hash);
+        gs_run_item item = {w->op.data, w->op.len, NULL};
+        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash);
+        if (rc != GS_OK)
+            return rc;
+        seen = op.hlc;
+        f.head.seq = op.seq;
+        memcpy(f.head.hash, hash, GS_HASH_BYTES);
+        w->out->written++;
+    }
+    w->out->head = f.head;
+    if (w->out->written == 0)
+        return GS_OK; /* nothing new: the transaction changes nothing */
+    /* One signature on the newest op vouches for the batch beneath it. */
+    gs_op_sign(f.head.hash, w->network, w->sk, &f.sig);
+    f.has_sig = true;
+    rc = feed_put(s, txn, fkey, fkn, &f);
+    if (rc == GS_OK)
+        rc = hlc_raise(s, txn, w->ic.hlc_max);
+    return rc;
+}
+
+gs_err
+gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
+               const uint8_t sk[GS_SECRETKEY_BYTES], gs_slice scope,
+               const uint8_t network[GS_KEY_BYTES],
+               const gs_store_target *targets, size_t n, gs_store_build_fn fn,
+               void *ctx, gs_store_write_result *out)
+{
+    struct write_ctx w = {.author = author,
+                          .sk = sk,
+                          .network = network,
+                          .scope = scope,
+                          .targets = targets,
+                          .n = n,
+                          .fn = fn,
+                          .ctx = ctx,
+                          .out = out};
+    if (!gs_scope_valid(scope.p, scope.n) || n == 0)
+        return GS_EINVAL;
+    gs_buf_init(&w.ic.scratch, GS_ENTITY_BYTES_MAX);
+    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    gs_err rc = with_txn(s, true, write_fn, &w);
+    gs_buf_fini(&w.op);
+    gs_buf_fini(&w.ic.scratch);
+    return rc;
+}
+
+static gs_err
+hlc_seen_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    return hlc_get(s, txn, ctx);
+}
+
+gs_err
+gs_store_hlc_seen(gs_store *s, uint64_t *out)
+{
+    return with_txn(s, false, hlc_seen_fn, out);
 }
 
 /* ---- reads ---- */

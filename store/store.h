@@ -96,6 +96,49 @@ GS_MUST_CHECK gs_err gs_store_ingest(gs_store *s, const gs_store_run *runs,
                                      const uint8_t network[GS_KEY_BYTES],
                                      gs_ingest_stats *stats);
 
+/* ---- local writes ---- */
+
+/* The entity a write is about. */
+typedef struct gs_store_target {
+    gs_slice type, id;
+} gs_store_target;
+
+/* Build write i: append to op the canonical bytes of an op by the writer
+ * with seq head->seq + 1, prev head->hash and an hlc above hlc_seen (the
+ * greatest stamp this replica holds), about targets[i], given the entity's
+ * current state (NULL if never written). Leave op empty to skip write i.
+ * Runs inside the write transaction and may run again if the batch is
+ * retried after the map grew, so it must not keep side effects. */
+typedef gs_err (*gs_store_build_fn)(size_t i, const gs_feed_head *head,
+                                    uint64_t hlc_seen,
+                                    const gs_entity *current, gs_buf *op,
+                                    void *ctx);
+
+typedef struct gs_store_write_result {
+    size_t written, skipped;
+    size_t failed_at; /* index of the write whose build failed */
+    gs_feed_head head; /* the feed's head after the batch */
+} gs_store_write_result;
+
+/* Write n ops of one feed (author, scope) in one durable transaction: the
+ * head is read, each op built, checked, appended and merged, and the last
+ * one signed with sk (the ops below it are vouched for by the chain).
+ * Because the head is read inside the transaction, two processes writing
+ * as one device never fork its feed. If a build fails, nothing is written
+ * and its index is in out->failed_at. */
+GS_MUST_CHECK gs_err gs_store_write(gs_store *s,
+                                    const uint8_t author[GS_KEY_BYTES],
+                                    const uint8_t sk[GS_SECRETKEY_BYTES],
+                                    gs_slice scope,
+                                    const uint8_t network[GS_KEY_BYTES],
+                                    const gs_store_target *targets, size_t n,
+                                    gs_store_build_fn fn, void *ctx,
+                                    gs_store_write_result *out);
+
+/* The greatest hlc this replica holds (0 if none): a writer's clock must
+ * start above it (crdt/hlc.h, G1 across restarts). */
+GS_MUST_CHECK gs_err gs_store_hlc_seen(gs_store *s, uint64_t *out);
+
 /* The head of a feed: seq 0 and a zero hash if unknown. */
 GS_MUST_CHECK gs_err gs_store_feed_head(gs_store *s,
                                         const uint8_t author[GS_KEY_BYTES],

@@ -3,6 +3,7 @@
  * forged), the materialised state against a rebuild from the op log,
  * history, the full op listing, and a map that must grow by itself.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
 #include "field.h"

@@ -1,0 +1,144 @@
+/*
+ * json.h — entities as JSON for people and scripts, and JSON records (or
+ * command-line assignments) as the updates of an op: the layer under the
+ * command line's get, list, export, put and import.
+ *
+ * Reading (gs_json_entity):
+ *   {"type": T, "id": I, "deleted": bool, "fields": {NAME: VALUE, ...},
+ *    "masked": [NAME, ...],               only if personal data was masked
+ *    "meta": {NAME: {"at": ISO, "by": AUTHOR16}, ...}   only with META}
+ * VALUE by kind:
+ *   lww      null, true/false, integer or string
+ *   counter  integer (the sum over authors)
+ *   set      sorted array of strings
+ *   log      [{"at": ISO, "by": AUTHOR16, "value": scalar}, ...] in log order
+ *   stage    {"round": n, "stage": NAME}; the stage's number if the schema
+ *            has no name for it
+ *   claim    {"winner": CLAIMANT or null, "losing": [CLAIMANT, ...]}
+ * ISO is UTC with milliseconds ("2024-05-01T08:30:00.123Z", from the hlc's
+ * ms part), AUTHOR16 the first 16 hex digits of the author key. Fields the
+ * schema does not know, or holds under another kind, are shown by the kind
+ * they carry; a field whose name the schema gives another kind is keyed
+ * "NAME:KIND" so no value hides another. "_deleted" shows as "deleted".
+ * Empty fields (never written) are left out. Personal fields are "***"
+ * unless GS_JSON_REVEAL. "meta" lists, per field, the stamp of the write in
+ * force: lww (the winning write), stage (the first write of the current
+ * (round, stage)), counter (the newest author entry), claim (the winning
+ * claim); set and log have none (log entries carry their own).
+ *
+ * Writing (gs_json_updates_decode): a JSON object {NAME: INPUT, ...} of
+ * fields to write, checked against the schema, becomes updates ready for
+ * one op. INPUT by kind:
+ *   lww      a scalar (null, bool, integer, string; no reals), of the
+ *            schema's "type" if it names one. base = hlc of the value in
+ *            force in current (0 if none).
+ *   counter  an integer delta; total = the author's own total in current
+ *            plus delta. 0 writes nothing.
+ *   set      {"add": [..], "remove": [..]} or an array (= add); a remove
+ *            carries the live tags of the element in current, and removing
+ *            an element not present is an error. Nothing to do writes
+ *            nothing.
+ *   log      one scalar, or {"value": scalar} (an exported entry), appended
+ *   stage    a stage name or number (same round as current), {"round": n,
+ *            "stage": name|number}, or "reopen" (round + 1, first stage).
+ *            A stage below the current one is refused: it could never win.
+ *   claim    {"claim": ID} or {"withdraw": ID}; withdrawing needs a
+ *            surviving claim of ID in current.
+ * "_deleted" takes true or false. Field order does not matter; gs_op_encode
+ * sorts the updates.
+ *
+ * Ownership: gs_json_entity returns a new reference (json_decref it).
+ * A gs_json_updates owns its payload buffers until gs_json_updates_fini; ops
+ * filled by gs_json_updates_fill borrow them. Arguments are borrowed.
+ * Nothing here keeps state; distinct objects may be used from distinct
+ * threads.
+ *
+ * SPEC: docs/op-format.md §4 (payloads); DESIGN §3 (kinds), §5 (masking).
+ */
+#ifndef GS_STORE_JSON_H
+#define GS_STORE_JSON_H
+
+#include "field.h"
+#include "gridsync.h"
+#include "op.h"
+#include "schema.h"
+
+#include <jansson.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gs_json_flags {
+    GS_JSON_REVEAL = 1 << 0, /* show personal fields */
+    GS_JSON_META = 1 << 1,   /* add "meta": who wrote each field, when */
+};
+
+#define GS_JSON_MASK "***"
+#define GS_JSON_WHY_BYTES 512 /* fits every message with a field list cut */
+#define GS_JSON_TIME_BYTES 32 /* gs_json_time's text with its NUL */
+
+/* e as JSON (shape above). sc may be NULL: then nothing is masked and
+ * stages show as numbers. NULL only when out of memory. */
+json_t *gs_json_entity(const gs_schema *sc, const gs_entity *e, unsigned flags);
+
+/* "2024-05-01T08:30:00.123Z": an hlc stamp's ms part in UTC. */
+void gs_json_time(uint64_t hlc, char out[GS_JSON_TIME_BYTES]);
+
+typedef struct gs_json_update {
+    char field[GS_NAME_BYTES_MAX + 1]; /* NUL-terminated */
+    uint8_t kind;
+    gs_buf payload; /* owned */
+} gs_json_update;
+
+typedef struct gs_json_updates {
+    size_t n;
+    gs_json_update u[GS_OP_UPDATES_MAX];
+} gs_json_updates;
+
+/* The updates for writing fields (a JSON object, borrowed) to entity
+ * (type, ...) as author, given the entity's current state (NULL: none).
+ * out is initialised here; on success it holds 0..GS_OP_UPDATES_MAX updates
+ * (0 when every input writes nothing: the caller then has no op to write)
+ * and must be finished with gs_json_updates_fini; on error it holds
+ * nothing (fini is harmless). why (may be NULL) gets a message on failure
+ * naming the field and what was expected, e.g. 'ticket has no field
+ * "stag"; its fields: title, category, ...'.
+ * Errors: GS_ESCHEMA (unknown type or field, wrong JSON type or form, real
+ * number, unknown stage, stage going backwards, invalid claimant id),
+ * GS_ENOTFOUND (remove of an element not present, withdraw without a
+ * claim, reopen with no stage yet), GS_ETOOBIG (string over GS_STR_BYTES_MAX,
+ * more than GS_OP_UPDATES_MAX fields, counter over its range), GS_EUTF8 (a
+ * control character in a value), GS_EINVAL (NULL arguments), GS_ENOMEM. */
+GS_MUST_CHECK gs_err gs_json_updates_decode(const gs_schema *sc, gs_slice type,
+                                            const gs_entity *current,
+                                            const uint8_t author[GS_KEY_BYTES],
+                                            json_t *fields,
+                                            gs_json_updates *out, char *why,
+                                            size_t why_len);
+
+void gs_json_updates_fini(gs_json_updates *u);
+
+/* Point op's updates at u's (op->n_updates = u->n); op then borrows u. The
+ * caller sets everything else (author, scope, seq, prev, hlc, type, id). */
+void gs_json_updates_fill(const gs_json_updates *u, gs_op *op);
+
+/* One command-line assignment into fields (a JSON object, changed in
+ * place) in gs_json_updates_decode's input form, by the kind the schema
+ * gives the field:
+ *   lww      name=text; an "int" field takes a decimal integer, a "bool"
+ *            field true or false; name= (empty) writes null
+ *   counter  name+=N, name-=N
+ *   set      name+=elem, name-=elem (several add to the same lists)
+ *   log      name+=text (or name=text): one entry
+ *   stage    name=stage_name, name=number, name=reopen
+ *   claim    name+=ID (claim), name-=ID (withdraw)
+ * Errors: GS_ESCHEMA (unknown type or field, operator the kind does not
+ * take, a field given twice, a value of the wrong form), GS_EINVAL (no
+ * "=" or a bad name), GS_EUTF8 (a control character), GS_ENOMEM; why says
+ * which. */
+GS_MUST_CHECK gs_err gs_json_parse_assignment(const gs_schema *sc,
+                                              gs_slice type, const char *arg,
+                                              json_t *fields, char *why,
+                                              size_t why_len);
+
+#endif /* GS_STORE_JSON_H */

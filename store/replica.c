@@ -1,0 +1,949 @@
+/*
+ * replica.c — the public replica API of gridsync.h: a directory holding the
+ * LMDB store, this device's key and the config, and the operations an app
+ * or the command line performs on it.
+ *
+ * Every local write goes through gs_store_write, which reads the feed head
+ * and the entity inside the write transaction, so the command line, the
+ * agent and an app writing as one device at once never fork its feed. The
+ * clock is brought up to the greatest stamp the replica holds before each
+ * write (crdt/hlc.h G1 across processes and restarts).
+ *
+ * SPEC: DESIGN §4, §7; include/gridsync.h.
+ */
+#include "gridsync.h"
+
+#include "config.h"
+#include "field.h"
+#include "hlc.h"
+#include "identity.h"
+#include "json.h"
+#include "schema.h"
+#include "store.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEY_FILE "device.key"
+#define CONF_FILE "gridsync.conf"
+#define DETAIL_BYTES 512
+#define IMPORT_LINE_MAX (1u << 20) /* one JSON line */
+#define IMPORT_BATCH 1000          /* records per transaction */
+
+struct gs_replica {
+    gs_store *store;
+    gs_identity id;
+    gs_config *cfg;
+    gs_schema *schema;
+    uint8_t network[GS_KEY_BYTES];
+    char scope[GS_SCOPE_BYTES_MAX + 1];
+    gs_hlc clock;
+    char detail[DETAIL_BYTES];
+};
+
+static void
+say(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    if (buf == NULL || len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+const char *
+gs_replica_detail(const gs_replica *r)
+{
+    return r && r->detail[0] ? r->detail : "";
+}
+
+static gs_err
+path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+    return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? GS_OK
+                                                             : GS_EINVAL;
+}
+
+static gs_err
+mkdirs(const char *dir)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p)
+        return GS_EINVAL;
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0)
+            continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return errno == ENOSPC ? GS_EFULL : GS_EIO;
+        p[i] = c;
+    }
+    return GS_OK;
+}
+
+static gs_err
+parse_key_hex(const char *hex, uint8_t out[GS_KEY_BYTES])
+{
+    size_t n = 0;
+    if (hex == NULL || strlen(hex) != 2 * GS_KEY_BYTES)
+        return GS_EINVAL;
+    if (sodium_hex2bin(out, GS_KEY_BYTES, hex, strlen(hex), NULL, &n, NULL) !=
+            0 ||
+        n != GS_KEY_BYTES)
+        return GS_EINVAL;
+    return GS_OK;
+}
+
+gs_err
+gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
+                char device_hex[65], char *why, size_t why_len)
+{
+    char path[4096];
+    struct stat st;
+    gs_identity id = {{0}, NULL};
+    gs_config *cfg = NULL;
+    gs_config_diag diag = {0};
+    gs_store *store = NULL;
+    uint8_t net[GS_KEY_BYTES];
+    gs_err rc;
+
+    if (sodium_init() < 0)
+        return GS_ENOMEM;
+    if (opts == NULL || opts->scope == NULL ||
+        !gs_scope_valid((const uint8_t *)opts->scope, strlen(opts->scope))) {
+        say(why, why_len,
+            "a write scope is needed, a dotted org path such as "
+            "yc.yimei.nanjun.xinxin.g012 (lower-case letters, digits, - and "
+            "_)");
+        return GS_EINVAL;
+    }
+    if (opts->authority && *opts->authority &&
+        parse_key_hex(opts->authority, net) != GS_OK) {
+        say(why, why_len, "the authority must be 64 hex digits, as "
+                          "'gridsync authority init' prints it");
+        return GS_EINVAL;
+    }
+    if ((rc = mkdirs(dir)) != GS_OK) {
+        say(why, why_len, "cannot create directory %s: %s", dir,
+            strerror(errno));
+        return rc;
+    }
+    const char *mine[] = {"data.mdb", KEY_FILE, CONF_FILE};
+    for (size_t i = 0; i < 3; i++) {
+        if (path_in(path, sizeof path, dir, mine[i]) != GS_OK)
+            return GS_EINVAL;
+        if (stat(path, &st) == 0) {
+            say(why, why_len,
+                "%s already holds a replica (%s exists); choose an empty "
+                "directory",
+                dir, mine[i]);
+            return GS_EEXIST;
+        }
+    }
+    if ((rc = gs_identity_generate(&id)) != GS_OK)
+        goto out;
+    if ((rc = path_in(path, sizeof path, dir, KEY_FILE)) != GS_OK ||
+        (rc = gs_identity_save(&id, path)) != GS_OK) {
+        say(why, why_len, "cannot write the device key %s: %s", path,
+            gs_strerror(rc));
+        goto out;
+    }
+    gs_identity_hex(id.pk, device_hex);
+    if ((rc = gs_config_new_default(&cfg)) != GS_OK)
+        goto out;
+    char net_hex[65];
+    if (opts->authority && *opts->authority)
+        snprintf(net_hex, sizeof net_hex, "%s", opts->authority);
+    else
+        memcpy(net_hex, device_hex, sizeof net_hex); /* standalone */
+    if ((rc = gs_config_set(cfg, "network.authority", net_hex, &diag)) ||
+        (rc = gs_config_set(cfg, "replica.scope", opts->scope, &diag)) ||
+        (opts->name &&
+         (rc = gs_config_set(cfg, "replica.name", opts->name, &diag)))) {
+        say(why, why_len, "%s", diag.msg);
+        goto out;
+    }
+    if ((rc = path_in(path, sizeof path, dir, CONF_FILE)) != GS_OK ||
+        (rc = gs_config_write(cfg, path)) != GS_OK) {
+        say(why, why_len, "cannot write %s: %s", path, gs_strerror(rc));
+        goto out;
+    }
+    uint64_t map_mib = 64;
+    if ((rc = gs_config_get_u64(cfg, "store.map_size_mib", &map_mib)))
+        goto out;
+    gs_store_opts so = {map_mib << 20, 0, true};
+    if ((rc = gs_store_open(dir, &so, &store)) != GS_OK) {
+        say(why, why_len, "cannot create the store in %s: %s", dir,
+            gs_strerror(rc));
+        goto out;
+    }
+out:
+    gs_store_close(store);
+    gs_config_free(cfg);
+    gs_identity_fini(&id);
+    return rc;
+}
+
+gs_err
+gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
+{
+    char path[4096];
+    gs_config_diag diag = {0};
+    gs_err rc;
+    uint64_t seen = 0, map_mib = 64, max_mib = 0;
+
+    if (sodium_init() < 0)
+        return GS_ENOMEM;
+    gs_replica *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return GS_ENOMEM;
+    if ((rc = path_in(path, sizeof path, dir, CONF_FILE)) != GS_OK)
+        goto fail;
+    rc = gs_config_load(path, &diag, &r->cfg);
+    if (rc == GS_ENOTFOUND) {
+        say(why, why_len,
+            "%s is not a replica (no %s); create one with 'gridsync init "
+            "%s --scope SCOPE'",
+            dir, CONF_FILE, dir);
+        goto fail;
+    }
+    if (rc != GS_OK) {
+        say(why, why_len, "%s line %zu: %s; fix the line or run 'gridsync "
+                          "config' to see every key",
+            path, diag.line, diag.msg);
+        goto fail;
+    }
+    const char *auth = gs_config_get(r->cfg, "network.authority");
+    if (parse_key_hex(auth, r->network) != GS_OK) {
+        rc = GS_EINVAL;
+        say(why, why_len, "%s: network.authority is not set; set it with "
+                          "'gridsync config set network.authority KEY'",
+            path);
+        goto fail;
+    }
+    const char *scope = gs_config_get(r->cfg, "replica.scope");
+    if (!scope || !gs_scope_valid((const uint8_t *)scope, strlen(scope))) {
+        rc = GS_EINVAL;
+        say(why, why_len, "%s: replica.scope is not a valid scope", path);
+        goto fail;
+    }
+    snprintf(r->scope, sizeof r->scope, "%s", scope);
+    if ((rc = path_in(path, sizeof path, dir, KEY_FILE)) != GS_OK)
+        goto fail;
+    rc = gs_identity_load(path, &r->id);
+    if (rc != GS_OK) {
+        say(why, why_len, "cannot load the device key %s: %s%s", path,
+            gs_strerror(rc),
+            rc == GS_EPERM ? "; run chmod 600 on it" : "");
+        goto fail;
+    }
+    if ((rc = gs_config_get_u64(r->cfg, "store.map_size_mib", &map_mib)) ||
+        (rc = gs_config_get_u64(r->cfg, "store.max_map_mib", &max_mib)))
+        goto fail;
+    gs_store_opts so = {map_mib << 20, max_mib << 20, false};
+    rc = gs_store_open(dir, &so, &r->store);
+    if (rc != GS_OK) {
+        say(why, why_len, "cannot open the store in %s: %s", dir,
+            gs_strerror(rc));
+        goto fail;
+    }
+    if ((rc = gs_schema_load_default(&r->schema)) != GS_OK)
+        goto fail;
+    gs_hlc_init(&r->clock, 0);
+    if ((rc = gs_store_hlc_seen(r->store, &seen)) != GS_OK)
+        goto fail;
+    if ((rc = gs_hlc_recv(&r->clock, seen, gs_hlc_wall_ms())) != GS_OK)
+        goto fail;
+    *out = r;
+    return GS_OK;
+fail:
+    gs_replica_close(r);
+    return rc;
+}
+
+void
+gs_replica_close(gs_replica *r)
+{
+    if (r == NULL)
+        return;
+    gs_store_close(r->store);
+    gs_schema_free(r->schema);
+    gs_config_free(r->cfg);
+    gs_identity_fini(&r->id);
+    free(r);
+}
+
+static void
+detail(gs_replica *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- writes ---- */
+
+/* One record to write: its fields as JSON. */
+struct record {
+    json_t *fields;
+    unsigned long line;
+};
+
+struct build_ctx {
+    gs_replica *r;
+    const gs_store_target *targets;
+    const struct record *recs;
+    bool skip_bad;
+    gs_replica_report_fn report;
+    void *report_ctx;
+    gs_err bad_rc;
+    char why[256];
+};
+
+/* Build the op for record i from its JSON and the entity's current state. */
+static gs_err
+build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
+      const gs_entity *current, gs_buf *out, void *ctx)
+{
+    struct build_ctx *b = ctx;
+    gs_replica *r = b->r;
+    gs_json_updates ups;
+    gs_op op;
+    gs_err rc;
+
+    rc = gs_json_updates_decode(r->schema, b->targets[i].type, current,
+                                r->id.pk, b->recs[i].fields, &ups, b->why,
+                                sizeof b->why);
+    if (rc == GS_OK && ups.n == 0) {
+        gs_json_updates_fini(&ups);
+        return GS_OK; /* writes nothing: no op */
+    }
+    if (rc != GS_OK) {
+        b->bad_rc = rc;
+        if (b->skip_bad) {
+            if (b->report)
+                b->report(b->recs[i].line, rc, b->why, b->report_ctx);
+            return GS_OK; /* empty op: skipped */
+        }
+        return rc;
+    }
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, r->id.pk, GS_KEY_BYTES);
+    op.scope = gs_slice_of(r->scope, strlen(r->scope));
+    op.seq = head->seq + 1;
+    memcpy(op.prev, head->hash, GS_HASH_BYTES);
+    /* Work on a copy: a retried batch must stamp from the same start. */
+    gs_hlc clk = r->clock;
+    if ((rc = gs_hlc_recv(&clk, hlc_seen, gs_hlc_wall_ms())) == GS_OK)
+        rc = gs_hlc_now(&clk, gs_hlc_wall_ms(), &op.hlc);
+    if (rc == GS_OK) {
+        op.type = b->targets[i].type;
+        op.id = b->targets[i].id;
+        gs_json_updates_fill(&ups, &op);
+        rc = gs_op_encode(&op, out);
+    }
+    gs_json_updates_fini(&ups);
+    return rc;
+}
+
+/* Write records of one batch as one transaction. */
+static gs_err
+write_batch(gs_replica *r, const gs_store_target *targets,
+            const struct record *recs, size_t n, bool skip_bad,
+            gs_replica_report_fn fn, void *ctx, gs_store_write_result *res)
+{
+    struct build_ctx b = {r, targets, recs, skip_bad, fn, ctx, GS_OK, ""};
+    gs_err rc =
+        gs_store_write(r->store, r->id.pk, r->id.sk,
+                       gs_slice_of(r->scope, strlen(r->scope)), r->network,
+                       targets, n, build, &b, res);
+    if (rc == GS_OK) {
+        /* the batch is durable: the clock moves past its stamps */
+        uint64_t seen;
+        if (gs_store_hlc_seen(r->store, &seen) == GS_OK &&
+            gs_hlc_recv(&r->clock, seen, gs_hlc_wall_ms()) != GS_OK)
+            detail(r, "clock: the replica holds a stamp beyond this "
+                      "device's range");
+    } else if (b.bad_rc != GS_OK) {
+        detail(r, "line %lu: %s", recs[res->failed_at].line, b.why);
+    } else if (rc == GS_EFULL) {
+        detail(r, "the disk is full: nothing was written; free some space "
+                  "and try again");
+    } else if (rc == GS_ETOOBIG) {
+        detail(r, "the store reached store.max_map_mib: nothing was "
+                  "written; raise it with 'gridsync config set "
+                  "store.max_map_mib N'");
+    }
+    return rc;
+}
+
+static bool
+valid_target(gs_replica *r, const char *type, const char *id)
+{
+    if (!type || !gs_name_valid((const uint8_t *)type, strlen(type))) {
+        detail(r, "'%s' is not a type name (lower-case letters, digits, _)",
+               type ? type : "");
+        return false;
+    }
+    if (!id || !gs_id_valid((const uint8_t *)id, strlen(id))) {
+        detail(r, "'%s' is not an id (1-128 bytes of text, no spaces)",
+               id ? id : "");
+        return false;
+    }
+    return true;
+}
+
+gs_err
+gs_replica_put(gs_replica *r, const char *type, const char *id,
+               const char *fields_json)
+{
+    json_error_t jerr;
+    gs_store_write_result res;
+    r->detail[0] = 0;
+    if (!valid_target(r, type, id))
+        return GS_EINVAL;
+    json_t *fields = json_loads(fields_json, JSON_REJECT_DUPLICATES, &jerr);
+    if (fields == NULL || !json_is_object(fields)) {
+        detail(r, "fields must be a JSON object: %s",
+               fields ? "got another JSON value" : jerr.text);
+        json_decref(fields);
+        return GS_EMALFORMED;
+    }
+    gs_store_target t = {gs_slice_of(type, strlen(type)),
+                         gs_slice_of(id, strlen(id))};
+    struct record rec = {fields, 1};
+    gs_err rc = write_batch(r, &t, &rec, 1, false, NULL, NULL, &res);
+    if (rc != GS_OK && r->detail[0] == 0)
+        detail(r, "%s", gs_strerror(rc));
+    /* "line 1: " means nothing for a single put */
+    if (rc != GS_OK && !strncmp(r->detail, "line 1: ", 8))
+        memmove(r->detail, r->detail + 8, strlen(r->detail + 8) + 1);
+    json_decref(fields);
+    return rc;
+}
+
+gs_err
+gs_replica_put_assign(gs_replica *r, const char *type, const char *id,
+                      const char *const *assign, size_t n)
+{
+    char why[256];
+    gs_err rc = GS_OK;
+    r->detail[0] = 0;
+    if (!valid_target(r, type, id))
+        return GS_EINVAL;
+    if (n == 0) {
+        detail(r, "give at least one field=value");
+        return GS_EINVAL;
+    }
+    json_t *fields = json_object();
+    if (fields == NULL)
+        return GS_ENOMEM;
+    for (size_t i = 0; rc == GS_OK && i < n; i++) {
+        rc = gs_json_parse_assignment(r->schema,
+                                      gs_slice_of(type, strlen(type)),
+                                      assign[i], fields, why, sizeof why);
+        if (rc != GS_OK)
+            detail(r, "'%s': %s", assign[i], why);
+    }
+    char *text = rc == GS_OK ? json_dumps(fields, JSON_COMPACT) : NULL;
+    json_decref(fields);
+    if (rc != GS_OK)
+        return rc;
+    if (text == NULL)
+        return GS_ENOMEM;
+    rc = gs_replica_put(r, type, id, text);
+    free(text);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+static gs_err
+entity_json(gs_replica *r, const gs_entity *e, unsigned flags, char **out)
+{
+    json_t *j = gs_json_entity(r->schema, e, flags);
+    if (j == NULL)
+        return GS_ENOMEM;
+    *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return *out ? GS_OK : GS_ENOMEM;
+}
+
+gs_err
+gs_replica_get(gs_replica *r, const char *type, const char *id,
+               unsigned flags, char **json)
+{
+    gs_entity e;
+    r->detail[0] = 0;
+    if (!valid_target(r, type, id))
+        return GS_EINVAL;
+    gs_err rc = gs_store_entity_get(r->store, gs_slice_of(type, strlen(type)),
+                                    gs_slice_of(id, strlen(id)), &e);
+    if (rc == GS_ENOTFOUND) {
+        detail(r, "no %s with id %s in this replica", type, id);
+        return rc;
+    }
+    if (rc != GS_OK)
+        return rc;
+    rc = entity_json(r, &e, flags, json);
+    gs_entity_fini(&e);
+    return rc;
+}
+
+struct list_ctx {
+    gs_replica *r;
+    const char *where_field, *where_value;
+    unsigned flags;
+    gs_replica_json_fn fn;
+    void *ctx;
+    gs_err rc;
+};
+
+/* Does e show where_value in where_field (an lww value or a set member)? */
+static bool
+matches(const struct list_ctx *c, const gs_entity *e)
+{
+    if (c->where_field == NULL)
+        return true;
+    gs_slice want = gs_slice_of(c->where_value, strlen(c->where_value));
+    const gs_field *f = gs_entity_field(e, c->where_field, GS_KIND_SET);
+    if (f && gs_field_set_has(f, want))
+        return true;
+    f = gs_entity_field(e, c->where_field, GS_KIND_LWW);
+    gs_vref v;
+    if (!f || !gs_field_lww_get(f, &v, NULL))
+        return false;
+    char num[32];
+    switch (v.type) {
+    case GS_V_STR:
+        return gs_slice_cmp(v.s, want) == 0;
+    case GS_V_INT:
+        snprintf(num, sizeof num, "%lld", (long long)v.i);
+        return strcmp(num, c->where_value) == 0;
+    case GS_V_TRUE:
+        return strcmp(c->where_value, "true") == 0;
+    case GS_V_FALSE:
+        return strcmp(c->where_value, "false") == 0;
+    default:
+        return strcmp(c->where_value, "null") == 0;
+    }
+}
+
+static int
+list_one(const gs_entity *e, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    char *json;
+    if (gs_entity_deleted(e) || !matches(c, e))
+        return 0;
+    c->rc = entity_json(c->r, e, c->flags, &json);
+    if (c->rc != GS_OK)
+        return 1;
+    int stop = c->fn(json, c->ctx);
+    free(json);
+    return stop;
+}
+
+gs_err
+gs_replica_list(gs_replica *r, const char *type, const char *where_field,
+                const char *where_value, unsigned flags,
+                gs_replica_json_fn fn, void *ctx)
+{
+    struct list_ctx c = {r, where_field, where_value, flags, fn, ctx, GS_OK};
+    r->detail[0] = 0;
+    if (type && !gs_name_valid((const uint8_t *)type, strlen(type))) {
+        detail(r, "'%s' is not a type name", type);
+        return GS_EINVAL;
+    }
+    if ((where_field == NULL) != (where_value == NULL))
+        return GS_EINVAL;
+    gs_err rc = gs_store_entity_each(
+        r->store, type ? gs_slice_of(type, strlen(type)) : gs_slice_of("", 0),
+        list_one, &c);
+    return rc != GS_OK ? rc : c.rc;
+}
+
+struct hist_ctx {
+    gs_replica_json_fn fn;
+    void *ctx;
+    gs_err rc;
+};
+
+static json_t *
+vref_json(const gs_vref *v)
+{
+    switch (v->type) {
+    case GS_V_NULL:
+        return json_null();
+    case GS_V_FALSE:
+        return json_false();
+    case GS_V_TRUE:
+        return json_true();
+    case GS_V_INT:
+        return json_integer(v->i);
+    default:
+        return json_stringn((const char *)v->s.p, v->s.n);
+    }
+}
+
+static const char *kind_names[] = {"?",   "lww",   "counter", "set",
+                                   "log", "stage", "claim"};
+
+/* An update's payload as JSON, for history. */
+static json_t *
+update_json(const gs_update *u)
+{
+    gs_payload pl;
+    json_t *j = json_object();
+    json_t *val = NULL;
+    json_object_set_new(j, "kind", json_string(u->kind <= GS_KIND_KNOWN_MAX
+                                                   ? kind_names[u->kind]
+                                                   : "unknown"));
+    if (u->kind > GS_KIND_KNOWN_MAX ||
+        gs_payload_parse(u->kind, u->payload, &pl) != GS_OK)
+        return j;
+    switch (u->kind) {
+    case GS_KIND_LWW:
+        val = vref_json(&pl.u.lww.v);
+        break;
+    case GS_KIND_COUNTER:
+        val = json_pack("{sIsI}", "delta", (json_int_t)pl.u.counter.delta,
+                        "total", (json_int_t)pl.u.counter.total);
+        break;
+    case GS_KIND_SET: {
+        gs_rd rd;
+        gs_set_item it;
+        json_t *add = json_array(), *rm = json_array();
+        gs_rd_init(&rd, pl.u.set.items.p, pl.u.set.items.n);
+        for (size_t i = 0; i < pl.u.set.n; i++) {
+            if (gs_payload_set_next(&rd, &it) != GS_OK)
+                break;
+            json_array_append_new(
+                it.action == GS_SET_ADD ? add : rm,
+                json_stringn((const char *)it.elem.p, it.elem.n));
+        }
+        val = json_pack("{soso}", "add", add, "remove", rm);
+        break;
+    }
+    case GS_KIND_LOG:
+        val = vref_json(&pl.u.log);
+        break;
+    case GS_KIND_STAGE:
+        val = json_pack("{sIsI}", "round", (json_int_t)pl.u.stage.round,
+                        "stage", (json_int_t)pl.u.stage.stage);
+        break;
+    case GS_KIND_CLAIM:
+        val = json_pack("{ss%}",
+                        pl.u.claim.action == GS_CLAIM ? "claim" : "withdraw",
+                        (const char *)pl.u.claim.who.p, pl.u.claim.who.n);
+        break;
+    }
+    if (val)
+        json_object_set_new(j, "value", val);
+    return j;
+}
+
+static int
+hist_one(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
+         void *ctx)
+{
+    struct hist_ctx *c = ctx;
+    gs_op op;
+    char hex[2 * GS_HASH_BYTES + 1], at[32];
+    if (gs_op_decode(bytes, len, &op) != GS_OK) {
+        c->rc = GS_EMALFORMED;
+        return 1;
+    }
+    json_t *j = json_object(), *ups = json_object();
+    sodium_bin2hex(hex, sizeof hex, op.author, GS_KEY_BYTES);
+    json_object_set_new(j, "author", json_string(hex));
+    json_object_set_new(j, "scope", json_stringn((const char *)op.scope.p,
+                                                 op.scope.n));
+    json_object_set_new(j, "seq", json_integer((json_int_t)op.seq));
+    gs_json_time(op.hlc, at);
+    json_object_set_new(j, "at", json_string(at));
+    json_object_set_new(j, "hlc", json_integer((json_int_t)op.hlc));
+    sodium_bin2hex(hex, sizeof hex, hash, GS_HASH_BYTES);
+    json_object_set_new(j, "hash", json_string(hex));
+    for (size_t i = 0; i < op.n_updates; i++) {
+        char name[GS_NAME_BYTES_MAX + 1];
+        memcpy(name, op.updates[i].field.p, op.updates[i].field.n);
+        name[op.updates[i].field.n] = 0;
+        json_object_set_new(ups, name, update_json(&op.updates[i]));
+    }
+    json_object_set_new(j, "updates", ups);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (text == NULL) {
+        c->rc = GS_ENOMEM;
+        return 1;
+    }
+    int stop = c->fn(text, c->ctx);
+    free(text);
+    return stop;
+}
+
+gs_err
+gs_replica_history(gs_replica *r, const char *type, const char *id,
+                   gs_replica_json_fn fn, void *ctx)
+{
+    struct hist_ctx c = {fn, ctx, GS_OK};
+    r->detail[0] = 0;
+    if (!valid_target(r, type, id))
+        return GS_EINVAL;
+    gs_err rc = gs_store_history(r->store, gs_slice_of(type, strlen(type)),
+                                 gs_slice_of(id, strlen(id)), hist_one, &c);
+    return rc != GS_OK ? rc : c.rc;
+}
+
+gs_err
+gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
+{
+    return rebuild ? gs_store_digest_rebuild(r->store, out)
+                   : gs_store_digest(r->store, out);
+}
+
+/* ---- import / export ---- */
+
+/* Parse one line into a record; why says what is wrong. */
+static gs_err
+parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
+           const char **type, const char **id, char *why, size_t why_len)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        say(why, why_len, "not JSON: %s (column %d)", jerr.text, jerr.column);
+        return GS_EMALFORMED;
+    }
+    json_t *jt = json_object_get(j, "type"), *ji = json_object_get(j, "id");
+    json_t *jf = json_object_get(j, "fields");
+    if (!json_is_object(j) || !json_is_string(jt) || !json_is_string(ji) ||
+        !json_is_object(jf)) {
+        say(why, why_len, "a record is {\"type\": ..., \"id\": ..., "
+                          "\"fields\": {...}}");
+        json_decref(j);
+        return GS_EMALFORMED;
+    }
+    *type = json_string_value(jt);
+    *id = json_string_value(ji);
+    if (!valid_target(r, *type, *id)) {
+        say(why, why_len, "%s", r->detail);
+        json_decref(j);
+        return GS_EINVAL;
+    }
+    const gs_schema_type *st =
+        gs_schema_type_get(r->schema, gs_slice_of(*type, strlen(*type)));
+    if (st == NULL) {
+        say(why, why_len, "unknown type '%s'", *type);
+        json_decref(j);
+        return GS_EINVAL;
+    }
+    /* The fields' values against the schema: what can be checked without
+     * the entity's state is checked before anything is written. */
+    gs_json_updates ups;
+    gs_err rc = gs_json_updates_decode(r->schema,
+                                       gs_slice_of(*type, strlen(*type)), NULL,
+                                       r->id.pk, jf, &ups, why, why_len);
+    if (rc != GS_OK) {
+        json_decref(j);
+        return rc;
+    }
+    gs_json_updates_fini(&ups);
+    *out = j;
+    return GS_OK;
+}
+
+struct batch {
+    gs_store_target t[IMPORT_BATCH];
+    struct record rec[IMPORT_BATCH];
+    json_t *doc[IMPORT_BATCH];
+    size_t n;
+};
+
+static void
+batch_clear(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        json_decref(b->doc[i]);
+    b->n = 0;
+}
+
+/* One pass over the file: check every line (write == false) or write the
+ * good ones in batches (write == true). */
+static gs_err
+import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
+            gs_replica_report_fn fn, void *ctx, gs_import_stats *st)
+{
+    char *line = NULL, why[256];
+    size_t cap = 0;
+    ssize_t len;
+    gs_err rc = GS_OK, first_bad = GS_OK;
+    struct batch *b = write ? calloc(1, sizeof *b) : NULL;
+    unsigned long lineno = 0;
+
+    if (write && b == NULL)
+        return GS_ENOMEM;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)len > IMPORT_LINE_MAX) {
+            rc = GS_ETOOBIG;
+            say(why, sizeof why, "line longer than %u bytes", IMPORT_LINE_MAX);
+        } else {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                len--;
+            if (len == 0)
+                continue; /* blank lines are allowed */
+            json_t *doc = NULL;
+            const char *type, *id;
+            rc = parse_line(r, line, (size_t)len, &doc, &type, &id, why,
+                            sizeof why);
+            if (rc == GS_OK && write) {
+                b->doc[b->n] = doc;
+                b->t[b->n] = (gs_store_target){gs_slice_of(type, strlen(type)),
+                                               gs_slice_of(id, strlen(id))};
+                b->rec[b->n] =
+                    (struct record){json_object_get(doc, "fields"), lineno};
+                b->n++;
+            } else if (rc == GS_OK) {
+                json_decref(doc);
+            }
+        }
+        if (rc != GS_OK) {
+            if (!write) {
+                if (st->bad_line == 0)
+                    st->bad_line = lineno;
+                if (fn)
+                    fn(lineno, rc, why, ctx);
+                if (first_bad == GS_OK)
+                    first_bad = rc;
+                if (!skip_bad) {
+                    detail(r, "line %lu: %s", lineno, why);
+                    break;
+                }
+            }
+            st->skipped += write;
+            rc = GS_OK;
+            continue;
+        }
+        if (!write) {
+            st->lines = lineno;
+            continue;
+        }
+        st->records++;
+        if (b->n == IMPORT_BATCH) {
+            gs_store_write_result res;
+            rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fn, ctx, &res);
+            st->ops += res.written;
+            batch_clear(b);
+            if (rc != GS_OK)
+                break;
+            if (fn)
+                fn(0, GS_OK, "progress", ctx);
+        }
+    }
+    if (write && rc == GS_OK && b->n > 0) {
+        gs_store_write_result res;
+        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fn, ctx, &res);
+        st->ops += res.written;
+    }
+    if (b) {
+        batch_clear(b);
+        free(b);
+    }
+    free(line);
+    if (ferror(f)) {
+        detail(r, "cannot read the file: %s", strerror(errno));
+        return GS_EIO;
+    }
+    if (rc != GS_OK)
+        return rc;
+    return !write && !skip_bad ? first_bad : GS_OK;
+}
+
+gs_err
+gs_replica_import(gs_replica *r, const char *path, int skip_bad,
+                  gs_replica_report_fn fn, void *ctx, gs_import_stats *stats)
+{
+    r->detail[0] = 0;
+    memset(stats, 0, sizeof *stats);
+    FILE *f = strcmp(path, "-") == 0 ? NULL : fopen(path, "r");
+    if (f == NULL) {
+        detail(r, "cannot open %s: %s", path,
+               strcmp(path, "-") == 0 ? "import needs a file, not standard "
+                                        "input (it is read twice)"
+                                      : strerror(errno));
+        return strcmp(path, "-") == 0 ? GS_EINVAL : GS_ENOTFOUND;
+    }
+    /* Pass 1 checks every line, so a bad line changes nothing. */
+    gs_err rc = import_pass(r, f, false, skip_bad, fn, ctx, stats);
+    if (rc == GS_OK) {
+        unsigned long lines = stats->lines, bad = stats->bad_line;
+        rewind(f);
+        memset(stats, 0, sizeof *stats);
+        rc = import_pass(r, f, true, skip_bad, fn, ctx, stats);
+        stats->lines = lines;
+        stats->bad_line = bad;
+    }
+    fclose(f);
+    return rc;
+}
+
+struct export_ctx {
+    gs_replica *r;
+    FILE *out;
+    unsigned long n;
+    gs_err rc;
+};
+
+static int
+export_one(const gs_entity *e, void *ctx)
+{
+    struct export_ctx *c = ctx;
+    json_t *j = gs_json_entity(c->r->schema, e, GS_REVEAL);
+    if (j == NULL) {
+        c->rc = GS_ENOMEM;
+        return 1;
+    }
+    if (json_dumpf(j, c->out, JSON_COMPACT) != 0 || fputc('\n', c->out) < 0)
+        c->rc = GS_EIO;
+    json_decref(j);
+    c->n++;
+    return c->rc != GS_OK;
+}
+
+gs_err
+gs_replica_export(gs_replica *r, const char *path, unsigned long *records)
+{
+    r->detail[0] = 0;
+    bool to_stdout = strcmp(path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(path, "w");
+    if (f == NULL) {
+        detail(r, "cannot write %s: %s", path, strerror(errno));
+        return errno == ENOSPC ? GS_EFULL : GS_EIO;
+    }
+    struct export_ctx c = {r, f, 0, GS_OK};
+    gs_err rc = gs_store_entity_each(r->store, gs_slice_of("", 0), export_one,
+                                     &c);
+    if (rc == GS_OK)
+        rc = c.rc;
+    if (fflush(f) != 0 && rc == GS_OK)
+        rc = errno == ENOSPC ? GS_EFULL : GS_EIO;
+    if (!to_stdout && fclose(f) != 0 && rc == GS_OK)
+        rc = GS_EIO;
+    *records = c.n;
+    return rc;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Import of JSON Lines (issue 3, must show 4): a malformed file names the
+# line and the reason and changes nothing; --skip-bad writes the good lines
+# and names each bad one. Also put/get/list/history/export basics, usage
+# errors (exit 2) and --help on every command.
+. "$(dirname "$0")/lib.sh" "$@"
+
+R=$TMP/r
+new_replica "$R"
+cat >"$TMP/good.jsonl" <<'J'
+{"type":"household","id":"H-1","fields":{"address":"新新社区1栋","head":"王秀英"}}
+{"type":"person","id":"P-1","fields":{"name":"王秀英","tags":["elderly-alone"],"points":10}}
+
+{"type":"ticket","id":"T-1","fields":{"title":"路灯不亮","stage":"reported"}}
+J
+cp "$TMP/good.jsonl" "$TMP/bad.jsonl"
+echo '{"type":"household","id":"H-2","fields":{"addres":"typo"}}' >>"$TMP/bad.jsonl"
+echo '{"type":"household","id":"H-3",' >>"$TMP/bad.jsonl"
+echo '{"type":"household","id":"H-4","fields":{"address":"ok"}}' >>"$TMP/bad.jsonl"
+
+before=$("$GS" -r "$R" digest)
+expect_rc "import bad file" 1 "$GS" -r "$R" import "$TMP/bad.jsonl"
+expect_grep "names the line" "line 5" "$TMP/err"
+expect_grep "names the field" "addres" "$TMP/err"
+expect_eq "nothing written" "$("$GS" -r "$R" digest)" "$before"
+expect_eq "no entities" "$("$GS" -r "$R" list | wc -l)" 0
+
+expect_rc "import --skip-bad" 0 "$GS" -r "$R" import "$TMP/bad.jsonl" \
+    --skip-bad --json
+expect_grep "skip reports line 5" "line 5" "$TMP/err"
+expect_grep "skip reports line 6" "line 6" "$TMP/err"
+expect_grep "counts" '"records":4' "$TMP/out"
+expect_eq "entities" "$("$GS" -r "$R" list | wc -l)" 4
+"$GS" -r "$R" get person P-1 --json >"$TMP/p"
+expect_grep "points" '"points":10' "$TMP/p"
+expect_grep "tags" 'elderly-alone' "$TMP/p"
+
+# put forms and refusals
+expect_rc "put counter" 0 "$GS" -r "$R" put person P-1 points+=5
+expect_rc "put counter down" 0 "$GS" -r "$R" put person P-1 points-=3
+"$GS" -r "$R" get person P-1 --json >"$TMP/p"
+expect_grep "points 12" '"points":12' "$TMP/p"
+expect_rc "put unknown field" 1 "$GS" -r "$R" put person P-1 nmae=x
+expect_grep "unknown field named" "nmae" "$TMP/err"
+expect_rc "put no fields" 2 "$GS" -r "$R" put person P-1
+expect_rc "get missing" 1 "$GS" -r "$R" get person P-404
+expect_grep "missing named" "P-404" "$TMP/err"
+expect_rc "list --where" 0 "$GS" -r "$R" list person --where tags=elderly-alone
+expect_eq "where finds one" "$(wc -l <"$TMP/out")" 1
+"$GS" -r "$R" history person P-1 >"$TMP/h"
+expect_eq "history ops" "$(wc -l <"$TMP/h")" 3
+expect_grep "history shows delta" '"delta":5' "$TMP/h"
+expect_rc "export" 0 "$GS" -r "$R" export "$TMP/out.jsonl"
+expect_eq "export lines" "$(wc -l <"$TMP/out.jsonl")" 4
+expect_rc "not a replica" 1 "$GS" -r "$TMP/nothing" digest
+expect_grep "says how to create one" "gridsync init" "$TMP/err"
+expect_rc "unknown command" 2 "$GS" frobnicate
+for c in init put get list history digest import export version; do
+    expect_rc "$c --help" 0 "$GS" "$c" --help
+    expect_grep "$c help has usage" "usage: gridsync $c" "$TMP/out"
+done
+finish
