@@ -245,9 +245,13 @@ merge_pass(const struct corpus *c, size_t *entities,
     return secs;
 }
 
+int bench_store(int argc, char **argv);
+
 int
 main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "store"))
+        return bench_store(argc - 2, argv + 2);
     int json = 0;
     size_t n = 100000;
     const char *what = NULL;
@@ -257,7 +261,7 @@ main(int argc, char **argv)
         else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
             n = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: gs-bench crdt [--json] [--ops N]\n");
+            printf("usage: gs-bench crdt|store [--json] [--ops N]\n");
             return 0;
         } else if (!what)
             what = argv[i];
@@ -267,7 +271,8 @@ main(int argc, char **argv)
         }
     }
     if (!what || strcmp(what, "crdt") != 0) {
-        fprintf(stderr, "gs-bench: unknown benchmark '%s'; available: crdt\n",
+        fprintf(stderr,
+                "gs-bench: unknown benchmark '%s'; available: crdt, store\n",
                 what ? what : "");
         return 2;
     }

@@ -1,0 +1,288 @@
+/*
+ * bench_store.c — `scripts/bench store`: the replica's write path beside
+ * the machine's floor measured in the same run.
+ *
+ *   import        gs_replica_import of N generated records (JSON Lines),
+ *                 one op each, one signature per feed per batch of 1,000
+ *   floor         raw LMDB: N puts of op-sized values in one transaction
+ *   put latency   gs_replica_put, each op signed and committed durably
+ *   floor         raw Ed25519 sign; raw LMDB commit of one put (the fsync)
+ *   disk          bytes allocated to data.mdb per op, beside the records'
+ *                 JSON size per record
+ * Targets (issue 3): import >= 25% of the raw LMDB put rate; put latency
+ * dominated by the commit, not our code; disk per op <= 1.5x JSON per
+ * record; peak RSS under 64 MiB.
+ */
+#include "gridsync.h"
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int bench_store(int argc, char **argv);
+
+static double
+now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void
+die(const char *what, const char *why)
+{
+    fprintf(stderr, "gs-bench store: %s: %s\n", what, why);
+    exit(1);
+}
+
+static const char *surnames[] = {"王", "李", "张", "刘", "陈", "杨", "赵",
+                                 "黄", "周", "吴", "徐", "孙", "胡", "朱"};
+static const char *given[] = {"秀英", "桂英", "建国", "志强", "丽", "伟",
+                              "芳",   "敏",   "静",   "军",   "洋", "勇"};
+
+/* N records: households and persons of one grid, realistic field sizes.
+ * Returns the JSON bytes written (records only). */
+static size_t
+write_records(const char *path, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    size_t bytes = 0;
+    unsigned s = 12345;
+    if (!f)
+        die("records", "cannot write the records file");
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        const char *sn = surnames[(s >> 8) % 14], *gn = given[(s >> 16) % 12];
+        int len;
+        if (i % 2 == 0)
+            len = fprintf(f,
+                          "{\"type\":\"household\",\"id\":\"H-%07zu\","
+                          "\"fields\":{\"address\":\"新新社区%zu栋%u单元%u室\","
+                          "\"head\":\"%s%s\",\"phone\":\"139%08u\","
+                          "\"grid\":\"g012\"}}\n",
+                          i, i / 120 + 1, (s >> 4) % 6 + 1, (s >> 9) % 30 + 101,
+                          sn, gn, s % 100000000u);
+        else
+            len = fprintf(f,
+                          "{\"type\":\"person\",\"id\":\"P-%07zu\","
+                          "\"fields\":{\"name\":\"%s%s\",\"birth_year\":%u,"
+                          "\"household\":\"H-%07zu\",\"tags\":[\"%s\"]}}\n",
+                          i, sn, gn, 1930 + (s >> 5) % 80, i - 1,
+                          (s & 1) ? "elderly-alone" : "low-income");
+        if (len < 0)
+            die("records", "write failed");
+        bytes += (size_t)len - 1;
+    }
+    fclose(f);
+    return bytes;
+}
+
+/* Raw LMDB: n puts of vlen-byte values in one transaction. */
+static double
+raw_lmdb_rate(const char *dir, size_t n, size_t vlen, double *commit_ms)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint8_t key[16], *val = calloc(1, vlen);
+    if (!val || mdb_env_create(&env) || mdb_env_set_mapsize(env, 1ull << 32) ||
+        mdb_env_open(env, dir, 0, 0644))
+        die("raw lmdb", "cannot open");
+    randombytes_buf(val, vlen);
+    double t = now();
+    if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, &dbi))
+        die("raw lmdb", "txn");
+    for (size_t i = 0; i < n; i++) {
+        /* keys in the order our ops use: feed number, then seq */
+        memset(key, 0, 8);
+        for (int b = 0; b < 8; b++)
+            key[8 + b] = (uint8_t)(i >> (56 - 8 * b));
+        MDB_val k = {16, key}, v = {vlen, val};
+        if (mdb_put(txn, dbi, &k, &v, 0))
+            die("raw lmdb", "put");
+    }
+    if (mdb_txn_commit(txn))
+        die("raw lmdb", "commit");
+    double rate = (double)n / (now() - t);
+    /* the floor under one durable put: one small transaction, synced */
+    double samples[50];
+    for (int i = 0; i < 50; i++) {
+        double s = now();
+        memset(key, 0xff, 16);
+        key[15] = (uint8_t)i;
+        MDB_val k = {16, key}, v = {vlen, val};
+        if (mdb_txn_begin(env, NULL, 0, &txn) ||
+            mdb_put(txn, dbi, &k, &v, 0) || mdb_txn_commit(txn))
+            die("raw lmdb", "single commit");
+        samples[i] = (now() - s) * 1e3;
+    }
+    qsort(samples, 50, sizeof samples[0], cmp_double);
+    *commit_ms = samples[25];
+    mdb_env_close(env);
+    free(val);
+    return rate;
+}
+
+static void
+rmrf(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "gs-bench store: could not remove %s\n", dir);
+}
+
+int
+bench_store(int argc, char **argv)
+{
+    int json = 0;
+    size_t n = 100000, puts_n = 200;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+            n = strtoul(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "gs-bench store: unknown argument '%s'\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (n < 1000 || n > 10000000) {
+        fprintf(stderr, "gs-bench store: --ops must be 1000..10000000\n");
+        return 2;
+    }
+    if (sodium_init() < 0)
+        die("sodium", "init failed");
+    char base[] = "/tmp/gs-bench-store-XXXXXX";
+    if (!mkdtemp(base))
+        die("temp", "mkdtemp failed");
+    char rdir[256], ldir[256], recs[256], why[512], device[65];
+    snprintf(rdir, sizeof rdir, "%s/replica", base);
+    snprintf(ldir, sizeof ldir, "%s/raw", base);
+    snprintf(recs, sizeof recs, "%s/records.jsonl", base);
+    if (mkdir(ldir, 0755) != 0)
+        die("temp", "mkdir failed");
+
+    if (!json)
+        fprintf(stderr, "generating %zu records...\n", n);
+    size_t json_bytes = write_records(recs, n);
+
+    gs_replica_init_opts o = {NULL, "yc.yimei.nanjun.xinxin.g012", "bench"};
+    gs_replica *r;
+    if (gs_replica_init(rdir, &o, device, why, sizeof why) != GS_OK ||
+        gs_replica_open(rdir, &r, why, sizeof why) != GS_OK)
+        die("replica", why);
+
+    if (!json)
+        fprintf(stderr, "importing...\n");
+    gs_import_stats st;
+    double t = now();
+    if (gs_replica_import(r, recs, 0, NULL, NULL, &st) != GS_OK)
+        die("import", gs_replica_detail(r));
+    double import_s = now() - t;
+    double import_rate = (double)st.ops / import_s;
+
+    struct stat sb;
+    char path[300];
+    snprintf(path, sizeof path, "%s/data.mdb", rdir);
+    if (stat(path, &sb) != 0)
+        die("stat", "data.mdb");
+    double disk_per_op = (double)sb.st_blocks * 512.0 / (double)st.ops;
+    double json_per_rec = (double)json_bytes / (double)n;
+
+    if (!json)
+        fprintf(stderr, "timing %zu durable puts...\n", puts_n);
+    double *lat = calloc(puts_n, sizeof *lat);
+    char id[32];
+    for (size_t i = 0; i < puts_n; i++) {
+        snprintf(id, sizeof id, "H-9%06zu", i);
+        double s = now();
+        if (gs_replica_put(r, "household", id,
+                           "{\"address\":\"新新社区9栋1单元101室\","
+                           "\"head\":\"王秀英\"}") != GS_OK)
+            die("put", gs_replica_detail(r));
+        lat[i] = (now() - s) * 1e3;
+    }
+    qsort(lat, puts_n, sizeof *lat, cmp_double);
+    double p50 = lat[puts_n / 2], p99 = lat[puts_n * 99 / 100];
+    gs_replica_close(r);
+
+    /* floors, same run */
+    uint8_t pk[32], sk[64], msg[82], sig[64];
+    crypto_sign_keypair(pk, sk);
+    randombytes_buf(msg, sizeof msg);
+    double sign_samples[200];
+    for (int i = 0; i < 200; i++) {
+        double s = now();
+        crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
+        sign_samples[i] = (now() - s) * 1e3;
+    }
+    qsort(sign_samples, 200, sizeof sign_samples[0], cmp_double);
+    double sign_ms = sign_samples[100];
+    double commit_ms;
+    double op_bytes = (double)json_bytes / (double)n; /* a value of op size */
+    double raw_rate = raw_lmdb_rate(ldir, n, (size_t)op_bytes, &commit_ms);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0;
+    double ratio = import_rate / raw_rate, disk_ratio = disk_per_op / json_per_rec;
+    bool m_import = ratio >= 0.25, m_disk = disk_ratio <= 1.5,
+         m_rss = rss < 64.0, m_lat = p50 <= 2.0 * commit_ms + sign_ms;
+
+    if (json) {
+        printf("{\"bench\":\"store\",\"records\":%zu,\"ops\":%lu,"
+               "\"import_ops_per_s\":%.0f,\"raw_lmdb_puts_per_s\":%.0f,"
+               "\"import_vs_raw\":%.3f,\"put_ms_p50\":%.3f,"
+               "\"put_ms_p99\":%.3f,\"raw_sign_ms\":%.4f,"
+               "\"raw_commit_ms\":%.3f,\"disk_bytes_per_op\":%.1f,"
+               "\"json_bytes_per_record\":%.1f,\"disk_vs_json\":%.2f,"
+               "\"peak_rss_mib\":%.1f,\"targets\":{\"import_vs_raw\":0.25,"
+               "\"disk_vs_json\":1.5,\"peak_rss_mib\":64},"
+               "\"met\":{\"import\":%s,\"put_latency\":%s,\"disk\":%s,"
+               "\"rss\":%s}}\n",
+               n, st.ops, import_rate, raw_rate, ratio, p50, p99, sign_ms,
+               commit_ms, disk_per_op, json_per_rec, disk_ratio, rss,
+               m_import ? "true" : "false", m_lat ? "true" : "false",
+               m_disk ? "true" : "false", m_rss ? "true" : "false");
+    } else {
+        printf("gridsync store benchmark: %zu records, %lu ops\n\n", n, st.ops);
+        printf("%-30s %12s %14s %8s %8s\n", "", "ours", "floor", "ratio",
+               "target");
+        printf("%-30s %12.0f %14.0f %8.3f %8s %s\n", "import (ops/s)",
+               import_rate, raw_rate, ratio, ">=0.25",
+               m_import ? "met" : "MISSED");
+        printf("%-30s %12.3f %14.3f %8s %8s %s\n", "put, durable, p50 (ms)",
+               p50, commit_ms + sign_ms, "-", "~floor",
+               m_lat ? "met" : "MISSED");
+        printf("%-30s %12.3f %14s\n", "put, durable, p99 (ms)", p99, "-");
+        printf("%-30s %12.1f %14.1f %8.2f %8s %s\n",
+               "disk bytes/op vs JSON/record", disk_per_op, json_per_rec,
+               disk_ratio, "<=1.5", m_disk ? "met" : "MISSED");
+        printf("%-30s %12.1f %14s %8s %8s %s\n", "peak RSS (MiB)", rss, "-",
+               "-", "<64", m_rss ? "met" : "MISSED");
+        printf("\nfloors, same run: raw LMDB %zu puts in one transaction; "
+               "one synced\nLMDB commit (%.3f ms) + one Ed25519 sign "
+               "(%.4f ms)\n",
+               n, commit_ms, sign_ms);
+    }
+    free(lat);
+    rmrf(base);
+    return 0;
+}
