@@ -43,7 +43,7 @@ cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void
+static _Noreturn void
 die(const char *what, const char *why)
 {
     fprintf(stderr, "gs-bench store: %s: %s\n", what, why);

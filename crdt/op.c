@@ -278,10 +278,12 @@ gs_sig_decode(const uint8_t in[GS_SIG_BYTES], gs_sig *out)
     memcpy(out->sig, in + GS_KEY_BYTES, GS_SIGNATURE_BYTES);
 }
 
-gs_err
-gs_run_verify(const gs_run_item *items, size_t n, const gs_feed_head *head,
-              const uint8_t network[GS_KEY_BYTES], gs_op *ops,
-              uint8_t (*hashes)[GS_HASH_BYTES], size_t *bad)
+/* The one implementation behind gs_run_verify and gs_run_link; need_sig
+ * says whether the last op must carry a signature. */
+static gs_err
+run_check(const gs_run_item *items, size_t n, const gs_feed_head *head,
+          const uint8_t network[GS_KEY_BYTES], gs_op *ops,
+          uint8_t (*hashes)[GS_HASH_BYTES], size_t *bad, bool need_sig)
 {
     gs_op local;
     uint8_t author[GS_KEY_BYTES];
@@ -322,15 +324,17 @@ gs_run_verify(const gs_run_item *items, size_t n, const gs_feed_head *head,
             memcpy(hashes[i], hash, GS_HASH_BYTES);
     }
     /* The last op's signature covers the run; nothing past it is trusted. */
-    if (items[n - 1].sig == NULL) {
+    if (items[n - 1].sig == NULL && need_sig) {
         i = n - 1;
         rc = GS_ENOSIG;
         goto out;
     }
-    rc = gs_op_verify(hash, items[n - 1].sig, network, author);
-    if (rc != GS_OK) {
-        i = n - 1;
-        goto out;
+    if (items[n - 1].sig != NULL) {
+        rc = gs_op_verify(hash, items[n - 1].sig, network, author);
+        if (rc != GS_OK) {
+            i = n - 1;
+            goto out;
+        }
     }
     /* Pass 2: signatures given on inner ops are checked too, so no forged
      * signature is ever kept beside an op as if it were evidence. */
@@ -351,4 +355,20 @@ out:
     if (rc != GS_OK && bad)
         *bad = i;
     return rc;
+}
+
+gs_err
+gs_run_verify(const gs_run_item *items, size_t n, const gs_feed_head *head,
+              const uint8_t network[GS_KEY_BYTES], gs_op *ops,
+              uint8_t (*hashes)[GS_HASH_BYTES], size_t *bad)
+{
+    return run_check(items, n, head, network, ops, hashes, bad, true);
+}
+
+gs_err
+gs_run_link(const gs_run_item *items, size_t n, const gs_feed_head *head,
+            const uint8_t network[GS_KEY_BYTES], gs_op *ops,
+            uint8_t (*hashes)[GS_HASH_BYTES], size_t *bad)
+{
+    return run_check(items, n, head, network, ops, hashes, bad, false);
 }

@@ -152,6 +152,17 @@ GS_MUST_CHECK gs_err gs_run_verify(const gs_run_item *items, size_t n,
                                    gs_op *ops, uint8_t (*hashes)[GS_HASH_BYTES],
                                    size_t *bad);
 
+/* The same checks without requiring a signature on the last op: for the
+ * leading pieces of a run longer than GS_RUN_MAX, whose only signature is
+ * on its very last op. The caller must then verify the rest of the run,
+ * linked from this piece's last hash, with gs_run_verify: an unsigned piece
+ * is never to be trusted on its own. Signatures given are still checked. */
+GS_MUST_CHECK gs_err gs_run_link(const gs_run_item *items, size_t n,
+                                 const gs_feed_head *head,
+                                 const uint8_t network[GS_KEY_BYTES],
+                                 gs_op *ops, uint8_t (*hashes)[GS_HASH_BYTES],
+                                 size_t *bad);
+
 /* Identifier checks shared with the store and the command line. */
 bool gs_name_valid(const uint8_t *p, size_t n);  /* type and field names */
 bool gs_scope_valid(const uint8_t *p, size_t n); /* dotted org path */

@@ -513,12 +513,48 @@ hlc_raise(gs_store *s, MDB_txn *txn, uint64_t hlc)
 static void
 refuse(gs_ingest_stats *st, size_t run, gs_err why, size_t n_ops)
 {
-    if (st->rejected == 0 && st->forks == 0) {
+    if (st->first_bad_rc == GS_OK) {
         st->first_bad_run = run;
         st->first_bad_rc = why;
     }
     st->rejected += n_ops;
     st->by_reason[why] += n_ops;
+}
+
+/* Verify a run of any length up to GS_STORE_RUN_MAX: pieces of GS_RUN_MAX
+ * linked by hash, the last piece carrying the run's signature. */
+static gs_err
+verify_long(const gs_run_item *items, size_t n, const gs_feed_head *head,
+            const uint8_t *network, size_t *bad)
+{
+    gs_feed_head at;
+    const gs_feed_head *from = head;
+    size_t done = 0;
+    while (n - done > GS_RUN_MAX) {
+        size_t piece_bad = 0;
+        gs_err rc = gs_run_link(items + done, GS_RUN_MAX, from, network, NULL,
+                                NULL, &piece_bad);
+        if (rc != GS_OK) {
+            *bad = done + piece_bad;
+            return rc;
+        }
+        gs_op last;
+        rc = gs_op_decode(items[done + GS_RUN_MAX - 1].bytes,
+                          items[done + GS_RUN_MAX - 1].n, &last);
+        if (rc != GS_OK)
+            return rc;
+        at.seq = last.seq;
+        gs_op_hash(items[done + GS_RUN_MAX - 1].bytes,
+                   items[done + GS_RUN_MAX - 1].n, at.hash);
+        from = &at;
+        done += GS_RUN_MAX;
+    }
+    size_t piece_bad = 0;
+    gs_err rc = gs_run_verify(items + done, n - done, from, network, NULL,
+                              NULL, &piece_bad);
+    if (rc != GS_OK)
+        *bad = done + piece_bad;
+    return rc;
 }
 
 /* Store and merge one verified op. */
@@ -569,7 +605,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
 
     if (run->n == 0)
         return GS_OK;
-    if (run->n > GS_RUN_MAX) {
+    if (run->n > GS_STORE_RUN_MAX) {
         refuse(st, r, GS_ETOOBIG, run->n);
         return GS_OK;
     }
@@ -615,8 +651,8 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
          * feed's author: a forged "fork" must not be able to smear a
          * device. Its signature may cover it directly or through the
          * rest of the run. */
-        rc = gs_run_verify(it, run->n - k, NULL, c->network, NULL, NULL,
-                           NULL);
+        size_t bad_at = 0;
+        rc = verify_long(it, run->n - k, NULL, c->network, &bad_at);
         if (rc != GS_OK) {
             refuse(st, r, rc, run->n - k);
             return GS_OK;
@@ -629,7 +665,13 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (rc != GS_OK)
             return rc;
         st->forks++;
-        refuse(st, r, GS_EFORK, run->n - k - 1);
+        if (st->first_bad_rc == GS_OK) {
+            st->first_bad_run = r;
+            st->first_bad_rc = GS_EFORK;
+        }
+        /* what the run chains after the fork is refused with it */
+        if (run->n - k - 1 > 0)
+            refuse(st, r, GS_EFORK, run->n - k - 1);
         return GS_OK;
     }
     if (k == run->n)
@@ -637,8 +679,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
 
     size_t n = run->n - k;
     size_t bad = 0;
-    rc = gs_run_verify(run->items + k, n, &f.head, c->network, NULL, NULL,
-                       &bad);
+    rc = verify_long(run->items + k, n, &f.head, c->network, &bad);
     if (rc != GS_OK) {
         refuse(st, r, rc, n);
         return GS_OK;

@@ -69,6 +69,12 @@ GS_MUST_CHECK gs_err gs_store_meta_get(gs_store *s, const char *key,
 
 /* ---- ingest ---- */
 
+/* Ops in one run given to gs_store_ingest. A run longer than GS_RUN_MAX
+ * is verified in pieces linked by their hashes, the last piece by the
+ * run's one signature: the store keeps only each feed's head signature, so
+ * a feed travels whole from where the receiver stands to its head. */
+#define GS_STORE_RUN_MAX (1u << 20)
+
 /* One run of one feed, as sync and bundles carry it. */
 typedef struct gs_store_run {
     const gs_run_item *items;

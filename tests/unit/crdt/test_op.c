@@ -387,6 +387,37 @@ test_run_reject_forged_inner_signature(void **state)
     assert_int_equal(bad, 0);
 }
 
+static void
+test_run_link_checks_links_without_signature(void **state)
+{
+    (void)state;
+    struct built ops[3];
+    gs_run_item items[3];
+    gs_feed_head head = {0, {0}};
+    size_t bad = 99;
+    run_items(items, &built[RUN_FIRST], 3, NULL);
+    /* links hold, no signature asked for */
+    assert_int_equal(gs_run_link(items, 3, &head, net_pk, NULL, NULL, NULL),
+                     GS_OK);
+    /* gs_run_verify would not take it */
+    assert_int_equal(gs_run_verify(items, 3, &head, net_pk, NULL, NULL, NULL),
+                     GS_ENOSIG);
+    /* a broken link is still a broken link */
+    memcpy(ops, &built[RUN_FIRST], sizeof ops);
+    ops[1].bytes[ops[1].n - 1] = 0x02;
+    run_items(items, ops, 3, NULL);
+    assert_int_equal(gs_run_link(items, 3, &head, net_pk, NULL, NULL, &bad),
+                     GS_ECHAIN);
+    assert_int_equal(bad, 2);
+    /* and a forged signature given on an op is still refused */
+    gs_sig forged = built[RUN_FIRST].sig;
+    forged.sig[0] ^= 1;
+    run_items(items, &built[RUN_FIRST], 3, NULL);
+    items[0].sig = &forged;
+    assert_int_equal(gs_run_link(items, 3, &head, net_pk, NULL, NULL, &bad),
+                     GS_EBADSIG);
+}
+
 /* ---- signatures ---- */
 
 static void
@@ -676,6 +707,7 @@ main(void)
         cmocka_unit_test(test_run_reject_gap_and_wrong_head),
         cmocka_unit_test(test_run_reject_mixed_feeds),
         cmocka_unit_test(test_run_reject_forged_inner_signature),
+        cmocka_unit_test(test_run_link_checks_links_without_signature),
         cmocka_unit_test(test_op_reject_bad_signature),
         cmocka_unit_test(test_op_reject_wrong_network),
         cmocka_unit_test(test_sig_encode_round_trip),
