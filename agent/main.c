@@ -427,6 +427,77 @@ cmd_export(int argc, char **argv)
     return ret;
 }
 
+static bool progress_shown;
+
+static void
+bundle_report(unsigned long line, gs_err rc, const char *msg, void *ctx)
+{
+    (void)ctx;
+    (void)rc;
+    if (line == 0) {
+        fprintf(stderr, "\r%s ", msg); /* progress, overwritten */
+        progress_shown = true;
+        return;
+    }
+    if (progress_shown)
+        fputc('\n', stderr);
+    progress_shown = false;
+    fprintf(stderr, "gridsync bundle: %s\n", msg);
+}
+
+static int
+cmd_bundle(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json name");
+    if (u >= 0)
+        return u;
+    if (a.npos != 2 || (strcmp(a.pos[0], "export") && strcmp(a.pos[0], "import")))
+        return usage_error(current, "say 'bundle export FILE' or 'bundle "
+                                    "import FILE'");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    gs_bundle_result br;
+    gs_err rc;
+    bool exp = !strcmp(a.pos[0], "export");
+    if (exp)
+        rc = gs_replica_bundle_export(r, a.pos[1], a.name, bundle_report,
+                                      NULL, &br);
+    else
+        rc = gs_replica_bundle_import(r, a.pos[1], bundle_report, NULL, &br);
+    if (progress_shown)
+        fputc('\n', stderr);
+    int ret = EXIT_OK;
+    if (rc != GS_OK)
+        ret = api_fail(r, exp ? "bundle export failed" : "bundle import failed",
+                       rc);
+    if (exp && rc == GS_OK) {
+        if (a.json)
+            printf("{\"runs\":%llu,\"ops\":%llu,\"bytes\":%llu}\n",
+                   br.runs, br.ops, br.bytes);
+        else
+            printf("wrote %llu ops in %llu runs (%llu bytes) to %s\n", br.ops,
+                   br.runs, br.bytes, a.pos[1]);
+    } else if (!exp && (rc == GS_OK || br.runs > 0)) {
+        if (a.json)
+            printf("{\"runs\":%llu,\"ops\":%llu,\"applied\":%llu,"
+                   "\"known\":%llu,\"rejected\":%llu,\"forks\":%llu,"
+                   "\"runs_refused\":%llu}\n",
+                   br.runs, br.ops, br.applied, br.known, br.rejected,
+                   br.forks, br.runs_refused);
+        else
+            printf("read %llu ops in %llu runs: %llu new, %llu already "
+                   "here, %llu refused (%llu runs), %llu fork evidence\n",
+                   br.ops, br.runs, br.applied, br.known, br.rejected,
+                   br.runs_refused, br.forks);
+    }
+    if (ret == EXIT_OK && br.runs_refused > 0)
+        ret = EXIT_FAIL; /* the good runs are in; say that some were not */
+    gs_replica_close(r);
+    return ret;
+}
+
 static const struct cmd cmds[] = {
     {"init", cmd_init, "create a replica: a device key, a config, a store",
      "DIR --scope SCOPE [--authority KEY] [--name NAME] [--json]",
@@ -469,6 +540,14 @@ static const struct cmd cmds[] = {
      "Each line: {\"type\": T, \"id\": I, \"fields\": {...}}. Every line is\n"
      "checked first: a bad line is named with its reason and nothing is\n"
      "written, unless --skip-bad, which writes the good lines.\n"},
+    {"bundle", cmd_bundle, "write or read the signed ops for a USB stick",
+     "export FILE [--name ORIGIN] | import FILE [--json]",
+     "  export FILE        every op this replica holds, signed, in one file\n"
+     "  import FILE        apply a bundle; importing twice changes nothing\n"
+     "  --name ORIGIN      who made the bundle (default: replica.name)\n"
+     "A run that fails its checks is named with its reason and the rest\n"
+     "are imported; then the exit status is 1. docs/bundle.md has the "
+     "format.\n"},
     {"export", cmd_export, "write every entity as JSON Lines", "[FILE|-]",
      "Personal fields are included: an export is a backup. Default: "
      "stdout.\n"},

@@ -169,6 +169,32 @@ GS_MUST_CHECK gs_err gs_replica_import(gs_replica *r, const char *path,
 GS_MUST_CHECK gs_err gs_replica_export(gs_replica *r, const char *path,
                                        unsigned long *records);
 
+/* ---- bundles: the signed ops themselves, on a USB stick ---- */
+
+typedef struct gs_bundle_result {
+    unsigned long long runs, ops, bytes;
+    unsigned long long applied, known, rejected, forks, runs_refused;
+    unsigned long long err_offset; /* import: where reading stopped */
+} gs_bundle_result;
+
+/* Write every op this replica holds to path (atomically: a half-written
+ * bundle never has the final name). progress, if given, is called as ops
+ * are written (line 0, msg "N ops"). */
+GS_MUST_CHECK gs_err gs_replica_bundle_export(gs_replica *r, const char *path,
+                                              const char *origin,
+                                              gs_replica_report_fn progress,
+                                              void *ctx,
+                                              gs_bundle_result *out);
+/* Import a bundle: every intact, valid run is applied; each refused run is
+ * reported (line = run number + 1, msg naming the feed, rc the reason).
+ * Importing a bundle twice changes nothing. GS_ENETWORK: the bundle is for
+ * another network, nothing imported; GS_ETRUNC / GS_EMALFORMED: the file
+ * is damaged at out->err_offset, the runs before it are imported. */
+GS_MUST_CHECK gs_err gs_replica_bundle_import(gs_replica *r, const char *path,
+                                              gs_replica_report_fn report,
+                                              void *ctx,
+                                              gs_bundle_result *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@
  */
 #include "gridsync.h"
 
+#include "bundle.h"
 #include "config.h"
 #include "field.h"
 #include "hlc.h"
@@ -945,5 +946,112 @@ gs_replica_export(gs_replica *r, const char *path, unsigned long *records)
     if (!to_stdout && fclose(f) != 0 && rc == GS_OK)
         rc = GS_EIO;
     *records = c.n;
+    return rc;
+}
+
+/* ---- bundles ---- */
+
+struct bundle_ctx {
+    gs_replica_report_fn fn;
+    void *ctx;
+};
+
+static void
+bundle_progress(uint64_t ops, uint64_t bytes, void *ctx)
+{
+    struct bundle_ctx *b = ctx;
+    char msg[96];
+    snprintf(msg, sizeof msg, "%llu ops, %llu bytes", (unsigned long long)ops,
+             (unsigned long long)bytes);
+    b->fn(0, GS_OK, msg, b->ctx);
+}
+
+static void
+bundle_refusal(const gs_bundle_refusal *ref, void *ctx)
+{
+    struct bundle_ctx *b = ctx;
+    char msg[512], author[2 * GS_KEY_BYTES + 1];
+    sodium_bin2hex(author, sizeof author, ref->author, GS_KEY_BYTES);
+    author[16] = 0;
+    snprintf(msg, sizeof msg,
+             "run %zu (%zu ops of feed %s in %s from seq %llu) refused: %s",
+             ref->run + 1, ref->n_ops, author, ref->scope,
+             (unsigned long long)ref->first_seq, gs_strerror(ref->reason));
+    b->fn((unsigned long)ref->run + 1, ref->reason, msg, b->ctx);
+}
+
+static void
+bundle_result(const gs_bundle_stats *st, gs_bundle_result *out)
+{
+    out->runs = st->runs;
+    out->ops = st->ops;
+    out->bytes = st->bytes;
+    out->applied = st->applied;
+    out->known = st->known;
+    out->rejected = st->rejected;
+    out->forks = st->forks;
+    out->runs_refused = st->runs_refused;
+    out->err_offset = st->err_offset;
+}
+
+gs_err
+gs_replica_bundle_export(gs_replica *r, const char *path, const char *origin,
+                         gs_replica_report_fn progress, void *ctx,
+                         gs_bundle_result *out)
+{
+    struct bundle_ctx b = {progress, ctx};
+    gs_bundle_stats st;
+    r->detail[0] = 0;
+    memset(&st, 0, sizeof st);
+    memset(out, 0, sizeof *out);
+    gs_err rc = gs_bundle_export(r->store, r->network,
+                                 origin ? origin
+                                        : gs_config_get(r->cfg, "replica.name"),
+                                 path, progress ? bundle_progress : NULL, &b,
+                                 &st);
+    bundle_result(&st, out);
+    if (rc == GS_EFULL)
+        detail(r, "the disk holding %s is full; nothing was written", path);
+    else if (rc != GS_OK)
+        detail(r, "cannot write %s: %s", path, gs_strerror(rc));
+    return rc;
+}
+
+gs_err
+gs_replica_bundle_import(gs_replica *r, const char *path,
+                         gs_replica_report_fn report, void *ctx,
+                         gs_bundle_result *out)
+{
+    struct bundle_ctx b = {report, ctx};
+    gs_bundle_stats st;
+    r->detail[0] = 0;
+    memset(&st, 0, sizeof st);
+    memset(out, 0, sizeof *out);
+    gs_err rc = gs_bundle_import(r->store, r->network, path,
+                                 report ? bundle_refusal : NULL, &b, &st);
+    bundle_result(&st, out);
+    switch (rc) {
+    case GS_OK:
+        break;
+    case GS_ENOTFOUND:
+        detail(r, "no bundle at %s", path);
+        break;
+    case GS_ENETWORK:
+        detail(r, "%s is a bundle of another network; nothing was imported",
+               path);
+        break;
+    case GS_ETRUNC:
+    case GS_EMALFORMED:
+        detail(r, "%s is damaged at byte %llu (%s); the %llu runs before it "
+                  "were imported",
+               path, (unsigned long long)st.err_offset, gs_strerror(rc),
+               (unsigned long long)st.runs);
+        break;
+    case GS_EVERSION:
+        detail(r, "%s is a bundle of a newer format; update gridsync", path);
+        break;
+    default:
+        detail(r, "cannot import %s: %s", path, gs_strerror(rc));
+    }
     return rc;
 }
