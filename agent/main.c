@@ -427,6 +427,64 @@ cmd_export(int argc, char **argv)
     return ret;
 }
 
+struct config_print {
+    bool json;
+    json_t *obj;
+};
+
+static void
+config_print(const char *key, const char *value, const char *def,
+             const char *help, void *ctx)
+{
+    struct config_print *c = ctx;
+    if (c->json) {
+        json_object_set_new(c->obj, key,
+                            json_pack("{ssssss}", "value", value, "default",
+                                      def, "help", help));
+        return;
+    }
+    printf("%-22s = %-28s # %s%s%s%s\n", key, value, help,
+           strcmp(value, def) ? " (default: " : "",
+           strcmp(value, def) ? (*def ? def : "empty") : "",
+           strcmp(value, def) ? ")" : "");
+}
+
+static int
+cmd_config(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json");
+    if (u >= 0)
+        return u;
+    bool set = a.npos >= 1 && !strcmp(a.pos[0], "set");
+    if ((set && a.npos != 3) || (!set && a.npos != 0))
+        return usage_error(current, "say 'config' or 'config set KEY VALUE'");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    int ret = EXIT_OK;
+    if (set) {
+        gs_err rc = gs_replica_config_set(r, a.pos[1], a.pos[2]);
+        if (rc != GS_OK)
+            ret = api_fail(r, "cannot set", rc);
+        else
+            printf("%s = %s (takes effect when the replica is next "
+                   "opened)\n",
+                   a.pos[1], a.pos[2]);
+    } else {
+        struct config_print c = {a.json, a.json ? json_object() : NULL};
+        gs_replica_config_each(r, config_print, &c);
+        if (a.json) {
+            char *text = json_dumps(c.obj, JSON_COMPACT);
+            puts(text ? text : "{}");
+            free(text);
+            json_decref(c.obj);
+        }
+    }
+    gs_replica_close(r);
+    return ret;
+}
+
 static bool progress_shown;
 
 static void
@@ -548,6 +606,10 @@ static const struct cmd cmds[] = {
      "A run that fails its checks is named with its reason and the rest\n"
      "are imported; then the exit status is 1. docs/bundle.md has the "
      "format.\n"},
+    {"config", cmd_config, "show every config key, or set one",
+     "[--json] | set KEY VALUE",
+     "Shows each key with its value, help and default. 'set' checks the\n"
+     "value and rewrites gridsync.conf.\n"},
     {"export", cmd_export, "write every entity as JSON Lines", "[FILE|-]",
      "Personal fields are included: an export is a backup. Default: "
      "stdout.\n"},

@@ -169,6 +169,20 @@ GS_MUST_CHECK gs_err gs_replica_import(gs_replica *r, const char *path,
 GS_MUST_CHECK gs_err gs_replica_export(gs_replica *r, const char *path,
                                        unsigned long *records);
 
+/* ---- config ---- */
+
+/* One config key: its value in force, its default, one line of help. */
+typedef void (*gs_replica_config_fn)(const char *key, const char *value,
+                                     const char *def, const char *help,
+                                     void *ctx);
+void gs_replica_config_each(gs_replica *r, gs_replica_config_fn fn,
+                            void *ctx);
+/* Set key to value (NULL: back to the default) and rewrite gridsync.conf.
+ * GS_ENOTFOUND for an unknown key, GS_EINVAL for a bad value (the detail
+ * says what the key takes). Takes effect at the next open. */
+GS_MUST_CHECK gs_err gs_replica_config_set(gs_replica *r, const char *key,
+                                           const char *value);
+
 /* ---- bundles: the signed ops themselves, on a USB stick ---- */
 
 typedef struct gs_bundle_result {

@@ -47,6 +47,7 @@ struct gs_replica {
     char scope[GS_SCOPE_BYTES_MAX + 1];
     gs_hlc clock;
     char detail[DETAIL_BYTES];
+    char dir[4096];
 };
 
 static void
@@ -209,6 +210,7 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     gs_replica *r = calloc(1, sizeof *r);
     if (r == NULL)
         return GS_ENOMEM;
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
     if ((rc = path_in(path, sizeof path, dir, CONF_FILE)) != GS_OK)
         goto fail;
     rc = gs_config_load(path, &diag, &r->cfg);
@@ -1053,5 +1055,44 @@ gs_replica_bundle_import(gs_replica *r, const char *path,
     default:
         detail(r, "cannot import %s: %s", path, gs_strerror(rc));
     }
+    return rc;
+}
+
+/* ---- config ---- */
+
+struct config_ctx {
+    gs_replica_config_fn fn;
+    void *ctx;
+};
+
+static void
+config_one(const gs_config_entry *e, void *ctx)
+{
+    struct config_ctx *c = ctx;
+    c->fn(e->key, e->value, e->def, e->help, c->ctx);
+}
+
+void
+gs_replica_config_each(gs_replica *r, gs_replica_config_fn fn, void *ctx)
+{
+    struct config_ctx c = {fn, ctx};
+    gs_config_each(r->cfg, config_one, &c);
+}
+
+gs_err
+gs_replica_config_set(gs_replica *r, const char *key, const char *value)
+{
+    gs_config_diag diag = {0};
+    char path[4096];
+    r->detail[0] = 0;
+    gs_err rc = gs_config_set(r->cfg, key, value, &diag);
+    if (rc != GS_OK) {
+        detail(r, "%s", diag.msg[0] ? diag.msg : gs_strerror(rc));
+        return rc;
+    }
+    if ((rc = path_in(path, sizeof path, r->dir, CONF_FILE)) == GS_OK)
+        rc = gs_config_write(r->cfg, path);
+    if (rc != GS_OK)
+        detail(r, "cannot write %s: %s", path, gs_strerror(rc));
     return rc;
 }

@@ -55,7 +55,15 @@ expect_eq "export lines" "$(wc -l <"$TMP/out.jsonl")" 4
 expect_rc "not a replica" 1 "$GS" -r "$TMP/nothing" digest
 expect_grep "says how to create one" "gridsync init" "$TMP/err"
 expect_rc "unknown command" 2 "$GS" frobnicate
-for c in init put get list history digest import export version; do
+expect_rc "config" 0 "$GS" -r "$R" config --json
+expect_grep "config shows scope" '"replica.scope":{"value":"yc.test.g1"' "$TMP/out"
+expect_rc "config set" 0 "$GS" -r "$R" config set agent.sync_interval 60
+expect_rc "config set bad" 1 "$GS" -r "$R" config set agent.sync_interval x
+expect_grep "says what it takes" "whole number" "$TMP/err"
+expect_rc "config shows it" 0 "$GS" -r "$R" config
+expect_grep "set value shown" "agent.sync_interval *= 60" "$TMP/out"
+for c in init put get list history digest import export bundle config \
+    version; do
     expect_rc "$c --help" 0 "$GS" "$c" --help
     expect_grep "$c help has usage" "usage: gridsync $c" "$TMP/out"
 done
