@@ -194,6 +194,19 @@ gs_rd_str(gs_rd *r, size_t max, gs_slice *out)
     return rc;
 }
 
+gs_err
+gs_rd_text(gs_rd *r, size_t max, gs_slice *out)
+{
+    gs_err rc = gs_rd_str(r, max, out);
+    if (rc != GS_OK)
+        return rc;
+    if (out->n == 0)
+        return GS_EMALFORMED;
+    if (!gs_utf8_valid(out->p, out->n))
+        return GS_EUTF8;
+    return GS_OK;
+}
+
 bool
 gs_utf8_valid(const uint8_t *p, size_t n)
 {

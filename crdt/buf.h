@@ -82,6 +82,10 @@ GS_MUST_CHECK gs_err gs_rd_bytes(gs_rd *r, size_t n, gs_slice *out);
 /* varint length (checked against max before anything else), then bytes */
 GS_MUST_CHECK gs_err gs_rd_str(gs_rd *r, size_t max, gs_slice *out);
 
+/* A string of 1..max bytes of strict UTF-8: GS_EMALFORMED if empty,
+ * GS_EUTF8 if not UTF-8, else as gs_rd_str. */
+GS_MUST_CHECK gs_err gs_rd_text(gs_rd *r, size_t max, gs_slice *out);
+
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF,
  * no control characters but tab and newline (so no NUL either). */
 bool gs_utf8_valid(const uint8_t *p, size_t n);

@@ -4,9 +4,12 @@
  * The table is indexed by code; a static assertion keeps it the same length
  * as the enum, so adding a code without a message fails the build.
  */
+#include "err.h"
 #include "gridsync.h"
 
 #include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 static const struct {
     const char *name;
@@ -65,4 +68,16 @@ const char *
 gs_version(void)
 {
     return GS_VERSION_STRING;
+}
+
+gs_err
+gs_why(char *why, size_t why_len, gs_err rc, const char *fmt, ...)
+{
+    if (why != NULL && why_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

@@ -848,20 +848,6 @@ rd_count(gs_rd *r, size_t rec_min, size_t *out)
     return GS_OK;
 }
 
-/* A string of 1..max bytes of UTF-8. */
-static gs_err
-rd_text(gs_rd *r, size_t max, gs_slice *out)
-{
-    gs_err rc = gs_rd_str(r, max, out);
-    if (rc != GS_OK)
-        return rc;
-    if (out->n == 0)
-        return GS_EMALFORMED;
-    if (!gs_utf8_valid(out->p, out->n))
-        return GS_EUTF8;
-    return GS_OK;
-}
-
 static gs_err
 dec_sa(gs_rd *r, struct gs_set_add **arr, size_t *n, size_t *cap)
 {
@@ -876,7 +862,7 @@ dec_sa(gs_rd *r, struct gs_set_add **arr, size_t *n, size_t *cap)
     *cap = cnt;
     for (size_t i = 0; i < cnt; i++) {
         gs_slice e, t;
-        rc = rd_text(r, GS_STR_BYTES_MAX, &e);
+        rc = gs_rd_text(r, GS_STR_BYTES_MAX, &e);
         if (rc == GS_OK)
             rc = gs_rd_bytes(r, GS_HASH_BYTES, &t);
         if (rc != GS_OK)
@@ -910,7 +896,7 @@ dec_cr(gs_rd *r, struct gs_claim_rec **arr, size_t *n, size_t *cap)
         gs_slice who;
         rc = rd_stamp(r, &at);
         if (rc == GS_OK)
-            rc = rd_text(r, GS_ID_BYTES_MAX, &who);
+            rc = gs_rd_text(r, GS_ID_BYTES_MAX, &who);
         if (rc != GS_OK)
             return rc;
         if (i > 0 && cr_key_cmp(&at, who, &a[i - 1]) <= 0)

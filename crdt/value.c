@@ -183,20 +183,6 @@ gs_value_ref(const gs_value *v)
 
 /* ---- reading payloads ---- */
 
-/* A string of 1..max bytes of UTF-8. */
-static gs_err
-read_name(gs_rd *r, size_t max, gs_slice *out)
-{
-    gs_err rc = gs_rd_str(r, max, out);
-    if (rc != GS_OK)
-        return rc;
-    if (out->n == 0)
-        return GS_EMALFORMED;
-    if (!gs_utf8_valid(out->p, out->n))
-        return GS_EUTF8;
-    return GS_OK;
-}
-
 gs_err
 gs_payload_set_next(gs_rd *r, gs_set_item *it)
 {
@@ -207,7 +193,7 @@ gs_payload_set_next(gs_rd *r, gs_set_item *it)
     if (action != GS_SET_ADD && action != GS_SET_REMOVE)
         return GS_EMALFORMED;
     gs_slice elem;
-    rc = read_name(r, GS_STR_BYTES_MAX, &elem);
+    rc = gs_rd_text(r, GS_STR_BYTES_MAX, &elem);
     if (rc != GS_OK)
         return rc;
     it->action = action;
@@ -315,7 +301,7 @@ gs_payload_parse(uint8_t kind, gs_slice p, gs_payload *out)
             pl.u.claim.action != GS_WITHDRAW)
             rc = GS_EMALFORMED;
         if (rc == GS_OK)
-            rc = read_name(&r, GS_ID_BYTES_MAX, &pl.u.claim.who);
+            rc = gs_rd_text(&r, GS_ID_BYTES_MAX, &pl.u.claim.who);
         break;
     }
     if (rc == GS_OK && gs_rd_left(&r) != 0)

@@ -15,6 +15,7 @@
  * (personal data masked in listings).
  */
 #include "json.h"
+#include "err.h"
 
 #include "hlc.h"
 
@@ -29,20 +30,6 @@
 
 #define SET_ITEMS_MAX 4096 /* elements in one set write; payload caps too */
 
-static gs_err fail(char *why, size_t why_len, gs_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static gs_err
-fail(char *why, size_t why_len, gs_err rc, const char *fmt, ...)
-{
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- entity -> JSON ---- */
 
@@ -812,20 +799,20 @@ gs_json_updates_decode(const gs_schema *sc, gs_slice type,
         return GS_EINVAL;
     out->n = 0;
     if (sc == NULL || author == NULL)
-        return fail(why, why_len, GS_EINVAL, "no schema or author");
+        return gs_why(why, why_len, GS_EINVAL, "no schema or author");
     t = gs_schema_type_get(sc, type);
     if (t == NULL) {
         gs_schema_names(sc, NULL, list, sizeof list);
-        return fail(why, why_len, GS_ESCHEMA,
+        return gs_why(why, why_len, GS_ESCHEMA,
                     "unknown type \"%.*s\"; types: %s", (int)type.n,
                     (const char *)type.p, list);
     }
     if (!json_is_object(fields))
-        return fail(why, why_len, GS_ESCHEMA,
+        return gs_why(why, why_len, GS_ESCHEMA,
                     "%s: fields must be a JSON object of field: value",
                     t->name);
     if (json_object_size(fields) > GS_OP_UPDATES_MAX)
-        return fail(why, why_len, GS_ETOOBIG,
+        return gs_why(why, why_len, GS_ETOOBIG,
                     "%s: %zu fields in one write; at most %d", t->name,
                     json_object_size(fields), GS_OP_UPDATES_MAX);
 
@@ -835,7 +822,7 @@ gs_json_updates_decode(const gs_schema *sc, gs_slice type,
         const gs_schema_field *sf = gs_schema_field_get(t, name);
         if (sf == NULL) {
             gs_schema_names(NULL, t, list, sizeof list);
-            rc = fail(why, why_len, GS_ESCHEMA,
+            rc = gs_why(why, why_len, GS_ESCHEMA,
                       "%s has no field \"%.64s\"; its fields: %s", t->name, key,
                       list);
             goto out;
@@ -964,10 +951,10 @@ gs_json_parse_assignment(const gs_schema *sc, gs_slice type, const char *arg,
     if (why != NULL && why_len > 0)
         why[0] = '\0';
     if (sc == NULL || arg == NULL || !json_is_object(fields))
-        return fail(why, why_len, GS_EINVAL, "no schema, argument or object");
+        return gs_why(why, why_len, GS_EINVAL, "no schema, argument or object");
     eq = strchr(arg, '=');
     if (eq == NULL)
-        return fail(why, why_len, GS_EINVAL,
+        return gs_why(why, why_len, GS_EINVAL,
                     "\"%.64s\": expected FIELD=VALUE, FIELD+=VALUE or "
                     "FIELD-=VALUE",
                     arg);
@@ -978,7 +965,7 @@ gs_json_parse_assignment(const gs_schema *sc, gs_slice type, const char *arg,
     }
     size_t nn = (size_t)(eq - arg);
     if (!gs_name_valid((const uint8_t *)arg, nn))
-        return fail(why, why_len, GS_EINVAL,
+        return gs_why(why, why_len, GS_EINVAL,
                     "\"%.64s\": \"%.*s\" is not a field name", arg,
                     (int)(nn < 64 ? nn : 64), arg);
     memcpy(name, arg, nn);
@@ -987,14 +974,14 @@ gs_json_parse_assignment(const gs_schema *sc, gs_slice type, const char *arg,
     const gs_schema_type *t = gs_schema_type_get(sc, type);
     if (t == NULL) {
         gs_schema_names(sc, NULL, list, sizeof list);
-        return fail(why, why_len, GS_ESCHEMA,
+        return gs_why(why, why_len, GS_ESCHEMA,
                     "unknown type \"%.*s\"; types: %s", (int)type.n,
                     (const char *)type.p, list);
     }
     const gs_schema_field *sf = gs_schema_field_get(t, gs_slice_of(name, nn));
     if (sf == NULL) {
         gs_schema_names(NULL, t, list, sizeof list);
-        return fail(why, why_len, GS_ESCHEMA,
+        return gs_why(why, why_len, GS_ESCHEMA,
                     "%s has no field \"%s\"; its fields: %s", t->name, name,
                     list);
     }

@@ -15,6 +15,7 @@
 
 #include "bundle.h"
 #include "config.h"
+#include "err.h"
 #include "field.h"
 #include "hlc.h"
 #include "identity.h"
@@ -49,17 +50,6 @@ struct gs_replica {
     char detail[DETAIL_BYTES];
     char dir[4096];
 };
-
-static void
-say(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    if (buf == NULL || len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 const char *
 gs_replica_detail(const gs_replica *r)
@@ -124,7 +114,7 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         return GS_ENOMEM;
     if (opts == NULL || opts->scope == NULL ||
         !gs_scope_valid((const uint8_t *)opts->scope, strlen(opts->scope))) {
-        say(why, why_len,
+        (void)gs_why(why, why_len, GS_OK,
             "a write scope is needed, a dotted org path such as "
             "yc.yimei.nanjun.xinxin.g012 (lower-case letters, digits, - and "
             "_)");
@@ -132,12 +122,12 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
     }
     if (opts->authority && *opts->authority &&
         parse_key_hex(opts->authority, net) != GS_OK) {
-        say(why, why_len, "the authority must be 64 hex digits, as "
+        (void)gs_why(why, why_len, GS_OK, "the authority must be 64 hex digits, as "
                           "'gridsync authority init' prints it");
         return GS_EINVAL;
     }
     if ((rc = mkdirs(dir)) != GS_OK) {
-        say(why, why_len, "cannot create directory %s: %s", dir,
+        (void)gs_why(why, why_len, GS_OK, "cannot create directory %s: %s", dir,
             strerror(errno));
         return rc;
     }
@@ -146,7 +136,7 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         if (path_in(path, sizeof path, dir, mine[i]) != GS_OK)
             return GS_EINVAL;
         if (stat(path, &st) == 0) {
-            say(why, why_len,
+            (void)gs_why(why, why_len, GS_OK,
                 "%s already holds a replica (%s exists); choose an empty "
                 "directory",
                 dir, mine[i]);
@@ -157,7 +147,7 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         goto out;
     if ((rc = path_in(path, sizeof path, dir, KEY_FILE)) != GS_OK ||
         (rc = gs_identity_save(&id, path)) != GS_OK) {
-        say(why, why_len, "cannot write the device key %s: %s", path,
+        (void)gs_why(why, why_len, GS_OK, "cannot write the device key %s: %s", path,
             gs_strerror(rc));
         goto out;
     }
@@ -173,12 +163,12 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         (rc = gs_config_set(cfg, "replica.scope", opts->scope, &diag)) ||
         (opts->name &&
          (rc = gs_config_set(cfg, "replica.name", opts->name, &diag)))) {
-        say(why, why_len, "%s", diag.msg);
+        (void)gs_why(why, why_len, GS_OK, "%s", diag.msg);
         goto out;
     }
     if ((rc = path_in(path, sizeof path, dir, CONF_FILE)) != GS_OK ||
         (rc = gs_config_write(cfg, path)) != GS_OK) {
-        say(why, why_len, "cannot write %s: %s", path, gs_strerror(rc));
+        (void)gs_why(why, why_len, GS_OK, "cannot write %s: %s", path, gs_strerror(rc));
         goto out;
     }
     uint64_t map_mib = 64;
@@ -186,7 +176,7 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         goto out;
     gs_store_opts so = {map_mib << 20, 0, true};
     if ((rc = gs_store_open(dir, &so, &store)) != GS_OK) {
-        say(why, why_len, "cannot create the store in %s: %s", dir,
+        (void)gs_why(why, why_len, GS_OK, "cannot create the store in %s: %s", dir,
             gs_strerror(rc));
         goto out;
     }
@@ -215,14 +205,14 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
         goto fail;
     rc = gs_config_load(path, &diag, &r->cfg);
     if (rc == GS_ENOTFOUND) {
-        say(why, why_len,
+        (void)gs_why(why, why_len, GS_OK,
             "%s is not a replica (no %s); create one with 'gridsync init "
             "%s --scope SCOPE'",
             dir, CONF_FILE, dir);
         goto fail;
     }
     if (rc != GS_OK) {
-        say(why, why_len, "%s line %zu: %s; fix the line or run 'gridsync "
+        (void)gs_why(why, why_len, GS_OK, "%s line %zu: %s; fix the line or run 'gridsync "
                           "config' to see every key",
             path, diag.line, diag.msg);
         goto fail;
@@ -230,7 +220,7 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     const char *auth = gs_config_get(r->cfg, "network.authority");
     if (parse_key_hex(auth, r->network) != GS_OK) {
         rc = GS_EINVAL;
-        say(why, why_len, "%s: network.authority is not set; set it with "
+        (void)gs_why(why, why_len, GS_OK, "%s: network.authority is not set; set it with "
                           "'gridsync config set network.authority KEY'",
             path);
         goto fail;
@@ -238,7 +228,7 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     const char *scope = gs_config_get(r->cfg, "replica.scope");
     if (!scope || !gs_scope_valid((const uint8_t *)scope, strlen(scope))) {
         rc = GS_EINVAL;
-        say(why, why_len, "%s: replica.scope is not a valid scope", path);
+        (void)gs_why(why, why_len, GS_OK, "%s: replica.scope is not a valid scope", path);
         goto fail;
     }
     snprintf(r->scope, sizeof r->scope, "%s", scope);
@@ -246,7 +236,7 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
         goto fail;
     rc = gs_identity_load(path, &r->id);
     if (rc != GS_OK) {
-        say(why, why_len, "cannot load the device key %s: %s%s", path,
+        (void)gs_why(why, why_len, GS_OK, "cannot load the device key %s: %s%s", path,
             gs_strerror(rc),
             rc == GS_EPERM ? "; run chmod 600 on it" : "");
         goto fail;
@@ -257,7 +247,7 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     gs_store_opts so = {map_mib << 20, max_mib << 20, false};
     rc = gs_store_open(dir, &so, &r->store);
     if (rc != GS_OK) {
-        say(why, why_len, "cannot open the store in %s: %s", dir,
+        (void)gs_why(why, why_len, GS_OK, "cannot open the store in %s: %s", dir,
             gs_strerror(rc));
         goto fail;
     }
@@ -729,14 +719,14 @@ parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
     json_error_t jerr;
     json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        say(why, why_len, "not JSON: %s (column %d)", jerr.text, jerr.column);
+        (void)gs_why(why, why_len, GS_OK, "not JSON: %s (column %d)", jerr.text, jerr.column);
         return GS_EMALFORMED;
     }
     json_t *jt = json_object_get(j, "type"), *ji = json_object_get(j, "id");
     json_t *jf = json_object_get(j, "fields");
     if (!json_is_object(j) || !json_is_string(jt) || !json_is_string(ji) ||
         !json_is_object(jf)) {
-        say(why, why_len, "a record is {\"type\": ..., \"id\": ..., "
+        (void)gs_why(why, why_len, GS_OK, "a record is {\"type\": ..., \"id\": ..., "
                           "\"fields\": {...}}");
         json_decref(j);
         return GS_EMALFORMED;
@@ -744,14 +734,14 @@ parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
     *type = json_string_value(jt);
     *id = json_string_value(ji);
     if (!valid_target(r, *type, *id)) {
-        say(why, why_len, "%s", r->detail);
+        (void)gs_why(why, why_len, GS_OK, "%s", r->detail);
         json_decref(j);
         return GS_EINVAL;
     }
     const gs_schema_type *st =
         gs_schema_type_get(r->schema, gs_slice_of(*type, strlen(*type)));
     if (st == NULL) {
-        say(why, why_len, "unknown type '%s'", *type);
+        (void)gs_why(why, why_len, GS_OK, "unknown type '%s'", *type);
         json_decref(j);
         return GS_EINVAL;
     }
@@ -804,7 +794,7 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
         lineno++;
         if ((size_t)len > IMPORT_LINE_MAX) {
             rc = GS_ETOOBIG;
-            say(why, sizeof why, "line longer than %u bytes", IMPORT_LINE_MAX);
+            (void)gs_why(why, sizeof why, GS_OK, "line longer than %u bytes", IMPORT_LINE_MAX);
         } else {
             while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
                 len--;

@@ -11,6 +11,7 @@
  * SPEC: DESIGN §3 (schema, field kinds), §5 (personal data).
  */
 #include "schema.h"
+#include "err.h"
 
 #include <jansson.h>
 
@@ -50,20 +51,6 @@ gs_schema_kind_parse(gs_slice name)
     return 0;
 }
 
-static gs_err fail(char *why, size_t why_len, gs_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static gs_err
-fail(char *why, size_t why_len, gs_err rc, const char *fmt, ...)
-{
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static void
 types_free(gs_schema_type *types, size_t n)
@@ -116,7 +103,7 @@ keys_check(ld *L, json_t *obj, const char *const *allowed, const char *where)
             if (strcmp(key, allowed[i]) == 0)
                 ok = true;
         if (!ok)
-            return fail(L->why, L->why_len, GS_EMALFORMED,
+            return gs_why(L->why, L->why_len, GS_EMALFORMED,
                         "%s: unknown key \"%s\"", where, key);
     }
     return GS_OK;
@@ -131,15 +118,15 @@ label_get(ld *L, json_t *obj, const char *where, const char **out)
     if (v == NULL)
         return GS_OK;
     if (!json_is_string(v))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: label must be a string", where);
     if (json_string_length(v) > GS_SCHEMA_LABEL_BYTES_MAX)
-        return fail(L->why, L->why_len, GS_ETOOBIG,
+        return gs_why(L->why, L->why_len, GS_ETOOBIG,
                     "%s: label longer than %u bytes", where,
                     GS_SCHEMA_LABEL_BYTES_MAX);
     if (!gs_utf8_valid((const uint8_t *)json_string_value(v),
                        json_string_length(v)))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: label holds a control character", where);
     *out = json_string_value(v);
     return GS_OK;
@@ -153,7 +140,7 @@ stages_load(ld *L, json_t *arr, const char *where, gs_schema_field *f)
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
 
     if (n == 0 || n > GS_STAGE_MAX + 1) {
-        rc = fail(L->why, L->why_len, GS_EMALFORMED,
+        rc = gs_why(L->why, L->why_len, GS_EMALFORMED,
                   "%s: \"stages\" must be a list of 1..%d stage names", where,
                   GS_STAGE_MAX + 1);
         goto out;
@@ -177,7 +164,7 @@ stages_load(ld *L, json_t *arr, const char *where, gs_schema_field *f)
             name = json_object_get(e, "name");
         }
         if (!json_is_string(name) || !name_ok(json_string_value(name))) {
-            rc = fail(L->why, L->why_len, GS_EMALFORMED,
+            rc = gs_why(L->why, L->why_len, GS_EMALFORMED,
                       "%s: stage %zu needs a name of a-z, 0-9 and _ "
                       "(not starting with a digit, at most %d bytes)",
                       where, i, GS_NAME_BYTES_MAX);
@@ -185,14 +172,14 @@ stages_load(ld *L, json_t *arr, const char *where, gs_schema_field *f)
         }
         st[i].name = json_string_value(name);
         if (strcmp(st[i].name, "reopen") == 0) {
-            rc = fail(L->why, L->why_len, GS_EMALFORMED,
+            rc = gs_why(L->why, L->why_len, GS_EMALFORMED,
                       "%s: \"reopen\" is reserved and cannot name a stage",
                       where);
             goto out;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(st[j].name, st[i].name) == 0) {
-                rc = fail(L->why, L->why_len, GS_EMALFORMED,
+                rc = gs_why(L->why, L->why_len, GS_EMALFORMED,
                           "%s: stage \"%s\" listed twice", where, st[i].name);
                 goto out;
             }
@@ -216,17 +203,17 @@ field_load(ld *L, const char *tname, const char *fname, json_t *spec,
 
     snprintf(where, sizeof where, "%s.%s", tname, fname);
     if (!name_ok(fname))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: field names are a-z, 0-9 and _, not starting with "
                     "a digit, at most %d bytes",
                     where, GS_NAME_BYTES_MAX);
     if (fname[0] == '_')
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: names starting with _ are reserved for system "
                     "fields",
                     where);
     if (!json_is_object(spec))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: a field is an object like {\"kind\": \"lww\"}", where);
     if ((rc = keys_check(L, spec, keys, where)) != GS_OK)
         return rc;
@@ -235,14 +222,14 @@ field_load(ld *L, const char *tname, const char *fname, json_t *spec,
     f->name_n = strlen(fname);
     json_t *kind = json_object_get(spec, "kind");
     if (!json_is_string(kind))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: \"kind\" missing (lww, counter, set, log, stage or "
                     "claim)",
                     where);
     f->kind = gs_schema_kind_parse(
         gs_slice_of(json_string_value(kind), json_string_length(kind)));
     if (f->kind == 0)
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: unknown kind \"%s\" (lww, counter, set, log, stage "
                     "or claim)",
                     where, json_string_value(kind));
@@ -251,7 +238,7 @@ field_load(ld *L, const char *tname, const char *fname, json_t *spec,
 
     json_t *personal = json_object_get(spec, "personal");
     if (personal != NULL && !json_is_boolean(personal))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: \"personal\" must be true or false", where);
     f->personal = json_is_true(personal);
 
@@ -259,7 +246,7 @@ field_load(ld *L, const char *tname, const char *fname, json_t *spec,
     if (vt != NULL) {
         const char *s = json_string_value(vt); /* NULL if not a string */
         if (f->kind != GS_KIND_LWW && f->kind != GS_KIND_LOG)
-            return fail(L->why, L->why_len, GS_EMALFORMED,
+            return gs_why(L->why, L->why_len, GS_EMALFORMED,
                         "%s: \"type\" applies to lww and log fields only",
                         where);
         if (s != NULL && strcmp(s, "text") == 0)
@@ -269,7 +256,7 @@ field_load(ld *L, const char *tname, const char *fname, json_t *spec,
         else if (s != NULL && strcmp(s, "bool") == 0)
             f->vtype = GS_SCHEMA_BOOL;
         else
-            return fail(L->why, L->why_len, GS_EMALFORMED,
+            return gs_why(L->why, L->why_len, GS_EMALFORMED,
                         "%s: \"type\" must be \"text\", \"int\" or \"bool\"",
                         where);
     }
@@ -278,7 +265,7 @@ field_load(ld *L, const char *tname, const char *fname, json_t *spec,
     if (f->kind == GS_KIND_STAGE)
         return stages_load(L, stages, where, f);
     if (stages != NULL)
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: \"stages\" applies to stage fields only", where);
     return GS_OK;
 }
@@ -291,12 +278,12 @@ type_load(ld *L, const char *tname, json_t *spec, gs_schema_type *t)
     gs_err rc;
 
     if (!name_ok(tname))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "type \"%.64s\": type names are a-z, 0-9 and _, not "
                     "starting with a digit, at most %d bytes",
                     tname, GS_NAME_BYTES_MAX);
     if (!json_is_object(spec))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: a type is an object with \"fields\"", tname);
     if ((rc = keys_check(L, spec, keys, tname)) != GS_OK)
         return rc;
@@ -307,11 +294,11 @@ type_load(ld *L, const char *tname, json_t *spec, gs_schema_type *t)
 
     json_t *fobj = json_object_get(spec, "fields");
     if (!json_is_object(fobj))
-        return fail(L->why, L->why_len, GS_EMALFORMED,
+        return gs_why(L->why, L->why_len, GS_EMALFORMED,
                     "%s: \"fields\" missing or not an object", tname);
     size_t n = json_object_size(fobj);
     if (n + 1 > GS_SCHEMA_FIELDS_MAX)
-        return fail(L->why, L->why_len, GS_ETOOBIG, "%s: more than %d fields",
+        return gs_why(L->why, L->why_len, GS_ETOOBIG, "%s: more than %d fields",
                     tname, GS_SCHEMA_FIELDS_MAX - 1);
     fields = calloc(n + 1, sizeof *fields);
     if (fields == NULL)
@@ -349,11 +336,11 @@ gs_schema_load_json(const char *text, size_t n, gs_schema **out, char *why,
     if (why != NULL && why_len > 0)
         why[0] = '\0';
     if (text == NULL || out == NULL) {
-        rc = fail(why, why_len, GS_EINVAL, "no schema text");
+        rc = gs_why(why, why_len, GS_EINVAL, "no schema text");
         goto out;
     }
     if (n > GS_SCHEMA_BYTES_MAX) {
-        rc = fail(why, why_len, GS_ETOOBIG, "schema over %u bytes",
+        rc = gs_why(why, why_len, GS_ETOOBIG, "schema over %u bytes",
                   GS_SCHEMA_BYTES_MAX);
         goto out;
     }
@@ -367,13 +354,13 @@ gs_schema_load_json(const char *text, size_t n, gs_schema **out, char *why,
         if (json_error_code(&jerr) == json_error_out_of_memory)
             rc = GS_ENOMEM;
         else
-            rc = fail(why, why_len, GS_EMALFORMED,
+            rc = gs_why(why, why_len, GS_EMALFORMED,
                       "schema is not valid JSON: line %d column %d: %s",
                       jerr.line, jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(sc->root)) {
-        rc = fail(why, why_len, GS_EMALFORMED,
+        rc = gs_why(why, why_len, GS_EMALFORMED,
                   "schema must be a JSON object with \"version\" and "
                   "\"types\"");
         goto out;
@@ -382,12 +369,12 @@ gs_schema_load_json(const char *text, size_t n, gs_schema **out, char *why,
         goto out;
     json_t *ver = json_object_get(sc->root, "version");
     if (!json_is_integer(ver)) {
-        rc = fail(why, why_len, GS_EMALFORMED,
+        rc = gs_why(why, why_len, GS_EMALFORMED,
                   "schema: \"version\" missing or not an integer");
         goto out;
     }
     if (json_integer_value(ver) != GS_SCHEMA_VERSION) {
-        rc = fail(why, why_len, GS_EVERSION,
+        rc = gs_why(why, why_len, GS_EVERSION,
                   "schema version %lld; this gridsync reads version %d",
                   (long long)json_integer_value(ver), GS_SCHEMA_VERSION);
         goto out;
@@ -397,13 +384,13 @@ gs_schema_load_json(const char *text, size_t n, gs_schema **out, char *why,
 
     json_t *tobj = json_object_get(sc->root, "types");
     if (!json_is_object(tobj) || json_object_size(tobj) == 0) {
-        rc = fail(why, why_len, GS_EMALFORMED,
+        rc = gs_why(why, why_len, GS_EMALFORMED,
                   "schema: \"types\" missing, empty or not an object");
         goto out;
     }
     size_t nt = json_object_size(tobj);
     if (nt > GS_SCHEMA_TYPES_MAX) {
-        rc = fail(why, why_len, GS_ETOOBIG, "schema: more than %d types",
+        rc = gs_why(why, why_len, GS_ETOOBIG, "schema: more than %d types",
                   GS_SCHEMA_TYPES_MAX);
         goto out;
     }

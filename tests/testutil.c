@@ -1,5 +1,10 @@
 /* testutil.c — see testutil.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
+
+#include "field.h"
+
+#include <ftw.h>
 
 #include <sodium.h>
 #include <stdio.h>
@@ -152,4 +157,65 @@ gs_read_file(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void
+gs_test_rmtree(const char *dir)
+{
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+gs_test_writer_init(struct gs_test_writer *w, uint8_t key_seed,
+                    const char *scope, const uint8_t *network)
+{
+    memset(w, 0, sizeof *w);
+    gs_test_keypair(key_seed, w->pk, w->sk);
+    w->scope = scope;
+    w->network = network;
+    w->hlc = (uint64_t)1764000000000 << 16;
+}
+
+void
+gs_test_writer_op(struct gs_test_writer *w, const char *type, const char *id,
+                  const char *field, const char *text, struct gs_test_op *out)
+{
+    gs_buf pay, enc;
+    gs_op op;
+    gs_vref v = {GS_V_STR, 0, gs_slice_of(text, strlen(text))};
+    uint8_t hash[GS_HASH_BYTES];
+
+    gs_buf_init(&pay, 1024);
+    gs_buf_init(&enc, sizeof out->bytes);
+    assert_int_equal(gs_payload_lww(&pay, 0, &v), GS_OK);
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, w->pk, GS_KEY_BYTES);
+    op.scope = gs_slice_of(w->scope, strlen(w->scope));
+    op.seq = ++w->seq;
+    memcpy(op.prev, w->prev, GS_HASH_BYTES);
+    op.hlc = ++w->hlc;
+    op.type = gs_slice_of(type, strlen(type));
+    op.id = gs_slice_of(id, strlen(id));
+    op.n_updates = 1;
+    op.updates[0].field = gs_slice_of(field, strlen(field));
+    op.updates[0].kind = GS_KIND_LWW;
+    op.updates[0].payload = gs_slice_of(pay.data, pay.len);
+    assert_int_equal(gs_op_encode(&op, &enc), GS_OK);
+    memcpy(out->bytes, enc.data, enc.len);
+    out->n = enc.len;
+    gs_op_hash(out->bytes, out->n, hash);
+    gs_op_sign(hash, w->network, w->sk, &out->sig);
+    memcpy(w->prev, hash, GS_HASH_BYTES);
+    gs_buf_fini(&pay);
+    gs_buf_fini(&enc);
 }

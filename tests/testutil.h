@@ -46,4 +46,30 @@ void gs_test_keypair(uint8_t b, uint8_t pk[GS_KEY_BYTES],
 /* Whole file into a malloc'd, NUL-terminated buffer (NULL on error). */
 char *gs_read_file(const char *path, size_t *len);
 
+/* Remove dir and everything below it (test scratch directories). */
+void gs_test_rmtree(const char *dir);
+
+/* A writer for store tests: one feed of one device in one scope, writing
+ * lww text fields, each op signed for network. */
+struct gs_test_writer {
+    uint8_t pk[GS_KEY_BYTES], sk[GS_SECRETKEY_BYTES];
+    const char *scope;
+    const uint8_t *network;
+    uint64_t seq, hlc;
+    uint8_t prev[GS_HASH_BYTES];
+};
+
+struct gs_test_op {
+    uint8_t bytes[512];
+    size_t n;
+    gs_sig sig;
+};
+
+void gs_test_writer_init(struct gs_test_writer *w, uint8_t key_seed,
+                         const char *scope, const uint8_t *network);
+/* The writer's next op: field = text on (type, id). */
+void gs_test_writer_op(struct gs_test_writer *w, const char *type,
+                       const char *id, const char *field, const char *text,
+                       struct gs_test_op *out);
+
 #endif

@@ -6,14 +6,12 @@
  * where it stopped; a fork is reported; a 10,000-op feed (longer than one
  * record) round trips.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
 #include "bundle.h"
 #include "field.h"
 #include "store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,79 +20,21 @@
 
 static uint8_t net_pk[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
 
-/* A writer: one feed of one device in one scope (as in test_store.c). */
-struct writer {
-    uint8_t pk[GS_KEY_BYTES], sk[GS_SECRETKEY_BYTES];
-    const char *scope;
-    uint64_t seq, hlc;
-    uint8_t prev[GS_HASH_BYTES];
-};
-
-struct op {
-    uint8_t bytes[512];
-    size_t n;
-    gs_sig sig;
-};
-
-static void
-writer_init(struct writer *w, uint8_t key_seed, const char *scope)
-{
-    memset(w, 0, sizeof *w);
-    gs_test_keypair(key_seed, w->pk, w->sk);
-    w->scope = scope;
-    w->hlc = (uint64_t)1764000000000 << 16;
-}
-
-static void
-writer_op(struct writer *w, const char *type, const char *id, const char *field,
-          const char *text, struct op *out)
-{
-    gs_buf pay, enc;
-    gs_op op;
-    gs_vref v = {GS_V_STR, 0, gs_slice_of(text, strlen(text))};
-    uint8_t hash[GS_HASH_BYTES];
-
-    gs_buf_init(&pay, 1024);
-    gs_buf_init(&enc, sizeof out->bytes);
-    assert_int_equal(gs_payload_lww(&pay, 0, &v), GS_OK);
-    memset(&op, 0, sizeof op);
-    op.version = GS_OP_VERSION;
-    memcpy(op.author, w->pk, GS_KEY_BYTES);
-    op.scope = gs_slice_of(w->scope, strlen(w->scope));
-    op.seq = ++w->seq;
-    memcpy(op.prev, w->prev, GS_HASH_BYTES);
-    op.hlc = ++w->hlc;
-    op.type = gs_slice_of(type, strlen(type));
-    op.id = gs_slice_of(id, strlen(id));
-    op.n_updates = 1;
-    op.updates[0].field = gs_slice_of(field, strlen(field));
-    op.updates[0].kind = GS_KIND_LWW;
-    op.updates[0].payload = gs_slice_of(pay.data, pay.len);
-    assert_int_equal(gs_op_encode(&op, &enc), GS_OK);
-    memcpy(out->bytes, enc.data, enc.len);
-    out->n = enc.len;
-    gs_op_hash(out->bytes, out->n, hash);
-    gs_op_sign(hash, net_pk, w->sk, &out->sig);
-    memcpy(w->prev, hash, GS_HASH_BYTES);
-    gs_buf_fini(&pay);
-    gs_buf_fini(&enc);
-}
-
 /* n ops on entities H-<i % 7> of the writer's scope. */
 static void
-writer_ops(struct writer *w, struct op *ops, size_t n)
+writer_ops(struct gs_test_writer *w, struct gs_test_op *ops, size_t n)
 {
     char id[32], text[32];
     for (size_t i = 0; i < n; i++) {
         snprintf(id, sizeof id, "H-%zu", i % 7);
         snprintf(text, sizeof text, "v%zu", i);
-        writer_op(w, "household", id, "name", text, &ops[i]);
+        gs_test_writer_op(w, "household", id, "name", text, &ops[i]);
     }
 }
 
 /* Ingest ops[0..n) as runs of at most per ops, each signed at its end. */
 static void
-ingest(gs_store *s, const struct op *ops, size_t n, size_t per)
+ingest(gs_store *s, const struct gs_test_op *ops, size_t n, size_t per)
 {
     gs_run_item *items = calloc(per, sizeof *items);
     gs_ingest_stats st;
@@ -109,15 +49,6 @@ ingest(gs_store *s, const struct op *ops, size_t n, size_t per)
         assert_int_equal(st.applied, k);
     }
     free(items);
-}
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 struct fixture {
@@ -161,7 +92,7 @@ teardown(void **state)
     struct fixture *f = *state;
     gs_store_close(f->src);
     gs_store_close(f->dst);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    gs_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -202,11 +133,11 @@ ops_held(gs_store *s)
 static size_t
 fill_src(gs_store *s)
 {
-    struct writer a, b, c;
-    static struct op ops[17];
-    writer_init(&a, 1, "yc.g1");
-    writer_init(&b, 2, "yc.g1");
-    writer_init(&c, 3, "yc.g2");
+    struct gs_test_writer a, b, c;
+    static struct gs_test_op ops[17];
+    gs_test_writer_init(&a, 1, "yc.g1", net_pk);
+    gs_test_writer_init(&b, 2, "yc.g1", net_pk);
+    gs_test_writer_init(&c, 3, "yc.g2", net_pk);
     writer_ops(&a, ops, 5);
     writer_ops(&b, ops + 5, 3);
     writer_ops(&c, ops + 8, 9);
@@ -296,7 +227,7 @@ test_bundle_import_twice_changes_nothing(void **state)
 
 /* Append ops[0..n) as one run record (signed at its end) to b. */
 static void
-put_run(gs_buf *b, const struct op *ops, size_t n)
+put_run(gs_buf *b, const struct gs_test_op *ops, size_t n)
 {
     gs_run_item items[16];
     assert_true(n <= 16);
@@ -327,7 +258,7 @@ write_file(const char *path, const uint8_t *p, size_t n)
 /* Flip a bit in the last byte of an op: its text value. It still decodes,
  * but no longer hashes to what was signed and chained. */
 static void
-alter(struct op *o)
+alter(struct gs_test_op *o)
 {
     gs_op op;
     o->bytes[o->n - 1] ^= 1;
@@ -338,14 +269,14 @@ static void
 test_bundle_bad_runs_reported_good_ones_applied(void **state)
 {
     struct fixture *f = *state;
-    struct writer w[5];
-    static struct op ops[5][4];
+    struct gs_test_writer w[5];
+    static struct gs_test_op ops[5][4];
     gs_buf b;
     gs_bundle_stats im;
     struct reports rep = {0};
 
     for (int i = 0; i < 5; i++) {
-        writer_init(&w[i], (uint8_t)(20 + i), "yc.g3");
+        gs_test_writer_init(&w[i], (uint8_t)(20 + i), "yc.g3", net_pk);
         writer_ops(&w[i], ops[i], 4);
     }
     alter(&ops[1][3]); /* last op: the signature fails */
@@ -393,19 +324,19 @@ static void
 test_bundle_fork_reported(void **state)
 {
     struct fixture *f = *state;
-    struct writer w, w2;
-    static struct op mine[3], theirs[3];
+    struct gs_test_writer w, w2;
+    static struct gs_test_op mine[3], theirs[3];
     struct reports rep = {0};
     gs_bundle_stats im;
 
     /* one device, two histories from seq 2 on (a restored backup) */
-    writer_init(&w, 30, "yc.g4");
+    gs_test_writer_init(&w, 30, "yc.g4", net_pk);
     writer_ops(&w, mine, 3);
     w2 = w;
     w2.seq = 1;
     gs_op_hash(mine[0].bytes, mine[0].n, w2.prev);
-    writer_op(&w2, "household", "H-9", "name", "other", &theirs[1]);
-    writer_op(&w2, "household", "H-9", "name", "other2", &theirs[2]);
+    gs_test_writer_op(&w2, "household", "H-9", "name", "other", &theirs[1]);
+    gs_test_writer_op(&w2, "household", "H-9", "name", "other2", &theirs[2]);
     ingest(f->src, mine, 3, 3);
     theirs[0] = mine[0];
     ingest(f->dst, theirs, 3, 3);
@@ -527,12 +458,12 @@ static void
 test_bundle_wrong_magic_and_version(void **state)
 {
     struct fixture *f = *state;
-    struct writer w;
-    static struct op ops[2];
+    struct gs_test_writer w;
+    static struct gs_test_op ops[2];
     gs_bundle_stats im;
     gs_buf b;
 
-    writer_init(&w, 40, "yc.g5");
+    gs_test_writer_init(&w, 40, "yc.g5", net_pk);
     writer_ops(&w, ops, 2);
     gs_buf_init(&b, 1 << 20);
     put_header(&b, net_pk, GS_BUNDLE_VERSION + 1);
@@ -587,8 +518,8 @@ test_bundle_long_feed_round_trips(void **state)
 {
     struct fixture *f = *state;
     enum { N = 10000 };
-    struct op *ops = calloc(N, sizeof *ops);
-    struct writer w;
+    struct gs_test_op *ops = calloc(N, sizeof *ops);
+    struct gs_test_writer w;
     struct offsets o = {0};
     struct reports rep = {0};
     gs_bundle_stats ex, im;
@@ -596,7 +527,7 @@ test_bundle_long_feed_round_trips(void **state)
     size_t n;
 
     assert_non_null(ops);
-    writer_init(&w, 50, "yc.g9");
+    gs_test_writer_init(&w, 50, "yc.g9", net_pk);
     writer_ops(&w, ops, N);
     ingest(f->src, ops, N, 500); /* the store keeps only the head's sig */
     assert_int_equal(

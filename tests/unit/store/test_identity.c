@@ -42,20 +42,7 @@ static int
 teardown(void **state)
 {
     tdir *t = *state;
-    DIR *d = opendir(t->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            char p[512];
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(p, sizeof p, "%s/%s", t->dir, e->d_name);
-            if (unlink(p) != 0)
-                rmdir(p);
-        }
-        closedir(d);
-    }
-    rmdir(t->dir);
+    gs_test_rmtree(t->dir);
     free(t);
     return 0;
 }

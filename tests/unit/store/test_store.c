@@ -3,13 +3,11 @@
  * forged), the materialised state against a rebuild from the op log,
  * history, the full op listing, and a map that must grow by itself.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
 #include "field.h"
 #include "store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,68 +15,9 @@
 
 static uint8_t net_pk[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
 
-/* A writer: one feed of one device in one scope. */
-struct writer {
-    uint8_t pk[GS_KEY_BYTES], sk[GS_SECRETKEY_BYTES];
-    const char *scope;
-    uint64_t seq, hlc;
-    uint8_t prev[GS_HASH_BYTES];
-};
-
-struct op {
-    uint8_t bytes[512];
-    size_t n;
-    gs_sig sig;
-};
-
-static void
-writer_init(struct writer *w, uint8_t key_seed, const char *scope)
-{
-    memset(w, 0, sizeof *w);
-    gs_test_keypair(key_seed, w->pk, w->sk);
-    w->scope = scope;
-    w->hlc = (uint64_t)1764000000000 << 16;
-}
-
-/* Write "field = text" on (type, id) as the writer's next op. */
-static void
-writer_op(struct writer *w, const char *type, const char *id,
-          const char *field, const char *text, struct op *out)
-{
-    gs_buf pay, enc;
-    gs_op op;
-    gs_vref v = {GS_V_STR, 0, gs_slice_of(text, strlen(text))};
-    uint8_t hash[GS_HASH_BYTES];
-
-    gs_buf_init(&pay, 1024);
-    gs_buf_init(&enc, sizeof out->bytes);
-    assert_int_equal(gs_payload_lww(&pay, 0, &v), GS_OK);
-    memset(&op, 0, sizeof op);
-    op.version = GS_OP_VERSION;
-    memcpy(op.author, w->pk, GS_KEY_BYTES);
-    op.scope = gs_slice_of(w->scope, strlen(w->scope));
-    op.seq = ++w->seq;
-    memcpy(op.prev, w->prev, GS_HASH_BYTES);
-    op.hlc = ++w->hlc;
-    op.type = gs_slice_of(type, strlen(type));
-    op.id = gs_slice_of(id, strlen(id));
-    op.n_updates = 1;
-    op.updates[0].field = gs_slice_of(field, strlen(field));
-    op.updates[0].kind = GS_KIND_LWW;
-    op.updates[0].payload = gs_slice_of(pay.data, pay.len);
-    assert_int_equal(gs_op_encode(&op, &enc), GS_OK);
-    memcpy(out->bytes, enc.data, enc.len);
-    out->n = enc.len;
-    gs_op_hash(out->bytes, out->n, hash);
-    gs_op_sign(hash, net_pk, w->sk, &out->sig);
-    memcpy(w->prev, hash, GS_HASH_BYTES);
-    gs_buf_fini(&pay);
-    gs_buf_fini(&enc);
-}
-
 /* Ingest ops[0..n) as one run signed at its end. */
 static gs_err
-ingest(gs_store *s, const struct op *ops, size_t n, gs_ingest_stats *st)
+ingest(gs_store *s, const struct gs_test_op *ops, size_t n, gs_ingest_stats *st)
 {
     gs_run_item items[64];
     assert_true(n <= 64);
@@ -87,15 +26,6 @@ ingest(gs_store *s, const struct op *ops, size_t n, gs_ingest_stats *st)
     items[n - 1].sig = &ops[n - 1].sig;
     gs_store_run run = {items, n};
     return gs_store_ingest(s, &run, 1, net_pk, st);
-}
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 struct fixture {
@@ -121,7 +51,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
     gs_store_close(f->s);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    gs_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -151,17 +81,17 @@ static void
 test_store_ingest_applies_and_matches_rebuild(void **state)
 {
     struct fixture *f = *state;
-    struct writer w;
-    struct op ops[3];
+    struct gs_test_writer w;
+    struct gs_test_op ops[3];
     gs_ingest_stats st;
     uint8_t d[GS_HASH_BYTES];
     gs_entity e;
     gs_vref v;
 
-    writer_init(&w, 1, "yc.g1");
-    writer_op(&w, "household", "H-1", "name", "张三", &ops[0]);
-    writer_op(&w, "household", "H-1", "phone", "13800000000", &ops[1]);
-    writer_op(&w, "household", "H-2", "name", "李四", &ops[2]);
+    gs_test_writer_init(&w, 1, "yc.g1", net_pk);
+    gs_test_writer_op(&w, "household", "H-1", "name", "张三", &ops[0]);
+    gs_test_writer_op(&w, "household", "H-1", "phone", "13800000000", &ops[1]);
+    gs_test_writer_op(&w, "household", "H-2", "name", "李四", &ops[2]);
     assert_int_equal(ingest(f->s, ops, 3, &st), GS_OK);
     assert_int_equal(st.applied, 3);
     assert_int_equal(st.rejected, 0);
@@ -191,15 +121,15 @@ static void
 test_store_reingest_is_noop(void **state)
 {
     struct fixture *f = *state;
-    struct writer w;
-    struct op ops[2];
+    struct gs_test_writer w;
+    struct gs_test_op ops[2];
     gs_ingest_stats st;
     uint8_t d1[GS_HASH_BYTES], d2[GS_HASH_BYTES];
     gs_store_counts c1, c2;
 
-    writer_init(&w, 2, "yc.g1");
-    writer_op(&w, "ticket", "T-1", "title", "路灯坏了", &ops[0]);
-    writer_op(&w, "ticket", "T-1", "title", "路灯坏了两盏", &ops[1]);
+    gs_test_writer_init(&w, 2, "yc.g1", net_pk);
+    gs_test_writer_op(&w, "ticket", "T-1", "title", "路灯坏了", &ops[0]);
+    gs_test_writer_op(&w, "ticket", "T-1", "title", "路灯坏了两盏", &ops[1]);
     assert_int_equal(ingest(f->s, ops, 2, &st), GS_OK);
     assert_consistent(f->s, d1);
     assert_int_equal(gs_store_counts_get(f->s, &c1), GS_OK);
@@ -211,9 +141,9 @@ test_store_reingest_is_noop(void **state)
     assert_int_equal(gs_store_counts_get(f->s, &c2), GS_OK);
     assert_int_equal(c1.ops, c2.ops);
     /* a run that overlaps what is held applies only the new tail */
-    struct op more[3];
+    struct gs_test_op more[3];
     memcpy(more, ops, sizeof ops);
-    writer_op(&w, "ticket", "T-1", "dept", "城管", &more[2]);
+    gs_test_writer_op(&w, "ticket", "T-1", "dept", "城管", &more[2]);
     assert_int_equal(ingest(f->s, more, 3, &st), GS_OK);
     assert_int_equal(st.known, 2);
     assert_int_equal(st.applied, 1);
@@ -223,15 +153,15 @@ static void
 test_store_refuses_gap(void **state)
 {
     struct fixture *f = *state;
-    struct writer w;
-    struct op ops[3];
+    struct gs_test_writer w;
+    struct gs_test_op ops[3];
     gs_ingest_stats st;
     uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
 
-    writer_init(&w, 3, "yc.g2");
-    writer_op(&w, "household", "H-5", "name", "王五", &ops[0]);
-    writer_op(&w, "household", "H-5", "name", "王五一", &ops[1]);
-    writer_op(&w, "household", "H-5", "name", "王五二", &ops[2]);
+    gs_test_writer_init(&w, 3, "yc.g2", net_pk);
+    gs_test_writer_op(&w, "household", "H-5", "name", "王五", &ops[0]);
+    gs_test_writer_op(&w, "household", "H-5", "name", "王五一", &ops[1]);
+    gs_test_writer_op(&w, "household", "H-5", "name", "王五二", &ops[2]);
     assert_int_equal(ingest(f->s, ops, 1, &st), GS_OK);
     assert_consistent(f->s, before);
     assert_int_equal(ingest(f->s, &ops[2], 1, &st), GS_OK); /* seq 3 after 1 */
@@ -246,17 +176,17 @@ static void
 test_store_keeps_fork_as_evidence(void **state)
 {
     struct fixture *f = *state;
-    struct writer w, twin;
-    struct op ops[2], other;
+    struct gs_test_writer w, twin;
+    struct gs_test_op ops[2], other;
     gs_ingest_stats st;
     gs_store_counts c;
     uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
 
-    writer_init(&w, 4, "yc.g3");
-    writer_op(&w, "wish", "W-1", "title", "修自行车", &ops[0]);
+    gs_test_writer_init(&w, 4, "yc.g3", net_pk);
+    gs_test_writer_op(&w, "wish", "W-1", "title", "修自行车", &ops[0]);
     twin = w; /* the same device state, cloned: it will equivocate */
-    writer_op(&w, "wish", "W-1", "title", "修自行车和轮椅", &ops[1]);
-    writer_op(&twin, "wish", "W-1", "title", "买米", &other);
+    gs_test_writer_op(&w, "wish", "W-1", "title", "修自行车和轮椅", &ops[1]);
+    gs_test_writer_op(&twin, "wish", "W-1", "title", "买米", &other);
     assert_int_equal(ingest(f->s, ops, 2, &st), GS_OK);
     assert_consistent(f->s, before);
     assert_int_equal(ingest(f->s, &other, 1, &st), GS_OK);
@@ -272,16 +202,16 @@ static void
 test_store_refuses_forged_fork(void **state)
 {
     struct fixture *f = *state;
-    struct writer w, twin;
-    struct op op1, forged;
+    struct gs_test_writer w, twin;
+    struct gs_test_op op1, forged;
     gs_ingest_stats st;
     gs_store_counts c;
 
-    writer_init(&w, 5, "yc.g3");
-    writer_op(&w, "wish", "W-2", "title", "a", &op1);
+    gs_test_writer_init(&w, 5, "yc.g3", net_pk);
+    gs_test_writer_op(&w, "wish", "W-2", "title", "a", &op1);
     assert_int_equal(ingest(f->s, &op1, 1, &st), GS_OK);
-    writer_init(&twin, 5, "yc.g3");
-    writer_op(&twin, "wish", "W-2", "title", "b", &forged);
+    gs_test_writer_init(&twin, 5, "yc.g3", net_pk);
+    gs_test_writer_op(&twin, "wish", "W-2", "title", "b", &forged);
     forged.sig.sig[3] ^= 1; /* not really the device's */
     assert_int_equal(ingest(f->s, &forged, 1, &st), GS_OK);
     assert_int_equal(st.forks, 0);
@@ -294,16 +224,16 @@ static void
 test_store_refuses_bad_signature_and_other_network(void **state)
 {
     struct fixture *f = *state;
-    struct writer w;
-    struct op ops[2];
+    struct gs_test_writer w;
+    struct gs_test_op ops[2];
     gs_ingest_stats st;
     uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
     uint8_t other_pk[GS_KEY_BYTES], other_sk[GS_SECRETKEY_BYTES];
 
     assert_consistent(f->s, before);
-    writer_init(&w, 6, "yc.g4");
-    writer_op(&w, "household", "H-7", "name", "赵六", &ops[0]);
-    writer_op(&w, "household", "H-7", "name", "赵六六", &ops[1]);
+    gs_test_writer_init(&w, 6, "yc.g4", net_pk);
+    gs_test_writer_op(&w, "household", "H-7", "name", "赵六", &ops[0]);
+    gs_test_writer_op(&w, "household", "H-7", "name", "赵六六", &ops[1]);
     ops[1].sig.sig[0] ^= 1;
     assert_int_equal(ingest(f->s, ops, 2, &st), GS_OK);
     assert_int_equal(st.by_reason[GS_EBADSIG], 2); /* the whole run */
@@ -343,19 +273,19 @@ static void
 test_store_history_lists_ops_in_time_order(void **state)
 {
     struct fixture *f = *state;
-    struct writer a, b;
-    struct op oa[2], ob[1];
+    struct gs_test_writer a, b;
+    struct gs_test_op oa[2], ob[1];
     gs_ingest_stats st;
     struct hist h = {0, 0, true};
 
-    writer_init(&a, 7, "yc.g5");
-    writer_init(&b, 8, "yc.g5");
+    gs_test_writer_init(&a, 7, "yc.g5", net_pk);
+    gs_test_writer_init(&b, 8, "yc.g5", net_pk);
     b.hlc += 5; /* b writes between a's two ops */
-    writer_op(&a, "ticket", "T-9", "title", "井盖丢失", &oa[0]);
-    writer_op(&b, "ticket", "T-9", "dept", "市政", &ob[0]);
+    gs_test_writer_op(&a, "ticket", "T-9", "title", "井盖丢失", &oa[0]);
+    gs_test_writer_op(&b, "ticket", "T-9", "dept", "市政", &ob[0]);
     a.hlc += 10;
-    writer_op(&a, "ticket", "T-9", "title", "井盖丢失（主路）", &oa[1]);
-    writer_op(&a, "ticket", "T-10", "title", "other", &oa[1]);
+    gs_test_writer_op(&a, "ticket", "T-9", "title", "井盖丢失（主路）", &oa[1]);
+    gs_test_writer_op(&a, "ticket", "T-10", "title", "other", &oa[1]);
     assert_int_equal(ingest(f->s, oa, 1, &st), GS_OK);
     assert_int_equal(ingest(f->s, ob, 1, &st), GS_OK);
     assert_int_equal(gs_store_history(f->s, gs_slice_of("ticket", 6),
@@ -368,7 +298,7 @@ test_store_history_lists_ops_in_time_order(void **state)
 /* Export every op as runs and ingest them into a second replica. */
 struct copy {
     gs_store *dst;
-    struct op ops[64];
+    struct gs_test_op ops[64];
     size_t n;
     size_t applied;
 };
@@ -396,21 +326,21 @@ static void
 test_store_ops_each_rebuilds_equal_replica(void **state)
 {
     struct fixture *f = *state;
-    struct writer a, b;
-    struct op ops[5];
+    struct gs_test_writer a, b;
+    struct gs_test_op ops[5];
     gs_ingest_stats st;
     struct copy *c = calloc(1, sizeof *c);
     char dir[] = "/tmp/gs-store-copy-XXXXXX";
     gs_store_opts o = {0, 0, true};
     uint8_t d1[GS_HASH_BYTES], d2[GS_HASH_BYTES];
 
-    writer_init(&a, 9, "yc.g6");
-    writer_init(&b, 10, "yc.g7");
+    gs_test_writer_init(&a, 9, "yc.g6", net_pk);
+    gs_test_writer_init(&b, 10, "yc.g7", net_pk);
     for (int i = 0; i < 3; i++)
-        writer_op(&a, "household", "H-100", "note", i ? "再访" : "初访",
+        gs_test_writer_op(&a, "household", "H-100", "note", i ? "再访" : "初访",
                   &ops[i]);
-    writer_op(&b, "household", "H-100", "name", "孙七", &ops[3]);
-    writer_op(&b, "person", "P-1", "name", "孙七", &ops[4]);
+    gs_test_writer_op(&b, "household", "H-100", "name", "孙七", &ops[3]);
+    gs_test_writer_op(&b, "person", "P-1", "name", "孙七", &ops[4]);
     assert_int_equal(ingest(f->s, ops, 3, &st), GS_OK);
     assert_int_equal(ingest(f->s, ops + 3, 2, &st), GS_OK);
 
@@ -423,7 +353,7 @@ test_store_ops_each_rebuilds_equal_replica(void **state)
     assert_consistent(c->dst, d2);
     assert_memory_equal(d1, d2, GS_HASH_BYTES);
     gs_store_close(c->dst);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    gs_test_rmtree(dir);
     free(c);
 }
 
@@ -435,8 +365,8 @@ test_store_map_grows_when_full(void **state)
     gs_store_opts o = {64 * 1024, 0, true}; /* 64 KiB: full within a run */
     gs_store *s;
     gs_store_counts c;
-    struct writer w;
-    static struct op ops[64];
+    struct gs_test_writer w;
+    static struct gs_test_op ops[64];
     gs_ingest_stats st;
     uint8_t d[GS_HASH_BYTES];
     char id[32];
@@ -444,11 +374,11 @@ test_store_map_grows_when_full(void **state)
 
     assert_non_null(mkdtemp(dir));
     assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
-    writer_init(&w, 11, "yc.g8");
+    gs_test_writer_init(&w, 11, "yc.g8", net_pk);
     for (int batch = 0; batch < 40; batch++) {
         for (int i = 0; i < 64; i++) {
             snprintf(id, sizeof id, "H-%d", batch * 64 + i);
-            writer_op(&w, "household", id, "name", "周八", &ops[i]);
+            gs_test_writer_op(&w, "household", id, "name", "周八", &ops[i]);
         }
         assert_int_equal(ingest(s, ops, 64, &st), GS_OK);
         assert_int_equal(st.applied, 64);
@@ -465,7 +395,7 @@ test_store_map_grows_when_full(void **state)
     assert_int_equal(gs_store_counts_get(s, &c), GS_OK);
     assert_int_equal(c.ops, total);
     gs_store_close(s);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    gs_test_rmtree(dir);
 }
 
 static void
@@ -475,8 +405,8 @@ test_store_map_cap_is_an_error_not_a_crash(void **state)
     char dir[] = "/tmp/gs-store-cap-XXXXXX";
     gs_store_opts o = {64 * 1024, 256 * 1024, true};
     gs_store *s;
-    struct writer w;
-    static struct op ops[64];
+    struct gs_test_writer w;
+    static struct gs_test_op ops[64];
     gs_ingest_stats st;
     char id[32];
     gs_err rc = GS_OK;
@@ -484,12 +414,12 @@ test_store_map_cap_is_an_error_not_a_crash(void **state)
 
     assert_non_null(mkdtemp(dir));
     assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
-    writer_init(&w, 12, "yc.g9");
+    gs_test_writer_init(&w, 12, "yc.g9", net_pk);
     for (int batch = 0; batch < 100 && rc == GS_OK; batch++) {
-        struct writer save = w;
+        struct gs_test_writer save = w;
         for (int i = 0; i < 64; i++) {
             snprintf(id, sizeof id, "H-%d", batch * 64 + i);
-            writer_op(&w, "household", id, "name", "吴九", &ops[i]);
+            gs_test_writer_op(&w, "household", id, "name", "吴九", &ops[i]);
         }
         rc = ingest(s, ops, 64, &st);
         if (rc != GS_OK)
@@ -498,7 +428,7 @@ test_store_map_cap_is_an_error_not_a_crash(void **state)
     assert_int_equal(rc, GS_ETOOBIG);
     assert_consistent(s, d); /* what was committed is intact */
     gs_store_close(s);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    gs_test_rmtree(dir);
 }
 
 int
