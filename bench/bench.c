@@ -12,8 +12,9 @@
  *                  grows the process heap from the OS, is printed; the
  *                  second, what a long-running agent sees, is the figure
  *                  held to the target
- * Floors: libsodium's Ed25519 sign and verify of the same 82-byte message,
- * one core. Targets (issue 2): decode+verify >= 90% of raw verify; run
+ * Floors: libsodium's Ed25519 sign and verify of one 82-byte message, one
+ * core; and for decode+verify, raw verification of the very same ops'
+ * signed messages, alternated with ours in chunks of 1,000. Targets (issue 2): decode+verify >= 90% of raw verify; run
  * verify >= 10x raw verify; merge >= 1M ops/s.
  */
 #include "field.h"
@@ -316,19 +317,52 @@ main(int argc, char **argv)
 
     if (!json)
         fprintf(stderr, "decoding and verifying %zu ops one by one...\n", n);
+    /* Ours against the floor on the very same signatures: the floor
+     * verifies each op's signed message with raw libsodium (no decode, no
+     * hash), ours decodes, hashes and verifies. The two alternate in
+     * chunks so a clock or a neighbour that speeds up or slows down
+     * touches both alike. */
     gs_op op;
     uint8_t hash[GS_HASH_BYTES];
-    t = now();
+    uint8_t (*msgs)[82] = malloc(n * sizeof *msgs);
+    uint8_t (*authors)[GS_KEY_BYTES] = malloc(n * GS_KEY_BYTES);
+    if (!msgs || !authors)
+        die("corpus", GS_ENOMEM);
     for (size_t i = 0; i < n; i++) {
-        gs_err rc = gs_op_decode(c.bytes[i], c.len[i], &op);
-        if (rc != GS_OK)
-            die("decode", rc);
+        if (gs_op_decode(c.bytes[i], c.len[i], &op) != GS_OK)
+            die("decode", GS_EMALFORMED);
+        memcpy(authors[i], op.author, GS_KEY_BYTES);
         gs_op_hash(c.bytes[i], c.len[i], hash);
-        rc = gs_op_verify(hash, &c.sig[i], net_pk, op.author);
-        if (rc != GS_OK)
-            die("verify", rc);
+        memcpy(msgs[i], GS_SIG_DOMAIN, 18);
+        memcpy(msgs[i] + 18, net_pk, GS_KEY_BYTES);
+        memcpy(msgs[i] + 50, hash, GS_HASH_BYTES);
     }
-    double dec_rate = (double)n / (now() - t);
+    double ours_s = 0, floor_s = 0;
+    for (size_t i0 = 0; i0 < n; i0 += 1000) {
+        size_t i1 = i0 + 1000 < n ? i0 + 1000 : n;
+        t = now();
+        for (size_t i = i0; i < i1; i++)
+            bad |= crypto_sign_verify_detached(c.sig[i].sig, msgs[i], 82,
+                                               authors[i]);
+        floor_s += now() - t;
+        t = now();
+        for (size_t i = i0; i < i1; i++) {
+            gs_err rc = gs_op_decode(c.bytes[i], c.len[i], &op);
+            if (rc != GS_OK)
+                die("decode", rc);
+            gs_op_hash(c.bytes[i], c.len[i], hash);
+            rc = gs_op_verify(hash, &c.sig[i], net_pk, op.author);
+            if (rc != GS_OK)
+                die("verify", rc);
+        }
+        ours_s += now() - t;
+    }
+    if (bad)
+        die("raw verify", GS_EBADSIG);
+    free(msgs);
+    free(authors);
+    double dec_rate = (double)n / ours_s;
+    double raw_verify_same = (double)n / floor_s;
 
     /* Runs: each feed as runs of up to 1,000 ops, signature at the end. */
     size_t per_feed = n / FEEDS, run_len = per_feed < 1000 ? per_feed : 1000;
@@ -378,13 +412,13 @@ main(int argc, char **argv)
     double rss_mib = (double)ru.ru_maxrss / 1024.0;
     double avg = (double)c.total_bytes / (double)n;
 
-    double r_dec = dec_rate / raw_verify, r_run = run_rate / raw_verify;
+    double r_dec = dec_rate / raw_verify_same, r_run = run_rate / raw_verify;
     double r_enc = enc_rate / raw_sign;
     if (json) {
         printf("{\"bench\":\"crdt\",\"ops\":%zu,\"avg_op_bytes\":%.1f,"
                "\"raw_sign_per_s\":%.0f,\"raw_verify_per_s\":%.0f,"
                "\"encode_sign_per_s\":%.0f,\"encode_sign_vs_raw_sign\":%.3f,"
-               "\"decode_verify_per_s\":%.0f,"
+               "\"decode_verify_per_s\":%.0f,\"raw_verify_same_ops_per_s\":%.0f,"
                "\"decode_verify_vs_raw_verify\":%.3f,"
                "\"run_len\":%zu,\"run_verify_per_s\":%.0f,"
                "\"run_verify_vs_raw_verify\":%.2f,"
@@ -395,7 +429,8 @@ main(int argc, char **argv)
                "\"run_verify_vs_raw_verify\":10,\"merge_per_s\":1000000},"
                "\"met\":{\"decode_verify\":%s,\"run_verify\":%s,"
                "\"merge\":%s}}\n",
-               n, avg, raw_sign, raw_verify, enc_rate, r_enc, dec_rate, r_dec,
+               n, avg, raw_sign, raw_verify, enc_rate, r_enc, dec_rate,
+               raw_verify_same, r_dec,
                run_len, run_rate, r_run, merge_rate, cold_rate, entities,
                digest_secs,
                rss_mib, r_dec >= 0.9 ? "true" : "false",
@@ -410,7 +445,7 @@ main(int argc, char **argv)
         printf("%-26s %14.0f %14.0f %9.3f %8s\n", "encode+sign (per op)",
                enc_rate, raw_sign, r_enc, "-");
         printf("%-26s %14.0f %14.0f %9.3f %8s %s\n", "decode+verify (per op)",
-               dec_rate, raw_verify, r_dec, ">=0.9",
+               dec_rate, raw_verify_same, r_dec, ">=0.9",
                r_dec >= 0.9 ? "met" : "MISSED");
         printf("%-26s %14.0f %14.0f %9.2f %8s %s\n", "run verify (1000-op runs)",
                run_rate, raw_verify, r_run, ">=10",
@@ -420,8 +455,9 @@ main(int argc, char **argv)
                merge_rate >= 1e6 ? "met" : "MISSED");
         printf("%-26s %14.0f %14s %9s %8s\n", "  first pass, cold heap",
                cold_rate, "-", "-", "-");
-        printf("\nfloor: libsodium Ed25519 on one core, 82-byte message, "
-               "same run\n");
+        printf("\nfloors, same run, one core: libsodium Ed25519; decode+verify "
+               "against raw\nverification of the same ops' signatures, "
+               "alternated in chunks of 1,000\n");
         printf("state: %zu entities, digest in %.3f s; peak RSS %.1f MiB\n",
                entities, digest_secs, rss_mib);
     }
