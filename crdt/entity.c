@@ -264,6 +264,10 @@ put_state(gs_buf *b, const gs_field *f)
     if (rc != GS_OK)
         return rc;
     size_t n = b->len - pos;
+    if (n > GS_FIELD_STATE_BYTES_MAX) { /* decode would refuse it */
+        b->len = pos;
+        return GS_ETOOBIG;
+    }
     uint8_t v[10];
     size_t k = 0;
     uint64_t x = n;
@@ -339,15 +343,13 @@ gs_entity_decode(gs_entity *e, const uint8_t *p, size_t n)
     rc = gs_entity_init(&tmp, type, id);
     if (rc != GS_OK)
         return rc;
-    if (nf > 0) {
-        tmp.fields = calloc((size_t)nf, sizeof *tmp.fields);
-        if (tmp.fields == NULL) {
+    /* The array grows as fields decode: a count read from disk is a claim,
+     * and each field costs far more memory than its 5 bytes of input. */
+    for (uint64_t i = 0; i < nf; i++) {
+        if (reserve_fields(&tmp, 1) != GS_OK) {
             rc = GS_ENOMEM;
             goto out;
         }
-        tmp.cap_fields = (size_t)nf;
-    }
-    for (uint64_t i = 0; i < nf; i++) {
         gs_slice name, st;
         uint8_t kind;
         rc = gs_rd_str(&r, GS_NAME_BYTES_MAX, &name);

@@ -1071,13 +1071,17 @@ gs_field_counter_value(const gs_field *f)
 {
     if (f->kind != GS_KIND_COUNTER)
         return 0;
-    int64_t sum = 0;
-    for (size_t i = 0; i < f->u.counter.n; i++) {
-        int64_t t = f->u.counter.e[i].total;
-        if (__builtin_add_overflow(sum, t, &sum))
-            sum = t > 0 ? INT64_MAX : INT64_MIN;
-    }
-    return sum;
+    /* Each total is within +-2^62 and authors are far fewer than 2^64, so
+     * a 128-bit sum cannot overflow; clamp once, at the end, so the result
+     * does not depend on the order of the authors. */
+    __int128 sum = 0;
+    for (size_t i = 0; i < f->u.counter.n; i++)
+        sum += f->u.counter.e[i].total;
+    if (sum > INT64_MAX)
+        return INT64_MAX;
+    if (sum < INT64_MIN)
+        return INT64_MIN;
+    return (int64_t)sum;
 }
 
 int64_t

@@ -234,8 +234,9 @@ gs_state_apply(gs_state *s, const gs_op *op, const uint8_t hash[GS_HASH_BYTES])
         return rc;
     rc = gs_entity_apply_parsed(&e, op, pl, hash);
     /* a refused op changes nothing; a partly applied one (GS_ENOMEM) is
-     * kept as the state below the full apply */
-    if (rc != GS_OK && e.n_fields == 0) {
+     * kept as the state below the full apply; an op of unknown kinds only
+     * leaves no entity (such updates are not in the state, op-format §6) */
+    if (e.n_fields == 0) {
         gs_entity_fini(&e);
         return rc;
     }
@@ -271,9 +272,11 @@ gs_state_join(gs_state *dst, const gs_state *src)
         if (rc != GS_OK)
             return rc;
         rc = gs_entity_join(&e, se);
-        if (rc != GS_OK && e.n_fields == 0) {
+        if (e.n_fields == 0) {
             gs_entity_fini(&e);
-            return rc;
+            if (rc != GS_OK)
+                return rc;
+            continue;
         }
         add(dst, probe(dst, h, type, id), h, &e);
         if (rc != GS_OK)

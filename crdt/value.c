@@ -145,18 +145,24 @@ gs_value_set(gs_value *dst, const gs_vref *src)
     }
     if (src->s.n > GS_STR_BYTES_MAX)
         return GS_ETOOBIG;
+    if (src->s.n > 0 && src->s.p == NULL)
+        return GS_EINVAL;
+    if (!gs_utf8_valid(src->s.p, src->s.n))
+        return GS_EUTF8;
     if (dst->s != NULL && src->s.p == (const uint8_t *)dst->s &&
         src->s.n == dst->n) {
         dst->type = GS_V_STR; /* already ours */
         dst->i = 0;
         return GS_OK;
     }
-    char *s = realloc(dst->s, src->s.n + 1);
+    /* A fresh copy, then free the old: src may point into dst->s. */
+    char *s = malloc(src->s.n + 1);
     if (s == NULL)
         return GS_ENOMEM;
     if (src->s.n > 0)
-        memmove(s, src->s.p, src->s.n);
+        memcpy(s, src->s.p, src->s.n);
     s[src->s.n] = '\0';
+    free(dst->s);
     dst->s = s;
     dst->n = src->s.n;
     dst->type = GS_V_STR;

@@ -556,9 +556,19 @@ gs_bundle_export(gs_store *s, const uint8_t network[GS_KEY_BYTES],
         goto out;
     strcpy(tmp, path);
     strcat(tmp, ".tmp");
-    e.f = fopen(tmp, "wb");
+    /* The bundle holds personal data: owner-only, created fresh (a stale
+     * tmp from a crash is removed; unlink never follows a planted link). */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        rc = io_err(errno);
+        goto out;
+    }
+    int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    e.f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!e.f) {
         rc = io_err(errno);
+        if (fd >= 0)
+            close(fd);
         goto out;
     }
     made = true;

@@ -43,12 +43,13 @@
 
 /* Sealing: Argon2id at libsodium's "interactive" cost (64 MiB, ~0.1 s on
  * a PC, bearable on a tablet). Files may name other costs, bounded on
- * load by the _MAX values ("sensitive" memory, a few times its ops). */
+ * load by the _MAX values (libsodium's "moderate" memory, 256 MiB, and
+ * "sensitive" ops): a key file cannot make a tablet spend a gigabyte. */
 #define SEAL_ALG "argon2id13"
 #define SEAL_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
 #define SEAL_MEMLIMIT crypto_pwhash_MEMLIMIT_INTERACTIVE
-#define SEAL_OPSLIMIT_MAX 16
-#define SEAL_MEMLIMIT_MAX crypto_pwhash_MEMLIMIT_SENSITIVE
+#define SEAL_OPSLIMIT_MAX crypto_pwhash_OPSLIMIT_SENSITIVE
+#define SEAL_MEMLIMIT_MAX crypto_pwhash_MEMLIMIT_MODERATE
 
 static_assert(GS_IDENTITY_PK_BYTES == crypto_sign_PUBLICKEYBYTES, "pk");
 static_assert(GS_IDENTITY_SK_BYTES == crypto_sign_SECRETKEYBYTES, "sk");
