@@ -10,6 +10,10 @@
  * keep their last committed state, which LMDB guarantees because a commit
  * writes the meta page only after the data pages.
  *
+ * Ops and entities are kept in compact stored forms (store.h, "stored
+ * forms" below) that expand to the canonical bytes on every read: nothing
+ * outside this file ever sees the stored form.
+ *
  * MDB_* and errno codes are mapped here and go no further.
  *
  * SPEC: DESIGN §4; op bytes per docs/op-format.md.
@@ -24,12 +28,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#define FORMAT "1"
+#define FORMAT "2" /* 2: compact ops and entities, varint hist keys */
 #define DEFAULT_MAP ((uint64_t)64 << 20)
 #define FEED_REC_BYTES (8 + 8 + GS_HASH_BYTES + 1 + GS_SIG_BYTES + 1)
 #define FEED_KEY_MAX (GS_KEY_BYTES + GS_SCOPE_BYTES_MAX)
 #define ENT_KEY_MAX (GS_NAME_BYTES_MAX + 1 + GS_ID_BYTES_MAX)
-#define HIST_KEY_MAX (ENT_KEY_MAX + 1 + 24)
+#define HIST_KEY_MAX (ENT_KEY_MAX + 1 + 8 + 20)
 
 struct gs_store {
     MDB_env *env;
@@ -442,9 +446,533 @@ ent_key(gs_slice type, gs_slice id, uint8_t out[ENT_KEY_MAX])
     return type.n + 1 + id.n;
 }
 
+/* ---- stored forms (format 2) ----
+ *
+ * Ops are stored without their author and scope: both are the feed's, and
+ * the key names the feed. op_expand puts them back, so every reader gets
+ * the canonical bytes (and the same content hash).
+ *
+ * Entities are stored without type and id (the key has them) and with
+ * every (hlc, author) stamp of the canonical state (docs/op-format.md §6)
+ * replaced by an index into a table at the front of the value:
+ *
+ *   varint a, a x author (ascending by key): the varint number of a
+ *       feed of that author (fnum has the key), or 0 and the 32 bytes
+ *   varint t, t x (u64be hlc, varint author index) (ascending by stamp)
+ *   varint n, n x (str name, u8 kind, str(state with stamps as varints))
+ *
+ * The fields of one op share one stamp, and one author writes most of an
+ * entity, so a stamp costs a byte or two instead of forty. ent_expand
+ * rebuilds the canonical encoding byte for byte and gs_entity_decode
+ * checks it as it would any other. */
+
+/* Feed number -> feed key (author || scope), remembered for the next op of
+ * the same feed. */
+struct feed_ident {
+    uint64_t num;
+    size_t kn; /* 0: nothing remembered */
+    uint8_t key[FEED_KEY_MAX];
+};
+
+static gs_err
+feed_ident_get(gs_store *s, MDB_txn *txn, uint64_t num, struct feed_ident *fi)
+{
+    uint8_t k8[8];
+    if (fi->kn && fi->num == num)
+        return GS_OK;
+    put_u64be(k8, num);
+    MDB_val k = {8, k8}, v;
+    int mrc = mdb_get(txn, s->fnum, &k, &v);
+    if (mrc != 0)
+        return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
+    if (v.mv_size <= GS_KEY_BYTES || v.mv_size > FEED_KEY_MAX)
+        return GS_EMALFORMED;
+    memcpy(fi->key, v.mv_data, v.mv_size);
+    fi->kn = v.mv_size;
+    fi->num = num;
+    return GS_OK;
+}
+
+struct stamp {
+    uint64_t hlc;
+    uint8_t author[GS_KEY_BYTES];
+    uint64_t aidx;
+};
+
+/* A transcoder between the canonical and the stored entity forms. */
+struct ecodec {
+    bool expand;  /* stored -> canonical; else canonical -> stored */
+    bool collect; /* the first half of compacting: gather stamps only */
+    struct stamp *st;
+    size_t n_st, cap_st;
+    uint8_t (*au)[GS_KEY_BYTES];
+    size_t n_au, cap_au;
+    gs_buf out, state; /* the result; one field's state */
+    gs_store *s;       /* where authors are looked up, and in which */
+    MDB_txn *txn;      /* transaction (set before each use) */
+    uint64_t hint_num; /* the feed being written and its author: */
+    uint8_t hint_author[GS_KEY_BYTES]; /* its record may not be put yet */
+    struct feed_ident fi;              /* last feed number looked up */
+    size_t n_cache;
+    struct {
+        uint8_t author[GS_KEY_BYTES];
+        uint64_t num;
+    } cache[8]; /* author -> a feed number of theirs */
+};
+
+static void
+ecodec_init(struct ecodec *x)
+{
+    memset(x, 0, sizeof *x);
+    gs_buf_init(&x->out, GS_ENTITY_BYTES_MAX);
+    gs_buf_init(&x->state, GS_FIELD_STATE_BYTES_MAX);
+}
+
+static void
+ecodec_fini(struct ecodec *x)
+{
+    free(x->st);
+    free(x->au);
+    gs_buf_fini(&x->out);
+    gs_buf_fini(&x->state);
+}
+
+static gs_err
+emit(struct ecodec *x, gs_buf *b, const uint8_t *from, const gs_rd *r)
+{
+    return x->collect ? GS_OK : gs_buf_put(b, from, (size_t)(r->p - from));
+}
+
+static int
+stamp_cmp(const void *a, const void *b)
+{
+    const struct stamp *x = a, *y = b;
+    if (x->hlc != y->hlc)
+        return x->hlc < y->hlc ? -1 : 1;
+    return memcmp(x->author, y->author, GS_KEY_BYTES);
+}
+
+static int
+author_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, GS_KEY_BYTES);
+}
+
+/* One stamp: hlc then author (author then hlc when author_first, as a
+ * counter entry has it). */
+static gs_err
+xc_stamp(struct ecodec *x, gs_rd *r, gs_buf *b, bool author_first)
+{
+    struct stamp k;
+    gs_slice a;
+    gs_err rc;
+    if (x->expand) {
+        uint64_t i;
+        if ((rc = gs_rd_varint(r, &i)) != GS_OK)
+            return rc;
+        if (i >= x->n_st)
+            return GS_EMALFORMED;
+        const struct stamp *s = &x->st[i];
+        const uint8_t *au = x->au[s->aidx];
+        if (author_first && (rc = gs_buf_put(b, au, GS_KEY_BYTES)) != GS_OK)
+            return rc;
+        if ((rc = gs_buf_put_u64be(b, s->hlc)) != GS_OK)
+            return rc;
+        return author_first ? GS_OK : gs_buf_put(b, au, GS_KEY_BYTES);
+    }
+    if (author_first) {
+        if ((rc = gs_rd_bytes(r, GS_KEY_BYTES, &a)) == GS_OK)
+            rc = gs_rd_u64be(r, &k.hlc);
+    } else {
+        if ((rc = gs_rd_u64be(r, &k.hlc)) == GS_OK)
+            rc = gs_rd_bytes(r, GS_KEY_BYTES, &a);
+    }
+    if (rc != GS_OK)
+        return rc;
+    memcpy(k.author, a.p, GS_KEY_BYTES);
+    if (x->collect) {
+        if (x->n_st == x->cap_st) {
+            size_t cap = x->cap_st ? 2 * x->cap_st : 16;
+            struct stamp *p = realloc(x->st, cap * sizeof *p);
+            if (p == NULL)
+                return GS_ENOMEM;
+            x->st = p;
+            x->cap_st = cap;
+        }
+        x->st[x->n_st++] = k;
+        return GS_OK;
+    }
+    const struct stamp *s = bsearch(&k, x->st, x->n_st, sizeof k, stamp_cmp);
+    if (s == NULL)
+        return GS_EINVAL; /* collected a moment ago */
+    return gs_buf_put_varint(b, (uint64_t)(s - x->st));
+}
+
+/* A value (op-format §4): tag, then its content. */
+static gs_err
+xc_value(struct ecodec *x, gs_rd *r, gs_buf *b)
+{
+    const uint8_t *from = r->p;
+    uint8_t tag;
+    uint64_t u;
+    gs_slice sl;
+    gs_err rc = gs_rd_u8(r, &tag);
+    if (rc == GS_OK && tag == GS_V_INT)
+        rc = gs_rd_varint(r, &u);
+    else if (rc == GS_OK && tag == GS_V_STR)
+        rc = gs_rd_str(r, GS_STR_BYTES_MAX, &sl);
+    else if (rc == GS_OK && tag > GS_V_TRUE)
+        rc = GS_EMALFORMED;
+    return rc != GS_OK ? rc : emit(x, b, from, r);
+}
+
+static gs_err
+xc_varint(struct ecodec *x, gs_rd *r, gs_buf *b, uint64_t *v)
+{
+    const uint8_t *from = r->p;
+    gs_err rc = gs_rd_varint(r, v);
+    return rc != GS_OK ? rc : emit(x, b, from, r);
+}
+
+static gs_err
+xc_u8(struct ecodec *x, gs_rd *r, gs_buf *b, uint8_t *v)
+{
+    const uint8_t *from = r->p;
+    gs_err rc = gs_rd_u8(r, v);
+    return rc != GS_OK ? rc : emit(x, b, from, r);
+}
+
+/* n items of (stamp, then a str or a value). */
+static gs_err
+xc_stamped(struct ecodec *x, gs_rd *r, gs_buf *b, bool str)
+{
+    uint64_t n;
+    gs_slice sl;
+    gs_err rc = xc_varint(x, r, b, &n);
+    for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
+        rc = xc_stamp(x, r, b, false);
+        if (rc == GS_OK && str) {
+            const uint8_t *from = r->p;
+            rc = gs_rd_str(r, GS_STR_BYTES_MAX, &sl);
+            if (rc == GS_OK)
+                rc = emit(x, b, from, r);
+        } else if (rc == GS_OK) {
+            rc = xc_value(x, r, b);
+        }
+    }
+    return rc;
+}
+
+/* One field's state, by kind (op-format §6); it must be used up. */
+static gs_err
+xc_state(struct ecodec *x, uint8_t kind, gs_rd *r, gs_buf *b)
+{
+    uint64_t n, u;
+    uint8_t set;
+    gs_err rc;
+    switch (kind) {
+    case GS_KIND_LWW:
+    case GS_KIND_STAGE:
+        rc = xc_u8(x, r, b, &set);
+        if (rc != GS_OK || set == 0)
+            break;
+        if (kind == GS_KIND_LWW) {
+            if ((rc = xc_stamp(x, r, b, false)) == GS_OK &&
+                (rc = xc_varint(x, r, b, &u)) == GS_OK)
+                rc = xc_value(x, r, b);
+        } else {
+            if ((rc = xc_varint(x, r, b, &u)) == GS_OK &&
+                (rc = xc_varint(x, r, b, &u)) == GS_OK)
+                rc = xc_stamp(x, r, b, false);
+        }
+        break;
+    case GS_KIND_COUNTER:
+        rc = xc_varint(x, r, b, &n);
+        for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
+            if ((rc = xc_stamp(x, r, b, true)) == GS_OK)
+                rc = xc_varint(x, r, b, &u);
+        }
+        break;
+    case GS_KIND_SET: {
+        /* no stamps: adds and removes copied as they are */
+        const uint8_t *from = r->p;
+        gs_slice sl;
+        rc = GS_OK;
+        for (int part = 0; rc == GS_OK && part < 2; part++) {
+            rc = gs_rd_varint(r, &n);
+            for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
+                if ((rc = gs_rd_str(r, GS_STR_BYTES_MAX, &sl)) == GS_OK)
+                    rc = gs_rd_bytes(r, GS_HASH_BYTES, &sl);
+            }
+        }
+        if (rc == GS_OK)
+            rc = emit(x, b, from, r);
+        break;
+    }
+    case GS_KIND_LOG:
+        rc = xc_stamped(x, r, b, false);
+        break;
+    case GS_KIND_CLAIM:
+        rc = xc_stamped(x, r, b, true);
+        if (rc == GS_OK)
+            rc = xc_stamped(x, r, b, true);
+        break;
+    default:
+        return GS_EMALFORMED; /* unknown kinds are never in the state */
+    }
+    if (rc == GS_OK && gs_rd_left(r) != 0)
+        rc = GS_EMALFORMED;
+    return rc;
+}
+
+/* The fields: n x (str name, u8 kind, str(state)), state transcoded. */
+static gs_err
+xc_fields(struct ecodec *x, gs_rd *r)
+{
+    uint64_t n;
+    gs_err rc = xc_varint(x, r, &x->out, &n);
+    for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
+        const uint8_t *from = r->p;
+        gs_slice name, st;
+        uint8_t kind;
+        if ((rc = gs_rd_str(r, GS_NAME_BYTES_MAX, &name)) != GS_OK ||
+            (rc = gs_rd_u8(r, &kind)) != GS_OK ||
+            (rc = emit(x, &x->out, from, r)) != GS_OK ||
+            (rc = gs_rd_str(r, GS_FIELD_STATE_BYTES_MAX, &st)) != GS_OK)
+            break;
+        gs_rd sr;
+        gs_rd_init(&sr, st.p, st.n);
+        gs_buf_reset(&x->state);
+        rc = xc_state(x, kind, &sr, &x->state);
+        if (rc == GS_OK && !x->collect)
+            rc = gs_buf_put_str(&x->out, x->state.data, x->state.len);
+    }
+    if (rc == GS_OK && gs_rd_left(r) != 0)
+        rc = GS_EMALFORMED;
+    return rc;
+}
+
+/* A feed number of author (0 if the store has none: then the stored form
+ * keeps the 32 bytes). Every author in a state wrote an op held here, so
+ * 0 is only a fallback. */
+static gs_err
+author_num(struct ecodec *x, const uint8_t *author, uint64_t *num)
+{
+    MDB_cursor *cur;
+    MDB_val k = {GS_KEY_BYTES, (void *)author}, v;
+    struct feed f;
+    *num = 0;
+    if (x->hint_num && memcmp(author, x->hint_author, GS_KEY_BYTES) == 0) {
+        *num = x->hint_num;
+        return GS_OK;
+    }
+    for (size_t i = 0; i < x->n_cache; i++)
+        if (memcmp(x->cache[i].author, author, GS_KEY_BYTES) == 0) {
+            *num = x->cache[i].num;
+            return GS_OK;
+        }
+    int mrc = mdb_cursor_open(x->txn, x->s->feeds, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    gs_err rc = GS_OK;
+    if (mrc == 0 && k.mv_size > GS_KEY_BYTES &&
+        memcmp(k.mv_data, author, GS_KEY_BYTES) == 0 &&
+        (rc = feed_decode(&v, &f)) == GS_OK)
+        *num = f.num;
+    else if (mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = map_err(mrc);
+    mdb_cursor_close(cur);
+    if (rc == GS_OK && *num) {
+        size_t i = x->n_cache < 8 ? x->n_cache++ : (size_t)(*num % 8);
+        memcpy(x->cache[i].author, author, GS_KEY_BYTES);
+        x->cache[i].num = *num;
+    }
+    return rc;
+}
+
+/* Canonical entity encoding (p, n) -> the stored form in x->out. */
+static gs_err
+ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
+{
+    gs_rd r;
+    gs_slice type, id;
+    gs_err rc;
+    x->expand = false;
+    x->collect = true;
+    x->n_st = x->n_au = 0;
+    gs_buf_reset(&x->out);
+    for (int pass = 0; pass < 2; pass++) {
+        gs_rd_init(&r, p, n);
+        if ((rc = gs_rd_str(&r, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
+            (rc = gs_rd_str(&r, GS_ID_BYTES_MAX, &id)) != GS_OK ||
+            (rc = xc_fields(x, &r)) != GS_OK)
+            return rc;
+        if (pass == 1)
+            break;
+        /* the tables: stamps and authors sorted, each once */
+        size_t k = 0;
+        if (x->n_st)
+            qsort(x->st, x->n_st, sizeof *x->st, stamp_cmp);
+        for (size_t i = 0; i < x->n_st; i++)
+            if (k == 0 || stamp_cmp(&x->st[k - 1], &x->st[i]) != 0)
+                x->st[k++] = x->st[i];
+        x->n_st = k;
+        if (k > x->cap_au) {
+            void *q = realloc(x->au, k * sizeof *x->au);
+            if (q == NULL)
+                return GS_ENOMEM;
+            x->au = q;
+            x->cap_au = k;
+        }
+        for (size_t i = 0; i < k; i++)
+            memcpy(x->au[i], x->st[i].author, GS_KEY_BYTES);
+        if (k)
+            qsort(x->au, k, sizeof *x->au, author_cmp);
+        size_t m = 0;
+        for (size_t i = 0; i < k; i++)
+            if (m == 0 || memcmp(x->au[m - 1], x->au[i], GS_KEY_BYTES))
+                memcpy(x->au[m++], x->au[i], GS_KEY_BYTES);
+        x->n_au = m;
+        if ((rc = gs_buf_put_varint(&x->out, m)) != GS_OK)
+            return rc;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t num;
+            if ((rc = author_num(x, x->au[i], &num)) != GS_OK ||
+                (rc = gs_buf_put_varint(&x->out, num)) != GS_OK ||
+                (num == 0 &&
+                 (rc = gs_buf_put(&x->out, x->au[i], GS_KEY_BYTES))))
+                return rc;
+        }
+        if ((rc = gs_buf_put_varint(&x->out, k)) != GS_OK)
+            return rc;
+        for (size_t i = 0; i < k; i++) {
+            const uint8_t(*a)[GS_KEY_BYTES] =
+                bsearch(x->st[i].author, x->au, m, GS_KEY_BYTES, author_cmp);
+            if ((rc = gs_buf_put_u64be(&x->out, x->st[i].hlc)) != GS_OK ||
+                (rc = gs_buf_put_varint(&x->out, (uint64_t)(a - x->au))))
+                return rc;
+        }
+        x->collect = false;
+    }
+    return GS_OK;
+}
+
+/* The stored form (p, n) of the entity keyed (type, id) -> its canonical
+ * encoding in x->out. Bytes from disk: every count is bounded by the bytes
+ * that remain before anything is allocated. */
+static gs_err
+ent_expand(struct ecodec *x, gs_slice type, gs_slice id, const uint8_t *p,
+           size_t n)
+{
+    gs_rd r;
+    uint64_t na, nt;
+    gs_slice sl;
+    gs_err rc;
+    x->expand = true;
+    x->collect = false;
+    gs_buf_reset(&x->out);
+    gs_rd_init(&r, p, n);
+    if ((rc = gs_rd_varint(&r, &na)) != GS_OK)
+        return rc;
+    if (na > gs_rd_left(&r))
+        return GS_ETRUNC;
+    if (na > x->cap_au) {
+        void *q = realloc(x->au, (size_t)na * sizeof *x->au);
+        if (q == NULL)
+            return GS_ENOMEM;
+        x->au = q;
+        x->cap_au = (size_t)na;
+    }
+    for (size_t i = 0; rc == GS_OK && i < (size_t)na; i++) {
+        uint64_t num;
+        if ((rc = gs_rd_varint(&r, &num)) != GS_OK)
+            break;
+        if (num == 0) {
+            if ((rc = gs_rd_bytes(&r, GS_KEY_BYTES, &sl)) == GS_OK)
+                memcpy(x->au[i], sl.p, GS_KEY_BYTES);
+        } else if ((rc = feed_ident_get(x->s, x->txn, num, &x->fi)) == GS_OK) {
+            memcpy(x->au[i], x->fi.key, GS_KEY_BYTES);
+        }
+    }
+    if (rc == GS_OK)
+        rc = gs_rd_varint(&r, &nt);
+    if (rc != GS_OK)
+        return rc;
+    if (nt > gs_rd_left(&r) / 9)
+        return GS_ETRUNC;
+    if (nt > x->cap_st) {
+        void *q = realloc(x->st, (size_t)nt * sizeof *x->st);
+        if (q == NULL)
+            return GS_ENOMEM;
+        x->st = q;
+        x->cap_st = (size_t)nt;
+    }
+    x->n_au = (size_t)na;
+    x->n_st = (size_t)nt;
+    for (size_t i = 0; i < x->n_st; i++) {
+        if ((rc = gs_rd_u64be(&r, &x->st[i].hlc)) != GS_OK ||
+            (rc = gs_rd_varint(&r, &x->st[i].aidx)) != GS_OK)
+            return rc;
+        if (x->st[i].aidx >= na)
+            return GS_EMALFORMED;
+    }
+    if ((rc = gs_buf_put_str(&x->out, type.p, type.n)) != GS_OK ||
+        (rc = gs_buf_put_str(&x->out, id.p, id.n)) != GS_OK)
+        return rc;
+    return xc_fields(x, &r);
+}
+
+/* An entity key, type || 0x00 || id, split in two. */
+static gs_err
+ent_key_split(const MDB_val *k, gs_slice *type, gs_slice *id)
+{
+    const uint8_t *p = k->mv_data, *z = memchr(p, 0, k->mv_size);
+    if (z == NULL || z == p || (size_t)(z - p) + 1 >= k->mv_size)
+        return GS_EMALFORMED;
+    *type = gs_slice_of(p, (size_t)(z - p));
+    *id = gs_slice_of(z + 1, k->mv_size - (size_t)(z - p) - 1);
+    return GS_OK;
+}
+
+/* Decode a stored entity (key k, value v) into e (initialised here). */
+static gs_err
+ent_decode(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
+           const MDB_val *v, gs_entity *e)
+{
+    x->s = s;
+    x->txn = txn;
+    gs_slice type, id;
+    gs_err rc = ent_key_split(k, &type, &id);
+    if (rc == GS_OK)
+        rc = ent_expand(x, type, id, v->mv_data, v->mv_size);
+    if (rc == GS_OK)
+        rc = gs_entity_decode(e, x->out.data, x->out.len);
+    return rc;
+}
+
+/* The stored op (v, under feed key fkey: author || scope) -> its canonical
+ * bytes in out: version, author, str scope, then the rest as stored. */
+static gs_err
+op_expand(const uint8_t *fkey, size_t fkn, const MDB_val *v, gs_buf *out)
+{
+    const uint8_t *p = v->mv_data;
+    gs_err rc;
+    gs_buf_reset(out);
+    if (v->mv_size < 1 || fkn <= GS_KEY_BYTES)
+        return GS_EMALFORMED;
+    if ((rc = gs_buf_put_u8(out, p[0])) != GS_OK ||
+        (rc = gs_buf_put(out, fkey, GS_KEY_BYTES)) != GS_OK ||
+        (rc = gs_buf_put_str(out, fkey + GS_KEY_BYTES, fkn - GS_KEY_BYTES)) !=
+            GS_OK)
+        return rc;
+    return gs_buf_put(out, p + 1, v->mv_size - 1);
+}
+
 /* Load (type, id) into e, fresh if never seen. */
 static gs_err
-ent_load(gs_store *s, MDB_txn *txn, gs_slice type, gs_slice id, gs_entity *e)
+ent_load(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type,
+         gs_slice id, gs_entity *e)
 {
     uint8_t key[ENT_KEY_MAX];
     MDB_val k = {ent_key(type, id, key), key}, v;
@@ -453,20 +981,25 @@ ent_load(gs_store *s, MDB_txn *txn, gs_slice type, gs_slice id, gs_entity *e)
         return gs_entity_init(e, type, id);
     if (mrc != 0)
         return map_err(mrc);
-    return gs_entity_decode(e, v.mv_data, v.mv_size);
+    return ent_decode(s, txn, x, &k, &v, e);
 }
 
 static gs_err
-ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, gs_buf *scratch)
+ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, gs_buf *scratch,
+          struct ecodec *x)
 {
     uint8_t key[ENT_KEY_MAX];
     size_t kn = ent_key(gs_slice_of(e->type, e->type_n),
                         gs_slice_of(e->id, e->id_n), key);
     gs_buf_reset(scratch);
     gs_err rc = gs_entity_encode(e, scratch);
+    x->s = s;
+    x->txn = txn;
+    if (rc == GS_OK)
+        rc = ent_compact(x, scratch->data, scratch->len);
     if (rc != GS_OK)
         return rc;
-    return put(s, txn, s->ents, key, kn, scratch->data, scratch->len, 0);
+    return put(s, txn, s->ents, key, kn, x->out.data, x->out.len, 0);
 }
 
 /* ---- ingest ---- */
@@ -478,6 +1011,8 @@ struct ingest_ctx {
     gs_ingest_stats *stats;
     gs_buf scratch;
     uint64_t hlc_max; /* greatest hlc appended by this transaction */
+    struct ecodec x;  /* entities to and from their stored form */
+    gs_buf op;        /* an op in its stored form, or expanded */
 };
 
 /* The greatest hlc held, kept in meta so every writer's clock, in any
@@ -557,36 +1092,66 @@ verify_long(const gs_run_item *items, size_t n, const gs_feed_head *head,
     return rc;
 }
 
-/* Store and merge one verified op. */
+static size_t
+put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Store and merge one verified op (decoded from item into op, so its
+ * slices point into item->bytes). cur, if not NULL, is the entity's state
+ * already loaded by the caller; it is used up here. */
 static gs_err
 append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
           const gs_op *op, const gs_run_item *item,
-          const uint8_t hash[GS_HASH_BYTES])
+          const uint8_t hash[GS_HASH_BYTES], gs_entity *cur)
 {
     uint8_t key[16], hkey[HIST_KEY_MAX];
     gs_entity e;
-    gs_err rc;
+    gs_err rc = GS_OK;
 
+    c->x.hint_num = feedno;
+    memcpy(c->x.hint_author, op->author, GS_KEY_BYTES);
+    if (cur) {
+        e = *cur;
+    } else {
+        rc = ent_load(s, txn, &c->x, op->type, op->id, &e);
+        if (rc != GS_OK)
+            return rc;
+    }
+    /* the stored form: version, then all that follows the scope */
+    size_t off = (size_t)(op->scope.p + op->scope.n - item->bytes);
     put_u64be(key, feedno);
     put_u64be(key + 8, op->seq);
-    rc = put(s, txn, s->ops, key, 16, item->bytes, item->n, MDB_NOOVERWRITE);
-    if (rc != GS_OK)
-        return rc;
-    size_t hn = ent_key(op->type, op->id, hkey);
-    hkey[hn++] = 0;
-    put_u64be(hkey + hn, op->hlc);
-    memcpy(hkey + hn + 8, key, 16);
-    rc = put(s, txn, s->hist, hkey, hn + 24, "", 0, 0);
-    if (rc != GS_OK)
-        return rc;
+    gs_buf_reset(&c->op);
+    if (off >= item->n || off < 1 + GS_KEY_BYTES + 1)
+        rc = GS_EINVAL; /* a decoded op always has more after its scope */
+    if (rc == GS_OK && (rc = gs_buf_put_u8(&c->op, item->bytes[0])) == GS_OK)
+        rc = gs_buf_put(&c->op, item->bytes + off, item->n - off);
+    if (rc == GS_OK)
+        rc = put(s, txn, s->ops, key, 16, c->op.data, c->op.len,
+                 MDB_NOOVERWRITE);
+    if (rc == GS_OK) {
+        size_t hn = ent_key(op->type, op->id, hkey);
+        hkey[hn++] = 0;
+        put_u64be(hkey + hn, op->hlc);
+        hn += 8;
+        hn += put_varint(hkey + hn, feedno);
+        hn += put_varint(hkey + hn, op->seq);
+        rc = put(s, txn, s->hist, hkey, hn, "", 0, 0);
+    }
     if (op->hlc > c->hlc_max)
         c->hlc_max = op->hlc;
-    rc = ent_load(s, txn, op->type, op->id, &e);
-    if (rc != GS_OK)
-        return rc;
-    rc = gs_entity_apply(&e, op, hash);
     if (rc == GS_OK)
-        rc = ent_store(s, txn, &e, &c->scratch);
+        rc = gs_entity_apply(&e, op, hash);
+    if (rc == GS_OK)
+        rc = ent_store(s, txn, &e, &c->scratch, &c->x);
     gs_entity_fini(&e);
     return rc;
 }
@@ -643,7 +1208,9 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         int mrc = mdb_get(txn, s->ops, &kv, &v);
         if (mrc != 0)
             return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
-        if (v.mv_size == it->n && memcmp(v.mv_data, it->bytes, it->n) == 0) {
+        if ((rc = op_expand(fkey, fkn, &v, &c->op)) != GS_OK)
+            return rc;
+        if (c->op.len == it->n && memcmp(c->op.data, it->bytes, it->n) == 0) {
             st->known++;
             continue;
         }
@@ -695,7 +1262,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (rc != GS_OK)
             return GS_EINVAL; /* verified a moment ago */
         gs_op_hash(it->bytes, it->n, hash);
-        rc = append_op(s, txn, c, f.num, &op, it, hash);
+        rc = append_op(s, txn, c, f.num, &op, it, hash, NULL);
         if (rc != GS_OK)
             return rc;
         f.head.seq = op.seq;
@@ -713,6 +1280,8 @@ ingest_fn(gs_store *s, MDB_txn *txn, void *ctx)
     struct ingest_ctx *c = ctx;
     memset(c->stats, 0, sizeof *c->stats); /* this may be a second try */
     c->hlc_max = 0;
+    c->x.n_cache = 0; /* what an aborted try looked up is gone */
+    c->x.fi.kn = 0;
     for (size_t r = 0; r < c->n_runs; r++) {
         gs_err rc = ingest_run(s, txn, c, r);
         if (rc != GS_OK)
@@ -725,9 +1294,14 @@ gs_err
 gs_store_ingest(gs_store *s, const gs_store_run *runs, size_t n_runs,
                 const uint8_t network[GS_KEY_BYTES], gs_ingest_stats *stats)
 {
-    struct ingest_ctx c = {runs, n_runs, network, stats, {0}, 0};
+    struct ingest_ctx c = {
+        .runs = runs, .n_runs = n_runs, .network = network, .stats = stats};
     gs_buf_init(&c.scratch, GS_ENTITY_BYTES_MAX);
+    gs_buf_init(&c.op, GS_OP_BYTES_MAX);
+    ecodec_init(&c.x);
     gs_err rc = with_txn(s, true, ingest_fn, &c);
+    ecodec_fini(&c.x);
+    gs_buf_fini(&c.op);
     gs_buf_fini(&c.scratch);
     return rc;
 }
@@ -759,6 +1333,8 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
 
     memset(w->out, 0, sizeof *w->out); /* this may be a second try */
     w->ic.hlc_max = 0;
+    w->ic.x.n_cache = 0; /* what an aborted try looked up is gone */
+    w->ic.x.fi.kn = 0;
     size_t fkn = feed_key(w->author, w->scope, fkey);
     bool is_new = false;
     rc = feed_get(s, txn, fkey, fkn, &f);
@@ -784,7 +1360,7 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
         MDB_val k = {ent_key(t->type, t->id, key), key}, v;
         int mrc = mdb_get(txn, s->ents, &k, &v);
         if (mrc == 0) {
-            if ((rc = gs_entity_decode(&cur, v.mv_data, v.mv_size)))
+            if ((rc = ent_decode(s, txn, &w->ic.x, &k, &v, &cur)))
                 return rc;
             have = true;
         } else if (mrc != MDB_NOTFOUND) {
@@ -792,13 +1368,15 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
         }
         gs_buf_reset(&w->op);
         rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, w->ctx);
-        if (have)
-            gs_entity_fini(&cur);
         if (rc != GS_OK) {
+            if (have)
+                gs_entity_fini(&cur);
             w->out->failed_at = i;
             return rc;
         }
         if (w->op.len == 0) {
+            if (have)
+                gs_entity_fini(&cur);
             w->out->skipped++;
             continue;
         }
@@ -814,18 +1392,23 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
             rc = GS_ECHAIN;
         if (rc == GS_OK && op.hlc <= seen)
             rc = GS_ECLOCK;
-        if (rc != GS_OK) {
+        if (rc == GS_OK && is_new) {
+            rc = feed_new(s, txn, fkey, fkn, &f);
+            is_new = rc != GS_OK;
+        } else if (rc != GS_OK) {
             w->out->failed_at = i;
-            return rc;
         }
-        if (is_new) {
-            if ((rc = feed_new(s, txn, fkey, fkn, &f)) != GS_OK)
-                return rc;
-            is_new = false;
+        if (rc != GS_OK) {
+            if (have)
+                gs_entity_fini(&cur);
+            return rc;
         }
         gs_op_hash(w->op.data, w->op.len, hash);
         gs_run_item item = {w->op.data, w->op.len, NULL};
-        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash);
+        /* the state just read goes on to the merge: no second read */
+        if (!have && (rc = gs_entity_init(&cur, t->type, t->id)) != GS_OK)
+            return rc;
+        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash, &cur);
         if (rc != GS_OK)
             return rc;
         seen = op.hlc;
@@ -864,9 +1447,13 @@ gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
     if (!gs_scope_valid(scope.p, scope.n) || n == 0)
         return GS_EINVAL;
     gs_buf_init(&w.ic.scratch, GS_ENTITY_BYTES_MAX);
+    gs_buf_init(&w.ic.op, GS_OP_BYTES_MAX);
+    ecodec_init(&w.ic.x);
     gs_buf_init(&w.op, GS_OP_BYTES_MAX);
     gs_err rc = with_txn(s, true, write_fn, &w);
     gs_buf_fini(&w.op);
+    ecodec_fini(&w.ic.x);
+    gs_buf_fini(&w.ic.op);
     gs_buf_fini(&w.ic.scratch);
     return rc;
 }
@@ -894,6 +1481,10 @@ struct read_ctx {
     void *ctx;
     uint8_t *digest;
     gs_store_counts *counts;
+    struct ecodec x; /* entities from their stored form */
+    gs_digest *d;
+    gs_store *s;
+    MDB_txn *txn;
 };
 
 static gs_err
@@ -905,7 +1496,7 @@ entity_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
     int mrc = mdb_get(txn, s->ents, &k, &v);
     if (mrc != 0)
         return map_err(mrc);
-    return gs_entity_decode(c->out, v.mv_data, v.mv_size);
+    return ent_decode(s, txn, &c->x, &k, &v, c->out);
 }
 
 gs_err
@@ -915,7 +1506,10 @@ gs_store_entity_get(gs_store *s, gs_slice type, gs_slice id, gs_entity *out)
     if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
         id.n > GS_ID_BYTES_MAX)
         return GS_EINVAL;
-    return with_txn(s, false, entity_get_fn, &c);
+    ecodec_init(&c.x);
+    gs_err rc = with_txn(s, false, entity_get_fn, &c);
+    ecodec_fini(&c.x);
+    return rc;
 }
 
 /* Walk the keys of dbi that start with prefix. */
@@ -953,8 +1547,7 @@ each_ent(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
     struct read_ctx *c = ctx;
     gs_entity e;
-    (void)k;
-    gs_err rc = gs_entity_decode(&e, v->mv_data, v->mv_size);
+    gs_err rc = ent_decode(c->s, c->txn, &c->x, k, v, &e);
     if (rc != GS_OK)
         return rc;
     *stop = c->efn(&e, c->ctx) != 0;
@@ -973,6 +1566,8 @@ entity_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
         prefix[c->type.n] = 0;
         pn = c->type.n + 1;
     }
+    c->s = s;
+    c->txn = txn;
     return walk(txn, s->ents, prefix, pn, each_ent, c);
 }
 
@@ -983,29 +1578,49 @@ gs_store_entity_each(gs_store *s, gs_slice type, gs_store_entity_fn fn,
     struct read_ctx c = {.type = type, .efn = fn, .ctx = ctx};
     if (type.n > GS_NAME_BYTES_MAX)
         return GS_EINVAL;
-    return with_txn(s, false, entity_each_fn, &c);
+    ecodec_init(&c.x);
+    gs_err rc = with_txn(s, false, entity_each_fn, &c);
+    ecodec_fini(&c.x);
+    return rc;
 }
 
 struct hist_walk {
     struct read_ctx *c;
     gs_store *s;
     MDB_txn *txn;
+    size_t pn; /* the (type, id) prefix of the keys */
+    struct feed_ident fi;
+    gs_buf op;
 };
 
 static gs_err
 each_hist(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
     struct hist_walk *h = ctx;
-    uint8_t hash[GS_HASH_BYTES];
+    uint8_t hash[GS_HASH_BYTES], okey[16];
+    uint64_t feedno, seq;
+    gs_rd r;
     (void)v;
-    if (k->mv_size < 16)
+    if (k->mv_size < h->pn + 8)
         return GS_EMALFORMED;
-    MDB_val ok = {16, (uint8_t *)k->mv_data + k->mv_size - 16}, ov;
+    gs_rd_init(&r, (const uint8_t *)k->mv_data + h->pn + 8,
+               k->mv_size - h->pn - 8);
+    gs_err rc = gs_rd_varint(&r, &feedno);
+    if (rc == GS_OK)
+        rc = gs_rd_varint(&r, &seq);
+    if (rc != GS_OK || gs_rd_left(&r) != 0)
+        return GS_EMALFORMED;
+    put_u64be(okey, feedno);
+    put_u64be(okey + 8, seq);
+    MDB_val ok = {16, okey}, ov;
     int mrc = mdb_get(h->txn, h->s->ops, &ok, &ov);
     if (mrc != 0)
         return map_err(mrc);
-    gs_op_hash(ov.mv_data, ov.mv_size, hash);
-    *stop = h->c->ofn(ov.mv_data, ov.mv_size, hash, h->c->ctx) != 0;
+    if ((rc = feed_ident_get(h->s, h->txn, feedno, &h->fi)) != GS_OK ||
+        (rc = op_expand(h->fi.key, h->fi.kn, &ov, &h->op)) != GS_OK)
+        return rc;
+    gs_op_hash(h->op.data, h->op.len, hash);
+    *stop = h->c->ofn(h->op.data, h->op.len, hash, h->c->ctx) != 0;
     return GS_OK;
 }
 
@@ -1016,8 +1631,11 @@ history_fn(gs_store *s, MDB_txn *txn, void *ctx)
     uint8_t prefix[ENT_KEY_MAX + 1];
     size_t pn = ent_key(c->type, c->id, prefix);
     prefix[pn++] = 0;
-    struct hist_walk h = {c, s, txn};
-    return walk(txn, s->hist, prefix, pn, each_hist, &h);
+    struct hist_walk h = {.c = c, .s = s, .txn = txn, .pn = pn};
+    gs_buf_init(&h.op, GS_OP_BYTES_MAX);
+    gs_err rc = walk(txn, s->hist, prefix, pn, each_hist, &h);
+    gs_buf_fini(&h.op);
+    return rc;
 }
 
 gs_err
@@ -1038,6 +1656,9 @@ struct ops_walk {
     MDB_txn *txn;
     struct feed f;
     bool stopped;
+    const uint8_t *fkey; /* author || scope of the feed being walked */
+    size_t fkn;
+    gs_buf op;
 };
 
 static gs_err
@@ -1049,8 +1670,10 @@ each_feed_op(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     uint64_t seq = get_u64be((const uint8_t *)k->mv_data + 8);
     const gs_sig *sig =
         seq == w->f.head.seq && w->f.has_sig ? &w->f.sig : NULL;
-    *stop = w->stopped =
-        w->c->ffn(v->mv_data, v->mv_size, sig, w->c->ctx) != 0;
+    gs_err rc = op_expand(w->fkey, w->fkn, v, &w->op);
+    if (rc != GS_OK)
+        return rc;
+    *stop = w->stopped = w->c->ffn(w->op.data, w->op.len, sig, w->c->ctx) != 0;
     return GS_OK;
 }
 
@@ -1063,6 +1686,10 @@ each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     gs_err rc = feed_get(w->s, w->txn, v->mv_data, v->mv_size, &w->f);
     if (rc != GS_OK)
         return rc;
+    if (v->mv_size <= GS_KEY_BYTES || v->mv_size > FEED_KEY_MAX)
+        return GS_EMALFORMED;
+    w->fkey = v->mv_data; /* valid for this read transaction */
+    w->fkn = v->mv_size;
     rc = walk(w->txn, w->s->ops, k->mv_data, 8, each_feed_op, w);
     *stop = w->stopped;
     return rc;
@@ -1071,8 +1698,11 @@ each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 static gs_err
 ops_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
-    struct ops_walk w = {ctx, s, txn, {0}, false};
-    return walk(txn, s->fnum, NULL, 0, each_feed, &w);
+    struct ops_walk w = {.c = ctx, .s = s, .txn = txn};
+    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    gs_err rc = walk(txn, s->fnum, NULL, 0, each_feed, &w);
+    gs_buf_fini(&w.op);
+    return rc;
 }
 
 gs_err
@@ -1087,14 +1717,13 @@ gs_store_ops_each(gs_store *s, gs_store_feed_op_fn fn, void *ctx)
 static gs_err
 digest_ent(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
-    gs_digest *d = ctx;
+    struct read_ctx *c = ctx;
     gs_entity e;
-    (void)k;
     (void)stop;
-    gs_err rc = gs_entity_decode(&e, v->mv_data, v->mv_size);
+    gs_err rc = ent_decode(c->s, c->txn, &c->x, k, v, &e);
     if (rc != GS_OK)
         return rc;
-    rc = gs_digest_add(d, &e);
+    rc = gs_digest_add(c->d, &e);
     gs_entity_fini(&e);
     return rc;
 }
@@ -1107,7 +1736,10 @@ digest_fn(gs_store *s, MDB_txn *txn, void *ctx)
     gs_err rc = gs_digest_init(&d);
     if (rc != GS_OK)
         return rc;
-    rc = walk(txn, s->ents, NULL, 0, digest_ent, &d);
+    c->d = &d;
+    c->s = s;
+    c->txn = txn;
+    rc = walk(txn, s->ents, NULL, 0, digest_ent, c);
     gs_digest_final(&d, rc == GS_OK ? c->digest : NULL);
     return rc;
 }
@@ -1116,22 +1748,38 @@ gs_err
 gs_store_digest(gs_store *s, uint8_t out[GS_HASH_BYTES])
 {
     struct read_ctx c = {.digest = out};
-    return with_txn(s, false, digest_fn, &c);
+    ecodec_init(&c.x);
+    gs_err rc = with_txn(s, false, digest_fn, &c);
+    ecodec_fini(&c.x);
+    return rc;
 }
+
+struct rebuild_walk {
+    gs_store *s;
+    MDB_txn *txn;
+    gs_state *st;
+    struct feed_ident fi;
+    gs_buf op;
+};
 
 static gs_err
 rebuild_op(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
-    gs_state *st = ctx;
+    struct rebuild_walk *w = ctx;
     uint8_t hash[GS_HASH_BYTES];
     gs_op op;
-    (void)k;
     (void)stop;
-    gs_err rc = gs_op_decode(v->mv_data, v->mv_size, &op);
+    if (k->mv_size != 16)
+        return GS_EMALFORMED;
+    gs_err rc = feed_ident_get(w->s, w->txn, get_u64be(k->mv_data), &w->fi);
+    if (rc == GS_OK)
+        rc = op_expand(w->fi.key, w->fi.kn, v, &w->op);
+    if (rc == GS_OK)
+        rc = gs_op_decode(w->op.data, w->op.len, &op);
     if (rc != GS_OK)
         return rc;
-    gs_op_hash(v->mv_data, v->mv_size, hash);
-    return gs_state_apply(st, &op, hash);
+    gs_op_hash(w->op.data, w->op.len, hash);
+    return gs_state_apply(w->st, &op, hash);
 }
 
 static gs_err
@@ -1142,7 +1790,10 @@ rebuild_fn(gs_store *s, MDB_txn *txn, void *ctx)
     gs_err rc = gs_state_new(&st);
     if (rc != GS_OK)
         return rc;
-    rc = walk(txn, s->ops, NULL, 0, rebuild_op, st);
+    struct rebuild_walk w = {.s = s, .txn = txn, .st = st};
+    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    rc = walk(txn, s->ops, NULL, 0, rebuild_op, &w);
+    gs_buf_fini(&w.op);
     if (rc == GS_OK)
         rc = gs_state_digest(st, c->digest);
     gs_state_free(st);

@@ -2,16 +2,31 @@
  * store.h — the LMDB replica: the op log, feed heads, fork evidence and the
  * materialised entities (DESIGN §4).
  *
- * One environment per replica directory, with named databases:
+ * One environment per replica directory, with named databases (meta
+ * "format" is "2"; a replica of another format is GS_EVERSION):
  *   meta   string key -> bytes: format version, network id, device key
  *   feeds  author(32) || scope -> feed record (number, head seq, head
  *          hash, head signature, frozen flag)
  *   fnum   feed number (u64be) -> author(32) || scope
- *   ops    feed number (u64be) || seq (u64be) -> op bytes
- *   ents   type || 0x00 || id -> entity state (docs/op-format.md §6)
- *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || feed number || seq
- *          -> empty: the entity->ops index behind history and rebuilds
- *   forks  feed number || seq -> the second op seen there, and its sig
+ *   ops    feed number (u64be) || seq (u64be) -> the op without its author
+ *          and scope (they are the feed's): its version byte, then every
+ *          byte that follows the scope in the canonical encoding. Readers
+ *          put the two back from fnum, so every reader (history, ops_each,
+ *          rebuild, the fork check, bundles) gets the canonical bytes and
+ *          the same content hash.
+ *   ents   type || 0x00 || id -> entity state in its stored form: not type
+ *          and id (the key has them), and each (hlc, author) stamp of the
+ *          canonical state (docs/op-format.md §6) an index into tables in
+ *          front:  varint a, a x author (the varint number of a feed of
+ *          that author, or 0 then the 32 bytes), ascending by author;
+ *          varint t, t x (u64be hlc, varint author index), ascending;
+ *          varint n, n x (str name, u8 kind, str(state, stamps as varint
+ *          indexes)). Read back, it is the canonical encoding byte for
+ *          byte, checked by gs_entity_decode; the digest is unchanged.
+ *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || varint feed number
+ *          || varint seq -> empty: the entity->ops index behind history
+ *   forks  feed number || seq -> the second op seen there (canonical,
+ *          length-prefixed), and its sig
  *
  * Invariants:
  *  - A batch is one write transaction: verify, append, merge, index. A

@@ -94,7 +94,7 @@ test_regress_entity_decode_does_not_trust_field_count(void **state)
      * GS_ENOMEM, reading the fields one by one does not. (Sanitizer
      * builds reserve terabytes of shadow memory, so the cap is set only in
      * plain builds; there the test still checks decode refuses the input.) */
-    struct rlimit old_lim, lim;
+    struct rlimit old_lim;
     bool capped = false;
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
 #define GS_NO_ASAN 1
@@ -108,7 +108,7 @@ test_regress_entity_decode_does_not_trust_field_count(void **state)
     FILE *statm = fopen("/proc/self/statm", "r");
     if (statm && fscanf(statm, "%ld", &pages) == 1 &&
         getrlimit(RLIMIT_AS, &old_lim) == 0) {
-        lim = old_lim;
+        struct rlimit lim = old_lim;
         lim.rlim_cur = (rlim_t)pages * 4096 + (256u << 20);
         capped = setrlimit(RLIMIT_AS, &lim) == 0;
     }
