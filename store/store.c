@@ -951,6 +951,27 @@ ent_decode(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
     return rc;
 }
 
+gs_err
+gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
+                            const uint8_t *v, size_t n, gs_entity *out)
+{
+    uint8_t key[ENT_KEY_MAX];
+    struct ecodec x;
+    MDB_txn *txn;
+    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
+        id.n > GS_ID_BYTES_MAX)
+        return GS_EINVAL;
+    int mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (mrc != 0)
+        return map_err(mrc);
+    MDB_val k = {ent_key(type, id, key), key}, val = {n, (void *)v};
+    ecodec_init(&x);
+    gs_err rc = ent_decode(s, txn, &x, &k, &val, out);
+    ecodec_fini(&x);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 /* The stored op (v, under feed key fkey: author || scope) -> its canonical
  * bytes in out: version, author, str scope, then the rest as stored. */
 static gs_err

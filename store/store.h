@@ -194,6 +194,15 @@ typedef int (*gs_store_feed_op_fn)(const uint8_t *op, size_t len,
 GS_MUST_CHECK gs_err gs_store_ops_each(gs_store *s, gs_store_feed_op_fn fn,
                                        void *ctx);
 
+/* Decode v, a value as the ents database stores it, for the entity
+ * (type, id) — what every read does, exposed so the decoder of bytes from
+ * disk can be fuzzed (tests/fuzz/fuzz_store_entity.c). *out is initialised
+ * on success. */
+GS_MUST_CHECK gs_err gs_store_entity_from_stored(gs_store *s, gs_slice type,
+                                                 gs_slice id,
+                                                 const uint8_t *v, size_t n,
+                                                 gs_entity *out);
+
 /* State digest from the materialised entities. */
 GS_MUST_CHECK gs_err gs_store_digest(gs_store *s, uint8_t out[GS_HASH_BYTES]);
 /* State digest recomputed from the op log alone (slow; for checks). */
