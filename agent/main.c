@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct cmd {
@@ -48,8 +47,9 @@ usage_error(const struct cmd *c, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nusage: gridsync %s %s\nrun 'gridsync %s --help' for "
-                    "more\n",
+    fprintf(stderr,
+            "\nusage: gridsync %s %s\nrun 'gridsync %s --help' for "
+            "more\n",
             c->name, c->usage, c->name);
     return EXIT_USAGE;
 }
@@ -185,8 +185,7 @@ cmd_init(int argc, char **argv)
     char device[65], why[512] = "";
     gs_err rc = gs_replica_init(a.pos[0], &o, device, why, sizeof why);
     if (rc != GS_OK) {
-        fail("cannot create the replica", "%s",
-             why[0] ? why : gs_strerror(rc));
+        fail("cannot create the replica", "%s", why[0] ? why : gs_strerror(rc));
         return EXIT_FAIL;
     }
     if (a.json) {
@@ -258,10 +257,9 @@ cmd_get(int argc, char **argv)
     if (!r)
         return EXIT_FAIL;
     char *json = NULL;
-    gs_err rc = gs_replica_get(r, a.pos[0], a.pos[1],
-                               (a.reveal ? GS_REVEAL : 0) |
-                                   (a.meta ? GS_META : 0),
-                               &json);
+    gs_err rc = gs_replica_get(
+        r, a.pos[0], a.pos[1],
+        (a.reveal ? GS_REVEAL : 0) | (a.meta ? GS_META : 0), &json);
     int ret = EXIT_OK;
     if (rc != GS_OK)
         ret = api_fail(r, "cannot read", rc);
@@ -303,11 +301,10 @@ cmd_list(int argc, char **argv)
     if (!r)
         return EXIT_FAIL;
     bool compact = true; /* one entity per line, also for people */
-    gs_err rc = gs_replica_list(r, a.npos ? a.pos[0] : NULL,
-                                value ? field : NULL, value,
-                                (a.reveal ? GS_REVEAL : 0) |
-                                    (a.meta ? GS_META : 0),
-                                print_line, &compact);
+    gs_err rc = gs_replica_list(
+        r, a.npos ? a.pos[0] : NULL, value ? field : NULL, value,
+        (a.reveal ? GS_REVEAL : 0) | (a.meta ? GS_META : 0), print_line,
+        &compact);
     int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "cannot list", rc);
     gs_replica_close(r);
     return ret;
@@ -326,8 +323,7 @@ cmd_history(int argc, char **argv)
     if (!r)
         return EXIT_FAIL;
     bool compact = true;
-    gs_err rc = gs_replica_history(r, a.pos[0], a.pos[1], print_line,
-                                   &compact);
+    gs_err rc = gs_replica_history(r, a.pos[0], a.pos[1], print_line, &compact);
     int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "cannot read history", rc);
     gs_replica_close(r);
     return ret;
@@ -386,8 +382,8 @@ cmd_import(int argc, char **argv)
     if (!r)
         return EXIT_FAIL;
     gs_import_stats st;
-    gs_err rc = gs_replica_import(r, a.pos[0], a.skip_bad, import_report,
-                                  NULL, &st);
+    gs_err rc =
+        gs_replica_import(r, a.pos[0], a.skip_bad, import_report, NULL, &st);
     int ret = EXIT_OK;
     if (rc != GS_OK) {
         ret = api_fail(r, "import failed; nothing was written", rc);
@@ -510,7 +506,8 @@ cmd_bundle(int argc, char **argv)
     int u = parse_args(current, argc, argv, &a, "json name");
     if (u >= 0)
         return u;
-    if (a.npos != 2 || (strcmp(a.pos[0], "export") && strcmp(a.pos[0], "import")))
+    if (a.npos != 2 ||
+        (strcmp(a.pos[0], "export") && strcmp(a.pos[0], "import")))
         return usage_error(current, "say 'bundle export FILE' or 'bundle "
                                     "import FILE'");
     gs_replica *r = open_replica();
@@ -520,8 +517,8 @@ cmd_bundle(int argc, char **argv)
     gs_err rc;
     bool exp = !strcmp(a.pos[0], "export");
     if (exp)
-        rc = gs_replica_bundle_export(r, a.pos[1], a.name, bundle_report,
-                                      NULL, &br);
+        rc = gs_replica_bundle_export(r, a.pos[1], a.name, bundle_report, NULL,
+                                      &br);
     else
         rc = gs_replica_bundle_import(r, a.pos[1], bundle_report, NULL, &br);
     if (progress_shown)
@@ -532,8 +529,8 @@ cmd_bundle(int argc, char **argv)
                        rc);
     if (exp && rc == GS_OK) {
         if (a.json)
-            printf("{\"runs\":%llu,\"ops\":%llu,\"bytes\":%llu}\n",
-                   br.runs, br.ops, br.bytes);
+            printf("{\"runs\":%llu,\"ops\":%llu,\"bytes\":%llu}\n", br.runs,
+                   br.ops, br.bytes);
         else
             printf("wrote %llu ops in %llu runs (%llu bytes) to %s\n", br.ops,
                    br.runs, br.bytes, a.pos[1]);
@@ -542,8 +539,8 @@ cmd_bundle(int argc, char **argv)
             printf("{\"runs\":%llu,\"ops\":%llu,\"applied\":%llu,"
                    "\"known\":%llu,\"rejected\":%llu,\"forks\":%llu,"
                    "\"runs_refused\":%llu}\n",
-                   br.runs, br.ops, br.applied, br.known, br.rejected,
-                   br.forks, br.runs_refused);
+                   br.runs, br.ops, br.applied, br.known, br.rejected, br.forks,
+                   br.runs_refused);
         else
             printf("read %llu ops in %llu runs: %llu new, %llu already "
                    "here, %llu refused (%llu runs), %llu fork evidence\n",
@@ -584,13 +581,15 @@ static const struct cmd cmds[] = {
      "[TYPE] [--where field=value] [--reveal] [--json]",
      "  --where f=v        only entities whose field f is v (or holds v)\n"
      "  --reveal           show personal fields\n"},
-    {"history", cmd_history, "every op that touched an entity: the audit "
-                             "trail",
+    {"history", cmd_history,
+     "every op that touched an entity: the audit "
+     "trail",
      "TYPE ID [--json]",
      "One JSON line per op, oldest first: author, scope, seq, time, "
      "fields.\n"},
-    {"digest", cmd_digest, "state digest of this replica", "[--rebuild] "
-                                                           "[--json]",
+    {"digest", cmd_digest, "state digest of this replica",
+     "[--rebuild] "
+     "[--json]",
      "Equal digests mean equal state. --rebuild recomputes it from the op\n"
      "log alone (slow), to check the materialised state.\n"},
     {"import", cmd_import, "import records from a JSON Lines file",
@@ -630,13 +629,12 @@ usage(FILE *out)
     for (size_t i = 0; i < N_CMDS; i++)
         fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
     fprintf(out, "  %-10s %s\n", "version", "print the version");
-    fprintf(out,
-            "\n"
-            "  -r, --replica DIR  the replica to use (default: "
-            "$GRIDSYNC_REPLICA, or .)\n"
-            "\n"
-            "Run 'gridsync COMMAND --help' for a command's options.\n"
-            "Exit status: 0 ok, 1 failed, 2 usage error.\n");
+    fprintf(out, "\n"
+                 "  -r, --replica DIR  the replica to use (default: "
+                 "$GRIDSYNC_REPLICA, or .)\n"
+                 "\n"
+                 "Run 'gridsync COMMAND --help' for a command's options.\n"
+                 "Exit status: 0 ok, 1 failed, 2 usage error.\n");
 }
 
 int

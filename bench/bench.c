@@ -14,8 +14,9 @@
  *                  held to the target
  * Floors: libsodium's Ed25519 sign and verify of one 82-byte message, one
  * core; and for decode+verify, raw verification of the very same ops'
- * signed messages, alternated with ours in chunks of 1,000. Targets (issue 2): decode+verify >= 90% of raw verify; run
- * verify >= 10x raw verify; merge >= 1M ops/s.
+ * signed messages, alternated with ours in chunks of 1,000. Targets (issue 2):
+ * decode+verify >= 90% of raw verify; run verify >= 10x raw verify; merge >= 1M
+ * ops/s.
  */
 #include "field.h"
 #include "op.h"
@@ -66,8 +67,8 @@ struct corpus {
 };
 
 static const char *types[] = {"household", "person", "ticket", "wish"};
-static const char *surnames[] = {"王", "李", "张", "刘", "陈", "杨", "赵",
-                                 "黄", "周", "吴"};
+static const char *surnames[] = {"王", "李", "张", "刘", "陈",
+                                 "杨", "赵", "黄", "周", "吴"};
 static const char *given[] = {"秀英", "桂英", "建国", "志强", "丽",
                               "伟",   "芳",   "敏",   "静",   "军"};
 
@@ -79,20 +80,19 @@ make_updates(gs_op *op, int t, gs_buf *pay, uint64_t seq)
     gs_vref v;
     size_t k = 0;
     gs_err rc = GS_OK;
-#define ADD(name, kd, call)                                                  \
+#define ADD(name, kd, call)                                                    \
     do {                                                                       \
         gs_buf_reset(&pay[k]);                                                 \
         if ((rc = (call)) != GS_OK)                                            \
             die("payload", rc);                                                \
         op->updates[k].field = gs_slice_of(name, strlen(name));                \
         op->updates[k].kind = kd;                                              \
-        op->updates[k].payload = gs_slice_of(pay[k].data, pay[k].len);        \
+        op->updates[k].payload = gs_slice_of(pay[k].data, pay[k].len);         \
         k++;                                                                   \
     } while (0)
     switch (t) {
     case 0: /* household: name, address, phone, diary */
-        snprintf(text, sizeof text, "%s%s", surnames[rnd(10)],
-                 given[rnd(10)]);
+        snprintf(text, sizeof text, "%s%s", surnames[rnd(10)], given[rnd(10)]);
         v = (gs_vref){GS_V_STR, 0, gs_slice_of(text, strlen(text))};
         ADD("head", GS_KIND_LWW, gs_payload_lww(&pay[k], 0, &v));
         snprintf(text, sizeof text, "新新社区%u栋%u单元%u室",
@@ -119,8 +119,7 @@ make_updates(gs_op *op, int t, gs_buf *pay, uint64_t seq)
         break;
     }
     case 2: /* ticket: stage, comment */
-        ADD("stage", GS_KIND_STAGE,
-            gs_payload_stage(&pay[k], rnd(2), rnd(6)));
+        ADD("stage", GS_KIND_STAGE, gs_payload_stage(&pay[k], rnd(2), rnd(6)));
         snprintf(text, sizeof text, "路灯不亮，已派单至城管");
         v = (gs_vref){GS_V_STR, 0, gs_slice_of(text, strlen(text))};
         ADD("comments", GS_KIND_LOG, gs_payload_log(&pay[k], &v));
@@ -216,7 +215,7 @@ merge_pass(const struct corpus *c, size_t *entities,
 {
     enum { CHUNK = 512 };
     gs_op *ops = malloc(CHUNK * sizeof *ops);
-    uint8_t (*hashes)[GS_HASH_BYTES] = malloc(CHUNK * GS_HASH_BYTES);
+    uint8_t(*hashes)[GS_HASH_BYTES] = malloc(CHUNK * GS_HASH_BYTES);
     gs_state *st;
     gs_err rc = gs_state_new(&st);
     if (rc != GS_OK || !ops || !hashes)
@@ -324,8 +323,8 @@ main(int argc, char **argv)
      * touches both alike. */
     gs_op op;
     uint8_t hash[GS_HASH_BYTES];
-    uint8_t (*msgs)[82] = malloc(n * sizeof *msgs);
-    uint8_t (*authors)[GS_KEY_BYTES] = malloc(n * GS_KEY_BYTES);
+    uint8_t(*msgs)[82] = malloc(n * sizeof *msgs);
+    uint8_t(*authors)[GS_KEY_BYTES] = malloc(n * GS_KEY_BYTES);
     if (!msgs || !authors)
         die("corpus", GS_ENOMEM);
     for (size_t i = 0; i < n; i++) {
@@ -378,8 +377,8 @@ main(int argc, char **argv)
             for (size_t k = 0; k < run_len; k++)
                 items[k] = (gs_run_item){c.bytes[s + k], c.len[s + k], NULL};
             items[run_len - 1].sig = &c.sig[s + run_len - 1];
-            gs_err rc = gs_run_verify(items, run_len, &head, net_pk, NULL,
-                                      NULL, NULL);
+            gs_err rc =
+                gs_run_verify(items, run_len, &head, net_pk, NULL, NULL, NULL);
             if (rc != GS_OK)
                 die("run verify", rc);
             head.seq += run_len;
@@ -415,27 +414,26 @@ main(int argc, char **argv)
     double r_dec = dec_rate / raw_verify_same, r_run = run_rate / raw_verify;
     double r_enc = enc_rate / raw_sign;
     if (json) {
-        printf("{\"bench\":\"crdt\",\"ops\":%zu,\"avg_op_bytes\":%.1f,"
-               "\"raw_sign_per_s\":%.0f,\"raw_verify_per_s\":%.0f,"
-               "\"encode_sign_per_s\":%.0f,\"encode_sign_vs_raw_sign\":%.3f,"
-               "\"decode_verify_per_s\":%.0f,\"raw_verify_same_ops_per_s\":%.0f,"
-               "\"decode_verify_vs_raw_verify\":%.3f,"
-               "\"run_len\":%zu,\"run_verify_per_s\":%.0f,"
-               "\"run_verify_vs_raw_verify\":%.2f,"
-               "\"merge_per_s\":%.0f,\"merge_first_pass_per_s\":%.0f,"
-               "\"entities\":%zu,"
-               "\"digest_seconds\":%.4f,\"peak_rss_mib\":%.1f,"
-               "\"targets\":{\"decode_verify_vs_raw_verify\":0.9,"
-               "\"run_verify_vs_raw_verify\":10,\"merge_per_s\":1000000},"
-               "\"met\":{\"decode_verify\":%s,\"run_verify\":%s,"
-               "\"merge\":%s}}\n",
-               n, avg, raw_sign, raw_verify, enc_rate, r_enc, dec_rate,
-               raw_verify_same, r_dec,
-               run_len, run_rate, r_run, merge_rate, cold_rate, entities,
-               digest_secs,
-               rss_mib, r_dec >= 0.9 ? "true" : "false",
-               r_run >= 10 ? "true" : "false",
-               merge_rate >= 1e6 ? "true" : "false");
+        printf(
+            "{\"bench\":\"crdt\",\"ops\":%zu,\"avg_op_bytes\":%.1f,"
+            "\"raw_sign_per_s\":%.0f,\"raw_verify_per_s\":%.0f,"
+            "\"encode_sign_per_s\":%.0f,\"encode_sign_vs_raw_sign\":%.3f,"
+            "\"decode_verify_per_s\":%.0f,\"raw_verify_same_ops_per_s\":%.0f,"
+            "\"decode_verify_vs_raw_verify\":%.3f,"
+            "\"run_len\":%zu,\"run_verify_per_s\":%.0f,"
+            "\"run_verify_vs_raw_verify\":%.2f,"
+            "\"merge_per_s\":%.0f,\"merge_first_pass_per_s\":%.0f,"
+            "\"entities\":%zu,"
+            "\"digest_seconds\":%.4f,\"peak_rss_mib\":%.1f,"
+            "\"targets\":{\"decode_verify_vs_raw_verify\":0.9,"
+            "\"run_verify_vs_raw_verify\":10,\"merge_per_s\":1000000},"
+            "\"met\":{\"decode_verify\":%s,\"run_verify\":%s,"
+            "\"merge\":%s}}\n",
+            n, avg, raw_sign, raw_verify, enc_rate, r_enc, dec_rate,
+            raw_verify_same, r_dec, run_len, run_rate, r_run, merge_rate,
+            cold_rate, entities, digest_secs, rss_mib,
+            r_dec >= 0.9 ? "true" : "false", r_run >= 10 ? "true" : "false",
+            merge_rate >= 1e6 ? "true" : "false");
     } else {
         printf("gridsync crdt benchmark: %zu ops in %d feeds, "
                "%.0f bytes/op on average\n\n",
@@ -447,12 +445,11 @@ main(int argc, char **argv)
         printf("%-26s %14.0f %14.0f %9.3f %8s %s\n", "decode+verify (per op)",
                dec_rate, raw_verify_same, r_dec, ">=0.9",
                r_dec >= 0.9 ? "met" : "MISSED");
-        printf("%-26s %14.0f %14.0f %9.2f %8s %s\n", "run verify (1000-op runs)",
-               run_rate, raw_verify, r_run, ">=10",
+        printf("%-26s %14.0f %14.0f %9.2f %8s %s\n",
+               "run verify (1000-op runs)", run_rate, raw_verify, r_run, ">=10",
                r_run >= 10 ? "met" : "MISSED");
-        printf("%-26s %14.0f %14s %9s %8s %s\n", "merge into state",
-               merge_rate, "-", "-", ">=1M/s",
-               merge_rate >= 1e6 ? "met" : "MISSED");
+        printf("%-26s %14.0f %14s %9s %8s %s\n", "merge into state", merge_rate,
+               "-", "-", ">=1M/s", merge_rate >= 1e6 ? "met" : "MISSED");
         printf("%-26s %14.0f %14s %9s %8s\n", "  first pass, cold heap",
                cold_rate, "-", "-", "-");
         printf("\nfloors, same run, one core: libsodium Ed25519; decode+verify "

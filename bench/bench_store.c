@@ -16,8 +16,8 @@
 #include "gridsync.h"
 
 #include <lmdb.h>
-#include <stdbool.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,8 +126,8 @@ raw_lmdb_rate(const char *dir, size_t n, size_t vlen, double *commit_ms)
         memset(key, 0xff, 16);
         key[15] = (uint8_t)i;
         MDB_val k = {16, key}, v = {vlen, val};
-        if (mdb_txn_begin(env, NULL, 0, &txn) ||
-            mdb_put(txn, dbi, &k, &v, 0) || mdb_txn_commit(txn))
+        if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_put(txn, dbi, &k, &v, 0) ||
+            mdb_txn_commit(txn))
             die("raw lmdb", "single commit");
         samples[i] = (now() - s) * 1e3;
     }
@@ -158,8 +158,7 @@ bench_store(int argc, char **argv)
         else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
             n = strtoul(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "gs-bench store: unknown argument '%s'\n",
-                    argv[i]);
+            fprintf(stderr, "gs-bench store: unknown argument '%s'\n", argv[i]);
             return 2;
         }
     }
@@ -242,7 +241,8 @@ bench_store(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024.0;
-    double ratio = import_rate / raw_rate, disk_ratio = disk_per_op / json_per_rec;
+    double ratio = import_rate / raw_rate,
+           disk_ratio = disk_per_op / json_per_rec;
     bool m_import = ratio >= 0.25, m_disk = disk_ratio <= 1.5,
          m_rss = rss < 64.0, m_lat = p50 <= 2.0 * commit_ms + sign_ms;
 

@@ -114,29 +114,29 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         return GS_ENOMEM;
     if (opts == NULL || opts->scope == NULL ||
         !gs_scope_valid((const uint8_t *)opts->scope, strlen(opts->scope))) {
-        (void)gs_why(why, why_len, GS_OK,
+        return gs_why(
+            why, why_len, GS_EINVAL,
             "a write scope is needed, a dotted org path such as "
             "yc.yimei.nanjun.xinxin.g012 (lower-case letters, digits, - and "
             "_)");
-        return GS_EINVAL;
     }
     if (opts->authority && *opts->authority &&
         parse_key_hex(opts->authority, net) != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "the authority must be 64 hex digits, as "
-                          "'gridsync authority init' prints it");
-        return GS_EINVAL;
+        return gs_why(why, why_len, GS_EINVAL,
+                      "the authority must be 64 hex digits, as "
+                      "'gridsync authority init' prints it");
     }
     if ((rc = mkdirs(dir)) != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "cannot create directory %s: %s", dir,
-            strerror(errno));
-        return rc;
+        return gs_why(why, why_len, rc, "cannot create directory %s: %s", dir,
+                      strerror(errno));
     }
     const char *mine[] = {"data.mdb", KEY_FILE, CONF_FILE};
     for (size_t i = 0; i < 3; i++) {
         if (path_in(path, sizeof path, dir, mine[i]) != GS_OK)
             return GS_EINVAL;
         if (stat(path, &st) == 0) {
-            (void)gs_why(why, why_len, GS_OK,
+            (void)gs_why(
+                why, why_len, GS_OK,
                 "%s already holds a replica (%s exists); choose an empty "
                 "directory",
                 dir, mine[i]);
@@ -147,8 +147,8 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         goto out;
     if ((rc = path_in(path, sizeof path, dir, KEY_FILE)) != GS_OK ||
         (rc = gs_identity_save(&id, path)) != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "cannot write the device key %s: %s", path,
-            gs_strerror(rc));
+        rc = gs_why(why, why_len, rc, "cannot write the device key %s: %s",
+                    path, gs_strerror(rc));
         goto out;
     }
     gs_identity_hex(id.pk, device_hex);
@@ -163,12 +163,13 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         (rc = gs_config_set(cfg, "replica.scope", opts->scope, &diag)) ||
         (opts->name &&
          (rc = gs_config_set(cfg, "replica.name", opts->name, &diag)))) {
-        (void)gs_why(why, why_len, GS_OK, "%s", diag.msg);
+        rc = gs_why(why, why_len, rc, "%s", diag.msg);
         goto out;
     }
     if ((rc = path_in(path, sizeof path, dir, CONF_FILE)) != GS_OK ||
         (rc = gs_config_write(cfg, path)) != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "cannot write %s: %s", path, gs_strerror(rc));
+        rc = gs_why(why, why_len, rc, "cannot write %s: %s", path,
+                    gs_strerror(rc));
         goto out;
     }
     uint64_t map_mib = 64;
@@ -176,8 +177,8 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
         goto out;
     gs_store_opts so = {map_mib << 20, 0, true};
     if ((rc = gs_store_open(dir, &so, &store)) != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "cannot create the store in %s: %s", dir,
-            gs_strerror(rc));
+        rc = gs_why(why, why_len, rc, "cannot create the store in %s: %s", dir,
+                    gs_strerror(rc));
         goto out;
     }
 out:
@@ -205,30 +206,34 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
         goto fail;
     rc = gs_config_load(path, &diag, &r->cfg);
     if (rc == GS_ENOTFOUND) {
-        (void)gs_why(why, why_len, GS_OK,
+        (void)gs_why(
+            why, why_len, GS_OK,
             "%s is not a replica (no %s); create one with 'gridsync init "
             "%s --scope SCOPE'",
             dir, CONF_FILE, dir);
         goto fail;
     }
     if (rc != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "%s line %zu: %s; fix the line or run 'gridsync "
-                          "config' to see every key",
-            path, diag.line, diag.msg);
+        (void)gs_why(why, why_len, GS_OK,
+                     "%s line %zu: %s; fix the line or run 'gridsync "
+                     "config' to see every key",
+                     path, diag.line, diag.msg);
         goto fail;
     }
     const char *auth = gs_config_get(r->cfg, "network.authority");
     if (parse_key_hex(auth, r->network) != GS_OK) {
         rc = GS_EINVAL;
-        (void)gs_why(why, why_len, GS_OK, "%s: network.authority is not set; set it with "
-                          "'gridsync config set network.authority KEY'",
-            path);
+        (void)gs_why(why, why_len, GS_OK,
+                     "%s: network.authority is not set; set it with "
+                     "'gridsync config set network.authority KEY'",
+                     path);
         goto fail;
     }
     const char *scope = gs_config_get(r->cfg, "replica.scope");
     if (!scope || !gs_scope_valid((const uint8_t *)scope, strlen(scope))) {
         rc = GS_EINVAL;
-        (void)gs_why(why, why_len, GS_OK, "%s: replica.scope is not a valid scope", path);
+        rc = gs_why(why, why_len, rc, "%s: replica.scope is not a valid scope",
+                    path);
         goto fail;
     }
     snprintf(r->scope, sizeof r->scope, "%s", scope);
@@ -236,9 +241,9 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
         goto fail;
     rc = gs_identity_load(path, &r->id);
     if (rc != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "cannot load the device key %s: %s%s", path,
-            gs_strerror(rc),
-            rc == GS_EPERM ? "; run chmod 600 on it" : "");
+        (void)gs_why(why, why_len, GS_OK, "cannot load the device key %s: %s%s",
+                     path, gs_strerror(rc),
+                     rc == GS_EPERM ? "; run chmod 600 on it" : "");
         goto fail;
     }
     if ((rc = gs_config_get_u64(r->cfg, "store.map_size_mib", &map_mib)) ||
@@ -247,8 +252,8 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     gs_store_opts so = {map_mib << 20, max_mib << 20, false};
     rc = gs_store_open(dir, &so, &r->store);
     if (rc != GS_OK) {
-        (void)gs_why(why, why_len, GS_OK, "cannot open the store in %s: %s", dir,
-            gs_strerror(rc));
+        rc = gs_why(why, why_len, rc, "cannot open the store in %s: %s", dir,
+                    gs_strerror(rc));
         goto fail;
     }
     if ((rc = gs_schema_load_default(&r->schema)) != GS_OK)
@@ -316,9 +321,9 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     gs_op op;
     gs_err rc;
 
-    rc = gs_json_updates_decode(r->schema, b->targets[i].type, current,
-                                r->id.pk, b->recs[i].fields, &ups, b->why,
-                                sizeof b->why);
+    rc =
+        gs_json_updates_decode(r->schema, b->targets[i].type, current, r->id.pk,
+                               b->recs[i].fields, &ups, b->why, sizeof b->why);
     if (rc == GS_OK && ups.n == 0) {
         gs_json_updates_fini(&ups);
         return GS_OK; /* writes nothing: no op */
@@ -359,10 +364,9 @@ write_batch(gs_replica *r, const gs_store_target *targets,
             gs_replica_report_fn fn, void *ctx, gs_store_write_result *res)
 {
     struct build_ctx b = {r, targets, recs, skip_bad, fn, ctx, GS_OK, ""};
-    gs_err rc =
-        gs_store_write(r->store, r->id.pk, r->id.sk,
-                       gs_slice_of(r->scope, strlen(r->scope)), r->network,
-                       targets, n, build, &b, res);
+    gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
+                               gs_slice_of(r->scope, strlen(r->scope)),
+                               r->network, targets, n, build, &b, res);
     if (rc == GS_OK) {
         /* the batch is durable: the clock moves past its stamps */
         uint64_t seen;
@@ -445,9 +449,9 @@ gs_replica_put_assign(gs_replica *r, const char *type, const char *id,
     if (fields == NULL)
         return GS_ENOMEM;
     for (size_t i = 0; rc == GS_OK && i < n; i++) {
-        rc = gs_json_parse_assignment(r->schema,
-                                      gs_slice_of(type, strlen(type)),
-                                      assign[i], fields, why, sizeof why);
+        rc =
+            gs_json_parse_assignment(r->schema, gs_slice_of(type, strlen(type)),
+                                     assign[i], fields, why, sizeof why);
         if (rc != GS_OK)
             detail(r, "'%s': %s", assign[i], why);
     }
@@ -476,8 +480,8 @@ entity_json(gs_replica *r, const gs_entity *e, unsigned flags, char **out)
 }
 
 gs_err
-gs_replica_get(gs_replica *r, const char *type, const char *id,
-               unsigned flags, char **json)
+gs_replica_get(gs_replica *r, const char *type, const char *id, unsigned flags,
+               char **json)
 {
     gs_entity e;
     r->detail[0] = 0;
@@ -552,8 +556,8 @@ list_one(const gs_entity *e, void *ctx)
 
 gs_err
 gs_replica_list(gs_replica *r, const char *type, const char *where_field,
-                const char *where_value, unsigned flags,
-                gs_replica_json_fn fn, void *ctx)
+                const char *where_value, unsigned flags, gs_replica_json_fn fn,
+                void *ctx)
 {
     struct list_ctx c = {r, where_field, where_value, flags, fn, ctx, GS_OK};
     r->detail[0] = 0;
@@ -602,9 +606,10 @@ update_json(const gs_update *u)
     gs_payload pl;
     json_t *j = json_object();
     json_t *val = NULL;
-    json_object_set_new(j, "kind", json_string(u->kind <= GS_KIND_KNOWN_MAX
-                                                   ? kind_names[u->kind]
-                                                   : "unknown"));
+    json_object_set_new(j, "kind",
+                        json_string(u->kind <= GS_KIND_KNOWN_MAX
+                                        ? kind_names[u->kind]
+                                        : "unknown"));
     if (u->kind > GS_KIND_KNOWN_MAX ||
         gs_payload_parse(u->kind, u->payload, &pl) != GS_OK)
         return j;
@@ -663,8 +668,8 @@ hist_one(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
     json_t *j = json_object(), *ups = json_object();
     sodium_bin2hex(hex, sizeof hex, op.author, GS_KEY_BYTES);
     json_object_set_new(j, "author", json_string(hex));
-    json_object_set_new(j, "scope", json_stringn((const char *)op.scope.p,
-                                                 op.scope.n));
+    json_object_set_new(j, "scope",
+                        json_stringn((const char *)op.scope.p, op.scope.n));
     json_object_set_new(j, "seq", json_integer((json_int_t)op.seq));
     gs_json_time(op.hlc, at);
     json_object_set_new(j, "at", json_string(at));
@@ -723,15 +728,16 @@ parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
     json_error_t jerr;
     json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        (void)gs_why(why, why_len, GS_OK, "not JSON: %s (column %d)", jerr.text, jerr.column);
-        return GS_EMALFORMED;
+        return gs_why(why, why_len, GS_EMALFORMED, "not JSON: %s (column %d)",
+                      jerr.text, jerr.column);
     }
     json_t *jt = json_object_get(j, "type"), *ji = json_object_get(j, "id");
     json_t *jf = json_object_get(j, "fields");
     if (!json_is_object(j) || !json_is_string(jt) || !json_is_string(ji) ||
         !json_is_object(jf)) {
-        (void)gs_why(why, why_len, GS_OK, "a record is {\"type\": ..., \"id\": ..., "
-                          "\"fields\": {...}}");
+        (void)gs_why(why, why_len, GS_OK,
+                     "a record is {\"type\": ..., \"id\": ..., "
+                     "\"fields\": {...}}");
         json_decref(j);
         return GS_EMALFORMED;
     }
@@ -756,9 +762,9 @@ parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
         return GS_OK;
     }
     gs_json_updates ups;
-    gs_err rc = gs_json_updates_decode(r->schema,
-                                       gs_slice_of(*type, strlen(*type)), NULL,
-                                       r->id.pk, jf, &ups, why, why_len);
+    gs_err rc =
+        gs_json_updates_decode(r->schema, gs_slice_of(*type, strlen(*type)),
+                               NULL, r->id.pk, jf, &ups, why, why_len);
     if (rc != GS_OK) {
         json_decref(j);
         return rc;
@@ -802,7 +808,8 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
         lineno++;
         if ((size_t)len > IMPORT_LINE_MAX) {
             rc = GS_ETOOBIG;
-            (void)gs_why(why, sizeof why, GS_OK, "line longer than %u bytes", IMPORT_LINE_MAX);
+            (void)gs_why(why, sizeof why, GS_OK, "line longer than %u bytes",
+                         IMPORT_LINE_MAX);
         } else {
             while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
                 len--;
@@ -940,8 +947,8 @@ gs_replica_export(gs_replica *r, const char *path, unsigned long *records)
         return errno == ENOSPC ? GS_EFULL : GS_EIO;
     }
     struct export_ctx c = {r, f, 0, GS_OK};
-    gs_err rc = gs_store_entity_each(r->store, gs_slice_of("", 0), export_one,
-                                     &c);
+    gs_err rc =
+        gs_store_entity_each(r->store, gs_slice_of("", 0), export_one, &c);
     if (rc == GS_OK)
         rc = c.rc;
     if (fflush(f) != 0 && rc == GS_OK)
@@ -1007,11 +1014,10 @@ gs_replica_bundle_export(gs_replica *r, const char *path, const char *origin,
     r->detail[0] = 0;
     memset(&st, 0, sizeof st);
     memset(out, 0, sizeof *out);
-    gs_err rc = gs_bundle_export(r->store, r->network,
-                                 origin ? origin
-                                        : gs_config_get(r->cfg, "replica.name"),
-                                 path, progress ? bundle_progress : NULL, &b,
-                                 &st);
+    gs_err rc = gs_bundle_export(
+        r->store, r->network,
+        origin ? origin : gs_config_get(r->cfg, "replica.name"), path,
+        progress ? bundle_progress : NULL, &b, &st);
     bundle_result(&st, out);
     if (rc == GS_EFULL)
         detail(r, "the disk holding %s is full; nothing was written", path);
@@ -1045,8 +1051,9 @@ gs_replica_bundle_import(gs_replica *r, const char *path,
         break;
     case GS_ETRUNC:
     case GS_EMALFORMED:
-        detail(r, "%s is damaged at byte %llu (%s); the %llu runs before it "
-                  "were imported",
+        detail(r,
+               "%s is damaged at byte %llu (%s); the %llu runs before it "
+               "were imported",
                path, (unsigned long long)st.err_offset, gs_strerror(rc),
                (unsigned long long)st.runs);
         break;

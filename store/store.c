@@ -39,7 +39,7 @@ struct gs_store {
     MDB_env *env;
     MDB_dbi meta, feeds, fnum, ops, ents, hist, forks;
     uint64_t max_map;
-    bool map_full; /* set by put(): the running transaction hit the map */
+    bool map_full;  /* set by put(): the running transaction hit the map */
     char dir[4096]; /* for the free-space check after a failed write */
 };
 
@@ -119,8 +119,8 @@ open_dbis(gs_store *s, bool create)
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta}, {"feeds", &s->feeds}, {"fnum", &s->fnum},
-               {"ops", &s->ops},   {"ents", &s->ents},   {"hist", &s->hist},
+    } dbs[] = {{"meta", &s->meta},  {"feeds", &s->feeds}, {"fnum", &s->fnum},
+               {"ops", &s->ops},    {"ents", &s->ents},   {"hist", &s->hist},
                {"forks", &s->forks}};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -174,9 +174,8 @@ gs_store_open(const char *dir, const gs_store_opts *opts, gs_store **out)
     if (mrc == 0)
         mrc = mdb_env_set_maxdbs(s->env, 16);
     if (mrc == 0)
-        mrc = mdb_env_set_mapsize(s->env,
-                                  opts->map_size ? opts->map_size
-                                                 : DEFAULT_MAP);
+        mrc = mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size
+                                                         : DEFAULT_MAP);
     /* MDB_NOTLS: read transactions are not tied to a thread, so an app may
      * hand the replica between threads. Durable commits: no NOSYNC. */
     if (mrc == 0)
@@ -1106,8 +1105,8 @@ verify_long(const gs_run_item *items, size_t n, const gs_feed_head *head,
         done += GS_RUN_MAX;
     }
     size_t piece_bad = 0;
-    gs_err rc = gs_run_verify(items + done, n - done, from, network, NULL,
-                              NULL, &piece_bad);
+    gs_err rc = gs_run_verify(items + done, n - done, from, network, NULL, NULL,
+                              &piece_bad);
     if (rc != GS_OK)
         *bad = done + piece_bad;
     return rc;
@@ -1327,7 +1326,6 @@ gs_store_ingest(gs_store *s, const gs_store_run *runs, size_t n_runs,
     return rc;
 }
 
-
 /* ---- local writes ---- */
 
 struct write_ctx {
@@ -1373,8 +1371,8 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
         bool have = false;
         uint8_t key[ENT_KEY_MAX];
         const gs_store_target *t = &w->targets[i];
-        if (t->type.n == 0 || t->type.n > GS_NAME_BYTES_MAX ||
-            t->id.n == 0 || t->id.n > GS_ID_BYTES_MAX) {
+        if (t->type.n == 0 || t->type.n > GS_NAME_BYTES_MAX || t->id.n == 0 ||
+            t->id.n > GS_ID_BYTES_MAX) {
             w->out->failed_at = i;
             return GS_EINVAL;
         }
@@ -1689,8 +1687,7 @@ each_feed_op(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     if (k->mv_size != 16)
         return GS_EMALFORMED;
     uint64_t seq = get_u64be((const uint8_t *)k->mv_data + 8);
-    const gs_sig *sig =
-        seq == w->f.head.seq && w->f.has_sig ? &w->f.sig : NULL;
+    const gs_sig *sig = seq == w->f.head.seq && w->f.has_sig ? &w->f.sig : NULL;
     gs_err rc = op_expand(w->fkey, w->fkn, v, &w->op);
     if (rc != GS_OK)
         return rc;

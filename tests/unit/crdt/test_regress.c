@@ -7,10 +7,10 @@
 #include "field.h"
 
 #include <sodium.h>
-#include <stdlib.h>
-#include <string.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 /* An op on (type, id) with one update; hash made unique from seq. */
@@ -47,9 +47,9 @@ test_regress_encode_refuses_field_decode_would_refuse(void **state)
     static char text[GS_STR_BYTES_MAX];
     memset(text, 'x', sizeof text);
     gs_vref v = {GS_V_STR, 0, gs_slice_of(text, sizeof text)};
-    assert_int_equal(gs_entity_init(&e, gs_slice_of("person", 6),
-                                    gs_slice_of("P-1", 3)),
-                     GS_OK);
+    assert_int_equal(
+        gs_entity_init(&e, gs_slice_of("person", 6), gs_slice_of("P-1", 3)),
+        GS_OK);
     gs_buf_init(&pay, GS_PAYLOAD_BYTES_MAX);
     size_t n = GS_FIELD_STATE_BYTES_MAX / (sizeof text + 41) + 2;
     for (size_t i = 0; i < n; i++) {
@@ -130,23 +130,22 @@ test_regress_counter_sum_clamps_once(void **state)
 {
     (void)state;
     const int64_t big = INT64_C(1) << 62;
-    const int64_t totals[2][4] = {{big, big, big, -big},
-                                  {-big, big, big, big}};
+    const int64_t totals[2][4] = {{big, big, big, -big}, {-big, big, big, big}};
     for (int order = 0; order < 2; order++) {
         gs_field f;
         gs_buf pay;
         uint8_t hash[GS_HASH_BYTES];
-        assert_int_equal(gs_field_init(&f, gs_slice_of("points", 6),
-                                       GS_KIND_COUNTER),
-                         GS_OK);
+        assert_int_equal(
+            gs_field_init(&f, gs_slice_of("points", 6), GS_KIND_COUNTER),
+            GS_OK);
         gs_buf_init(&pay, 64);
         for (int a = 0; a < 4; a++) {
             uint8_t author[32] = {(uint8_t)(a + 1)}; /* ascending keys */
             gs_op op;
             gs_buf_reset(&pay);
-            assert_int_equal(gs_payload_counter(&pay, totals[order][a],
-                                                totals[order][a]),
-                             GS_OK);
+            assert_int_equal(
+                gs_payload_counter(&pay, totals[order][a], totals[order][a]),
+                GS_OK);
             make_op(&op, hash, author, 1, 1, "points", GS_KIND_COUNTER, &pay);
             assert_int_equal(gs_field_apply(&f, &op.updates[0], &op, hash),
                              GS_OK);
@@ -208,8 +207,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(
-            test_regress_encode_refuses_field_decode_would_refuse),
+        cmocka_unit_test(test_regress_encode_refuses_field_decode_would_refuse),
         cmocka_unit_test(test_regress_entity_decode_does_not_trust_field_count),
         cmocka_unit_test(test_regress_counter_sum_clamps_once),
         cmocka_unit_test(test_regress_unknown_kinds_leave_no_entity),
