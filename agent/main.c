@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -359,14 +360,39 @@ cmd_digest(int argc, char **argv)
     return ret;
 }
 
+static bool progress_shown;
+
+/* Reports of long jobs: progress (line 0) overwrites itself on a terminal
+ * and is left out of logs; complaints get a line each. ctx names the
+ * command. */
 static void
-import_report(unsigned long line, gs_err rc, const char *msg, void *ctx)
+report(unsigned long line, gs_err rc, const char *msg, void *ctx)
 {
-    (void)ctx;
-    if (line == 0)
+    if (line == 0) {
+        if (isatty(STDERR_FILENO)) {
+            fprintf(stderr, "\r%s ", msg);
+            progress_shown = true;
+        }
         return;
-    fprintf(stderr, "gridsync import: line %lu: %s (%s)\n", line, msg,
-            gs_errname(rc));
+    }
+    if (progress_shown)
+        fputc('\n', stderr);
+    progress_shown = false;
+    /* import names a line of its file; bundle's message names its run */
+    if (!strcmp((const char *)ctx, "import"))
+        fprintf(stderr, "gridsync import: line %lu: %s (%s)\n", line, msg,
+                gs_errname(rc));
+    else
+        fprintf(stderr, "gridsync %s: %s\n", (const char *)ctx, msg);
+}
+
+/* End a progress line before the summary. */
+static void
+report_done(void)
+{
+    if (progress_shown)
+        fputc('\n', stderr);
+    progress_shown = false;
 }
 
 static int
@@ -383,7 +409,8 @@ cmd_import(int argc, char **argv)
         return EXIT_FAIL;
     gs_import_stats st;
     gs_err rc =
-        gs_replica_import(r, a.pos[0], a.skip_bad, import_report, NULL, &st);
+        gs_replica_import(r, a.pos[0], a.skip_bad, report, "import", &st);
+    report_done();
     int ret = EXIT_OK;
     if (rc != GS_OK) {
         ret = api_fail(r, "import failed; nothing was written", rc);
@@ -481,24 +508,6 @@ cmd_config(int argc, char **argv)
     return ret;
 }
 
-static bool progress_shown;
-
-static void
-bundle_report(unsigned long line, gs_err rc, const char *msg, void *ctx)
-{
-    (void)ctx;
-    (void)rc;
-    if (line == 0) {
-        fprintf(stderr, "\r%s ", msg); /* progress, overwritten */
-        progress_shown = true;
-        return;
-    }
-    if (progress_shown)
-        fputc('\n', stderr);
-    progress_shown = false;
-    fprintf(stderr, "gridsync bundle: %s\n", msg);
-}
-
 static int
 cmd_bundle(int argc, char **argv)
 {
@@ -517,12 +526,11 @@ cmd_bundle(int argc, char **argv)
     gs_err rc;
     bool exp = !strcmp(a.pos[0], "export");
     if (exp)
-        rc = gs_replica_bundle_export(r, a.pos[1], a.name, bundle_report, NULL,
+        rc = gs_replica_bundle_export(r, a.pos[1], a.name, report, "bundle",
                                       &br);
     else
-        rc = gs_replica_bundle_import(r, a.pos[1], bundle_report, NULL, &br);
-    if (progress_shown)
-        fputc('\n', stderr);
+        rc = gs_replica_bundle_import(r, a.pos[1], report, "bundle", &br);
+    report_done();
     int ret = EXIT_OK;
     if (rc != GS_OK)
         ret = api_fail(r, exp ? "bundle export failed" : "bundle import failed",

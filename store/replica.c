@@ -862,8 +862,11 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
             batch_clear(b);
             if (rc != GS_OK)
                 break;
-            if (fn)
-                fn(0, GS_OK, "progress", ctx);
+            if (fn) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "%lu records written", st->records);
+                fn(0, GS_OK, msg, ctx);
+            }
         }
     }
     if (write && rc == GS_OK && b->n > 0) {
