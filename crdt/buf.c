@@ -268,6 +268,22 @@ gs_utf8_valid(const uint8_t *p, size_t n)
 }
 
 int
+gs_varint_cmp(uint64_t a, uint64_t b)
+{
+    /* LEB128 is prefix-free, so the first differing byte lies within both
+     * encodings: walk the common low groups, then compare one byte each. */
+    if (a == b)
+        return 0;
+    while (a > 0x7f && b > 0x7f && (a & 0x7f) == (b & 0x7f)) {
+        a >>= 7;
+        b >>= 7;
+    }
+    unsigned ca = (unsigned)(a & 0x7f) | (a > 0x7f ? 0x80u : 0u);
+    unsigned cb = (unsigned)(b & 0x7f) | (b > 0x7f ? 0x80u : 0u);
+    return ca < cb ? -1 : ca > cb ? 1 : 0;
+}
+
+int
 gs_slice_cmp(gs_slice a, gs_slice b)
 {
     size_t n = a.n < b.n ? a.n : b.n;

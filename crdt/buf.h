@@ -103,6 +103,10 @@ gs_unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+/* Compare two integers as their varint encodings compare bytewise (the
+ * order canonical encodings sort in). */
+int gs_varint_cmp(uint64_t a, uint64_t b);
+
 /* Lexicographic compare of two slices, shorter first on a common prefix. */
 int gs_slice_cmp(gs_slice a, gs_slice b);
 

@@ -49,21 +49,6 @@ gs_stamp_cmp(const gs_stamp *a, const gs_stamp *b)
     return memcmp(a->author, b->author, GS_KEY_BYTES);
 }
 
-/* Compare two varints by their encodings (see value.c). */
-static int
-varint_cmp(uint64_t a, uint64_t b)
-{
-    if (a == b)
-        return 0;
-    while (a > 0x7f && b > 0x7f && (a & 0x7f) == (b & 0x7f)) {
-        a >>= 7;
-        b >>= 7;
-    }
-    unsigned ca = (unsigned)(a & 0x7f) | (a > 0x7f ? 0x80u : 0u);
-    unsigned cb = (unsigned)(b & 0x7f) | (b > 0x7f ? 0x80u : 0u);
-    return ca < cb ? -1 : ca > cb ? 1 : 0;
-}
-
 static bool
 kind_known(uint8_t kind)
 {
@@ -421,7 +406,7 @@ lww_order(const gs_stamp *at, uint64_t base, const gs_vref *v,
     int c = gs_stamp_cmp(at, &f->u.lww.at);
     if (c != 0)
         return c;
-    c = varint_cmp(base, f->u.lww.base);
+    c = gs_varint_cmp(base, f->u.lww.base);
     if (c != 0)
         return c;
     gs_vref cur = gs_value_ref(&f->u.lww.v);

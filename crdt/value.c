@@ -31,22 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Compare two varints by their encodings. LEB128 is prefix-free, so the
- * first differing byte lies within both encodings. */
-static int
-varint_cmp(uint64_t a, uint64_t b)
-{
-    if (a == b)
-        return 0;
-    while (a > 0x7f && b > 0x7f && (a & 0x7f) == (b & 0x7f)) {
-        a >>= 7;
-        b >>= 7;
-    }
-    unsigned ca = (unsigned)(a & 0x7f) | (a > 0x7f ? 0x80u : 0u);
-    unsigned cb = (unsigned)(b & 0x7f) | (b > 0x7f ? 0x80u : 0u);
-    return ca < cb ? -1 : ca > cb ? 1 : 0;
-}
-
 gs_err
 gs_value_read(gs_rd *r, gs_vref *out)
 {
@@ -118,9 +102,9 @@ gs_vref_cmp(const gs_vref *a, const gs_vref *b)
         return a->type < b->type ? -1 : 1;
     switch (a->type) {
     case GS_V_INT:
-        return varint_cmp(gs_zigzag(a->i), gs_zigzag(b->i));
+        return gs_varint_cmp(gs_zigzag(a->i), gs_zigzag(b->i));
     case GS_V_STR: {
-        int c = varint_cmp(a->s.n, b->s.n);
+        int c = gs_varint_cmp(a->s.n, b->s.n);
         if (c != 0 || a->s.n == 0)
             return c;
         return memcmp(a->s.p, b->s.p, a->s.n);

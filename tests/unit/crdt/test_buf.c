@@ -28,8 +28,8 @@ static void
 test_varint_round_trip_and_sizes(void **state)
 {
     (void)state;
-    const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX,
-                             UINT64_MAX - 1, UINT64_MAX};
+    const uint64_t vals[] = {
+        0, 1, 127, 128, 16383, 16384, UINT32_MAX, UINT64_MAX - 1, UINT64_MAX};
     const size_t sizes[] = {1, 1, 1, 2, 2, 3, 5, 10, 10};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         gs_buf b;
@@ -70,6 +70,34 @@ test_varint_refuses_padding_overflow_truncation(void **state)
     gs_rd_init(&r, cut, sizeof cut);
     assert_int_equal(gs_rd_varint(&r, &v), GS_ETRUNC);
     assert_int_equal(gs_rd_left(&r), 2); /* nothing consumed */
+}
+
+/* gs_varint_cmp must order integers as their encodings sort bytewise
+ * (the canonical order of sorted records). */
+static void
+test_varint_cmp_matches_encodings(void **state)
+{
+    (void)state;
+    gs_rng rng;
+    gs_rng_seed(&rng, gs_test_seed());
+    for (int i = 0; i < 20000; i++) {
+        int bits_a = (int)gs_rng_below(&rng, 65),
+            bits_b = (int)gs_rng_below(&rng, 65);
+        uint64_t a = bits_a ? gs_rng_next(&rng) >> (64 - bits_a) : 0;
+        uint64_t b =
+            i % 7 == 0 ? a : (bits_b ? gs_rng_next(&rng) >> (64 - bits_b) : 0);
+        gs_buf ea, eb;
+        gs_buf_init(&ea, 16);
+        gs_buf_init(&eb, 16);
+        assert_int_equal(gs_buf_put_varint(&ea, a), GS_OK);
+        assert_int_equal(gs_buf_put_varint(&eb, b), GS_OK);
+        int want = gs_slice_cmp(gs_slice_of(ea.data, ea.len),
+                                gs_slice_of(eb.data, eb.len));
+        int got = gs_varint_cmp(a, b);
+        assert_int_equal((got > 0) - (got < 0), (want > 0) - (want < 0));
+        gs_buf_fini(&ea);
+        gs_buf_fini(&eb);
+    }
 }
 
 static void
@@ -160,6 +188,7 @@ main(void)
         cmocka_unit_test(test_buf_cap_refuses_and_keeps_content),
         cmocka_unit_test(test_varint_round_trip_and_sizes),
         cmocka_unit_test(test_varint_refuses_padding_overflow_truncation),
+        cmocka_unit_test(test_varint_cmp_matches_encodings),
         cmocka_unit_test(test_zigzag_round_trip),
         cmocka_unit_test(test_rd_str_checks_limit_before_reading),
         cmocka_unit_test(test_utf8_accepts_text),
