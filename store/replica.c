@@ -789,6 +789,41 @@ batch_clear(struct batch *b)
     b->n = 0;
 }
 
+/* Read one line into *buf (without its newline), growing it up to
+ * IMPORT_LINE_MAX bytes. A longer line is read through to its end without
+ * being kept, and *too_long set. Returns the length, or -1 at end of file. */
+static ssize_t
+read_line(FILE *f, char **buf, size_t *cap, bool *too_long)
+{
+    size_t n = 0;
+    int c;
+    *too_long = false;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (*too_long)
+            continue;
+        if (n == IMPORT_LINE_MAX) {
+            *too_long = true;
+            continue;
+        }
+        if (n + 1 >= *cap) {
+            size_t ncap = *cap ? *cap * 2 : 4096;
+            if (ncap > IMPORT_LINE_MAX + 1)
+                ncap = IMPORT_LINE_MAX + 1;
+            char *p = realloc(*buf, ncap);
+            if (p == NULL)
+                return -2;
+            *buf = p;
+            *cap = ncap;
+        }
+        (*buf)[n++] = (char)c;
+    }
+    if (c == EOF && n == 0 && !*too_long)
+        return -1;
+    if (*buf)
+        (*buf)[n] = 0;
+    return (ssize_t)n;
+}
+
 /* One pass over the file: check every line (write == false) or write the
  * good ones in batches (write == true). */
 static gs_err
@@ -804,14 +839,15 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
 
     if (write && b == NULL)
         return GS_ENOMEM;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    bool too_long;
+    while ((len = read_line(f, &line, &cap, &too_long)) >= 0) {
         lineno++;
-        if ((size_t)len > IMPORT_LINE_MAX) {
+        if (too_long) {
             rc = GS_ETOOBIG;
             (void)gs_why(why, sizeof why, GS_OK, "line longer than %u bytes",
                          IMPORT_LINE_MAX);
         } else {
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            while (len > 0 && line[len - 1] == '\r')
                 len--;
             if (len == 0)
                 continue; /* blank lines are allowed */
@@ -879,6 +915,10 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
         free(b);
     }
     free(line);
+    if (len == -2) {
+        detail(r, "out of memory reading line %lu", lineno + 1);
+        return GS_ENOMEM;
+    }
     if (ferror(f)) {
         detail(r, "cannot read the file: %s", strerror(errno));
         return GS_EIO;

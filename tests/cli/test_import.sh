@@ -35,6 +35,14 @@ expect_eq "entities" "$("$GS" -r "$R" list | wc -l)" 4
 expect_grep "points" '"points":10' "$TMP/p"
 expect_grep "tags" 'elderly-alone' "$TMP/p"
 
+# a line over the 1 MiB limit is named, without the whole line being held
+python3 -c "print('{\"type\":\"household\",\"id\":\"H-9\",\"fields\":{\"address\":\"' + 'x' * (2 << 20) + '\"}}')" >"$TMP/long.jsonl"
+cat "$TMP/good.jsonl" >>"$TMP/long.jsonl"
+before=$("$GS" -r "$R" digest)
+expect_rc "import a 2 MiB line" 1 "$GS" -r "$R" import "$TMP/long.jsonl"
+expect_grep "names the long line" "line 1: line longer than" "$TMP/err"
+expect_eq "long line: nothing written" "$("$GS" -r "$R" digest)" "$before"
+
 # put forms and refusals
 expect_rc "put counter" 0 "$GS" -r "$R" put person P-1 points+=5
 expect_rc "put counter down" 0 "$GS" -r "$R" put person P-1 points-=3
