@@ -166,7 +166,7 @@ build_corpus(struct corpus *c, size_t n, const uint8_t net[GS_KEY_BYTES],
     for (int k = 0; k < 4; k++)
         gs_buf_init(&pay[k], GS_PAYLOAD_BYTES_MAX);
 
-    double t0 = now(), spent = 0;
+    double spent = 0;
     size_t per_feed = n / FEEDS;
     for (size_t i = 0; i < n; i++) {
         size_t f = i / per_feed < FEEDS ? i / per_feed : FEEDS - 1;
@@ -200,7 +200,6 @@ build_corpus(struct corpus *c, size_t n, const uint8_t net[GS_KEY_BYTES],
         c->len[i] = out.len;
         c->total_bytes += out.len;
     }
-    (void)t0;
     *secs = spent;
     gs_buf_fini(&out);
     for (int k = 0; k < 4; k++)

@@ -271,56 +271,6 @@ put(gs_store *s, MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn,
     return map_err(mrc);
 }
 
-/* ---- meta ---- */
-
-struct meta_ctx {
-    const char *key;
-    const void *val;
-    size_t len;
-    void *buf;
-    size_t cap;
-    size_t *outlen;
-};
-
-static gs_err
-meta_put_fn(gs_store *s, MDB_txn *txn, void *ctx)
-{
-    struct meta_ctx *m = ctx;
-    return put(s, txn, s->meta, m->key, strlen(m->key), m->val, m->len, 0);
-}
-
-gs_err
-gs_store_meta_put(gs_store *s, const char *key, const void *val, size_t len)
-{
-    struct meta_ctx m = {key, val, len, NULL, 0, NULL};
-    if (strlen(key) == 0 || strlen(key) > 64 || len > 4096)
-        return GS_EINVAL;
-    return with_txn(s, true, meta_put_fn, &m);
-}
-
-static gs_err
-meta_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
-{
-    struct meta_ctx *m = ctx;
-    MDB_val k = {strlen(m->key), (void *)m->key}, v;
-    int mrc = mdb_get(txn, s->meta, &k, &v);
-    if (mrc != 0)
-        return map_err(mrc);
-    if (v.mv_size > m->cap)
-        return GS_ETOOBIG;
-    memcpy(m->buf, v.mv_data, v.mv_size);
-    *m->outlen = v.mv_size;
-    return GS_OK;
-}
-
-gs_err
-gs_store_meta_get(gs_store *s, const char *key, void *buf, size_t cap,
-                  size_t *len)
-{
-    struct meta_ctx m = {key, NULL, 0, buf, cap, len};
-    return with_txn(s, false, meta_get_fn, &m);
-}
-
 /* ---- feeds ---- */
 
 static size_t

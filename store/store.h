@@ -4,7 +4,9 @@
  *
  * One environment per replica directory, with named databases (meta
  * "format" is "2"; a replica of another format is GS_EVERSION):
- *   meta   string key -> bytes: format version, network id, device key
+ *   meta   string key -> bytes: "format", "next_feed" (the next feed
+ *          number), "hlc_max" (the greatest hlc held); the network id and
+ *          the device key live in gridsync.conf and device.key
  *   feeds  author(32) || scope -> feed record (number, head seq, head
  *          hash, head signature, frozen flag)
  *   fnum   feed number (u64be) -> author(32) || scope
@@ -75,12 +77,6 @@ typedef struct gs_store_opts {
 GS_MUST_CHECK gs_err gs_store_open(const char *dir, const gs_store_opts *opts,
                                    gs_store **out);
 void gs_store_close(gs_store *s);
-
-/* Meta values (small). get copies into buf (cap bytes), sets *len. */
-GS_MUST_CHECK gs_err gs_store_meta_put(gs_store *s, const char *key,
-                                       const void *val, size_t len);
-GS_MUST_CHECK gs_err gs_store_meta_get(gs_store *s, const char *key,
-                                       void *buf, size_t cap, size_t *len);
 
 /* ---- ingest ---- */
 
