@@ -142,6 +142,10 @@ static void
 rmrf(const char *dir)
 {
     char cmd[4200];
+    if (getenv("GS_BENCH_KEEP")) { /* to inspect the replica afterwards */
+        fprintf(stderr, "gs-bench store: kept %s\n", dir);
+        return;
+    }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "gs-bench store: could not remove %s\n", dir);

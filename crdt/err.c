@@ -43,6 +43,10 @@ static const struct {
                             "others"},
     [GS_EBADPASS] = {"GS_EBADPASS", "passphrase missing or wrong"},
     [GS_ESCHEMA] = {"GS_ESCHEMA", "record does not fit the schema"},
+    [GS_EPROTO] = {"GS_EPROTO", "peer broke the sync protocol"},
+    [GS_ETIMEOUT] = {"GS_ETIMEOUT", "peer did not answer in time"},
+    [GS_EDENIED] = {"GS_EDENIED", "peer's key is not admitted"},
+    [GS_ECLOSED] = {"GS_ECLOSED", "connection closed"},
 };
 
 static_assert(sizeof errs / sizeof errs[0] == GS_ERR_COUNT_,

@@ -55,6 +55,10 @@ typedef enum gs_err {
     GS_EPERM,      /* permission denied, or a key file open to others */
     GS_EBADPASS,   /* passphrase missing or wrong (sealed key file) */
     GS_ESCHEMA,    /* a record does not fit the schema (field, kind, form) */
+    GS_EPROTO,     /* a peer broke the sync protocol (message out of order) */
+    GS_ETIMEOUT,   /* a peer or the network did not answer in time */
+    GS_EDENIED,    /* a peer's key is not admitted (handshake refused) */
+    GS_ECLOSED,    /* the connection or session was closed */
     GS_ERR_COUNT_  /* number of codes; not an error */
 } gs_err;
 
