@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -70,6 +73,7 @@ struct args {
     int npos;
     bool json, reveal, meta, rebuild, skip_bad;
     const char *where, *scope, *authority, *name, *fields_json;
+    const char *timeout, *endpoint;
 };
 
 static int
@@ -101,6 +105,10 @@ parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
             val = &a->name;
         else if (!strcmp(s, "--fields") && strstr(allowed, "fields"))
             val = &a->fields_json;
+        else if (!strcmp(s, "--timeout") && strstr(allowed, "timeout"))
+            val = &a->timeout;
+        else if (!strcmp(s, "--endpoint") && strstr(allowed, "endpoint"))
+            val = &a->endpoint;
         else if (s[0] == '-' && s[1] == '-')
             return usage_error(c, "unknown option '%s'", s);
         if (flag) {
@@ -234,6 +242,8 @@ cmd_put(int argc, char **argv)
         rc = gs_replica_put_assign(r, a.pos[0], a.pos[1],
                                    (const char *const *)a.pos + 2,
                                    (size_t)a.npos - 2);
+    if (rc == GS_OK)
+        gs_agent_poke(replica_dir); /* the agent tells the peers */
     if (rc != GS_OK)
         ret = api_fail(r, "cannot write", rc);
     else if (a.json)
@@ -407,10 +417,12 @@ cmd_import(int argc, char **argv)
     gs_replica *r = open_replica();
     if (!r)
         return EXIT_FAIL;
-    gs_import_stats st;
+    gs_import_stats st = {0};
     gs_err rc =
         gs_replica_import(r, a.pos[0], a.skip_bad, report, "import", &st);
     report_done();
+    if (st.ops)
+        gs_agent_poke(replica_dir);
     int ret = EXIT_OK;
     if (rc != GS_OK) {
         ret = api_fail(r, "import failed; nothing was written", rc);
@@ -522,7 +534,7 @@ cmd_bundle(int argc, char **argv)
     gs_replica *r = open_replica();
     if (!r)
         return EXIT_FAIL;
-    gs_bundle_result br;
+    gs_bundle_result br = {0};
     gs_err rc;
     bool exp = !strcmp(a.pos[0], "export");
     if (exp)
@@ -531,6 +543,8 @@ cmd_bundle(int argc, char **argv)
     else
         rc = gs_replica_bundle_import(r, a.pos[1], report, "bundle", &br);
     report_done();
+    if (!exp && br.applied)
+        gs_agent_poke(replica_dir);
     int ret = EXIT_OK;
     if (rc != GS_OK)
         ret = api_fail(r, exp ? "bundle export failed" : "bundle import failed",
@@ -559,6 +573,183 @@ cmd_bundle(int argc, char **argv)
         ret = EXIT_FAIL; /* the good runs are in; say that some were not */
     gs_replica_close(r);
     return ret;
+}
+
+/* ---- sync ---- */
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static int
+cmd_agent(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "endpoint");
+    if (u >= 0)
+        return u;
+    if (a.npos)
+        return usage_error(current, "takes no arguments");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    gs_agent_opts o = {a.endpoint, NULL, NULL};
+    char why[512] = "";
+    gs_err rc = gs_agent_run(replica_dir, &o, &stop_flag, why, sizeof why);
+    if (rc != GS_OK) {
+        fail("cannot start the agent", "%s", why[0] ? why : gs_strerror(rc));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static int
+cmd_sync(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json timeout");
+    if (u >= 0)
+        return u;
+    if (a.npos != 1)
+        return usage_error(current, "name the peer as DEVICE_KEY@ENDPOINT");
+    long secs = 60;
+    if (a.timeout) {
+        char *end;
+        secs = strtol(a.timeout, &end, 10);
+        if (*end || secs < 1 || secs > 86400)
+            return usage_error(current, "--timeout takes seconds, 1..86400");
+    }
+    gs_sync_result res;
+    char why[512] = "";
+    gs_err rc = gs_sync_once(replica_dir, a.pos[0], (int)secs * 1000, &res,
+                             why, sizeof why);
+    if (a.json) {
+        printf("{\"ok\":%s,\"error\":%s%s%s,\"peer\":\"%s\","
+               "\"ops_in\":%llu,\"ops_known\":%llu,\"ops_out\":%llu,"
+               "\"rejected\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+               "\"messages_in\":%llu,\"messages_out\":%llu,"
+               "\"seconds\":%.3f}\n",
+               rc == GS_OK ? "true" : "false", rc ? "\"" : "",
+               rc ? gs_errname(rc) : "null", rc ? "\"" : "", res.peer_device,
+               res.ops_in, res.ops_known, res.ops_out, res.rejected,
+               res.bytes_in, res.bytes_out, res.msgs_in, res.msgs_out,
+               res.seconds);
+    }
+    if (rc != GS_OK) {
+        fail("sync failed", "%s", why[0] ? why : gs_strerror(rc));
+        return EXIT_FAIL;
+    }
+    if (!a.json)
+        printf("synced with %.16s…: %llu ops in (%llu already here, %llu "
+               "refused), %llu ops out; %llu bytes in, %llu out; %.2f s\n",
+               res.peer_device, res.ops_in, res.ops_known, res.rejected,
+               res.ops_out, res.bytes_in, res.bytes_out, res.seconds);
+    return EXIT_OK;
+}
+
+/* Whether an agent holds the replica's agent lock. */
+static bool
+agent_running(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/agent.lock", replica_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    close(fd);
+    return held;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json");
+    if (u >= 0)
+        return u;
+    if (a.npos)
+        return usage_error(current, "takes no arguments");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    gs_replica_close(r);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/agent.status", replica_dir);
+    bool running = agent_running();
+    json_error_t err;
+    json_t *st = json_load_file(path, 0, &err);
+    if (!st)
+        st = json_pack("{s:b,s:[]}", "running", 0, "peers");
+    json_object_set_new(st, "running", json_boolean(running));
+    if (a.json) {
+        char *s = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+        puts(s ? s : "{}");
+        free(s);
+        json_decref(st);
+        return EXIT_OK;
+    }
+    printf("agent: %s", running ? "running" : "not running");
+    const char *ep = json_string_value(json_object_get(st, "endpoint"));
+    if (running && ep)
+        printf(" on %s", ep);
+    const char *dev = json_string_value(json_object_get(st, "device"));
+    if (dev)
+        printf("\ndevice: %s", dev);
+    const char *upd = json_string_value(json_object_get(st, "updated"));
+    if (upd)
+        printf("\nstatus as of %s", upd);
+    printf("\n");
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(st, "peers"), i, p)
+    {
+        const char *d = json_string_value(json_object_get(p, "device"));
+        const char *e = json_string_value(json_object_get(p, "endpoint"));
+        const char *lc = json_string_value(json_object_get(p, "last_contact"));
+        const char *le = json_string_value(json_object_get(p, "last_error"));
+        const char *ru = json_string_value(json_object_get(p, "refused_us"));
+        printf("peer %.16s%s %s%s: %s, %s; last contact %s\n",
+               d ? d : "(unknown)", d ? "…" : "",
+               e ? "at " : "(dialed us)", e ? e : "",
+               json_is_true(json_object_get(p, "connected")) ? "connected"
+                                                             : "not connected",
+               json_is_true(json_object_get(p, "in_sync")) ? "in sync"
+               : json_is_true(json_object_get(p, "syncing")) ? "syncing"
+                                                             : "not in sync",
+               lc ? lc : "never");
+        printf("  ops in %lld, out %lld; bytes in %lld, out %lld; sessions "
+               "ok %lld, failed %lld%s%s\n",
+               json_integer_value(json_object_get(p, "ops_in")),
+               json_integer_value(json_object_get(p, "ops_out")),
+               json_integer_value(json_object_get(p, "bytes_in")),
+               json_integer_value(json_object_get(p, "bytes_out")),
+               json_integer_value(json_object_get(p, "sessions_ok")),
+               json_integer_value(json_object_get(p, "sessions_failed")),
+               le ? "; last error " : "", le ? le : "");
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(p, "rejected"), k, v)
+            printf("  refused from it: %lld ops, %s\n", json_integer_value(v),
+                   k);
+        if (ru)
+            printf("  it refused us: %s\n", ru);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(st, "hostile"), k, v)
+        printf("hostile peers disconnected: %lld for %s\n",
+               json_integer_value(v), k);
+    json_decref(st);
+    return EXIT_OK;
 }
 
 static const struct cmd cmds[] = {
@@ -620,6 +811,21 @@ static const struct cmd cmds[] = {
     {"export", cmd_export, "write every entity as JSON Lines", "[FILE|-]",
      "Personal fields are included: an export is a backup. Default: "
      "stdout.\n"},
+    {"agent", cmd_agent, "run the sync agent (the daemon)",
+     "[--endpoint ENDPOINT]",
+     "Listens on agent.endpoint, dials agent.peers (DEVICE_KEY@ENDPOINT),\n"
+     "syncs every agent.sync_interval seconds and pushes new writes at once.\n"
+     "Devices in agent.accept (and agent.peers) may dial in. One line per\n"
+     "session on stderr. Stops cleanly on SIGTERM or Ctrl-C.\n"
+     "  --endpoint E       listen here instead of agent.endpoint\n"},
+    {"sync", cmd_sync, "one sync session with a peer, then exit",
+     "DEVICE_KEY@ENDPOINT [--timeout SECONDS] [--json]",
+     "For tablets and cron: both replicas end with what either had in the\n"
+     "scopes synced. The peer must accept this device's key.\n"
+     "  --timeout S        give up after S seconds (default 60)\n"},
+    {"status", cmd_status, "the agent and its peers", "[--json]",
+     "Per peer: connected, in sync, last contact, ops and bytes both ways,\n"
+     "ops refused by reason. Works whether the agent runs or not.\n"},
 };
 
 #define N_CMDS (sizeof cmds / sizeof cmds[0])

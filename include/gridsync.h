@@ -16,6 +16,7 @@
 #define GRIDSYNC_H
 
 #include <stddef.h>
+#include <signal.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,8 +87,9 @@ const char *gs_version(void);
  * {"type", "id", "deleted", "fields": {...}} as docs/cli.md shows; personal
  * fields are masked unless GS_REVEAL is given.
  *
- * Thread safety: one gs_replica per thread; several handles, in one or
- * several processes, may use one directory at once.
+ * Thread safety: one gs_replica per thread, except that the agent thread of
+ * gs_agent_start shares the app's handle; several handles in several
+ * processes may use one directory at once (one per process: LMDB).
  */
 typedef struct gs_replica gs_replica;
 
@@ -212,6 +214,67 @@ GS_MUST_CHECK gs_err gs_replica_bundle_import(gs_replica *r, const char *path,
                                               gs_replica_report_fn report,
                                               void *ctx,
                                               gs_bundle_result *out);
+
+/* ---- the sync agent (docs/protocol.md) ---- */
+
+/* The agent of a replica: listens on agent.endpoint, dials agent.peers,
+ * runs a sync session with each peer every agent.sync_interval seconds
+ * and at once whenever this replica gets new ops (a local write pokes it;
+ * ops from one peer are relayed to the others), reconnects with backoff,
+ * logs one line per session and keeps a status file for `gridsync status`.
+ * It holds an exclusive lock on the replica's agent (one agent per
+ * replica). The agent opens its own handle on the directory. */
+typedef struct gs_agent gs_agent;
+
+/* Log sink: one line, no newline. NULL: stderr with a time stamp. */
+typedef void (*gs_agent_log_fn)(const char *line, void *ctx);
+
+typedef struct gs_agent_opts {
+    const char *endpoint;  /* NULL: agent.endpoint from the config */
+    gs_agent_log_fn log;   /* NULL: stderr */
+    void *log_ctx;
+} gs_agent_opts;
+
+/* Run the agent of the replica in dir in the calling thread until *stop
+ * becomes nonzero (checked at least every 200 ms; a signal handler may set
+ * it). why gets a sentence on failure to start (bad config, endpoint in
+ * use, another agent running: GS_EEXIST). */
+GS_MUST_CHECK gs_err gs_agent_run(const char *dir, const gs_agent_opts *opts,
+                                  volatile sig_atomic_t *stop, char *why,
+                                  size_t why_len);
+
+/* Start the agent of the open replica r in a thread of its own (how an
+ * app embeds it); it runs until gs_agent_stop, which stops it, waits for
+ * it and frees it. r is borrowed: close it only after gs_agent_stop. The
+ * app may go on using r from its own thread meanwhile — the agent touches
+ * only r's store, which is safe to share, and reads its fixed identity and
+ * config. After writing, call gs_agent_poke so the peers hear at once.
+ * (An LMDB replica must not be opened twice in one process: that is why
+ * this takes the app's handle rather than a directory.) */
+GS_MUST_CHECK gs_err gs_agent_start(gs_replica *r, const gs_agent_opts *opts,
+                                    gs_agent **out, char *why,
+                                    size_t why_len);
+void gs_agent_stop(gs_agent *a);
+
+/* Poke the agent of the replica in dir (if one runs): there are new ops to
+ * tell the peers. Never fails the caller's write. */
+void gs_agent_poke(const char *dir);
+
+typedef struct gs_sync_result {
+    unsigned long long ops_in, ops_out, ops_known, rejected;
+    unsigned long long bytes_in, bytes_out, msgs_in, msgs_out;
+    double seconds;
+    char peer_device[65]; /* hex */
+} gs_sync_result;
+
+/* One session with the peer "DEVICE_KEY@ENDPOINT" and return: for tablets
+ * and cron. timeout_ms bounds the whole call (0: 60 s). Errors: GS_EDENIED
+ * (the peer refused our key; why says so), GS_ETIMEOUT (no answer),
+ * GS_ENETWORK / GS_EVERSION (the peer is of another network or protocol),
+ * the store's. */
+GS_MUST_CHECK gs_err gs_sync_once(const char *dir, const char *peer,
+                                  int timeout_ms, gs_sync_result *res,
+                                  char *why, size_t why_len);
 
 #ifdef __cplusplus
 }

@@ -259,7 +259,7 @@ static gs_err
 dec_want(gs_rd *r, gs_wire_wants *w)
 {
     gs_err rc;
-    if ((rc = rd_count(r, GS_WIRE_WANTS_MAX, FEED_MIN + 1, true, &w->n)))
+    if ((rc = rd_count(r, GS_WIRE_WANTS_MAX, FEED_MIN + 1, false, &w->n)))
         return rc;
     for (size_t i = 0; i < w->n; i++) {
         gs_wire_want *e = &w->feeds[i];

@@ -31,11 +31,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum kind { K_TEXT, K_NUMBER, K_KEY, K_ENDPOINT, K_ENDPOINTS, K_SCOPE };
+enum kind { K_TEXT, K_NUMBER, K_KEY, K_ENDPOINT, K_PEERS, K_KEYS, K_SCOPE };
 
 static const char *const kind_names[] = {
     [K_TEXT] = "text",         [K_NUMBER] = "number",       [K_KEY] = "key",
-    [K_ENDPOINT] = "endpoint", [K_ENDPOINTS] = "endpoints",
+    [K_ENDPOINT] = "endpoint", [K_PEERS] = "peers",
+    [K_KEYS] = "keys",
     [K_SCOPE] = "scope",
 };
 
@@ -66,9 +67,13 @@ static const struct key_def keys[] = {
         "certifies devices; empty = not set yet"),
     ROW("agent", "endpoint", K_ENDPOINT, 0, 0, "tcp://127.0.0.1:7420",
         "where the agent listens for peers: tcp://HOST:PORT or ipc://PATH"),
-    ROW("agent", "peers", K_ENDPOINTS, 0, 0, "",
-        "peers to sync with, endpoints separated by commas; empty = only "
-        "peers found on the local network"),
+    ROW("agent", "peers", K_PEERS, 0, 0, "",
+        "peers this agent dials, as DEVICE_KEY@ENDPOINT (the peer's device "
+        "key, 64 hex digits, as 'gridsync init' printed it), separated by "
+        "commas; empty = dial nobody"),
+    ROW("agent", "accept", K_KEYS, 0, 0, "",
+        "device keys (64 hex digits) allowed to dial this agent, separated "
+        "by commas; the keys in agent.peers are allowed too"),
     ROW("agent", "sync_interval", K_NUMBER, 1, 86400, "30",
         "seconds between sync rounds with each configured peer"),
     ROW("store", "map_size_mib", K_NUMBER, 1, UINT64_C(1) << 20, "64",
@@ -221,26 +226,6 @@ endpoint_ok(const char *p, size_t n)
 }
 
 static bool
-endpoints_ok(const char *p, size_t n)
-{
-    if (n == 0)
-        return true;
-    for (;;) {
-        const char *comma = memchr(p, ',', n);
-        size_t item = comma ? (size_t)(comma - p) : n;
-        const char *q = p;
-        size_t m = item;
-        trim(&q, &m);
-        if (!endpoint_ok(q, m))
-            return false;
-        if (!comma)
-            return true;
-        p += item + 1;
-        n -= item + 1;
-    }
-}
-
-static bool
 key_ok(char *p, size_t n)
 {
     if (n == 0)
@@ -255,6 +240,44 @@ key_ok(char *p, size_t n)
             return false;
     }
     return true;
+}
+
+/* DEVICE_KEY@ENDPOINT: CURVE needs the peer's key before it connects. */
+static bool
+peer_ok(char *p, size_t n)
+{
+    char *at = memchr(p, '@', n);
+    if (!at || at == p)
+        return false;
+    size_t kn = (size_t)(at - p);
+    return key_ok(p, kn) && endpoint_ok(at + 1, n - kn - 1);
+}
+
+static bool
+nonempty_key_ok(char *p, size_t n)
+{
+    return n != 0 && key_ok(p, n);
+}
+
+/* Items separated by commas, spaces around them allowed, none empty. */
+static bool
+list_ok(char *p, size_t n, bool (*item_ok)(char *, size_t))
+{
+    if (n == 0)
+        return true;
+    for (;;) {
+        char *comma = memchr(p, ',', n);
+        size_t item = comma ? (size_t)(comma - p) : n;
+        const char *q = p;
+        size_t m = item;
+        trim(&q, &m);
+        if (!item_ok((char *)q, m))
+            return false;
+        if (!comma)
+            return true;
+        p += item + 1;
+        n -= item + 1;
+    }
 }
 
 /* Check v (n bytes, NUL-terminated, ours to normalise) against k. On
@@ -301,12 +324,20 @@ check_value(const struct key_def *k, char *v, size_t n, gs_config_diag *diag,
         diag_set(diag, line, "'%s' must be tcp://HOST:PORT or ipc://PATH",
                  k->key);
         return false;
-    case K_ENDPOINTS:
-        if (endpoints_ok(v, n))
+    case K_PEERS:
+        if (list_ok(v, n, peer_ok))
             return true;
         diag_set(diag, line,
-                 "'%s' must be endpoints (tcp://HOST:PORT or "
-                 "ipc://PATH) separated by commas",
+                 "'%s' must be DEVICE_KEY@ENDPOINT items (64 hex digits, "
+                 "then tcp://HOST:PORT or ipc://PATH) separated by commas",
+                 k->key);
+        return false;
+    case K_KEYS:
+        if (list_ok(v, n, nonempty_key_ok))
+            return true;
+        diag_set(diag, line,
+                 "'%s' must be device keys (64 hex digits) separated by "
+                 "commas",
                  k->key);
         return false;
     }

@@ -20,6 +20,7 @@
 #include "hlc.h"
 #include "identity.h"
 #include "json.h"
+#include "replica_int.h"
 #include "schema.h"
 #include "store.h"
 
@@ -1146,4 +1147,36 @@ gs_replica_config_set(gs_replica *r, const char *key, const char *value)
     if (rc != GS_OK)
         detail(r, "cannot write %s: %s", path, gs_strerror(rc));
     return rc;
+}
+
+/* ---- for the agent (replica_int.h) ---- */
+
+gs_store *
+gs_replica_store(gs_replica *r)
+{
+    return r->store;
+}
+
+const gs_identity *
+gs_replica_identity(const gs_replica *r)
+{
+    return &r->id;
+}
+
+const uint8_t *
+gs_replica_network(const gs_replica *r)
+{
+    return r->network;
+}
+
+const gs_config *
+gs_replica_cfg(const gs_replica *r)
+{
+    return r->cfg;
+}
+
+const char *
+gs_replica_dir(const gs_replica *r)
+{
+    return r->dir;
 }

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,15 @@
 
 struct gs_store {
     MDB_env *env;
-    MDB_dbi meta, feeds, fnum, ops, ents, hist, forks;
+    MDB_dbi meta, feeds, fnum, ops, ents, hist, forks, sigs;
     uint64_t max_map;
-    bool map_full;  /* set by put(): the running transaction hit the map */
+    bool map_full;  /* set by put(): the running write transaction hit the
+                       map; only the one writer LMDB admits touches it */
+    /* Threads of one process may share the store (the app and the agent
+     * thread of gs_agent_start): every transaction holds `resize` shared;
+     * changing the map size needs it exclusive, because LMDB allows that
+     * only while this process has no transaction open. */
+    pthread_rwlock_t resize;
     char dir[4096]; /* for the free-space check after a failed write */
 };
 
@@ -51,6 +58,8 @@ struct feed {
     gs_sig sig; /* of the head */
     uint8_t flags;
 };
+
+#define FEED_FROZEN 0x01 /* flags: the trust work's; nothing sets it yet */
 
 static gs_err
 map_err(int rc)
@@ -119,11 +128,16 @@ open_dbis(gs_store *s, bool create)
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},  {"feeds", &s->feeds}, {"fnum", &s->fnum},
-               {"ops", &s->ops},    {"ents", &s->ents},   {"hist", &s->hist},
-               {"forks", &s->forks}};
+    } dbs[] = {{"meta", &s->meta},   {"feeds", &s->feeds}, {"fnum", &s->fnum},
+               {"ops", &s->ops},     {"ents", &s->ents},   {"hist", &s->hist},
+               {"forks", &s->forks}, {"sigs", &s->sigs}};
+    bool no_sigs = false;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND && dbs[i].dbi == &s->sigs) {
+            no_sigs = true; /* a replica from before sigs: added below */
+            continue;
+        }
         if (rc != 0) {
             mdb_txn_abort(txn);
             /* a database missing from an existing replica: not ours */
@@ -147,6 +161,19 @@ open_dbis(gs_store *s, bool create)
     }
     /* Commit even the read-only transaction: LMDB closes the handles a
      * transaction opened when that transaction is aborted. */
+    rc = mdb_txn_commit(txn);
+    if (rc != 0 || !no_sigs)
+        return map_err(rc);
+    /* sigs came after format 2 without changing it: empty is a valid
+     * state (no checkpoints yet), so an older replica gets one here. */
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        return map_err(rc);
+    rc = mdb_dbi_open(txn, "sigs", MDB_CREATE, &s->sigs);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
     return map_err(mdb_txn_commit(txn));
 }
 
@@ -170,6 +197,10 @@ gs_store_open(const char *dir, const gs_store_opts *opts, gs_store **out)
         return GS_ENOMEM;
     s->max_map = opts->max_map_size;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
+    if (pthread_rwlock_init(&s->resize, NULL) != 0) {
+        free(s);
+        return GS_ENOMEM;
+    }
     int mrc = mdb_env_create(&s->env);
     if (mrc == 0)
         mrc = mdb_env_set_maxdbs(s->env, 16);
@@ -192,6 +223,7 @@ gs_store_open(const char *dir, const gs_store_opts *opts, gs_store **out)
 fail:
     if (s->env)
         mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize);
     free(s);
     return rc;
 }
@@ -202,7 +234,45 @@ gs_store_close(gs_store *s)
     if (s == NULL)
         return;
     mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize);
     free(s);
+}
+
+/* A transaction of this process, under `resize` held shared. */
+static int
+txn_begin(gs_store *s, unsigned flags, MDB_txn **txn)
+{
+    pthread_rwlock_rdlock(&s->resize);
+    int mrc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (mrc != 0)
+        pthread_rwlock_unlock(&s->resize);
+    return mrc;
+}
+
+static void
+txn_abort(gs_store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize);
+}
+
+static int
+txn_commit(gs_store *s, MDB_txn *txn)
+{
+    int mrc = mdb_txn_commit(txn);
+    pthread_rwlock_unlock(&s->resize);
+    return mrc;
+}
+
+/* Set the map size (0: adopt another process's) with no transaction of
+ * this process open. */
+static int
+set_mapsize(gs_store *s, size_t size)
+{
+    pthread_rwlock_wrlock(&s->resize);
+    int mrc = mdb_env_set_mapsize(s->env, size);
+    pthread_rwlock_unlock(&s->resize);
+    return mrc;
 }
 
 /* ---- transactions ---- */
@@ -221,7 +291,7 @@ grow(gs_store *s)
             return GS_ETOOBIG;
         size = s->max_map;
     }
-    return map_err(mdb_env_set_mapsize(s->env, (size_t)size));
+    return map_err(set_mapsize(s, (size_t)size));
 }
 
 static gs_err
@@ -229,28 +299,32 @@ with_txn(gs_store *s, bool write, txn_fn fn, void *ctx)
 {
     for (;;) {
         MDB_txn *txn;
-        int mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+        int mrc = txn_begin(s, write ? 0 : MDB_RDONLY, &txn);
         if (mrc == MDB_MAP_RESIZED) {
             /* another process grew the map: adopt its size */
-            mrc = mdb_env_set_mapsize(s->env, 0);
+            mrc = set_mapsize(s, 0);
             if (mrc != 0)
                 return map_err(mrc);
             continue;
         }
         if (mrc != 0)
             return map_err(mrc);
-        s->map_full = false;
+        if (write)
+            s->map_full = false;
         gs_err rc = fn(s, txn, ctx);
+        bool full = false;
         if (rc == GS_OK && write) {
-            mrc = mdb_txn_commit(txn);
+            mrc = txn_commit(s, txn);
             if (mrc == MDB_MAP_FULL)
                 s->map_full = true;
             else if (mrc != 0)
                 rc = write_err(s, mrc);
+            full = s->map_full;
         } else {
-            mdb_txn_abort(txn);
+            full = write && s->map_full;
+            txn_abort(s, txn);
         }
-        if (!write || !s->map_full)
+        if (!write || !full)
             return rc;
         /* the batch did not fit: grow and run it again from the start */
         rc = grow(s);
@@ -360,21 +434,29 @@ feed_new(gs_store *s, MDB_txn *txn, const uint8_t *key, size_t kn,
     return put(s, txn, s->fnum, num, 8, key, kn, MDB_NOOVERWRITE);
 }
 
+struct head_get {
+    uint8_t key[FEED_KEY_MAX];
+    size_t kn;
+    struct feed f;
+};
+
+static gs_err
+head_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct head_get *h = ctx;
+    return feed_get(s, txn, h->key, h->kn, &h->f);
+}
+
 gs_err
 gs_store_feed_head(gs_store *s, const uint8_t author[GS_KEY_BYTES],
                    gs_slice scope, gs_feed_head *out)
 {
-    uint8_t key[FEED_KEY_MAX];
-    struct feed f;
-    MDB_txn *txn;
+    struct head_get h;
     if (scope.n > GS_SCOPE_BYTES_MAX)
         return GS_EINVAL;
-    size_t kn = feed_key(author, scope, key);
-    int mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (mrc != 0)
-        return map_err(mrc);
-    gs_err rc = feed_get(s, txn, key, kn, &f);
-    mdb_txn_abort(txn);
+    h.kn = feed_key(author, scope, h.key);
+    gs_err rc = with_txn(s, false, head_get_fn, &h);
+    struct feed f = h.f;
     if (rc == GS_ENOTFOUND) {
         memset(out, 0, sizeof *out);
         return GS_OK;
@@ -382,6 +464,95 @@ gs_store_feed_head(gs_store *s, const uint8_t author[GS_KEY_BYTES],
     if (rc == GS_OK)
         *out = f.head;
     return rc;
+}
+
+/* ---- signature checkpoints ----
+ *
+ * sigs keeps, besides the head signature in each feed record, the
+ * signatures of some older heads: keyed feed number (u64be) || seq (u64be),
+ * so one feed's checkpoints sort together by seq. When a head moves on, the
+ * old head's signature is kept if the new head lies more than
+ * GS_STORE_SIG_SPACING past the last one kept (or past seq 0). Signed seqs
+ * (checkpoints and the head) then lie at most GS_STORE_SIG_SPACING apart,
+ * or one batch or run apart where a single one was longer: every sync
+ * segment (gs_store_feed_read) ends at a signed seq, and these bound it.
+ * The last kept seq is found with one cursor seek, so the feed record is
+ * unchanged and older binaries still read every record. */
+
+/* feed number || seq: the key of ops, forks and sigs alike. */
+static void
+seq_key(uint64_t num, uint64_t seq, uint8_t out[16])
+{
+    put_u64be(out, num);
+    put_u64be(out + 8, seq);
+}
+
+/* A checkpoint looked up in sigs: found only if it is of the feed asked
+ * about. */
+struct ckpt {
+    bool found;
+    uint64_t seq;
+    MDB_val sig; /* borrowed from the transaction */
+};
+
+static gs_err
+ckpt_read(const MDB_val *k, const MDB_val *v, uint64_t num, struct ckpt *c)
+{
+    if (k->mv_size != 16 || v->mv_size != GS_SIG_BYTES)
+        return GS_EMALFORMED; /* a damaged replica, never a crash */
+    c->found = get_u64be(k->mv_data) == num;
+    c->seq = get_u64be((const uint8_t *)k->mv_data + 8);
+    c->sig = *v;
+    return GS_OK;
+}
+
+/* Around (num, seq) in sigs: *below gets the greatest checkpoint of feed
+ * num under seq, *above (may be NULL) the least at or over it. */
+static gs_err
+ckpt_around(gs_store *s, MDB_txn *txn, uint64_t num, uint64_t seq,
+            struct ckpt *below, struct ckpt *above)
+{
+    uint8_t key[16];
+    MDB_cursor *cur;
+    gs_err rc = GS_OK;
+    memset(below, 0, sizeof *below);
+    if (above)
+        memset(above, 0, sizeof *above);
+    seq_key(num, seq, key);
+    MDB_val k = {16, key}, v;
+    int mrc = mdb_cursor_open(txn, s->sigs, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (mrc == 0 && above)
+        rc = ckpt_read(&k, &v, num, above);
+    if (rc == GS_OK && (mrc == 0 || mrc == MDB_NOTFOUND))
+        mrc = mdb_cursor_get(cur, &k, &v, mrc == 0 ? MDB_PREV : MDB_LAST);
+    if (rc == GS_OK && mrc == 0)
+        rc = ckpt_read(&k, &v, num, below);
+    else if (rc == GS_OK && mrc != MDB_NOTFOUND)
+        rc = map_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* f's head is about to move on to new_seq: keep its signature as a
+ * checkpoint if the spacing asks for one. Call before f changes. */
+static gs_err
+ckpt_keep(gs_store *s, MDB_txn *txn, const struct feed *f, uint64_t new_seq)
+{
+    uint8_t key[16], enc[GS_SIG_BYTES];
+    struct ckpt last;
+    if (!f->has_sig || f->head.seq == 0 || new_seq <= f->head.seq)
+        return GS_OK;
+    gs_err rc = ckpt_around(s, txn, f->num, UINT64_MAX, &last, NULL);
+    if (rc != GS_OK)
+        return rc;
+    if (new_seq - (last.found ? last.seq : 0) <= GS_STORE_SIG_SPACING)
+        return GS_OK;
+    seq_key(f->num, f->head.seq, key);
+    gs_sig_encode(&f->sig, enc);
+    return put(s, txn, s->sigs, key, sizeof key, enc, sizeof enc, 0);
 }
 
 /* ---- entities ---- */
@@ -910,14 +1081,14 @@ gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
     if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
         id.n > GS_ID_BYTES_MAX)
         return GS_EINVAL;
-    int mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int mrc = txn_begin(s, MDB_RDONLY, &txn);
     if (mrc != 0)
         return map_err(mrc);
     MDB_val k = {ent_key(type, id, key), key}, val = {n, (void *)v};
     ecodec_init(&x);
     gs_err rc = ent_decode(s, txn, &x, &k, &val, out);
     ecodec_fini(&x);
-    mdb_txn_abort(txn);
+    txn_abort(s, txn);
     return rc;
 }
 
@@ -1226,6 +1397,9 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (rc != GS_OK)
             return rc;
     }
+    /* verified: the run ends n ops above the head */
+    if ((rc = ckpt_keep(s, txn, &f, f.head.seq + n)) != GS_OK)
+        return rc;
     for (size_t i = k; i < run->n; i++) {
         const gs_run_item *it = &run->items[i];
         rc = gs_op_decode(it->bytes, it->n, &op);
@@ -1295,7 +1469,7 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct write_ctx *w = ctx;
     uint8_t fkey[FEED_KEY_MAX], hash[GS_HASH_BYTES];
-    struct feed f;
+    struct feed f, before;
     uint64_t seen;
     gs_op op;
     gs_err rc;
@@ -1316,6 +1490,7 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
         return rc;
     if ((rc = hlc_get(s, txn, &seen)) != GS_OK)
         return rc;
+    before = f; /* its head signature may become a checkpoint */
     for (size_t i = 0; i < w->n; i++) {
         gs_entity cur;
         bool have = false;
@@ -1389,6 +1564,8 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
     if (w->out->written == 0)
         return GS_OK; /* nothing new: the transaction changes nothing */
     /* One signature on the newest op vouches for the batch beneath it. */
+    if ((rc = ckpt_keep(s, txn, &before, f.head.seq)) != GS_OK)
+        return rc;
     gs_op_sign(f.head.hash, w->network, w->sk, &f.sig);
     f.has_sig = true;
     rc = feed_put(s, txn, fkey, fkn, &f);
@@ -1443,10 +1620,15 @@ gs_store_hlc_seen(gs_store *s, uint64_t *out)
 
 struct read_ctx {
     gs_slice type, id;
+    const uint8_t *author; /* feed_read: the feed (author, scope) */
+    gs_slice scope;        /* feed_read; feeds_each: the filter */
+    uint64_t from, to;     /* feed_read: the segment asked, its end */
+    size_t max_ops;
     gs_entity *out;
     gs_store_entity_fn efn;
     gs_store_op_fn ofn;
     gs_store_feed_op_fn ffn;
+    gs_store_feed_fn feedfn;
     void *ctx;
     uint8_t *digest;
     gs_store_counts *counts;
@@ -1618,7 +1800,9 @@ gs_store_history(gs_store *s, gs_slice type, gs_slice id, gs_store_op_fn fn,
     return with_txn(s, false, history_fn, &c);
 }
 
-/* ops_each: per feed (in feed-number order), its ops 1..head. */
+/* ---- feeds and their ops, as bundles and sync send them ---- */
+
+/* A walk over the ops of one feed at a time (w->f, named w->fkey). */
 struct ops_walk {
     struct read_ctx *c;
     gs_store *s;
@@ -1630,35 +1814,62 @@ struct ops_walk {
     gs_buf op;
 };
 
+/* Hand c->ffn the ops from..to of the feed being walked, in seq order, as
+ * canonical bytes, with sig on `to` only: what ops_each and feed_read
+ * send. Every seq in between must be held; a gap is a damaged replica.
+ * Sets w->stopped when the callback asks to stop. */
 static gs_err
-each_feed_op(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+feed_ops(struct ops_walk *w, uint64_t from, uint64_t to, const gs_sig *sig)
 {
-    struct ops_walk *w = ctx;
-    if (k->mv_size != 16)
-        return GS_EMALFORMED;
-    uint64_t seq = get_u64be((const uint8_t *)k->mv_data + 8);
-    const gs_sig *sig = seq == w->f.head.seq && w->f.has_sig ? &w->f.sig : NULL;
-    gs_err rc = op_expand(w->fkey, w->fkn, v, &w->op);
-    if (rc != GS_OK)
-        return rc;
-    *stop = w->stopped = w->c->ffn(w->op.data, w->op.len, sig, w->c->ctx) != 0;
-    return GS_OK;
+    uint8_t key[16];
+    MDB_cursor *cur;
+    gs_err rc = GS_OK;
+    if (from == 0 || from > to)
+        return GS_OK;
+    seq_key(w->f.num, from, key);
+    MDB_val k = {16, key}, v;
+    int mrc = mdb_cursor_open(w->txn, w->s->ops, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    for (uint64_t seq = from;; seq++) {
+        if (mrc != 0) {
+            rc = map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
+            break;
+        }
+        if (k.mv_size != 16 || get_u64be(k.mv_data) != w->f.num ||
+            get_u64be((const uint8_t *)k.mv_data + 8) != seq) {
+            rc = map_err(MDB_CORRUPTED);
+            break;
+        }
+        if ((rc = op_expand(w->fkey, w->fkn, &v, &w->op)) != GS_OK)
+            break;
+        w->stopped = w->c->ffn(w->op.data, w->op.len, seq == to ? sig : NULL,
+                               w->c->ctx) != 0;
+        if (w->stopped || seq == to)
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc;
 }
 
+/* ops_each: per feed (in feed-number order), its ops 1..head. */
 static gs_err
 each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
     struct ops_walk *w = ctx;
-    if (k->mv_size != 8)
+    if (k->mv_size != 8 || v->mv_size <= GS_KEY_BYTES ||
+        v->mv_size > FEED_KEY_MAX)
         return GS_EMALFORMED;
     gs_err rc = feed_get(w->s, w->txn, v->mv_data, v->mv_size, &w->f);
     if (rc != GS_OK)
         return rc;
-    if (v->mv_size <= GS_KEY_BYTES || v->mv_size > FEED_KEY_MAX)
+    if (w->f.num != get_u64be(k->mv_data))
         return GS_EMALFORMED;
     w->fkey = v->mv_data; /* valid for this read transaction */
     w->fkn = v->mv_size;
-    rc = walk(w->txn, w->s->ops, k->mv_data, 8, each_feed_op, w);
+    rc = feed_ops(w, 1, w->f.head.seq, w->f.has_sig ? &w->f.sig : NULL);
     *stop = w->stopped;
     return rc;
 }
@@ -1678,6 +1889,121 @@ gs_store_ops_each(gs_store *s, gs_store_feed_op_fn fn, void *ctx)
 {
     struct read_ctx c = {.ffn = fn, .ctx = ctx};
     return with_txn(s, false, ops_each_fn, &c);
+}
+
+/* Whether scope (p, n) lies in under: equal, or below it on a '.' (an
+ * empty under holds everything). */
+static bool
+scope_in(gs_slice under, const uint8_t *p, size_t n)
+{
+    if (under.n == 0)
+        return true;
+    return n >= under.n && memcmp(p, under.p, under.n) == 0 &&
+           (n == under.n || p[under.n] == '.');
+}
+
+static gs_err
+each_feed_info(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+{
+    struct read_ctx *c = ctx;
+    const uint8_t *p = k->mv_data;
+    gs_store_feed_info fi;
+    struct feed f;
+    if (k->mv_size <= GS_KEY_BYTES || k->mv_size > FEED_KEY_MAX)
+        return GS_EMALFORMED;
+    if (!scope_in(c->scope, p + GS_KEY_BYTES, k->mv_size - GS_KEY_BYTES))
+        return GS_OK;
+    gs_err rc = feed_decode(v, &f);
+    if (rc != GS_OK)
+        return rc;
+    memcpy(fi.author, p, GS_KEY_BYTES);
+    fi.scope = gs_slice_of(p + GS_KEY_BYTES, k->mv_size - GS_KEY_BYTES);
+    fi.head = f.head;
+    fi.frozen = (f.flags & FEED_FROZEN) != 0;
+    *stop = c->feedfn(&fi, c->ctx) != 0;
+    return GS_OK;
+}
+
+static gs_err
+feeds_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    /* keys lead with the author: a scope filter cannot seek, so it scans */
+    return walk(txn, s->feeds, NULL, 0, each_feed_info, ctx);
+}
+
+gs_err
+gs_store_feeds_each(gs_store *s, gs_slice under, gs_store_feed_fn fn, void *ctx)
+{
+    struct read_ctx c = {.scope = under, .feedfn = fn, .ctx = ctx};
+    return with_txn(s, false, feeds_each_fn, &c);
+}
+
+/* feed_read: the segment's end is the last signed seq in the window
+ * from..from+max_ops-1, else the first signed seq past it; the signed seqs
+ * are the checkpoints in sigs and the head. */
+static gs_err
+feed_read_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct read_ctx *c = ctx;
+    struct ops_walk w = {.c = c, .s = s, .txn = txn};
+    uint8_t key[FEED_KEY_MAX];
+    size_t kn = feed_key(c->author, c->scope, key);
+    gs_err rc = feed_get(s, txn, key, kn, &w.f);
+    if (rc != GS_OK)
+        return rc;
+    if (c->from > w.f.head.seq)
+        return GS_ENOTFOUND;
+    if (!w.f.has_sig)
+        return GS_ENOSIG; /* the store never holds such a feed */
+    uint64_t span =
+        c->max_ops < GS_STORE_RUN_MAX ? c->max_ops : GS_STORE_RUN_MAX;
+    uint64_t to = w.f.head.seq;
+    gs_sig sig = w.f.sig;
+    if (to - c->from >= span) {
+        /* the head lies past the window: look around its end */
+        struct ckpt below, above;
+        rc = ckpt_around(s, txn, w.f.num, c->from + span, &below, &above);
+        if (rc != GS_OK)
+            return rc;
+        const struct ckpt *at = NULL;
+        if (below.found && below.seq >= c->from)
+            at = &below;
+        else if (above.found && above.seq < to)
+            at = &above;
+        if (at) {
+            to = at->seq;
+            gs_sig_decode(at->sig.mv_data, &sig);
+        }
+    }
+    /* only a local write batch longer than a run can make one this long */
+    if (to - c->from >= GS_STORE_RUN_MAX)
+        return GS_ETOOBIG;
+    c->to = to;
+    w.fkey = key;
+    w.fkn = kn;
+    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    rc = feed_ops(&w, c->from, to, &sig);
+    gs_buf_fini(&w.op);
+    return rc;
+}
+
+gs_err
+gs_store_feed_read(gs_store *s, const uint8_t author[GS_KEY_BYTES],
+                   gs_slice scope, uint64_t from, size_t max_ops,
+                   gs_store_feed_op_fn fn, void *ctx, uint64_t *to_out)
+{
+    struct read_ctx c = {.author = author,
+                         .scope = scope,
+                         .from = from,
+                         .max_ops = max_ops,
+                         .ffn = fn,
+                         .ctx = ctx};
+    if (from == 0 || max_ops == 0 || scope.n > GS_SCOPE_BYTES_MAX)
+        return GS_EINVAL;
+    gs_err rc = with_txn(s, false, feed_read_fn, &c);
+    if (rc == GS_OK && to_out)
+        *to_out = c.to;
+    return rc;
 }
 
 /* ---- digests ---- */

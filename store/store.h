@@ -29,6 +29,10 @@
  *          || varint seq -> empty: the entity->ops index behind history
  *   forks  feed number || seq -> the second op seen there (canonical,
  *          length-prefixed), and its sig
+ *   sigs   feed number (u64be) || seq (u64be) -> the encoded gs_sig of
+ *          that op, once the feed's head: checkpoints kept as the head
+ *          moves on, about every GS_STORE_SIG_SPACING ops (see "sync").
+ *          Created on open in a replica made before it (same format 2).
  *
  * Invariants:
  *  - A batch is one write transaction: verify, append, merge, index. A
@@ -82,8 +86,9 @@ void gs_store_close(gs_store *s);
 
 /* Ops in one run given to gs_store_ingest. A run longer than GS_RUN_MAX
  * is verified in pieces linked by their hashes, the last piece by the
- * run's one signature: the store keeps only each feed's head signature, so
- * a feed travels whole from where the receiver stands to its head. */
+ * run's one signature: a run ends at a signed op, and the store keeps
+ * only some (the head's and checkpoints, see "sync"), so a run may have to
+ * be long. */
 #define GS_STORE_RUN_MAX (1u << 20)
 
 /* One run of one feed, as sync and bundles carry it. */
@@ -198,6 +203,51 @@ GS_MUST_CHECK gs_err gs_store_entity_from_stored(gs_store *s, gs_slice type,
                                                  gs_slice id,
                                                  const uint8_t *v, size_t n,
                                                  gs_entity *out);
+
+/* ---- sync (docs/protocol.md §4) ---- */
+
+/* The store keeps, besides each feed's head signature, a signature at
+ * least every GS_STORE_SIG_SPACING ops where it was given one (each local
+ * write transaction signs its last op; each ingested run brings the
+ * signature of its last op). A sync run must end at a signed op, so this
+ * bounds the runs a sender has to cut. */
+#define GS_STORE_SIG_SPACING 1024u
+
+/* One feed as gs_store_feeds_each reports it. */
+typedef struct gs_store_feed_info {
+    uint8_t author[GS_KEY_BYTES];
+    gs_slice scope;    /* borrowed: valid during the callback only */
+    gs_feed_head head; /* seq and content hash of its newest op */
+    bool frozen;       /* a fork was seen: the feed takes no more ops */
+} gs_store_feed_info;
+
+/* Return nonzero to stop early (the call then returns GS_OK). */
+typedef int (*gs_store_feed_fn)(const gs_store_feed_info *f, void *ctx);
+
+/* Call fn for every feed whose scope lies in `under`: equal to it or below
+ * it in the dotted path ("a.b" holds "a.b" and "a.b.c", not "a.bc"); an
+ * empty `under` holds every scope. Order unspecified. One read
+ * transaction. */
+GS_MUST_CHECK gs_err gs_store_feeds_each(gs_store *s, gs_slice under,
+                                         gs_store_feed_fn fn, void *ctx);
+
+/* Read one signed segment of the feed (author, scope) starting at seq
+ * `from` (>= 1): ops from..to, where `to` is the greatest signed seq <=
+ * from + max_ops - 1, or, when no signed seq lies in that window, the
+ * least signed seq above it (so a segment may exceed max_ops, but never
+ * GS_STORE_RUN_MAX). fn gets each op's canonical bytes (borrowed, valid
+ * during the callback) in seq order, with sig non-NULL on the last op
+ * only. *to_out (may be NULL) gets `to`. GS_ENOTFOUND if the feed is
+ * unknown or from is above its head; GS_EINVAL if from is 0 or max_ops
+ * is 0; GS_ETOOBIG if the segment would exceed GS_STORE_RUN_MAX (only a
+ * single gs_store_write of more ops than that can leave one). A nonzero
+ * return from fn stops the read with GS_OK. One read transaction. */
+GS_MUST_CHECK gs_err gs_store_feed_read(gs_store *s,
+                                        const uint8_t author[GS_KEY_BYTES],
+                                        gs_slice scope, uint64_t from,
+                                        size_t max_ops,
+                                        gs_store_feed_op_fn fn, void *ctx,
+                                        uint64_t *to_out);
 
 /* State digest from the materialised entities. */
 GS_MUST_CHECK gs_err gs_store_digest(gs_store *s, uint8_t out[GS_HASH_BYTES]);

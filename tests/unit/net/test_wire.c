@@ -394,16 +394,26 @@ test_wire_refuse_noncanon_and_malformed(void **state)
     assert_int_equal(gs_wire_encode(m, &b), GS_EINVAL);
     assert_int_equal(patched(GS_WIRE_RANGES, 6 + 1 + 6 + 1 + 33, 2),
                      GS_EMALFORMED);
-    /* WANT: feeds out of order; from 0; empty */
+    /* WANT: feeds out of order; from 0 */
     sample(GS_WIRE_WANT, m);
     m->u.want.feeds[1].feed = m->u.want.feeds[0].feed;
     assert_int_equal(gs_wire_encode(m, &b), GS_EMALFORMED);
     sample(GS_WIRE_WANT, m);
     m->u.want.feeds[0].from = 0;
     assert_int_equal(gs_wire_encode(m, &b), GS_EMALFORMED);
+    /* an empty WANT is a side's last word: it wants nothing (more) */
     sample(GS_WIRE_WANT, m);
     m->u.want.n = 0;
-    assert_int_equal(gs_wire_encode(m, &b), GS_EMALFORMED);
+    gs_buf_reset(&b);
+    assert_int_equal(gs_wire_encode(m, &b), GS_OK);
+    {
+        gs_wire_msg *e = calloc(1, sizeof *e);
+        assert_non_null(e);
+        assert_int_equal(gs_wire_decode(b.data, b.len, e), GS_OK);
+        assert_int_equal(e->u.want.n, 0);
+        free(e);
+    }
+    gs_buf_reset(&b);
     /* ACK: refused runs out of order; a bad code */
     sample(GS_WIRE_ACK, m);
     m->u.ack.refused[1].run = 2;

@@ -110,6 +110,7 @@ test_config_defaults(void **state)
     assert_string_equal(gs_config_get(cfg, "agent.endpoint"),
                         "tcp://127.0.0.1:7420");
     assert_string_equal(gs_config_get(cfg, "agent.peers"), "");
+    assert_string_equal(gs_config_get(cfg, "agent.accept"), "");
     assert_int_equal(gs_config_get_u64(cfg, "agent.sync_interval", &v), GS_OK);
     assert_int_equal(v, 30);
     assert_int_equal(gs_config_get_u64(cfg, "store.map_size_mib", &v), GS_OK);
@@ -125,7 +126,7 @@ test_config_defaults(void **state)
     assert_int_equal(v, 7);
 
     gs_config_each(cfg, count_cb, &c);
-    assert_int_equal(c.n, 8);
+    assert_int_equal(c.n, 9);
     assert_int_equal(c.set, 0);
     gs_config_free(cfg);
     gs_config_free(NULL);
@@ -176,8 +177,8 @@ test_config_write_load_round_trip(void **state)
     assert_int_equal(gs_config_set(a, "agent.endpoint", "tcp://*:7500", NULL),
                      GS_OK);
     assert_int_equal(gs_config_set(a, "agent.peers",
-                                   "tcp://10.0.0.1:7420, tcp://[::1]:7420,"
-                                   "ipc:///run/gridsync.sock",
+                                   "abababababababababababababababababababababababababababababababab@tcp://10.0.0.1:7420, abababababababababababababababababababababababababababababababab@tcp://[::1]:7420,"
+                                   "abababababababababababababababababababababababababababababababab@ipc:///run/gridsync.sock",
                                    NULL),
                      GS_OK);
     assert_int_equal(gs_config_set(a, "agent.sync_interval", "600", NULL),
@@ -243,7 +244,7 @@ test_config_unknown_names_report_their_line(void **state)
     expect_parse("[agent]\nendpoint = tcp://h:1\0\n", GS_OK, 0, NULL);
     /* a NUL inside a line (strlen stops there, so parse explicitly) */
     {
-        static const char nul[] = "[agent]\npeers = tcp://a:1\0x\n";
+        static const char nul[] = "[agent]\npeers = abababababababababababababababababababababababababababababababab@tcp://a:1\0x\n";
         gs_config *cfg = NULL;
         gs_config_diag d = {0, ""};
         assert_int_equal(gs_config_parse(nul, sizeof nul - 1, &d, &cfg),
@@ -299,9 +300,9 @@ test_config_bad_values_report_their_line(void **state)
                  bad_endpoints[i]);
         expect_parse(text, GS_EMALFORMED, 2, "agent.endpoint");
     }
-    expect_parse("[agent]\npeers = tcp://a:1,,tcp://b:2\n", GS_EMALFORMED, 2,
+    expect_parse("[agent]\npeers = abababababababababababababababababababababababababababababababab@tcp://a:1,,abababababababababababababababababababababababababababababababab@tcp://b:2\n", GS_EMALFORMED, 2,
                  "agent.peers");
-    expect_parse("[agent]\npeers = tcp://a:1,\n", GS_EMALFORMED, 2, NULL);
+    expect_parse("[agent]\npeers = abababababababababababababababababababababababababababababababab@tcp://a:1,\n", GS_EMALFORMED, 2, NULL);
     expect_parse("[replica]\nname = tab\there\n", GS_EMALFORMED, 2,
                  "replica.name");
     expect_parse("[replica]\nname = \xff\xfe\n", GS_EMALFORMED, 2, "UTF-8");
@@ -327,7 +328,7 @@ test_config_comments_and_whitespace(void **state)
                                "\n"
                                "\t[ agent ]  \r\n"
                                "\tsync_interval\t=\t 45  \r\n"
-                               "peers=tcp://a:1 , ipc:///tmp/x.sock\n"
+                               "peers=abababababababababababababababababababababababababababababababab@tcp://a:1 , abababababababababababababababababababababababababababababababab@ipc:///tmp/x.sock\n"
                                "   # indented comment\n"
                                "[replica]\n"
                                "name =\n"
@@ -342,7 +343,7 @@ test_config_comments_and_whitespace(void **state)
     assert_int_equal(gs_config_get_u64(cfg, "agent.sync_interval", &v), GS_OK);
     assert_int_equal(v, 45);
     assert_string_equal(gs_config_get(cfg, "agent.peers"),
-                        "tcp://a:1 , ipc:///tmp/x.sock");
+                        "abababababababababababababababababababababababababababababababab@tcp://a:1 , abababababababababababababababababababababababababababababababab@ipc:///tmp/x.sock");
     assert_string_equal(gs_config_get(cfg, "replica.name"), "");
     assert_string_equal(gs_config_get(cfg, "network.authority"), "");
     assert_int_equal(gs_config_get_u64(cfg, "store.map_size_mib", &v), GS_OK);
