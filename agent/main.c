@@ -748,6 +748,12 @@ cmd_status(int argc, char **argv)
     json_object_foreach(json_object_get(st, "hostile"), k, v)
         printf("hostile peers disconnected: %lld for %s\n",
                json_integer_value(v), k);
+    json_int_t refused =
+        json_integer_value(json_object_get(st, "refused_handshakes"));
+    if (refused)
+        printf("handshakes refused (key not in agent.peers or agent.accept): "
+               "%lld\n",
+               (long long)refused);
     json_decref(st);
     return EXIT_OK;
 }

@@ -100,6 +100,8 @@ struct gs_agent {
     uint8_t accept[CONNS_MAX][32]; /* curve keys admitted */
     size_t n_accept;
     uint64_t hostile[GS_ERR_COUNT_];
+    uint64_t refused_keys; /* handshakes refused: key not accepted */
+    double refused_logged;
     bool status_dirty;
     double status_at;
     gs_buf msg;
@@ -189,6 +191,16 @@ admit(const uint8_t curve_pk[32], void *ctx)
     for (size_t i = 0; i < a->n_accept; i++)
         if (!sodium_memcmp(a->accept[i], curve_pk, 32))
             return true;
+    a->refused_keys++;
+    a->status_dirty = true;
+    if (mono() - a->refused_logged > 10.0) { /* a redialing peer: not spam */
+        char h[17];
+        hex8(curve_pk, h);
+        logf_(a, "refused a device whose key is not in agent.peers or "
+                 "agent.accept (CURVE key %s…); %llu refused so far",
+              h, (unsigned long long)a->refused_keys);
+        a->refused_logged = mono();
+    }
     return false;
 }
 
@@ -546,6 +558,8 @@ write_status(gs_agent *a, bool running)
     json_object_set_new(root, "device", json_string(hex));
     json_object_set_new(root, "endpoint", json_string(a->endpoint));
     json_object_set_new(root, "hostile", reasons(a->hostile));
+    json_object_set_new(root, "refused_handshakes",
+                        json_integer((json_int_t)a->refused_keys));
     for (size_t i = 0; i < CONNS_MAX; i++) {
         const struct conn *c = &a->conns[i];
         if (!c->used)
@@ -722,6 +736,18 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
         a->log = opts->log;
         a->log_ctx = opts->log_ctx;
     }
+    /* The lock comes first: a second agent in this process must not open
+     * the LMDB environment again (LMDB forbids two opens per process). */
+    snprintf(a->dir, sizeof a->dir, "%s", r ? gs_replica_dir(r) : dir);
+    snprintf(path, sizeof path, "%s/%s", a->dir, LOCK_FILE);
+    a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (a->lock_fd >= 0 && flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = why_set(why, why_len, GS_EEXIST,
+                     "%s: another agent runs on this replica; stop it first "
+                     "or use 'gridsync status'",
+                     a->dir);
+        goto out;
+    }
     if (r) {
         a->r = r;
     } else if ((rc = gs_replica_open(dir, &a->r, why, why_len)) != GS_OK) {
@@ -729,20 +755,13 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
     } else {
         a->owns_r = true;
     }
+    if (a->lock_fd < 0) { /* the directory holds a replica, yet no lock */
+        rc = why_set(why, why_len, GS_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
     a->st = gs_replica_store(a->r);
     a->network = gs_replica_network(a->r);
     a->id = gs_replica_identity(a->r);
-    snprintf(a->dir, sizeof a->dir, "%s", gs_replica_dir(a->r));
-    snprintf(path, sizeof path, "%s/%s", a->dir, LOCK_FILE);
-    a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (a->lock_fd < 0 || flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = why_set(why, why_len, a->lock_fd < 0 ? GS_EIO : GS_EEXIST,
-                     "%s: %s", path,
-                     a->lock_fd < 0 ? strerror(errno)
-                                    : "another agent runs on this replica; "
-                                      "stop it first or use 'gridsync status'");
-        goto out;
-    }
     const gs_config *cfg = gs_replica_cfg(a->r);
     snprintf(a->endpoint, sizeof a->endpoint, "%s",
              opts && opts->endpoint ? opts->endpoint
@@ -867,6 +886,27 @@ gs_agent_poke(const char *dir)
 
 /* ---- one session and exit ---- */
 
+/* Our session may end before the peer's (it wanted nothing, so it did not
+ * wait for BYE), and closing the sockets drops what is still queued: wait
+ * up to half a second for the peer's BYE, which proves our last messages
+ * arrived. */
+static void
+linger_for_bye(gs_net *net, gs_buf *msg, const gs_session_stats *st)
+{
+    double end = mono() + 0.5;
+    (void)st;
+    while (mono() < end) {
+        gs_net_event ev;
+        uint8_t type;
+        uint32_t id;
+        if (gs_net_recv(net, 50, &ev, msg) != GS_OK || ev.kind != GS_NET_MSG)
+            continue;
+        if (gs_session_peek(msg->data, msg->len, &type, &id) == GS_OK &&
+            type == GS_WIRE_BYE)
+            return;
+    }
+}
+
 gs_err
 gs_sync_once(const char *dir, const char *peer, int timeout_ms,
              gs_sync_result *res, char *why, size_t why_len)
@@ -972,6 +1012,8 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
             break;
         if (gs_session_over(s)) {
             rc = gs_session_result(s);
+            if (rc == GS_OK)
+                linger_for_bye(net, &msg, gs_session_stats_get(s));
             if (rc != GS_OK)
                 why_set(why, why_len, rc, "session with %s ended: %s%s",
                         at + 1, gs_strerror(rc),
