@@ -726,6 +726,11 @@ cmd_status(int argc, char **argv)
                : json_is_true(json_object_get(p, "syncing")) ? "syncing"
                                                              : "not in sync",
                lc ? lc : "never");
+        json_int_t owes = json_integer_value(json_object_get(p, "ops_it_owes_us")),
+                   owe = json_integer_value(json_object_get(p, "ops_we_owe_it"));
+        if (owes || owe)
+            printf("  it owes us %lld ops, we owe it %lld\n", (long long)owes,
+                   (long long)owe);
         printf("  ops in %lld, out %lld; bytes in %lld, out %lld; sessions "
                "ok %lld, failed %lld%s%s\n",
                json_integer_value(json_object_get(p, "ops_in")),

@@ -71,6 +71,7 @@ struct conn {
     uint64_t sessions_ok, sessions_failed, ops_in, ops_out, bytes_in,
         bytes_out;
     uint64_t rejected[GS_ERR_COUNT_];
+    uint64_t owes_us, we_owe; /* ops, as the last session left them */
     gs_err last_error;
     char refused[128];
 };
@@ -302,6 +303,17 @@ hostile_code(gs_err rc)
     }
 }
 
+/* What a session still owes: ops promised (listed or asked) but not yet
+ * moved. 0 after a session that ended well. */
+static uint64_t
+owed(const gs_session_stats *s, bool to_us)
+{
+    uint64_t done = to_us ? s->ops_in + s->ops_known + s->rejected
+                          : s->ops_out;
+    uint64_t promised = to_us ? s->ops_promised_in : s->ops_promised_out;
+    return promised > done ? promised - done : 0;
+}
+
 static void
 end_session(gs_agent *a, struct conn *c, gs_err rc)
 {
@@ -324,6 +336,8 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
     for (int i = 0; i < GS_ERR_COUNT_; i++)
         c->rejected[i] += s->rejected_by_reason[i];
     c->last_error = rc;
+    c->owes_us = owed(s, true);
+    c->we_owe = owed(s, false);
     if (rc == GS_OK) {
         c->sessions_ok++;
         c->backoff = 0;
@@ -584,6 +598,14 @@ write_status(gs_agent *a, bool running)
             json_object_set_new(p, "last_contact", json_null());
         }
         json_object_set_new(p, "syncing", json_boolean(c->sess != NULL));
+        const gs_session_stats *ss = c->sess ? gs_session_stats_get(c->sess)
+                                             : NULL;
+        json_object_set_new(
+            p, "ops_it_owes_us",
+            json_integer((json_int_t)(ss ? owed(ss, true) : c->owes_us)));
+        json_object_set_new(
+            p, "ops_we_owe_it",
+            json_integer((json_int_t)(ss ? owed(ss, false) : c->we_owe)));
         json_object_set_new(p, "in_sync",
                             json_boolean(c->up && !c->sess && !c->dirty &&
                                          c->sessions_ok &&

@@ -253,9 +253,11 @@ take_listing(struct gs_recon *r, struct plan *p, const gs_wire_head *heads)
                 diff++;
             j++;
         }
-        if (h[i].seq > ours &&
-            (rc = want_push(r, h[i].feed.author, ours + 1)) != GS_OK)
-            return rc;
+        if (h[i].seq > ours) {
+            if ((rc = want_push(r, h[i].feed.author, ours + 1)) != GS_OK)
+                return rc;
+            r->owed += h[i].seq - ours;
+        }
     }
     p->n_heads = diff + (p->b - j);
     return GS_OK;

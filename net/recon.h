@@ -87,6 +87,7 @@ struct gs_recon {
     gs_wire_want *wants; /* feeds we lack, scope borrows scope */
     size_t n_wants, cap_wants;
     unsigned split, list_max; /* GS_RECON_SPLIT, GS_RECON_LIST_MAX */
+    uint64_t owed; /* ops the other side listed beyond ours, in our wants */
 };
 
 /* Order of feed keys (see above): <0, 0, >0. */

@@ -492,6 +492,7 @@ send_wants(gs_session *s)
         size_t n;
         (void)gs_recon_wants(&s->sc[i].r, &n);
         total += n;
+        s->st.ops_promised_in += s->sc[i].r.owed;
     }
     gs_wire_want *all = malloc((total ? total : 1) * sizeof *all);
     if (!all)
@@ -636,6 +637,7 @@ on_want(gs_session *s, const gs_wire_msg *rx)
         s->serve[s->n_serve++] = (struct serve){
             (size_t)(c - s->sc), (size_t)(f - c->feeds), w->feeds[i].from,
             f->seq};
+        s->st.ops_promised_out += f->seq - w->feeds[i].from + 1;
     }
     if (w->n < GS_WIRE_WANTS_MAX)
         s->peer_wants_final = true;

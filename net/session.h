@@ -56,6 +56,8 @@ typedef struct gs_session_stats {
     uint64_t ops_out;   /* ops we sent */
     uint64_t ops_out_applied; /* of those, what the peer's ACKs say it applied */
     uint64_t feeds_wanted;    /* feeds we asked for */
+    uint64_t ops_promised_in;  /* ops the peer listed beyond ours: owed us */
+    uint64_t ops_promised_out; /* ops the peer asked of us: we owe it */
     uint64_t rejected; /* ops we refused from the peer */
     uint64_t runs_refused; /* runs we refused from the peer */
     uint64_t rejected_by_reason[GS_ERR_COUNT_]; /* ops, by reason */

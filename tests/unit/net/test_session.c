@@ -355,6 +355,11 @@ test_session_offline_writers_converge(void **state)
     assert_int_equal(sb.ops_in, 10000);
     assert_int_equal(sa.ops_out, 10000);
     assert_int_equal(sb.ops_out, 10000);
+    /* what each side was promised is what came: nothing left owed */
+    assert_int_equal(sa.ops_promised_in, 10000);
+    assert_int_equal(sb.ops_promised_in, 10000);
+    assert_int_equal(sa.ops_promised_out, 10000);
+    assert_int_equal(sb.ops_promised_out, 10000);
     assert_same_digest(&a, &b);
     /* and again: nothing to do */
     run_session(&a, &b, &rs, 0, 0, &sa, &sb);
@@ -380,6 +385,9 @@ test_session_interrupted_resumes_without_resending(void **state)
     run_session(&a, &b, &rs, 500, 12, &sa, &sb);
     uint64_t first = sb.ops_in;
     assert_true(first > 0 && first < 5000);
+    /* the cut session knew what it was still owed */
+    assert_int_equal(sb.ops_promised_in, 5000);
+    assert_int_equal(sa.ops_promised_out, 5000);
     run_session(&a, &b, &rs, 500, 0, &sa, &sb);
     printf("interrupted: first session applied %llu, second sent %llu\n",
            (unsigned long long)first, (unsigned long long)sa.ops_out);
