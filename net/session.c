@@ -207,7 +207,10 @@ sc_load(gs_session *s, struct sc *c)
         return rc;
     if (c->n_feeds && c->arena.len == 0 && c->feeds[0].scope_n)
         return GS_ENOMEM; /* collect_feed failed */
-    qsort(c->feeds, c->n_feeds, sizeof *c->feeds, feed_cmp);
+    /* feeds is NULL in a scope we hold nothing of, and qsort(NULL, 0) is
+     * undefined behaviour (UBSan; found by tests/fuzz/fuzz_session) */
+    if (c->n_feeds > 1)
+        qsort(c->feeds, c->n_feeds, sizeof *c->feeds, feed_cmp);
     c->items = calloc(c->n_feeds ? c->n_feeds : 1, sizeof *c->items);
     if (!c->items)
         return GS_ENOMEM;
@@ -500,7 +503,10 @@ send_wants(gs_session *s)
     for (size_t i = 0; i < s->n_sc; i++) {
         size_t n;
         const gs_wire_want *w = gs_recon_wants(&s->sc[i].r, &n);
-        memcpy(all + k, w, n * sizeof *w);
+        /* w is NULL for a scope with no wants, and memcpy from NULL is
+         * undefined even for 0 bytes (UBSan; tests/fuzz/fuzz_session) */
+        if (n)
+            memcpy(all + k, w, n * sizeof *w);
         k += n;
     }
     qsort(all, total, sizeof *all, want_cmp);
@@ -609,6 +615,10 @@ static struct feed *
 feed_by_id(struct sc *c, const uint8_t id[GS_KEY_BYTES])
 {
     struct feed key;
+    /* feeds is NULL in a scope we hold nothing of, and bsearch on NULL is
+     * undefined even for 0 items (UBSan; a WANT naming such a scope) */
+    if (c->n_feeds == 0)
+        return NULL;
     memcpy(key.id, id, GS_KEY_BYTES);
     return bsearch(&key, c->feeds, c->n_feeds, sizeof key, feed_cmp);
 }
