@@ -252,6 +252,14 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
         goto fail;
     gs_store_opts so = {map_mib << 20, max_mib << 20, false};
     rc = gs_store_open(dir, &so, &r->store);
+    if (rc == GS_EVERSION) {
+        rc = gs_why(why, why_len, rc,
+                    "the store in %s is of another format than this "
+                    "gridsync reads; export a bundle with the gridsync that "
+                    "made it and import it into a new replica",
+                    dir);
+        goto fail;
+    }
     if (rc != GS_OK) {
         rc = gs_why(why, why_len, rc, "cannot open the store in %s: %s", dir,
                     gs_strerror(rc));
@@ -294,10 +302,16 @@ detail(gs_replica *r, const char *fmt, ...)
 
 /* ---- writes ---- */
 
-/* One record to write: its fields as JSON. */
+/* One record to write: its fields as JSON, or (import) the updates its
+ * check already made for an entity not held yet, and where its line lies
+ * in the file so the build can read it again for one that is held. */
 struct record {
-    json_t *fields;
+    json_t *fields; /* NULL: use kept, or read the line again */
     unsigned long line;
+    const uint8_t *kept; /* updates kept by the check (see struct keep) */
+    size_t kept_n;
+    off_t off; /* the line in the file */
+    size_t len;
 };
 
 struct build_ctx {
@@ -307,9 +321,52 @@ struct build_ctx {
     bool skip_bad;
     gs_replica_report_fn report;
     void *report_ctx;
+    int fd; /* import: the file, to read a line again; else -1 */
     gs_err bad_rc;
     char why[256];
 };
+
+/* Read record rec's line again and parse it; *doc is a new reference. */
+static gs_err
+reread(struct build_ctx *b, const struct record *rec, json_t **doc)
+{
+    json_error_t jerr;
+    char *line = malloc(rec->len ? rec->len : 1);
+    if (line == NULL)
+        return GS_ENOMEM;
+    ssize_t got = pread(b->fd, line, rec->len, rec->off);
+    *doc = got == (ssize_t)rec->len
+               ? json_loadb(line, rec->len, JSON_REJECT_DUPLICATES, &jerr)
+               : NULL;
+    free(line);
+    if (*doc == NULL) /* checked a moment ago: the file changed under us */
+        return gs_why(b->why, sizeof b->why, GS_EIO,
+                      "the file changed while it was imported");
+    return GS_OK;
+}
+
+/* The updates kept for record rec into op (borrowing the keep arena). */
+static gs_err
+kept_fill(const struct record *rec, gs_op *op)
+{
+    gs_rd rd;
+    uint64_t n;
+    gs_err rc;
+    gs_rd_init(&rd, rec->kept, rec->kept_n);
+    if ((rc = gs_rd_varint(&rd, &n)) != GS_OK)
+        return rc;
+    if (n > GS_OP_UPDATES_MAX)
+        return GS_EINVAL;
+    op->n_updates = (size_t)n;
+    for (size_t i = 0; i < op->n_updates; i++) {
+        gs_update *u = &op->updates[i];
+        if ((rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &u->field)) != GS_OK ||
+            (rc = gs_rd_u8(&rd, &u->kind)) != GS_OK ||
+            (rc = gs_rd_str(&rd, GS_PAYLOAD_BYTES_MAX, &u->payload)) != GS_OK)
+            return rc;
+    }
+    return GS_OK;
+}
 
 /* Build the op for record i from its JSON and the entity's current state. */
 static gs_err
@@ -317,54 +374,67 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
       const gs_entity *current, gs_buf *out, void *ctx)
 {
     struct build_ctx *b = ctx;
+    const struct record *rec = &b->recs[i];
     gs_replica *r = b->r;
     gs_json_updates ups;
+    json_t *doc = NULL, *fields = rec->fields;
+    bool have_ups = false;
     gs_op op;
-    gs_err rc;
+    gs_err rc = GS_OK;
 
-    rc =
-        gs_json_updates_decode(r->schema, b->targets[i].type, current, r->id.pk,
-                               b->recs[i].fields, &ups, b->why, sizeof b->why);
-    if (rc == GS_OK && ups.n == 0) {
-        gs_json_updates_fini(&ups);
-        return GS_OK; /* writes nothing: no op */
+    memset(&op, 0, sizeof op);
+    if (current == NULL && rec->kept) {
+        /* a fresh entity: the check made exactly these updates */
+        rc = kept_fill(rec, &op);
+    } else {
+        if (fields == NULL && (rc = reread(b, rec, &doc)) == GS_OK)
+            fields = json_object_get(doc, "fields");
+        if (rc == GS_OK)
+            rc = gs_json_updates_decode(r->schema, b->targets[i].type, current,
+                                        r->id.pk, fields, &ups, b->why,
+                                        sizeof b->why);
+        have_ups = rc == GS_OK;
+        if (have_ups)
+            gs_json_updates_fill(&ups, &op);
     }
     if (rc != GS_OK) {
+        json_decref(doc);
         b->bad_rc = rc;
         if (b->skip_bad) {
             if (b->report)
-                b->report(b->recs[i].line, rc, b->why, b->report_ctx);
+                b->report(rec->line, rc, b->why, b->report_ctx);
             return GS_OK; /* empty op: skipped */
         }
         return rc;
     }
-    memset(&op, 0, sizeof op);
-    op.version = GS_OP_VERSION;
-    memcpy(op.author, r->id.pk, GS_KEY_BYTES);
-    op.scope = gs_slice_of(r->scope, strlen(r->scope));
-    op.seq = head->seq + 1;
-    memcpy(op.prev, head->hash, GS_HASH_BYTES);
-    /* Work on a copy: a retried batch must stamp from the same start. */
-    gs_hlc clk = r->clock;
-    if ((rc = gs_hlc_recv(&clk, hlc_seen, gs_hlc_wall_ms())) == GS_OK)
-        rc = gs_hlc_now(&clk, gs_hlc_wall_ms(), &op.hlc);
-    if (rc == GS_OK) {
+    if (op.n_updates > 0) {
+        op.version = GS_OP_VERSION;
+        memcpy(op.author, r->id.pk, GS_KEY_BYTES);
+        op.scope = gs_slice_of(r->scope, strlen(r->scope));
+        op.seq = head->seq + 1;
+        memcpy(op.prev, head->hash, GS_HASH_BYTES);
+        /* Work on a copy: a retried batch must stamp from the same start. */
+        gs_hlc clk = r->clock;
+        if ((rc = gs_hlc_recv(&clk, hlc_seen, gs_hlc_wall_ms())) == GS_OK)
+            rc = gs_hlc_now(&clk, gs_hlc_wall_ms(), &op.hlc);
         op.type = b->targets[i].type;
         op.id = b->targets[i].id;
-        gs_json_updates_fill(&ups, &op);
-        rc = gs_op_encode(&op, out);
-    }
-    gs_json_updates_fini(&ups);
+        if (rc == GS_OK)
+            rc = gs_op_encode(&op, out);
+    } /* else it writes nothing: no op */
+    if (have_ups)
+        gs_json_updates_fini(&ups);
+    json_decref(doc);
     return rc;
 }
 
 /* Write records of one batch as one transaction. */
 static gs_err
 write_batch(gs_replica *r, const gs_store_target *targets,
-            const struct record *recs, size_t n, bool skip_bad,
+            const struct record *recs, size_t n, bool skip_bad, int fd,
             gs_replica_report_fn fn, void *ctx, gs_store_write_result *res)
 {
-    struct build_ctx b = {r, targets, recs, skip_bad, fn, ctx, GS_OK, ""};
+    struct build_ctx b = {r, targets, recs, skip_bad, fn, ctx, fd, GS_OK, ""};
     gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
                                gs_slice_of(r->scope, strlen(r->scope)),
                                r->network, targets, n, build, &b, res);
@@ -422,8 +492,8 @@ gs_replica_put(gs_replica *r, const char *type, const char *id,
     }
     gs_store_target t = {gs_slice_of(type, strlen(type)),
                          gs_slice_of(id, strlen(id))};
-    struct record rec = {fields, 1};
-    gs_err rc = write_batch(r, &t, &rec, 1, false, NULL, NULL, &res);
+    struct record rec = {fields, 1, NULL, 0, 0, 0};
+    gs_err rc = write_batch(r, &t, &rec, 1, false, -1, NULL, NULL, &res);
     if (rc != GS_OK && r->detail[0] == 0)
         detail(r, "%s", gs_strerror(rc));
     /* "line 1: " means nothing for a single put */
@@ -720,11 +790,12 @@ gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
 /* Parse one line into a record; why says what is wrong. check_fields:
  * also check the fields' values against the schema (the build checks them
  * again against the entity's state, so a second pass over lines the first
- * pass found good need not). */
+ * pass found good need not); ups (may be NULL) then gets the updates for
+ * an entity with no state yet (the caller finis them). */
 static gs_err
 parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
-           const char **type, const char **id, bool check_fields, char *why,
-           size_t why_len)
+           const char **type, const char **id, bool check_fields,
+           gs_json_updates *ups, char *why, size_t why_len)
 {
     json_error_t jerr;
     json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -762,17 +833,71 @@ parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
         *out = j;
         return GS_OK;
     }
-    gs_json_updates ups;
+    gs_json_updates mine;
+    gs_json_updates *u = ups ? ups : &mine;
     gs_err rc =
         gs_json_updates_decode(r->schema, gs_slice_of(*type, strlen(*type)),
-                               NULL, r->id.pk, jf, &ups, why, why_len);
+                               NULL, r->id.pk, jf, u, why, why_len);
     if (rc != GS_OK) {
         json_decref(j);
         return rc;
     }
-    gs_json_updates_fini(&ups);
+    if (u == &mine)
+        gs_json_updates_fini(&mine);
     *out = j;
     return GS_OK;
+}
+
+/* What the check pass keeps of the good lines, so that the write pass
+ * need not parse them again (parsing is most of an import's time): each
+ * line's type, id and the updates that a build for an entity with no
+ * state makes (gs_json_updates_decode depends on nothing else), with the
+ * line's place in the file. The write pass uses them for an entity the
+ * replica does not hold yet and reads the line again for one it holds.
+ * The arena is capped: lines past the cap are parsed again, as before.
+ *
+ * Entry: varint line, varint offset, varint length, str type, str id,
+ * then the updates: varint n, n x (str field, u8 kind, str payload). */
+#define IMPORT_KEEP_MAX ((size_t)16 << 20)
+
+struct keep {
+    gs_buf arena;
+    unsigned long bad;  /* bad lines skipped among those kept */
+    bool full;          /* the arena filled: the rest is in the file */
+    unsigned long line; /* if full: the first line not kept (1-based) */
+    off_t off;          /* ... and its offset */
+};
+
+static gs_err
+keep_add(struct keep *k, unsigned long line, off_t off, size_t len,
+         const char *type, const char *id, const gs_json_updates *u)
+{
+    size_t mark = k->arena.len;
+    gs_err rc = GS_OK;
+    if (k->full)
+        return GS_OK;
+    if ((rc = gs_buf_put_varint(&k->arena, line)) == GS_OK &&
+        (rc = gs_buf_put_varint(&k->arena, (uint64_t)off)) == GS_OK &&
+        (rc = gs_buf_put_varint(&k->arena, len)) == GS_OK &&
+        (rc = gs_buf_put_str(&k->arena, type, strlen(type))) == GS_OK &&
+        (rc = gs_buf_put_str(&k->arena, id, strlen(id))) == GS_OK)
+        rc = gs_buf_put_varint(&k->arena, u->n);
+    for (size_t i = 0; rc == GS_OK && i < u->n; i++) {
+        if ((rc = gs_buf_put_str(&k->arena, u->u[i].field,
+                                 strlen(u->u[i].field))) == GS_OK &&
+            (rc = gs_buf_put_u8(&k->arena, u->u[i].kind)) == GS_OK)
+            rc = gs_buf_put_str(&k->arena, u->u[i].payload.data,
+                                u->u[i].payload.len);
+    }
+    if (rc == GS_ETOOBIG || rc == GS_ENOMEM) {
+        /* the cap (or memory): the write pass parses from this line on */
+        k->arena.len = mark;
+        k->full = true;
+        k->line = line;
+        k->off = off;
+        return GS_OK;
+    }
+    return rc;
 }
 
 struct batch {
@@ -792,14 +917,19 @@ batch_clear(struct batch *b)
 
 /* Read one line into *buf (without its newline), growing it up to
  * IMPORT_LINE_MAX bytes. A longer line is read through to its end without
- * being kept, and *too_long set. Returns the length, or -1 at end of file. */
+ * being kept, and *too_long set. *used gets the bytes consumed, newline
+ * included. Returns the length, or -1 at end of file. The import owns its
+ * FILE, so the unlocked getc is safe and much faster. */
 static ssize_t
-read_line(FILE *f, char **buf, size_t *cap, bool *too_long)
+read_line(FILE *f, char **buf, size_t *cap, bool *too_long, size_t *used)
 {
-    size_t n = 0;
+    size_t n = 0, all = 0;
     int c;
     *too_long = false;
-    while ((c = getc(f)) != EOF && c != '\n') {
+    while ((c = getc_unlocked(f)) != EOF) {
+        all++;
+        if (c == '\n')
+            break;
         if (*too_long)
             continue;
         if (n == IMPORT_LINE_MAX) {
@@ -818,31 +948,102 @@ read_line(FILE *f, char **buf, size_t *cap, bool *too_long)
         }
         (*buf)[n++] = (char)c;
     }
-    if (c == EOF && n == 0 && !*too_long)
+    *used = all;
+    if (c == EOF && all == 0)
         return -1;
     if (*buf)
         (*buf)[n] = 0;
     return (ssize_t)n;
 }
 
-/* One pass over the file: check every line (write == false) or write the
- * good ones in batches (write == true). */
+/* Write the records gathered in b as one batch, then forget them. */
 static gs_err
-import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
+batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
             gs_replica_report_fn fn, void *ctx, gs_import_stats *st)
 {
+    gs_store_write_result res;
+    gs_err rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
+    st->ops += res.written;
+    batch_clear(b);
+    if (rc == GS_OK && fn) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%lu records written", st->records);
+        fn(0, GS_OK, msg, ctx);
+    }
+    return rc;
+}
+
+/* One pass over the file: check every line (write == false), keeping
+ * what k can hold, or write the good ones in batches (write == true):
+ * first those k kept, then the lines after them, parsed again. */
+static gs_err
+import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
+            gs_replica_report_fn fn, void *ctx, struct keep *k,
+            gs_import_stats *st)
+{
     char *line = NULL, why[256];
-    size_t cap = 0;
-    ssize_t len;
+    size_t cap = 0, used = 0;
+    ssize_t len = 0;
+    off_t off = 0;
     gs_err rc = GS_OK, first_bad = GS_OK;
     struct batch *b = write ? calloc(1, sizeof *b) : NULL;
     unsigned long lineno = 0;
+    int fd = fileno(f);
 
     if (write && b == NULL)
         return GS_ENOMEM;
+    if (write) {
+        /* the lines the check kept: no parsing */
+        gs_rd rd;
+        gs_rd_init(&rd, k->arena.data, k->arena.len);
+        while (rc == GS_OK && gs_rd_left(&rd) > 0) {
+            uint64_t ln, o, n;
+            gs_slice type, id;
+            struct record *rec = &b->rec[b->n];
+            if ((rc = gs_rd_varint(&rd, &ln)) != GS_OK ||
+                (rc = gs_rd_varint(&rd, &o)) != GS_OK ||
+                (rc = gs_rd_varint(&rd, &n)) != GS_OK ||
+                (rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
+                (rc = gs_rd_str(&rd, GS_ID_BYTES_MAX, &id)) != GS_OK)
+                break;
+            *rec = (struct record){NULL, (unsigned long)ln, rd.p,
+                                   0,    (off_t)o,          (size_t)n};
+            /* step over the updates; the build reads them */
+            uint64_t nu;
+            gs_slice sl;
+            uint8_t kind;
+            if ((rc = gs_rd_varint(&rd, &nu)) != GS_OK)
+                break;
+            for (uint64_t i = 0; rc == GS_OK && i < nu; i++)
+                if ((rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &sl)) == GS_OK &&
+                    (rc = gs_rd_u8(&rd, &kind)) == GS_OK)
+                    rc = gs_rd_str(&rd, GS_PAYLOAD_BYTES_MAX, &sl);
+            if (rc != GS_OK)
+                break;
+            rec->kept_n = (size_t)(rd.p - rec->kept);
+            b->t[b->n] = (gs_store_target){type, id};
+            b->doc[b->n++] = NULL;
+            st->records++;
+            if (b->n == IMPORT_BATCH)
+                rc = batch_write(r, b, skip_bad, fd, fn, ctx, st);
+        }
+        st->skipped += k->bad;
+        if (rc != GS_OK || !k->full)
+            goto done;
+        lineno = k->line - 1;
+        off = k->off;
+        if (fseeko(f, off, SEEK_SET) != 0) {
+            rc = GS_EIO;
+            goto done;
+        }
+    }
     bool too_long;
-    while ((len = read_line(f, &line, &cap, &too_long)) >= 0) {
+    for (; (len = read_line(f, &line, &cap, &too_long, &used)) >= 0;
+         off += (off_t)used) {
         lineno++;
+        json_t *doc = NULL;
+        const char *type = NULL, *id = NULL;
+        gs_json_updates ups = {0};
         if (too_long) {
             rc = GS_ETOOBIG;
             (void)gs_why(why, sizeof why, GS_OK, "line longer than %u bytes",
@@ -852,23 +1053,12 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
                 len--;
             if (len == 0)
                 continue; /* blank lines are allowed */
-            json_t *doc = NULL;
-            const char *type, *id;
             /* Without skip_bad, the write pass runs only when the check
              * pass found every line good: its fields need no second check
              * before the build checks them with the entity's state. */
             rc = parse_line(r, line, (size_t)len, &doc, &type, &id,
-                            !write || skip_bad, why, sizeof why);
-            if (rc == GS_OK && write) {
-                b->doc[b->n] = doc;
-                b->t[b->n] = (gs_store_target){gs_slice_of(type, strlen(type)),
-                                               gs_slice_of(id, strlen(id))};
-                b->rec[b->n] =
-                    (struct record){json_object_get(doc, "fields"), lineno};
-                b->n++;
-            } else if (rc == GS_OK) {
-                json_decref(doc);
-            }
+                            !write || skip_bad, write ? NULL : &ups, why,
+                            sizeof why);
         }
         if (rc != GS_OK) {
             if (!write) {
@@ -882,33 +1072,36 @@ import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
                     detail(r, "line %lu: %s", lineno, why);
                     break;
                 }
+                k->bad += !k->full;
             }
             st->skipped += write;
             rc = GS_OK;
             continue;
         }
         if (!write) {
+            rc = keep_add(k, lineno, off, (size_t)len, type, id, &ups);
+            gs_json_updates_fini(&ups);
+            json_decref(doc);
             st->lines = lineno;
-            continue;
-        }
-        st->records++;
-        if (b->n == IMPORT_BATCH) {
-            gs_store_write_result res;
-            rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fn, ctx, &res);
-            st->ops += res.written;
-            batch_clear(b);
             if (rc != GS_OK)
                 break;
-            if (fn) {
-                char msg[64];
-                snprintf(msg, sizeof msg, "%lu records written", st->records);
-                fn(0, GS_OK, msg, ctx);
-            }
+            continue;
         }
+        b->doc[b->n] = doc;
+        b->t[b->n] = (gs_store_target){gs_slice_of(type, strlen(type)),
+                                       gs_slice_of(id, strlen(id))};
+        b->rec[b->n] = (struct record){
+            json_object_get(doc, "fields"), lineno, NULL, 0, off, (size_t)len};
+        b->n++;
+        st->records++;
+        if (b->n == IMPORT_BATCH &&
+            (rc = batch_write(r, b, skip_bad, fd, fn, ctx, st)) != GS_OK)
+            break;
     }
+done:
     if (write && rc == GS_OK && b->n > 0) {
         gs_store_write_result res;
-        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fn, ctx, &res);
+        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
         st->ops += res.written;
     }
     if (b) {
@@ -943,16 +1136,19 @@ gs_replica_import(gs_replica *r, const char *path, int skip_bad,
                                       : strerror(errno));
         return strcmp(path, "-") == 0 ? GS_EINVAL : GS_ENOTFOUND;
     }
+    struct keep k = {.full = false};
+    gs_buf_init(&k.arena, IMPORT_KEEP_MAX);
     /* Pass 1 checks every line, so a bad line changes nothing. */
-    gs_err rc = import_pass(r, f, false, skip_bad, fn, ctx, stats);
+    gs_err rc = import_pass(r, f, false, skip_bad, fn, ctx, &k, stats);
     if (rc == GS_OK) {
         unsigned long lines = stats->lines, bad = stats->bad_line;
         rewind(f);
         memset(stats, 0, sizeof *stats);
-        rc = import_pass(r, f, true, skip_bad, fn, ctx, stats);
+        rc = import_pass(r, f, true, skip_bad, fn, ctx, &k, stats);
         stats->lines = lines;
         stats->bad_line = bad;
     }
+    gs_buf_fini(&k.arena);
     fclose(f);
     return rc;
 }

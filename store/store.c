@@ -11,8 +11,11 @@
  * writes the meta page only after the data pages.
  *
  * Ops and entities are kept in compact stored forms (store.h, "stored
- * forms" below) that expand to the canonical bytes on every read: nothing
- * outside this file ever sees the stored form.
+ * forms" and "op blocks" below) that expand to the canonical bytes on
+ * every read: nothing outside this file ever sees the stored form. Ops
+ * are stored in per-feed blocks without author, scope, seq and prev, most
+ * of them zstd-compressed; entities list the ops that touched them (hist
+ * takes over past HIST_INLINE) and name fields by number.
  *
  * MDB_* and errno codes are mapped here and go no further.
  *
@@ -28,20 +31,23 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <zstd.h>
 
-#define FORMAT "2" /* 2: compact ops and entities, varint hist keys */
+#define FORMAT "3" /* 3: ops in blocks; 2: compact ops and entities */
 #define DEFAULT_MAP ((uint64_t)64 << 20)
 #define FEED_REC_BYTES (8 + 8 + GS_HASH_BYTES + 1 + GS_SIG_BYTES + 1)
 #define FEED_KEY_MAX (GS_KEY_BYTES + GS_SCOPE_BYTES_MAX)
 #define ENT_KEY_MAX (GS_NAME_BYTES_MAX + 1 + GS_ID_BYTES_MAX)
 #define HIST_KEY_MAX (ENT_KEY_MAX + 1 + 8 + 20)
+#define HIST_INLINE 16 /* ops an entity lists itself; more go to hist */
+#define NAMES_CACHE 64 /* field names an ecodec remembers */
 
 struct gs_store {
     MDB_env *env;
-    MDB_dbi meta, feeds, fnum, ops, ents, hist, forks, sigs;
+    MDB_dbi meta, feeds, fnum, ops, ents, hist, forks, sigs, names;
     uint64_t max_map;
-    bool map_full;  /* set by put(): the running write transaction hit the
-                       map; only the one writer LMDB admits touches it */
+    bool map_full; /* set by put(): the running write transaction hit the
+                      map; only the one writer LMDB admits touches it */
     /* Threads of one process may share the store (the app and the agent
      * thread of gs_agent_start): every transaction holds `resize` shared;
      * changing the map size needs it exclusive, because LMDB allows that
@@ -93,6 +99,34 @@ put_u64be(uint8_t *p, uint64_t v)
     }
 }
 
+static size_t
+put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static void
+put_u32be(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint32_t
+get_u32be(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
 static uint64_t
 get_u64be(const uint8_t *p)
 {
@@ -128,9 +162,10 @@ open_dbis(gs_store *s, bool create)
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},   {"feeds", &s->feeds}, {"fnum", &s->fnum},
-               {"ops", &s->ops},     {"ents", &s->ents},   {"hist", &s->hist},
-               {"forks", &s->forks}, {"sigs", &s->sigs}};
+    } dbs[] = {
+        {"meta", &s->meta},   {"feeds", &s->feeds}, {"fnum", &s->fnum},
+        {"ops", &s->ops},     {"ents", &s->ents},   {"hist", &s->hist},
+        {"forks", &s->forks}, {"sigs", &s->sigs},   {"names", &s->names}};
     bool no_sigs = false;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -566,25 +601,29 @@ ent_key(gs_slice type, gs_slice id, uint8_t out[ENT_KEY_MAX])
     return type.n + 1 + id.n;
 }
 
-/* ---- stored forms (format 2) ----
+/* ---- stored forms (format 3) ----
  *
- * Ops are stored without their author and scope: both are the feed's, and
- * the key names the feed. op_expand puts them back, so every reader gets
- * the canonical bytes (and the same content hash).
+ * Ops are stored in blocks ("op blocks" below).
  *
- * Entities are stored without type and id (the key has them) and with
- * every (hlc, author) stamp of the canonical state (docs/op-format.md §6)
- * replaced by an index into a table at the front of the value:
+ * Entities are stored without type and id (the key has them), with their
+ * field names as numbers (names) and every (hlc, author) stamp of the
+ * canonical state (docs/op-format.md §6) replaced by an index into a
+ * table at the front of the value; the ops that touched the entity lead:
  *
+ *   varint h, h x (varint feed number, varint seq): the entity's ops in
+ *       the order applied, h <= HIST_INLINE; h = 0: hist lists them
  *   varint a, a x author (ascending by key): the varint number of a
  *       feed of that author (fnum has the key), or 0 and the 32 bytes
  *   varint t, t x (u64be hlc, varint author index) (ascending by stamp)
- *   varint n, n x (str name, u8 kind, str(state with stamps as varints))
+ *   varint n, n x (varint name number, u8 kind, str(state with stamps as
+ *       varints))
  *
  * The fields of one op share one stamp, and one author writes most of an
- * entity, so a stamp costs a byte or two instead of forty. ent_expand
- * rebuilds the canonical encoding byte for byte and gs_entity_decode
- * checks it as it would any other. */
+ * entity, so a stamp costs a byte or two instead of forty, a name one
+ * byte, and a history entry a few bytes instead of a hist record. The
+ * history list is not part of the state: the digest never sees it.
+ * ent_expand rebuilds the canonical encoding byte for byte and
+ * gs_entity_decode checks it as it would any other. */
 
 /* Feed number -> feed key (author || scope), remembered for the next op of
  * the same feed. */
@@ -633,11 +672,22 @@ struct ecodec {
     uint64_t hint_num; /* the feed being written and its author: */
     uint8_t hint_author[GS_KEY_BYTES]; /* its record may not be put yet */
     struct feed_ident fi;              /* last feed number looked up */
+    /* the history section of the entity last expanded (kept for the
+     * write that follows), or of the one about to be compacted */
+    bool spilled;    /* its ops are listed in hist, not here */
+    uint64_t n_refs; /* else: how many it lists, */
+    gs_buf refs;     /* n_refs x (varint feed number, varint seq) */
     size_t n_cache;
     struct {
         uint8_t author[GS_KEY_BYTES];
         uint64_t num;
     } cache[8]; /* author -> a feed number of theirs */
+    size_t n_names;
+    struct {
+        uint64_t num;
+        uint8_t n;
+        uint8_t name[GS_NAME_BYTES_MAX];
+    } names[NAMES_CACHE]; /* field names looked up */
 };
 
 static void
@@ -646,6 +696,7 @@ ecodec_init(struct ecodec *x)
     memset(x, 0, sizeof *x);
     gs_buf_init(&x->out, GS_ENTITY_BYTES_MAX);
     gs_buf_init(&x->state, GS_FIELD_STATE_BYTES_MAX);
+    gs_buf_init(&x->refs, HIST_INLINE * 20);
 }
 
 static void
@@ -655,6 +706,7 @@ ecodec_fini(struct ecodec *x)
     free(x->au);
     gs_buf_fini(&x->out);
     gs_buf_fini(&x->state);
+    gs_buf_fini(&x->refs);
 }
 
 static gs_err
@@ -845,19 +897,115 @@ xc_state(struct ecodec *x, uint8_t kind, gs_rd *r, gs_buf *b)
     return rc;
 }
 
-/* The fields: n x (str name, u8 kind, str(state)), state transcoded. */
+/* ---- field names ----
+ *
+ * names maps each field name an entity holds to a number and back:
+ * name -> u32be number, and '#' || u32be number -> name ('#' starts no
+ * name). Stored entities name their fields by number: most entities of a
+ * type share the same few names, so a field costs a byte, not its name.
+ * Numbers come from meta "next_name"; ecodec remembers what it looked up
+ * for the length of its transaction. */
+
+/* Remember name (p, n) as number num; returns the copy. */
+static const uint8_t *
+name_cache(struct ecodec *x, uint64_t num, const void *p, size_t n)
+{
+    size_t i = x->n_names < NAMES_CACHE ? x->n_names++ : num % NAMES_CACHE;
+    x->names[i].num = num;
+    x->names[i].n = (uint8_t)n;
+    memcpy(x->names[i].name, p, n);
+    return x->names[i].name;
+}
+
+/* The name numbered num. */
+static gs_err
+name_of(struct ecodec *x, uint64_t num, gs_slice *name)
+{
+    uint8_t key[5] = {'#'};
+    for (size_t i = 0; i < x->n_names; i++)
+        if (x->names[i].num == num) {
+            *name = gs_slice_of(x->names[i].name, x->names[i].n);
+            return GS_OK;
+        }
+    if (num == 0 || num > UINT32_MAX)
+        return GS_EMALFORMED;
+    put_u32be(key + 1, (uint32_t)num);
+    MDB_val k = {5, key}, v;
+    int mrc = mdb_get(x->txn, x->s->names, &k, &v);
+    if (mrc != 0)
+        return mrc == MDB_NOTFOUND ? GS_EMALFORMED : map_err(mrc);
+    if (v.mv_size == 0 || v.mv_size > GS_NAME_BYTES_MAX)
+        return GS_EMALFORMED;
+    *name = gs_slice_of(name_cache(x, num, v.mv_data, v.mv_size), v.mv_size);
+    return GS_OK;
+}
+
+/* The number of name, given one now if it has none (a write transaction). */
+static gs_err
+name_num(struct ecodec *x, gs_slice name, uint64_t *num)
+{
+    uint8_t key[5] = {'#'}, b[4];
+    for (size_t i = 0; i < x->n_names; i++)
+        if (x->names[i].n == name.n &&
+            memcmp(x->names[i].name, name.p, name.n) == 0) {
+            *num = x->names[i].num;
+            return GS_OK;
+        }
+    MDB_val k = {name.n, (void *)name.p}, v;
+    int mrc = mdb_get(x->txn, x->s->names, &k, &v);
+    if (mrc == 0 && v.mv_size != 4)
+        return GS_EMALFORMED;
+    if (mrc == 0) {
+        *num = get_u32be(v.mv_data);
+        name_cache(x, *num, name.p, name.n);
+        return GS_OK;
+    }
+    if (mrc != MDB_NOTFOUND)
+        return map_err(mrc);
+    MDB_val mk = {9, (void *)"next_name"};
+    mrc = mdb_get(x->txn, x->s->meta, &mk, &v);
+    uint64_t next = mrc == 0 && v.mv_size == 4 ? get_u32be(v.mv_data) : 1;
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        return map_err(mrc);
+    if (next >= UINT32_MAX)
+        return GS_ETOOBIG;
+    gs_err rc;
+    put_u32be(b, (uint32_t)(next + 1));
+    if ((rc = put(x->s, x->txn, x->s->meta, "next_name", 9, b, 4, 0)))
+        return rc;
+    put_u32be(b, (uint32_t)next);
+    put_u32be(key + 1, (uint32_t)next);
+    if ((rc = put(x->s, x->txn, x->s->names, name.p, name.n, b, 4,
+                  MDB_NOOVERWRITE)) != GS_OK ||
+        (rc = put(x->s, x->txn, x->s->names, key, 5, name.p, name.n,
+                  MDB_NOOVERWRITE)) != GS_OK)
+        return rc;
+    *num = next;
+    name_cache(x, next, name.p, name.n);
+    return GS_OK;
+}
+
+/* The fields: n x (str name, u8 kind, str(state)), state transcoded; the
+ * stored form has (varint name number, u8 kind, str(state)). */
 static gs_err
 xc_fields(struct ecodec *x, gs_rd *r)
 {
     uint64_t n;
     gs_err rc = xc_varint(x, r, &x->out, &n);
     for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
-        const uint8_t *from = r->p;
         gs_slice name, st;
+        uint64_t num = 0;
         uint8_t kind;
-        if ((rc = gs_rd_str(r, GS_NAME_BYTES_MAX, &name)) != GS_OK ||
-            (rc = gs_rd_u8(r, &kind)) != GS_OK ||
-            (rc = emit(x, &x->out, from, r)) != GS_OK ||
+        /* the name: a number in the stored form, text in the canonical */
+        if (x->expand) {
+            if ((rc = gs_rd_varint(r, &num)) == GS_OK &&
+                (rc = name_of(x, num, &name)) == GS_OK)
+                rc = gs_buf_put_str(&x->out, name.p, name.n);
+        } else if ((rc = gs_rd_str(r, GS_NAME_BYTES_MAX, &name)) == GS_OK &&
+                   !x->collect && (rc = name_num(x, name, &num)) == GS_OK) {
+            rc = gs_buf_put_varint(&x->out, num);
+        }
+        if (rc != GS_OK || (rc = xc_u8(x, r, &x->out, &kind)) != GS_OK ||
             (rc = gs_rd_str(r, GS_FIELD_STATE_BYTES_MAX, &st)) != GS_OK)
             break;
         gs_rd sr;
@@ -922,6 +1070,9 @@ ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
     x->collect = true;
     x->n_st = x->n_au = 0;
     gs_buf_reset(&x->out);
+    if ((rc = gs_buf_put_varint(&x->out, x->spilled ? 0 : x->n_refs)) ||
+        (rc = gs_buf_put(&x->out, x->refs.data, x->refs.len)) != GS_OK)
+        return rc;
     for (int pass = 0; pass < 2; pass++) {
         gs_rd_init(&r, p, n);
         if ((rc = gs_rd_str(&r, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
@@ -978,6 +1129,30 @@ ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
     return GS_OK;
 }
 
+/* The history section at r: *n refs, their bytes in *refs. Bytes from
+ * disk: each ref is checked. */
+static gs_err
+refs_read(gs_rd *r, uint64_t *n, gs_slice *refs)
+{
+    uint64_t num, seq;
+    const uint8_t *from;
+    gs_err rc = gs_rd_varint(r, n);
+    if (rc != GS_OK)
+        return rc;
+    if (*n > HIST_INLINE)
+        return GS_EMALFORMED;
+    from = r->p;
+    for (uint64_t i = 0; i < *n; i++) {
+        if ((rc = gs_rd_varint(r, &num)) != GS_OK ||
+            (rc = gs_rd_varint(r, &seq)) != GS_OK)
+            return rc;
+        if (num == 0 || seq == 0)
+            return GS_EMALFORMED;
+    }
+    *refs = gs_slice_of(from, (size_t)(r->p - from));
+    return GS_OK;
+}
+
 /* The stored form (p, n) of the entity keyed (type, id) -> its canonical
  * encoding in x->out. Bytes from disk: every count is bounded by the bytes
  * that remain before anything is allocated. */
@@ -993,7 +1168,12 @@ ent_expand(struct ecodec *x, gs_slice type, gs_slice id, const uint8_t *p,
     x->collect = false;
     gs_buf_reset(&x->out);
     gs_rd_init(&r, p, n);
-    if ((rc = gs_rd_varint(&r, &na)) != GS_OK)
+    if ((rc = refs_read(&r, &x->n_refs, &sl)) != GS_OK)
+        return rc;
+    x->spilled = x->n_refs == 0;
+    gs_buf_reset(&x->refs);
+    if ((rc = gs_buf_put(&x->refs, sl.p, sl.n)) != GS_OK ||
+        (rc = gs_rd_varint(&r, &na)) != GS_OK)
         return rc;
     if (na > gs_rd_left(&r))
         return GS_ETRUNC;
@@ -1092,25 +1272,425 @@ gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
     return rc;
 }
 
-/* The stored op (v, under feed key fkey: author || scope) -> its canonical
- * bytes in out: version, author, str scope, then the rest as stored. */
-static gs_err
-op_expand(const uint8_t *fkey, size_t fkn, const MDB_val *v, gs_buf *out)
+/* ---- op blocks (format 3) ----
+ *
+ * ops holds each feed in blocks of consecutive ops, keyed feed number
+ * (u64be) || seq of the block's first op (u64be):
+ *
+ *   u8 form        BLK_OPEN: raw, the feed's newest block, still growing;
+ *                  BLK_RAW: sealed, raw; BLK_ZSTD: sealed, one zstd frame
+ *   varint n       ops in the block, 1..BLOCK_OPS
+ *   32 bytes       prev of the first op (zeros at seq 1)
+ *   varint len     length of the raw payload, <= BLOCK_RAW_MAX
+ *   payload        raw, or its zstd frame (content size len)
+ *
+ * The raw payload is n x (varint m, m bytes): each op without author and
+ * scope (the feed's: fnum has them), seq (the block's first + i) and prev
+ * (the content hash of the op before, which the reader computes as it
+ * expands the block in order): its version byte, then every byte that
+ * follows prev in the canonical encoding. A reader rebuilds each op's
+ * canonical bytes and content hash from the block's one stored prev, so
+ * every reader (history, ops_each, feed_read, rebuild, the fork check)
+ * sees exactly what was signed.
+ *
+ * A block is sealed (compressed, unless that does not shrink it) once it
+ * holds BLOCK_OPS ops or BLOCK_FILL raw bytes; the next op starts a new
+ * one. Ops of one feed look alike (names, ids, clock), so a sealed block
+ * is a fraction of its ops' size, and one LMDB record carries many ops.
+ * Only the open block is ever rewritten, and only by appending: a block's
+ * ops never change. */
+
+#define BLK_OPEN 0
+#define BLK_RAW 1
+#define BLK_ZSTD 2
+#define BLOCK_OPS 64
+#define BLOCK_FILL (16u << 10)
+#define BLOCK_RAW_MAX (BLOCK_FILL + GS_OP_BYTES_MAX + 16)
+#define BLOCK_HEAD_MAX (1 + 10 + GS_HASH_BYTES + 10)
+#define BLOCK_ZLEVEL 3
+
+static size_t
+varint_len(uint64_t v)
 {
-    const uint8_t *p = v->mv_data;
-    gs_err rc;
-    gs_buf_reset(out);
-    if (v->mv_size < 1 || fkn <= GS_KEY_BYTES)
-        return GS_EMALFORMED;
-    if ((rc = gs_buf_put_u8(out, p[0])) != GS_OK ||
-        (rc = gs_buf_put(out, fkey, GS_KEY_BYTES)) != GS_OK ||
-        (rc = gs_buf_put_str(out, fkey + GS_KEY_BYTES, fkn - GS_KEY_BYTES)) !=
-            GS_OK)
-        return rc;
-    return gs_buf_put(out, p + 1, v->mv_size - 1);
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 
-/* Load (type, id) into e, fresh if never seen. */
+/* The ops of the block being written in this transaction, one feed's. */
+struct blockw {
+    uint64_t num;   /* its feed; 0: none */
+    uint64_t first; /* seq of its first op */
+    uint8_t prev[GS_HASH_BYTES];
+    size_t n;      /* ops in raw */
+    bool dirty;    /* raw holds ops not yet put */
+    bool put_once; /* this (open) block is in ops already */
+    gs_buf raw;
+    uint8_t *val; /* the value put: VAL_CAP bytes, made on first use */
+    size_t val_n;
+    ZSTD_CCtx *cctx; /* made on the first seal */
+};
+
+#define VAL_CAP (BLOCK_HEAD_MAX + ZSTD_COMPRESSBOUND(BLOCK_RAW_MAX))
+
+static void
+blockw_init(struct blockw *w)
+{
+    memset(w, 0, sizeof *w);
+    gs_buf_init(&w->raw, BLOCK_RAW_MAX);
+}
+
+static void
+blockw_fini(struct blockw *w)
+{
+    gs_buf_fini(&w->raw);
+    free(w->val);
+    ZSTD_freeCCtx(w->cctx);
+}
+
+/* The block as a value: header, then payload (compressed if sealed and it
+ * shrinks). */
+static gs_err
+blockw_value(struct blockw *w, bool seal)
+{
+    uint8_t *v = w->val;
+    size_t head = 0;
+    if (v == NULL && (v = w->val = malloc(VAL_CAP)) == NULL)
+        return GS_ENOMEM;
+    v[head++] = seal ? BLK_ZSTD : BLK_OPEN;
+    head += put_varint(v + head, w->n);
+    memcpy(v + head, w->prev, GS_HASH_BYTES);
+    head += GS_HASH_BYTES;
+    head += put_varint(v + head, w->raw.len);
+    if (seal) {
+        if (w->cctx == NULL && (w->cctx = ZSTD_createCCtx()) == NULL)
+            return GS_ENOMEM;
+        size_t zn = ZSTD_compressCCtx(w->cctx, v + head, VAL_CAP - head,
+                                      w->raw.data, w->raw.len, BLOCK_ZLEVEL);
+        if (!ZSTD_isError(zn) && zn < w->raw.len) {
+            w->val_n = head + zn;
+            return GS_OK;
+        }
+        v[0] = BLK_RAW; /* incompressible: sealed as it is */
+    }
+    memcpy(v + head, w->raw.data, w->raw.len);
+    w->val_n = head + w->raw.len;
+    return GS_OK;
+}
+
+static gs_err
+blockw_put(gs_store *s, MDB_txn *txn, struct blockw *w, bool seal)
+{
+    uint8_t key[16];
+    gs_err rc = blockw_value(w, seal);
+    if (rc != GS_OK)
+        return rc;
+    put_u64be(key, w->num);
+    put_u64be(key + 8, w->first);
+    /* A block that sorts last goes in with MDB_APPEND: LMDB then fills
+     * each page before it starts the next, where a plain put would leave
+     * pages of large values about half empty. Only the last feed's blocks
+     * can; the others take a plain put. */
+    if (!w->put_once) {
+        MDB_val k = {16, key}, v = {w->val_n, w->val};
+        int mrc = mdb_put(txn, s->ops, &k, &v, MDB_APPEND);
+        if (mrc != MDB_KEYEXIST) {
+            w->put_once = mrc == 0 && !seal;
+            if (mrc == MDB_MAP_FULL)
+                s->map_full = true;
+            return map_err(mrc);
+        }
+    }
+    w->put_once = !seal;
+    return put(s, txn, s->ops, key, 16, w->val, w->val_n, 0);
+}
+
+/* Put the open block, if it holds ops not put yet. Call before anything
+ * in the transaction reads ops, and before it commits. */
+static gs_err
+blockw_flush(gs_store *s, MDB_txn *txn, struct blockw *w)
+{
+    if (!w->dirty)
+        return GS_OK;
+    w->dirty = false;
+    return blockw_put(s, txn, w, false);
+}
+
+/* Forget the block (a new transaction, or a retry of one). */
+static void
+blockw_reset(struct blockw *w)
+{
+    w->num = 0;
+    w->n = 0;
+    w->dirty = false;
+    w->put_once = false;
+    gs_buf_reset(&w->raw);
+}
+
+/* The header of a stored block v; *payload is what follows it. */
+struct blockh {
+    uint8_t form;
+    size_t n, len;
+    const uint8_t *prev;
+    gs_slice payload;
+};
+
+static gs_err
+block_head(const MDB_val *v, struct blockh *h)
+{
+    gs_rd r;
+    uint64_t n, len;
+    gs_slice prev;
+    gs_err rc;
+    gs_rd_init(&r, v->mv_data, v->mv_size);
+    if ((rc = gs_rd_u8(&r, &h->form)) != GS_OK ||
+        (rc = gs_rd_varint(&r, &n)) != GS_OK ||
+        (rc = gs_rd_bytes(&r, GS_HASH_BYTES, &prev)) != GS_OK ||
+        (rc = gs_rd_varint(&r, &len)) != GS_OK)
+        return GS_EMALFORMED;
+    if (h->form > BLK_ZSTD || n == 0 || n > BLOCK_OPS || len > BLOCK_RAW_MAX ||
+        (h->form != BLK_ZSTD && len != gs_rd_left(&r)))
+        return GS_EMALFORMED; /* a damaged replica, never a crash */
+    h->n = (size_t)n;
+    h->len = (size_t)len;
+    h->prev = prev.p;
+    h->payload = gs_slice_of(r.p, gs_rd_left(&r));
+    return GS_OK;
+}
+
+/* The feed's newest block (the one holding seq), taken up for appending if
+ * it is still open and ends just below seq. */
+static gs_err
+blockw_resume(gs_store *s, MDB_txn *txn, struct blockw *w, uint64_t num,
+              uint64_t seq)
+{
+    uint8_t key[16];
+    MDB_cursor *cur;
+    struct blockh h;
+    gs_err rc = GS_OK;
+    blockw_reset(w);
+    w->num = num;
+    w->first = seq;
+    if (seq <= 1)
+        return GS_OK;
+    put_u64be(key, num);
+    put_u64be(key + 8, seq);
+    MDB_val k = {16, key}, v;
+    int mrc = mdb_cursor_open(txn, s->ops, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    mrc = mdb_cursor_get(cur, &k, &v, mrc == 0 ? MDB_PREV : MDB_LAST);
+    if (mrc == 0 && k.mv_size == 16 && get_u64be(k.mv_data) == num &&
+        (rc = block_head(&v, &h)) == GS_OK && h.form == BLK_OPEN &&
+        get_u64be((const uint8_t *)k.mv_data + 8) + h.n == seq) {
+        w->first = seq - h.n;
+        w->n = h.n;
+        w->put_once = true;
+        memcpy(w->prev, h.prev, GS_HASH_BYTES);
+        rc = gs_buf_put(&w->raw, h.payload.p, h.payload.n);
+    } else if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = map_err(mrc);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Append op (canonical bytes, decoded into op, content hash) to its feed
+ * num's blocks: author, scope, seq and prev are left out. */
+static gs_err
+blockw_append(gs_store *s, MDB_txn *txn, struct blockw *w, uint64_t num,
+              const gs_op *op, const uint8_t *bytes, size_t n,
+              const uint8_t hash[GS_HASH_BYTES])
+{
+    gs_err rc;
+    if (w->num != num || w->first + w->n != op->seq) {
+        if ((rc = blockw_flush(s, txn, w)) != GS_OK ||
+            (rc = blockw_resume(s, txn, w, num, op->seq)) != GS_OK)
+            return rc;
+    }
+    if (w->n == 0)
+        memcpy(w->prev, op->prev, GS_HASH_BYTES);
+    /* what follows prev: after the scope, the seq varint and prev */
+    size_t rest = (size_t)(op->scope.p + op->scope.n - bytes) +
+                  varint_len(op->seq) + GS_HASH_BYTES;
+    if (rest >= n)
+        return GS_EINVAL; /* a decoded op always has more after prev */
+    if ((rc = gs_buf_put_varint(&w->raw, 1 + n - rest)) != GS_OK ||
+        (rc = gs_buf_put_u8(&w->raw, bytes[0])) != GS_OK ||
+        (rc = gs_buf_put(&w->raw, bytes + rest, n - rest)) != GS_OK)
+        return rc;
+    w->n++;
+    w->dirty = true;
+    if (w->n < BLOCK_OPS && w->raw.len < BLOCK_FILL)
+        return GS_OK;
+    w->dirty = false;
+    if ((rc = blockw_put(s, txn, w, true)) != GS_OK)
+        return rc;
+    w->first += w->n; /* the next op opens a block after this one */
+    w->n = 0;
+    w->put_once = false;
+    memcpy(w->prev, hash, GS_HASH_BYTES);
+    gs_buf_reset(&w->raw);
+    return GS_OK;
+}
+
+/* One block read back: every op's canonical bytes and content hash. */
+struct blockr {
+    uint64_t num, first; /* the block held; n == 0: none */
+    size_t n;
+    size_t off[BLOCK_OPS + 1]; /* op i is canon[off[i], off[i + 1]) */
+    uint8_t hash[BLOCK_OPS][GS_HASH_BYTES];
+    uint8_t *raw; /* a decompressed payload: BLOCK_RAW_MAX, on first use */
+    gs_buf canon;
+    ZSTD_DCtx *dctx;
+    struct feed_ident fi; /* the feed's author and scope */
+};
+
+static void
+blockr_init(struct blockr *b)
+{
+    memset(b, 0, sizeof *b);
+    gs_buf_init(&b->canon, BLOCK_RAW_MAX + BLOCK_OPS * (FEED_KEY_MAX + 64));
+}
+
+static void
+blockr_fini(struct blockr *b)
+{
+    free(b->raw);
+    gs_buf_fini(&b->canon);
+    ZSTD_freeDCtx(b->dctx);
+}
+
+/* Expand the block (key k, value v) into b. Bytes from disk: every length
+ * is checked before it is used. */
+static gs_err
+blockr_load(gs_store *s, MDB_txn *txn, struct blockr *b, const MDB_val *k,
+            const MDB_val *v)
+{
+    struct blockh h;
+    const uint8_t *raw;
+    gs_err rc;
+    b->n = 0;
+    if (k->mv_size != 16)
+        return GS_EMALFORMED;
+    uint64_t num = get_u64be(k->mv_data);
+    uint64_t first = get_u64be((const uint8_t *)k->mv_data + 8);
+    if ((rc = block_head(v, &h)) != GS_OK ||
+        (rc = feed_ident_get(s, txn, num, &b->fi)) != GS_OK)
+        return rc;
+    if (first == 0 || first > UINT64_MAX - BLOCK_OPS)
+        return GS_EMALFORMED;
+    raw = h.payload.p;
+    if (h.form == BLK_ZSTD) {
+        if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
+            return GS_ENOMEM;
+        if (b->raw == NULL && (b->raw = malloc(BLOCK_RAW_MAX)) == NULL)
+            return GS_ENOMEM;
+        /* the frame must say its size, and be exactly that */
+        if (ZSTD_getFrameContentSize(h.payload.p, h.payload.n) != h.len)
+            return GS_EMALFORMED;
+        size_t got = ZSTD_decompressDCtx(b->dctx, b->raw, h.len, h.payload.p,
+                                         h.payload.n);
+        if (ZSTD_isError(got) || got != h.len)
+            return GS_EMALFORMED;
+        raw = b->raw;
+    }
+    const uint8_t *fkey = b->fi.key;
+    size_t fkn = b->fi.kn;
+    gs_rd r;
+    gs_buf_reset(&b->canon);
+    gs_rd_init(&r, raw, h.len);
+    for (size_t i = 0; i < h.n; i++) {
+        uint64_t m;
+        gs_slice op;
+        b->off[i] = b->canon.len;
+        if (gs_rd_varint(&r, &m) != GS_OK || m == 0 || m > GS_OP_BYTES_MAX ||
+            gs_rd_bytes(&r, (size_t)m, &op) != GS_OK)
+            return GS_EMALFORMED;
+        /* version, author, str scope, varint seq, prev, the rest */
+        if ((rc = gs_buf_put_u8(&b->canon, op.p[0])) != GS_OK ||
+            (rc = gs_buf_put(&b->canon, fkey, GS_KEY_BYTES)) != GS_OK ||
+            (rc = gs_buf_put_str(&b->canon, fkey + GS_KEY_BYTES,
+                                 fkn - GS_KEY_BYTES)) != GS_OK ||
+            (rc = gs_buf_put_varint(&b->canon, first + i)) != GS_OK ||
+            (rc = gs_buf_put(&b->canon, i ? b->hash[i - 1] : h.prev,
+                             GS_HASH_BYTES)) != GS_OK ||
+            (rc = gs_buf_put(&b->canon, op.p + 1, op.n - 1)) != GS_OK)
+            return rc;
+        gs_op_hash(b->canon.data + b->off[i], b->canon.len - b->off[i],
+                   b->hash[i]);
+    }
+    if (gs_rd_left(&r) != 0)
+        return GS_EMALFORMED;
+    b->off[h.n] = b->canon.len;
+    b->num = num;
+    b->first = first;
+    b->n = h.n;
+    return GS_OK;
+}
+
+/* Make b hold the block with op (num, seq). GS_ENOTFOUND if none has. */
+static gs_err
+blockr_seek(gs_store *s, MDB_txn *txn, struct blockr *b, uint64_t num,
+            uint64_t seq)
+{
+    uint8_t key[16];
+    MDB_cursor *cur;
+    gs_err rc = GS_ENOTFOUND;
+    if (b->n && b->num == num && seq >= b->first && seq - b->first < b->n)
+        return GS_OK;
+    put_u64be(key, num);
+    put_u64be(key + 8, seq);
+    MDB_val k = {16, key}, v;
+    int mrc = mdb_cursor_open(txn, s->ops, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (mrc == 0 && memcmp(k.mv_data, key, 16) != 0)
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    else if (mrc == MDB_NOTFOUND)
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (mrc == 0 && k.mv_size == 16 && get_u64be(k.mv_data) == num &&
+        get_u64be((const uint8_t *)k.mv_data + 8) <= seq)
+        rc = blockr_load(s, txn, b, &k, &v);
+    else if (mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = map_err(mrc);
+    mdb_cursor_close(cur);
+    if (rc == GS_OK && seq - b->first >= b->n)
+        rc = GS_ENOTFOUND;
+    return rc;
+}
+
+/* Op (num, seq): its canonical bytes (valid until b moves) and hash. */
+static gs_err
+blockr_op(gs_store *s, MDB_txn *txn, struct blockr *b, uint64_t num,
+          uint64_t seq, gs_slice *op, const uint8_t **hash)
+{
+    gs_err rc = blockr_seek(s, txn, b, num, seq);
+    if (rc != GS_OK)
+        return rc;
+    size_t i = (size_t)(seq - b->first);
+    *op = gs_slice_of(b->canon.data + b->off[i], b->off[i + 1] - b->off[i]);
+    if (hash)
+        *hash = b->hash[i];
+    return GS_OK;
+}
+
+/* A new entity lists no ops yet. */
+static void
+refs_none(struct ecodec *x)
+{
+    x->spilled = false;
+    x->n_refs = 0;
+    gs_buf_reset(&x->refs);
+}
+
+/* Load (type, id) into e, fresh if never seen; x keeps its history
+ * section for the ent_store that follows. */
 static gs_err
 ent_load(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type,
          gs_slice id, gs_entity *e)
@@ -1118,6 +1698,7 @@ ent_load(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type,
     uint8_t key[ENT_KEY_MAX];
     MDB_val k = {ent_key(type, id, key), key}, v;
     int mrc = mdb_get(txn, s->ents, &k, &v);
+    refs_none(x);
     if (mrc == MDB_NOTFOUND)
         return gs_entity_init(e, type, id);
     if (mrc != 0)
@@ -1153,8 +1734,40 @@ struct ingest_ctx {
     gs_buf scratch;
     uint64_t hlc_max; /* greatest hlc appended by this transaction */
     struct ecodec x;  /* entities to and from their stored form */
-    gs_buf op;        /* an op in its stored form, or expanded */
+    struct blockw bw; /* the block being appended to */
+    struct blockr br; /* a block read back (the check for held ops) */
 };
+
+/* Start (or start again) a write transaction's work. */
+static void
+ingest_ctx_reset(struct ingest_ctx *c)
+{
+    c->hlc_max = 0;
+    c->x.n_cache = 0; /* what an aborted try looked up is gone */
+    c->x.n_names = 0;
+    c->x.fi.kn = 0;
+    c->br.n = 0;
+    c->br.fi.kn = 0;
+    blockw_reset(&c->bw);
+}
+
+static void
+ingest_ctx_init(struct ingest_ctx *c)
+{
+    gs_buf_init(&c->scratch, GS_ENTITY_BYTES_MAX);
+    ecodec_init(&c->x);
+    blockw_init(&c->bw);
+    blockr_init(&c->br);
+}
+
+static void
+ingest_ctx_fini(struct ingest_ctx *c)
+{
+    blockr_fini(&c->br);
+    blockw_fini(&c->bw);
+    ecodec_fini(&c->x);
+    gs_buf_fini(&c->scratch);
+}
 
 /* The greatest hlc held, kept in meta so every writer's clock, in any
  * process, starts above everything the replica holds. */
@@ -1233,16 +1846,61 @@ verify_long(const gs_run_item *items, size_t n, const gs_feed_head *head,
     return rc;
 }
 
-static size_t
-put_varint(uint8_t *p, uint64_t v)
+/* Index op (feedno, seq) in hist under its entity. */
+static gs_err
+hist_put(gs_store *s, MDB_txn *txn, gs_slice type, gs_slice id, uint64_t hlc,
+         uint64_t feedno, uint64_t seq)
 {
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
+    uint8_t hkey[HIST_KEY_MAX];
+    size_t hn = ent_key(type, id, hkey);
+    hkey[hn++] = 0;
+    put_u64be(hkey + hn, hlc);
+    hn += 8;
+    hn += put_varint(hkey + hn, feedno);
+    hn += put_varint(hkey + hn, seq);
+    return put(s, txn, s->hist, hkey, hn, "", 0, 0);
+}
+
+/* Add op (of feed feedno) to its entity's history: to the list in the
+ * entity's value (c->x, loaded with it) while it holds under HIST_INLINE
+ * ops, which is most entities and costs a few bytes an op; past that, the
+ * whole list moves to hist, whose keys sort by time, so history stays
+ * cheap for an entity written thousands of times. */
+static gs_err
+hist_add(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, const gs_op *op,
+         uint64_t feedno)
+{
+    struct ecodec *x = &c->x;
+    gs_err rc;
+    if (!x->spilled && x->n_refs < HIST_INLINE) {
+        if ((rc = gs_buf_put_varint(&x->refs, feedno)) != GS_OK ||
+            (rc = gs_buf_put_varint(&x->refs, op->seq)) != GS_OK)
+            return rc;
+        x->n_refs++;
+        return GS_OK;
     }
-    p[n++] = (uint8_t)v;
-    return n;
+    if (!x->spilled) {
+        /* the listed ops, some perhaps in the open block, go to hist */
+        gs_rd r;
+        if ((rc = blockw_flush(s, txn, &c->bw)) != GS_OK)
+            return rc;
+        gs_rd_init(&r, x->refs.data, x->refs.len);
+        for (uint64_t i = 0; i < x->n_refs; i++) {
+            uint64_t num, seq;
+            gs_slice bytes;
+            gs_op held;
+            if ((rc = gs_rd_varint(&r, &num)) != GS_OK ||
+                (rc = gs_rd_varint(&r, &seq)) != GS_OK ||
+                (rc = blockr_op(s, txn, &c->br, num, seq, &bytes, NULL)) ||
+                (rc = gs_op_decode(bytes.p, bytes.n, &held)) != GS_OK ||
+                (rc = hist_put(s, txn, op->type, op->id, held.hlc, num, seq)))
+                return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
+        }
+        x->spilled = true;
+        x->n_refs = 0;
+        gs_buf_reset(&x->refs);
+    }
+    return hist_put(s, txn, op->type, op->id, op->hlc, feedno, op->seq);
 }
 
 /* Store and merge one verified op (decoded from item into op, so its
@@ -1253,7 +1911,6 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
           const gs_op *op, const gs_run_item *item,
           const uint8_t hash[GS_HASH_BYTES], gs_entity *cur)
 {
-    uint8_t key[16], hkey[HIST_KEY_MAX];
     gs_entity e;
     gs_err rc = GS_OK;
 
@@ -1266,27 +1923,9 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
         if (rc != GS_OK)
             return rc;
     }
-    /* the stored form: version, then all that follows the scope */
-    size_t off = (size_t)(op->scope.p + op->scope.n - item->bytes);
-    put_u64be(key, feedno);
-    put_u64be(key + 8, op->seq);
-    gs_buf_reset(&c->op);
-    if (off >= item->n || off < 1 + GS_KEY_BYTES + 1)
-        rc = GS_EINVAL; /* a decoded op always has more after its scope */
-    if (rc == GS_OK && (rc = gs_buf_put_u8(&c->op, item->bytes[0])) == GS_OK)
-        rc = gs_buf_put(&c->op, item->bytes + off, item->n - off);
+    rc = blockw_append(s, txn, &c->bw, feedno, op, item->bytes, item->n, hash);
     if (rc == GS_OK)
-        rc = put(s, txn, s->ops, key, 16, c->op.data, c->op.len,
-                 MDB_NOOVERWRITE);
-    if (rc == GS_OK) {
-        size_t hn = ent_key(op->type, op->id, hkey);
-        hkey[hn++] = 0;
-        put_u64be(hkey + hn, op->hlc);
-        hn += 8;
-        hn += put_varint(hkey + hn, feedno);
-        hn += put_varint(hkey + hn, op->seq);
-        rc = put(s, txn, s->hist, hkey, hn, "", 0, 0);
-    }
+        rc = hist_add(s, txn, c, op, feedno);
     if (op->hlc > c->hlc_max)
         c->hlc_max = op->hlc;
     if (rc == GS_OK)
@@ -1343,15 +1982,12 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (op.seq > f.head.seq)
             break;
         uint8_t key[16];
-        put_u64be(key, f.num);
-        put_u64be(key + 8, op.seq);
-        MDB_val kv = {16, key}, v;
-        int mrc = mdb_get(txn, s->ops, &kv, &v);
-        if (mrc != 0)
-            return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
-        if ((rc = op_expand(fkey, fkn, &v, &c->op)) != GS_OK)
-            return rc;
-        if (c->op.len == it->n && memcmp(c->op.data, it->bytes, it->n) == 0) {
+        gs_slice held;
+        seq_key(f.num, op.seq, key);
+        rc = blockr_op(s, txn, &c->br, f.num, op.seq, &held, NULL);
+        if (rc != GS_OK)
+            return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
+        if (held.n == it->n && memcmp(held.p, it->bytes, it->n) == 0) {
             st->known++;
             continue;
         }
@@ -1412,6 +2048,9 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         f.head.seq = op.seq;
         memcpy(f.head.hash, hash, GS_HASH_BYTES);
     }
+    /* the next run may read this feed's ops */
+    if ((rc = blockw_flush(s, txn, &c->bw)) != GS_OK)
+        return rc;
     f.has_sig = true;
     f.sig = *run->items[run->n - 1].sig;
     st->applied += n;
@@ -1423,9 +2062,7 @@ ingest_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct ingest_ctx *c = ctx;
     memset(c->stats, 0, sizeof *c->stats); /* this may be a second try */
-    c->hlc_max = 0;
-    c->x.n_cache = 0; /* what an aborted try looked up is gone */
-    c->x.fi.kn = 0;
+    ingest_ctx_reset(c);
     for (size_t r = 0; r < c->n_runs; r++) {
         gs_err rc = ingest_run(s, txn, c, r);
         if (rc != GS_OK)
@@ -1440,13 +2077,9 @@ gs_store_ingest(gs_store *s, const gs_store_run *runs, size_t n_runs,
 {
     struct ingest_ctx c = {
         .runs = runs, .n_runs = n_runs, .network = network, .stats = stats};
-    gs_buf_init(&c.scratch, GS_ENTITY_BYTES_MAX);
-    gs_buf_init(&c.op, GS_OP_BYTES_MAX);
-    ecodec_init(&c.x);
+    ingest_ctx_init(&c);
     gs_err rc = with_txn(s, true, ingest_fn, &c);
-    ecodec_fini(&c.x);
-    gs_buf_fini(&c.op);
-    gs_buf_fini(&c.scratch);
+    ingest_ctx_fini(&c);
     return rc;
 }
 
@@ -1475,9 +2108,7 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
     gs_err rc;
 
     memset(w->out, 0, sizeof *w->out); /* this may be a second try */
-    w->ic.hlc_max = 0;
-    w->ic.x.n_cache = 0; /* what an aborted try looked up is gone */
-    w->ic.x.fi.kn = 0;
+    ingest_ctx_reset(&w->ic);
     size_t fkn = feed_key(w->author, w->scope, fkey);
     bool is_new = false;
     rc = feed_get(s, txn, fkey, fkn, &f);
@@ -1503,6 +2134,7 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
         }
         MDB_val k = {ent_key(t->type, t->id, key), key}, v;
         int mrc = mdb_get(txn, s->ents, &k, &v);
+        refs_none(&w->ic.x);
         if (mrc == 0) {
             if ((rc = ent_decode(s, txn, &w->ic.x, &k, &v, &cur)))
                 return rc;
@@ -1564,7 +2196,8 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
     if (w->out->written == 0)
         return GS_OK; /* nothing new: the transaction changes nothing */
     /* One signature on the newest op vouches for the batch beneath it. */
-    if ((rc = ckpt_keep(s, txn, &before, f.head.seq)) != GS_OK)
+    if ((rc = blockw_flush(s, txn, &w->ic.bw)) != GS_OK ||
+        (rc = ckpt_keep(s, txn, &before, f.head.seq)) != GS_OK)
         return rc;
     gs_op_sign(f.head.hash, w->network, w->sk, &f.sig);
     f.has_sig = true;
@@ -1592,15 +2225,11 @@ gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
                           .out = out};
     if (!gs_scope_valid(scope.p, scope.n) || n == 0)
         return GS_EINVAL;
-    gs_buf_init(&w.ic.scratch, GS_ENTITY_BYTES_MAX);
-    gs_buf_init(&w.ic.op, GS_OP_BYTES_MAX);
-    ecodec_init(&w.ic.x);
+    ingest_ctx_init(&w.ic);
     gs_buf_init(&w.op, GS_OP_BYTES_MAX);
     gs_err rc = with_txn(s, true, write_fn, &w);
     gs_buf_fini(&w.op);
-    ecodec_fini(&w.ic.x);
-    gs_buf_fini(&w.ic.op);
-    gs_buf_fini(&w.ic.scratch);
+    ingest_ctx_fini(&w.ic);
     return rc;
 }
 
@@ -1740,16 +2369,16 @@ struct hist_walk {
     gs_store *s;
     MDB_txn *txn;
     size_t pn; /* the (type, id) prefix of the keys */
-    struct feed_ident fi;
-    gs_buf op;
+    struct blockr br;
 };
 
 static gs_err
 each_hist(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
     struct hist_walk *h = ctx;
-    uint8_t hash[GS_HASH_BYTES], okey[16];
     uint64_t feedno, seq;
+    const uint8_t *hash;
+    gs_slice op;
     gs_rd r;
     (void)v;
     if (k->mv_size < h->pn + 8)
@@ -1761,18 +2390,69 @@ each_hist(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
         rc = gs_rd_varint(&r, &seq);
     if (rc != GS_OK || gs_rd_left(&r) != 0)
         return GS_EMALFORMED;
-    put_u64be(okey, feedno);
-    put_u64be(okey + 8, seq);
-    MDB_val ok = {16, okey}, ov;
-    int mrc = mdb_get(h->txn, h->s->ops, &ok, &ov);
-    if (mrc != 0)
-        return map_err(mrc);
-    if ((rc = feed_ident_get(h->s, h->txn, feedno, &h->fi)) != GS_OK ||
-        (rc = op_expand(h->fi.key, h->fi.kn, &ov, &h->op)) != GS_OK)
+    rc = blockr_op(h->s, h->txn, &h->br, feedno, seq, &op, &hash);
+    if (rc != GS_OK)
         return rc;
-    gs_op_hash(h->op.data, h->op.len, hash);
-    *stop = h->c->ofn(h->op.data, h->op.len, hash, h->c->ctx) != 0;
+    *stop = h->c->ofn(op.p, op.n, hash, h->c->ctx) != 0;
     return GS_OK;
+}
+
+/* An op of an entity's own list, held for sorting. */
+struct hist_op {
+    uint64_t hlc, num, seq;
+    size_t off, n; /* its bytes in the walk's buffer */
+    uint8_t hash[GS_HASH_BYTES];
+};
+
+static int
+hist_op_cmp(const void *a, const void *b)
+{
+    const struct hist_op *x = a, *y = b;
+    if (x->hlc != y->hlc)
+        return x->hlc < y->hlc ? -1 : 1;
+    if (x->num != y->num)
+        return x->num < y->num ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The ops an entity lists itself (refs), in hist's order: by hlc, feed
+ * number, seq. */
+static gs_err
+history_inline(struct hist_walk *h, gs_slice refs, uint64_t n)
+{
+    struct hist_op ops[HIST_INLINE];
+    gs_buf all;
+    gs_rd r;
+    gs_err rc = GS_OK;
+    gs_buf_init(&all, HIST_INLINE * (size_t)GS_OP_BYTES_MAX);
+    gs_rd_init(&r, refs.p, refs.n);
+    for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
+        struct hist_op *o = &ops[i];
+        gs_slice bytes;
+        const uint8_t *hash;
+        gs_op op;
+        if ((rc = gs_rd_varint(&r, &o->num)) != GS_OK ||
+            (rc = gs_rd_varint(&r, &o->seq)) != GS_OK ||
+            (rc = blockr_op(h->s, h->txn, &h->br, o->num, o->seq, &bytes,
+                            &hash)) != GS_OK ||
+            (rc = gs_op_decode(bytes.p, bytes.n, &op)) != GS_OK)
+            break;
+        o->hlc = op.hlc;
+        o->off = all.len;
+        o->n = bytes.n;
+        memcpy(o->hash, hash, GS_HASH_BYTES);
+        rc = gs_buf_put(&all, bytes.p, bytes.n);
+    }
+    if (rc == GS_ENOTFOUND)
+        rc = map_err(MDB_CORRUPTED); /* listed, so it must be held */
+    if (rc == GS_OK)
+        qsort(ops, (size_t)n, sizeof ops[0], hist_op_cmp);
+    for (uint64_t i = 0; rc == GS_OK && i < n; i++)
+        if (h->c->ofn(all.data + ops[i].off, ops[i].n, ops[i].hash,
+                      h->c->ctx) != 0)
+            break;
+    gs_buf_fini(&all);
+    return rc;
 }
 
 static gs_err
@@ -1781,11 +2461,27 @@ history_fn(gs_store *s, MDB_txn *txn, void *ctx)
     struct read_ctx *c = ctx;
     uint8_t prefix[ENT_KEY_MAX + 1];
     size_t pn = ent_key(c->type, c->id, prefix);
+    MDB_val k = {pn, prefix}, v;
+    gs_slice refs;
+    uint64_t n;
+    gs_rd r;
+    int mrc = mdb_get(txn, s->ents, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return GS_OK; /* no op touched it */
+    if (mrc != 0)
+        return map_err(mrc);
+    gs_rd_init(&r, v.mv_data, v.mv_size);
+    gs_err rc = refs_read(&r, &n, &refs);
+    if (rc != GS_OK)
+        return rc;
     prefix[pn++] = 0;
     struct hist_walk h = {.c = c, .s = s, .txn = txn, .pn = pn};
-    gs_buf_init(&h.op, GS_OP_BYTES_MAX);
-    gs_err rc = walk(txn, s->hist, prefix, pn, each_hist, &h);
-    gs_buf_fini(&h.op);
+    blockr_init(&h.br);
+    if (n > 0)
+        rc = history_inline(&h, refs, n);
+    else
+        rc = walk(txn, s->hist, prefix, pn, each_hist, &h);
+    blockr_fini(&h.br);
     return rc;
 }
 
@@ -1802,16 +2498,14 @@ gs_store_history(gs_store *s, gs_slice type, gs_slice id, gs_store_op_fn fn,
 
 /* ---- feeds and their ops, as bundles and sync send them ---- */
 
-/* A walk over the ops of one feed at a time (w->f, named w->fkey). */
+/* A walk over the ops of one feed at a time (w->f). */
 struct ops_walk {
     struct read_ctx *c;
     gs_store *s;
     MDB_txn *txn;
     struct feed f;
     bool stopped;
-    const uint8_t *fkey; /* author || scope of the feed being walked */
-    size_t fkn;
-    gs_buf op;
+    struct blockr br;
 };
 
 /* Hand c->ffn the ops from..to of the feed being walked, in seq order, as
@@ -1821,36 +2515,19 @@ struct ops_walk {
 static gs_err
 feed_ops(struct ops_walk *w, uint64_t from, uint64_t to, const gs_sig *sig)
 {
-    uint8_t key[16];
-    MDB_cursor *cur;
     gs_err rc = GS_OK;
     if (from == 0 || from > to)
         return GS_OK;
-    seq_key(w->f.num, from, key);
-    MDB_val k = {16, key}, v;
-    int mrc = mdb_cursor_open(w->txn, w->s->ops, &cur);
-    if (mrc != 0)
-        return map_err(mrc);
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     for (uint64_t seq = from;; seq++) {
-        if (mrc != 0) {
-            rc = map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
-            break;
-        }
-        if (k.mv_size != 16 || get_u64be(k.mv_data) != w->f.num ||
-            get_u64be((const uint8_t *)k.mv_data + 8) != seq) {
-            rc = map_err(MDB_CORRUPTED);
-            break;
-        }
-        if ((rc = op_expand(w->fkey, w->fkn, &v, &w->op)) != GS_OK)
-            break;
-        w->stopped = w->c->ffn(w->op.data, w->op.len, seq == to ? sig : NULL,
-                               w->c->ctx) != 0;
+        gs_slice op;
+        rc = blockr_op(w->s, w->txn, &w->br, w->f.num, seq, &op, NULL);
+        if (rc != GS_OK)
+            return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
+        w->stopped =
+            w->c->ffn(op.p, op.n, seq == to ? sig : NULL, w->c->ctx) != 0;
         if (w->stopped || seq == to)
             break;
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
     return rc;
 }
 
@@ -1867,8 +2544,6 @@ each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
         return rc;
     if (w->f.num != get_u64be(k->mv_data))
         return GS_EMALFORMED;
-    w->fkey = v->mv_data; /* valid for this read transaction */
-    w->fkn = v->mv_size;
     rc = feed_ops(w, 1, w->f.head.seq, w->f.has_sig ? &w->f.sig : NULL);
     *stop = w->stopped;
     return rc;
@@ -1878,9 +2553,9 @@ static gs_err
 ops_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct ops_walk w = {.c = ctx, .s = s, .txn = txn};
-    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    blockr_init(&w.br);
     gs_err rc = walk(txn, s->fnum, NULL, 0, each_feed, &w);
-    gs_buf_fini(&w.op);
+    blockr_fini(&w.br);
     return rc;
 }
 
@@ -1979,11 +2654,9 @@ feed_read_fn(gs_store *s, MDB_txn *txn, void *ctx)
     if (to - c->from >= GS_STORE_RUN_MAX)
         return GS_ETOOBIG;
     c->to = to;
-    w.fkey = key;
-    w.fkn = kn;
-    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    blockr_init(&w.br);
     rc = feed_ops(&w, c->from, to, &sig);
-    gs_buf_fini(&w.op);
+    blockr_fini(&w.br);
     return rc;
 }
 
@@ -2052,28 +2725,24 @@ struct rebuild_walk {
     gs_store *s;
     MDB_txn *txn;
     gs_state *st;
-    struct feed_ident fi;
-    gs_buf op;
+    struct blockr br;
 };
 
+/* Every block in key order: every feed's ops in seq order. */
 static gs_err
-rebuild_op(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+rebuild_block(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
     struct rebuild_walk *w = ctx;
-    uint8_t hash[GS_HASH_BYTES];
     gs_op op;
     (void)stop;
-    if (k->mv_size != 16)
-        return GS_EMALFORMED;
-    gs_err rc = feed_ident_get(w->s, w->txn, get_u64be(k->mv_data), &w->fi);
-    if (rc == GS_OK)
-        rc = op_expand(w->fi.key, w->fi.kn, v, &w->op);
-    if (rc == GS_OK)
-        rc = gs_op_decode(w->op.data, w->op.len, &op);
-    if (rc != GS_OK)
-        return rc;
-    gs_op_hash(w->op.data, w->op.len, hash);
-    return gs_state_apply(w->st, &op, hash);
+    gs_err rc = blockr_load(w->s, w->txn, &w->br, k, v);
+    for (size_t i = 0; rc == GS_OK && i < w->br.n; i++) {
+        const uint8_t *p = w->br.canon.data + w->br.off[i];
+        size_t n = w->br.off[i + 1] - w->br.off[i];
+        if ((rc = gs_op_decode(p, n, &op)) == GS_OK)
+            rc = gs_state_apply(w->st, &op, w->br.hash[i]);
+    }
+    return rc;
 }
 
 static gs_err
@@ -2085,9 +2754,9 @@ rebuild_fn(gs_store *s, MDB_txn *txn, void *ctx)
     if (rc != GS_OK)
         return rc;
     struct rebuild_walk w = {.s = s, .txn = txn, .st = st};
-    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
-    rc = walk(txn, s->ops, NULL, 0, rebuild_op, &w);
-    gs_buf_fini(&w.op);
+    blockr_init(&w.br);
+    rc = walk(txn, s->ops, NULL, 0, rebuild_block, &w);
+    blockr_fini(&w.br);
     if (rc == GS_OK)
         rc = gs_state_digest(st, c->digest);
     gs_state_free(st);
@@ -2102,6 +2771,19 @@ gs_store_digest_rebuild(gs_store *s, uint8_t out[GS_HASH_BYTES])
 }
 
 static gs_err
+count_ops(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+{
+    gs_store_counts *c = ctx;
+    struct feed f;
+    (void)k;
+    (void)stop;
+    gs_err rc = feed_decode(v, &f);
+    if (rc == GS_OK)
+        c->ops += f.head.seq;
+    return rc;
+}
+
+static gs_err
 counts_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct read_ctx *c = ctx;
@@ -2111,7 +2793,6 @@ counts_fn(gs_store *s, MDB_txn *txn, void *ctx)
         MDB_dbi dbi;
         uint64_t *out;
     } q[] = {{s->fnum, &c->counts->feeds},
-             {s->ops, &c->counts->ops},
              {s->ents, &c->counts->entities},
              {s->forks, &c->counts->forks}};
     memset(c->counts, 0, sizeof *c->counts);
@@ -2121,6 +2802,10 @@ counts_fn(gs_store *s, MDB_txn *txn, void *ctx)
             return map_err(mrc);
         *q[i].out = st.ms_entries;
     }
+    /* ops holds blocks: each feed holds seq 1..head, so sum the heads */
+    gs_err rc = walk(txn, s->feeds, NULL, 0, count_ops, c->counts);
+    if (rc != GS_OK)
+        return rc;
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &st);
     c->counts->map_size = info.me_mapsize;

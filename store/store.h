@@ -3,44 +3,57 @@
  * materialised entities (DESIGN §4).
  *
  * One environment per replica directory, with named databases (meta
- * "format" is "2"; a replica of another format is GS_EVERSION):
+ * "format" is "3"; a replica of another format is GS_EVERSION):
  *   meta   string key -> bytes: "format", "next_feed" (the next feed
- *          number), "hlc_max" (the greatest hlc held); the network id and
- *          the device key live in gridsync.conf and device.key
+ *          number), "next_name" (the next field-name number, u32be),
+ *          "hlc_max" (the greatest hlc held); the network id and the
+ *          device key live in gridsync.conf and device.key
  *   feeds  author(32) || scope -> feed record (number, head seq, head
  *          hash, head signature, frozen flag)
  *   fnum   feed number (u64be) -> author(32) || scope
- *   ops    feed number (u64be) || seq (u64be) -> the op without its author
- *          and scope (they are the feed's): its version byte, then every
- *          byte that follows the scope in the canonical encoding. Readers
- *          put the two back from fnum, so every reader (history, ops_each,
- *          rebuild, the fork check, bundles) gets the canonical bytes and
- *          the same content hash.
- *   ents   type || 0x00 || id -> entity state in its stored form: not type
- *          and id (the key has them), and each (hlc, author) stamp of the
+ *   ops    feed number (u64be) || seq of its first op (u64be) -> a block
+ *          of up to 64 consecutive ops of the feed: u8 form (0 open, 1
+ *          sealed raw, 2 sealed zstd), varint n, the 32-byte prev of its
+ *          first op, varint raw length, then the raw payload or its zstd
+ *          frame. Raw: n x (varint m, m bytes of op without author, scope,
+ *          seq and prev: its version byte, then every byte after prev in
+ *          the canonical encoding). Readers rebuild each op in order (seq
+ *          from the key, prev the hash of the op before) from fnum, so
+ *          every reader (history, ops_each, feed_read, rebuild, the fork
+ *          check, bundles) gets the canonical bytes and content hash.
+ *          Only the feed's newest block is open (rewritten as it grows);
+ *          a block is sealed at 64 ops or 16 KiB.
+ *   ents   type || 0x00 || id -> entity state in its stored form: first
+ *          the ops that touched it, varint h, h x (varint feed number,
+ *          varint seq) in the order applied (h <= 16; h = 0: more, listed
+ *          in hist); then not type and id (the key has them), each field
+ *          name a number (names), and each (hlc, author) stamp of the
  *          canonical state (docs/op-format.md §6) an index into tables in
- *          front:  varint a, a x author (the varint number of a feed of
+ *          front: varint a, a x author (the varint number of a feed of
  *          that author, or 0 then the 32 bytes), ascending by author;
  *          varint t, t x (u64be hlc, varint author index), ascending;
- *          varint n, n x (str name, u8 kind, str(state, stamps as varint
- *          indexes)). Read back, it is the canonical encoding byte for
- *          byte, checked by gs_entity_decode; the digest is unchanged.
+ *          varint n, n x (varint name number, u8 kind, str(state, stamps
+ *          as varint indexes)). Read back, it is the canonical encoding
+ *          byte for byte, checked by gs_entity_decode; the digest is
+ *          unchanged.
+ *   names  field name -> u32be number, '#' || u32be number -> name
  *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || varint feed number
- *          || varint seq -> empty: the entity->ops index behind history
+ *          || varint seq -> empty: the entity->ops index behind history,
+ *          for entities touched by more than 16 ops (others list theirs)
  *   forks  feed number || seq -> the second op seen there (canonical,
  *          length-prefixed), and its sig
  *   sigs   feed number (u64be) || seq (u64be) -> the encoded gs_sig of
  *          that op, once the feed's head: checkpoints kept as the head
  *          moves on, about every GS_STORE_SIG_SPACING ops (see "sync").
- *          Created on open in a replica made before it (same format 2).
  *
  * Invariants:
  *  - A batch is one write transaction: verify, append, merge, index. A
  *    crash leaves all of a batch or none of it; an acknowledged batch is on
  *    disk (LMDB syncs at commit).
- *  - ops holds, per feed, exactly seq 1..head with no gap, each linking to
- *    the one before, and the head carries a signature that verifies; ops
- *    past the last signature held are never stored.
+ *  - ops holds, per feed, exactly seq 1..head with no gap (in blocks that
+ *    follow each other), each linking to the one before, and the head
+ *    carries a signature that verifies; ops past the last signature held
+ *    are never stored.
  *  - ents equals the state obtained by applying every op in ops (checked by
  *    gs_store_digest_rebuild).
  *  - A second, different op at a known (feed, seq) is kept in forks as

@@ -1,17 +1,24 @@
 /*
  * fuzz_store_entity.c — libFuzzer target for the store's decoder of entity
- * values as they lie on disk (store format 2: author table, stamp table,
- * fields with stamps as indexes). A damaged replica must give an error,
- * never a crash. An accepted value must decode to an entity that encodes
- * canonically (gs_entity_decode checked that already; we re-encode it).
+ * values as they lie on disk (store format 3: the entity's own list of
+ * ops, author table, stamp table, fields named by number with stamps as
+ * indexes). A damaged replica must give an error, never a crash. An
+ * accepted value must decode to an entity that encodes canonically
+ * (gs_entity_decode checked that already; we re-encode it).
  *
- * The decoder resolves authors through the store's feed table, so the
- * target keeps one scratch replica (created on first use, with two feeds)
- * and decodes every input against it.
+ * The decoder resolves authors through the store's feed table and field
+ * names through its names table, so the target keeps one scratch replica
+ * (created on first use: two feeds, and an op of each known kind, so that
+ * author numbers 1 and 2 and field numbers 1..6 resolve) and decodes
+ * every input against it.
+ *
+ * GS_FUZZ_SEEDS=DIR (replay builds too): write the values the setup
+ * stored into DIR, seeds for the corpus in the current format.
  */
 #include "field.h"
 #include "store.h"
 
+#include <lmdb.h>
 #include <sodium.h>
 
 #include <stdio.h>
@@ -36,51 +43,109 @@ cleanup(void)
     rmdir(dir);
 }
 
-/* Two feeds, so that author numbers 1 and 2 resolve. */
+/* Write the stored value of person P-1 into seeds/name, and a copy whose
+ * list of ops says "in hist" (a leading 0 instead of the list). */
+static void
+seed_write(const char *seeds, const char *name)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {10, (void *)"person\0P-1"}, v;
+    char path[4200];
+    if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
+        mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0644) ||
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) ||
+        mdb_dbi_open(txn, "ents", 0, &dbi) || mdb_get(txn, dbi, &k, &v))
+        abort();
+    for (int spilled = 0; spilled < 2; spilled++) {
+        const uint8_t *p = v.mv_data;
+        size_t n = v.mv_size, skip = 0;
+        snprintf(path, sizeof path, "%s/%s%s", seeds, name,
+                 spilled ? "-spilled" : "");
+        FILE *f = fopen(path, "wb");
+        if (f == NULL)
+            abort();
+        if (spilled) { /* n refs of (feed, seq), all one-byte varints here */
+            skip = 1 + 2 * (size_t)p[0];
+            fputc(0, f);
+        }
+        if (fwrite(p + skip, 1, n - skip, f) != n - skip)
+            abort();
+        fclose(f);
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+/* Feed f's op 1 on person P-1: lww "name" for both feeds; the first also
+ * writes a field of every other known kind. */
+static void
+ingest_op(int f)
+{
+    uint8_t seed[32], pk[32], sk[64], net[32] = {0}, hash[32];
+    gs_buf pay[6], enc;
+    gs_op op;
+    gs_sig sig;
+    gs_vref v = {GS_V_STR, 0, gs_slice_of("x", 1)};
+    gs_vref n = {GS_V_INT, 7, {0}};
+    gs_set_item it = {GS_SET_ADD, gs_slice_of("elderly", 7), 0, NULL};
+    memset(seed, f + 1, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    for (int i = 0; i < 6; i++)
+        gs_buf_init(&pay[i], 256);
+    gs_buf_init(&enc, 4096);
+    if (gs_payload_claim(&pay[0], GS_CLAIM, gs_slice_of("P-2", 3)) ||
+        gs_payload_log(&pay[1], &n) || gs_payload_lww(&pay[2], 0, &v) ||
+        gs_payload_counter(&pay[3], 3, 3) || gs_payload_stage(&pay[4], 1, 2) ||
+        gs_payload_set(&pay[5], &it, 1))
+        abort();
+    static const char *const names[] = {"claims", "diary", "name",
+                                        "points", "stage", "tags"};
+    static const uint8_t kinds[] = {GS_KIND_CLAIM, GS_KIND_LOG,
+                                    GS_KIND_LWW,   GS_KIND_COUNTER,
+                                    GS_KIND_STAGE, GS_KIND_SET};
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, pk, 32);
+    op.scope = gs_slice_of("yc.g1", 5);
+    op.seq = 1;
+    op.hlc = 1 + (uint64_t)f;
+    op.type = gs_slice_of("person", 6);
+    op.id = gs_slice_of("P-1", 3);
+    for (int i = 0; i < 6; i++) {
+        if (f == 1 && i != 2)
+            continue;
+        op.updates[op.n_updates++] =
+            (gs_update){gs_slice_of(names[i], strlen(names[i])), kinds[i],
+                        gs_slice_of(pay[i].data, pay[i].len)};
+    }
+    if (gs_op_encode(&op, &enc) != GS_OK)
+        abort();
+    gs_op_hash(enc.data, enc.len, hash);
+    gs_op_sign(hash, net, sk, &sig);
+    gs_run_item item = {enc.data, enc.len, &sig};
+    gs_store_run run = {&item, 1};
+    gs_ingest_stats st;
+    if (gs_store_ingest(store, &run, 1, net, &st) != GS_OK || st.applied != 1)
+        abort();
+    for (int i = 0; i < 6; i++)
+        gs_buf_fini(&pay[i]);
+    gs_buf_fini(&enc);
+}
+
 static void
 setup(void)
 {
     gs_store_opts o = {1 << 20, 0, true};
-    uint8_t pk[32], sk[64], net[32] = {0};
+    const char *seeds = getenv("GS_FUZZ_SEEDS");
     if (!mkdtemp(dir) || gs_store_open(dir, &o, &store) != GS_OK)
         abort();
     atexit(cleanup);
     for (int f = 0; f < 2; f++) {
-        uint8_t seed[32];
-        gs_buf pay, enc;
-        gs_op op;
-        uint8_t hash[32];
-        gs_sig sig;
-        gs_vref v = {GS_V_STR, 0, gs_slice_of("x", 1)};
-        memset(seed, f + 1, sizeof seed);
-        crypto_sign_seed_keypair(pk, sk, seed);
-        gs_buf_init(&pay, 64);
-        gs_buf_init(&enc, 1024);
-        if (gs_payload_lww(&pay, 0, &v) != GS_OK)
-            abort();
-        memset(&op, 0, sizeof op);
-        op.version = GS_OP_VERSION;
-        memcpy(op.author, pk, 32);
-        op.scope = gs_slice_of("yc.g1", 5);
-        op.seq = 1;
-        op.hlc = 1;
-        op.type = gs_slice_of("person", 6);
-        op.id = gs_slice_of("P-1", 3);
-        op.n_updates = 1;
-        op.updates[0] = (gs_update){gs_slice_of("name", 4), GS_KIND_LWW,
-                                    gs_slice_of(pay.data, pay.len)};
-        if (gs_op_encode(&op, &enc) != GS_OK)
-            abort();
-        gs_op_hash(enc.data, enc.len, hash);
-        gs_op_sign(hash, net, sk, &sig);
-        gs_run_item item = {enc.data, enc.len, &sig};
-        gs_store_run run = {&item, 1};
-        gs_ingest_stats st;
-        if (gs_store_ingest(store, &run, 1, net, &st) != GS_OK ||
-            st.applied != 1)
-            abort();
-        gs_buf_fini(&pay);
-        gs_buf_fini(&enc);
+        ingest_op(f);
+        if (seeds)
+            seed_write(seeds, f == 0 ? "seed-one-author" : "seed-two-authors");
     }
 }
 
