@@ -6,8 +6,15 @@
  * Conventions: every command takes --help; reads take --json; exit status
  * 0 ok, 1 failed, 2 usage; messages are "gridsync: what: why; what to do".
  * The replica is -r DIR (or --replica DIR, or $GRIDSYNC_REPLICA, or ".").
+ *
+ * A device key sealed with a passphrase is unlocked only by the commands
+ * that sign (put, import, agent, sync, key passphrase), with the
+ * passphrase from --passphrase-file, $GRIDSYNC_PASSPHRASE or the terminal
+ * (passphrase.h); reads never ask for it.
  */
 #include "gridsync.h"
+
+#include "passphrase.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -16,8 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -71,9 +80,11 @@ wants_help(int argc, char **argv)
 struct args {
     const char *pos[16];
     int npos;
-    bool json, reveal, meta, rebuild, skip_bad;
+    bool json, reveal, meta, rebuild, skip_bad, passphrase;
     const char *where, *scope, *authority, *name, *fields_json;
-    const char *timeout, *endpoint;
+    const char *timeout, *endpoint, *pass_file, *new_pass_file;
+    const char *role, *write, *read, *until;
+    bool shop;
 };
 
 static int
@@ -109,6 +120,24 @@ parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
             val = &a->timeout;
         else if (!strcmp(s, "--endpoint") && strstr(allowed, "endpoint"))
             val = &a->endpoint;
+        else if (!strcmp(s, "--passphrase") && strstr(allowed, "seal"))
+            flag = &a->passphrase;
+        else if (!strcmp(s, "--passphrase-file") &&
+                 strstr(allowed, "passphrase"))
+            val = &a->pass_file;
+        else if (!strcmp(s, "--new-passphrase-file") &&
+                 strstr(allowed, "newpass"))
+            val = &a->new_pass_file;
+        else if (!strcmp(s, "--role") && strstr(allowed, "role"))
+            val = &a->role;
+        else if (!strcmp(s, "--write") && strstr(allowed, "write"))
+            val = &a->write;
+        else if (!strcmp(s, "--read") && strstr(allowed, "read"))
+            val = &a->read;
+        else if (!strcmp(s, "--until") && strstr(allowed, "until"))
+            val = &a->until;
+        else if (!strcmp(s, "--shop") && strstr(allowed, "shop"))
+            flag = &a->shop;
         else if (s[0] == '-' && s[1] == '-')
             return usage_error(c, "unknown option '%s'", s);
         if (flag) {
@@ -126,8 +155,55 @@ parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
     return -1;
 }
 
+#define SEALED_NO_SOURCE                                                       \
+    "the device key is sealed with a passphrase; give it with "                \
+    "--passphrase-file FILE or " GS_CLI_PASS_ENV ", or run from a terminal"
+
+/* The passphrase of the replica's sealed device key, from pass_file, the
+ * environment or the terminal; NULL after saying why. */
+static char *
+ask_passphrase(const char *pass_file, size_t *len)
+{
+    char what[4200], prompt[4200], why[512] = "";
+    char *pass = NULL;
+    snprintf(what, sizeof what, "open %s", replica_dir);
+    snprintf(prompt, sizeof prompt,
+             "passphrase of the device key of %s: ", replica_dir);
+    gs_err rc = gs_cli_pass_get(pass_file, true, prompt, false, &pass, len, why,
+                                sizeof why);
+    if (rc == GS_ENOTFOUND && !why[0])
+        fail(what, "%s", SEALED_NO_SOURCE);
+    else if (rc != GS_OK)
+        fail(what, "%s", why[0] ? why : gs_strerror(rc));
+    return rc == GS_OK ? pass : NULL;
+}
+
+/* Unlock r's device key if it is sealed; false after saying why. */
+static bool
+unlock_replica(gs_replica *r, const char *pass_file)
+{
+    size_t len = 0;
+    char what[4200];
+    if (!gs_replica_locked(r))
+        return true;
+    char *pass = ask_passphrase(pass_file, &len);
+    if (pass == NULL)
+        return false;
+    gs_err rc = gs_replica_unlock(r, pass, len);
+    gs_cli_pass_free(pass);
+    if (rc != GS_OK) {
+        snprintf(what, sizeof what, "open %s", replica_dir);
+        const char *d = gs_replica_detail(r);
+        fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+/* Open the replica; with key, also unlock a sealed device key (asking for
+ * the passphrase), for commands that sign. */
 static gs_replica *
-open_replica(void)
+open_replica_key(bool key, const char *pass_file)
 {
     gs_replica *r;
     char why[512] = "";
@@ -136,7 +212,18 @@ open_replica(void)
         fail("cannot open the replica", "%s", why[0] ? why : gs_strerror(rc));
         return NULL;
     }
+    if (key && !unlock_replica(r, pass_file)) {
+        gs_replica_close(r);
+        return NULL;
+    }
     return r;
+}
+
+/* Open the replica for reading: a sealed key is not asked for. */
+static gs_replica *
+open_replica(void)
+{
+    return open_replica_key(false, NULL);
 }
 
 static int
@@ -182,7 +269,8 @@ static int
 cmd_init(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json scope authority name");
+    int u = parse_args(current, argc, argv, &a,
+                       "json scope authority name seal passphrase");
     if (u >= 0)
         return u;
     if (a.npos != 1)
@@ -190,20 +278,57 @@ cmd_init(int argc, char **argv)
     if (a.scope == NULL)
         return usage_error(current, "--scope is required: the org path this "
                                     "device writes in");
-    gs_replica_init_opts o = {a.authority, a.scope, a.name};
+    bool seal = a.passphrase || a.pass_file;
+    char *pass = NULL;
+    size_t passlen = 0;
     char device[65], why[512] = "";
-    gs_err rc = gs_replica_init(a.pos[0], &o, device, why, sizeof why);
+    if (seal) {
+        gs_err prc = gs_cli_pass_get(
+            a.pass_file, true, "passphrase for the new device key: ", true,
+            &pass, &passlen, why, sizeof why);
+        if (prc == GS_ENOTFOUND && !why[0])
+            snprintf(why, sizeof why,
+                     "--passphrase needs the passphrase: give it with "
+                     "--passphrase-file FILE or " GS_CLI_PASS_ENV
+                     ", or run from a terminal");
+        if (prc != GS_OK) {
+            fail("init", "%s; nothing was created", why);
+            return EXIT_FAIL;
+        }
+    } else if (getenv(GS_CLI_PASS_ENV)) {
+        fprintf(stderr, "gridsync init: note: " GS_CLI_PASS_ENV
+                        " is set, but without --passphrase the device key "
+                        "is not sealed\n");
+    }
+    gs_replica_init_opts o = {a.authority, a.scope, a.name};
+    gs_err rc = gs_replica_init_pass(a.pos[0], &o, pass, passlen, device, why,
+                                     sizeof why);
+    gs_cli_pass_free(pass);
     if (rc != GS_OK) {
         fail("cannot create the replica", "%s", why[0] ? why : gs_strerror(rc));
         return EXIT_FAIL;
     }
     if (a.json) {
-        printf("{\"replica\":\"%s\",\"device\":\"%s\",\"scope\":\"%s\"}\n",
-               a.pos[0], device, a.scope);
+        printf("{\"replica\":\"%s\",\"device\":\"%s\",\"scope\":\"%s\","
+               "\"sealed\":%s}\n",
+               a.pos[0], device, a.scope, seal ? "true" : "false");
     } else {
         printf("created replica %s\n", a.pos[0]);
         printf("device key: %s\n", device);
         printf("write scope: %s\n", a.scope);
+        if (seal)
+            printf("the device key is sealed with the passphrase: put, "
+                   "import, agent and sync ask for it; keep it safe, a lost "
+                   "passphrase is a lost key\n");
+        if (!a.authority && !strcmp(a.scope, "trust")) {
+            printf("this replica is the authority of network %s\n", device);
+            printf("next: make each device's replica with 'gridsync init "
+                   "DIR --scope ORG.PATH --authority %s', then enroll its "
+                   "key here with 'gridsync -r %s authority enroll KEY "
+                   "--name NAME --role ROLE --write SCOPES'\n",
+                   device, a.pos[0]);
+            return EXIT_OK;
+        }
         if (!a.authority)
             printf("network: standalone (this device's own); to join a "
                    "district, give --authority KEY at init\n");
@@ -218,7 +343,7 @@ static int
 cmd_put(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "fields json");
+    int u = parse_args(current, argc, argv, &a, "fields json passphrase");
     if (u >= 0)
         return u;
     if (a.npos < 2)
@@ -226,16 +351,14 @@ cmd_put(int argc, char **argv)
     if (a.npos == 2 && !a.fields_json)
         return usage_error(current, "give at least one field=value, or "
                                     "--fields JSON");
-    gs_replica *r = open_replica();
+    if (a.fields_json && a.npos > 2)
+        return usage_error(current, "give fields either as field=value or "
+                                    "as --fields JSON, not both");
+    gs_replica *r = open_replica_key(true, a.pass_file);
     if (!r)
         return EXIT_FAIL;
     int ret = EXIT_OK;
     gs_err rc;
-    if (a.fields_json && a.npos > 2) {
-        gs_replica_close(r);
-        return usage_error(current, "give fields either as field=value or "
-                                    "as --fields JSON, not both");
-    }
     if (a.fields_json)
         rc = gs_replica_put(r, a.pos[0], a.pos[1], a.fields_json);
     else
@@ -409,12 +532,12 @@ static int
 cmd_import(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json skip");
+    int u = parse_args(current, argc, argv, &a, "json skip passphrase");
     if (u >= 0)
         return u;
     if (a.npos != 1)
         return usage_error(current, "name the JSON Lines file to import");
-    gs_replica *r = open_replica();
+    gs_replica *r = open_replica_key(true, a.pass_file);
     if (!r)
         return EXIT_FAIL;
     gs_import_stats st = {0};
@@ -590,24 +713,46 @@ static int
 cmd_agent(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "endpoint");
+    int u = parse_args(current, argc, argv, &a, "endpoint passphrase");
     if (u >= 0)
         return u;
     if (a.npos)
         return usage_error(current, "takes no arguments");
+    /* The agent runs on this process's handle, unlocked here, so that the
+     * passphrase is wiped before the agent starts rather than kept for
+     * its whole run (gs_agent_run would open the directory itself). */
+    gs_replica *r = open_replica_key(true, a.pass_file);
+    if (!r)
+        return EXIT_FAIL;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The agent's thread blocks SIGTERM and SIGINT (it inherits this
+     * mask), so they reach this thread, which waits for them. */
+    sigset_t stops, old;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stops, &old);
     gs_agent_opts o = {a.endpoint, NULL, NULL};
+    gs_agent *ag = NULL;
     char why[512] = "";
-    gs_err rc = gs_agent_run(replica_dir, &o, &stop_flag, why, sizeof why);
+    gs_err rc = gs_agent_start(r, &o, &ag, why, sizeof why);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != GS_OK) {
         fail("cannot start the agent", "%s", why[0] ? why : gs_strerror(rc));
+        gs_replica_close(r);
         return EXIT_FAIL;
     }
+    while (!stop_flag) {
+        struct timespec nap = {0, 100 * 1000 * 1000};
+        nanosleep(&nap, NULL); /* a signal cuts it short */
+    }
+    gs_agent_stop(ag);
+    gs_replica_close(r);
     return EXIT_OK;
 }
 
@@ -615,7 +760,7 @@ static int
 cmd_sync(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json timeout");
+    int u = parse_args(current, argc, argv, &a, "json timeout passphrase");
     if (u >= 0)
         return u;
     if (a.npos != 1)
@@ -627,10 +772,23 @@ cmd_sync(int argc, char **argv)
         if (*end || secs < 1 || secs > 86400)
             return usage_error(current, "--timeout takes seconds, 1..86400");
     }
-    gs_sync_result res;
+    /* gs_sync_once opens the directory itself: ask for the passphrase
+     * first if the key is sealed (one open more, without the key) */
+    gs_replica *r = NULL;
+    bool sealed = false;
     char why[512] = "";
-    gs_err rc = gs_sync_once(replica_dir, a.pos[0], (int)secs * 1000, &res,
-                             why, sizeof why);
+    if (gs_replica_open(replica_dir, &r, why, sizeof why) == GS_OK)
+        sealed = gs_replica_locked(r); /* else gs_sync_once says why */
+    gs_replica_close(r);
+    char *pass = NULL;
+    size_t passlen = 0;
+    if (sealed && (pass = ask_passphrase(a.pass_file, &passlen)) == NULL)
+        return EXIT_FAIL;
+    gs_sync_result res;
+    why[0] = 0;
+    gs_err rc = gs_sync_once_pass(replica_dir, a.pos[0], pass, passlen,
+                                  (int)secs * 1000, &res, why, sizeof why);
+    gs_cli_pass_free(pass);
     if (a.json) {
         printf("{\"ok\":%s,\"error\":%s%s%s,\"peer\":\"%s\","
                "\"ops_in\":%llu,\"ops_known\":%llu,\"ops_out\":%llu,"
@@ -653,6 +811,58 @@ cmd_sync(int argc, char **argv)
                res.peer_device, res.ops_in, res.ops_known, res.rejected,
                res.ops_out, res.bytes_in, res.bytes_out, res.seconds);
     return EXIT_OK;
+}
+
+/* ---- the device key ---- */
+
+static int
+cmd_key(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "passphrase newpass");
+    if (u >= 0)
+        return u;
+    if (a.npos != 1 || strcmp(a.pos[0], "passphrase"))
+        return usage_error(current, "say 'key passphrase'");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    bool was_sealed = gs_replica_locked(r);
+    if (!unlock_replica(r, a.pass_file)) {
+        gs_replica_close(r);
+        return EXIT_FAIL;
+    }
+    char *pass = NULL, why[512] = "";
+    size_t len = 0;
+    /* never the environment: it may hold the old passphrase */
+    gs_err rc = gs_cli_pass_get(a.new_pass_file, false,
+                                "new passphrase for the device key: ", true,
+                                &pass, &len, why, sizeof why);
+    if (rc == GS_ENOTFOUND && !why[0])
+        snprintf(why, sizeof why,
+                 "the new passphrase is needed: give it with "
+                 "--new-passphrase-file FILE, or run from a terminal");
+    if (rc == GS_OK)
+        rc = gs_replica_passphrase_set(r, pass, len);
+    else
+        fail("key passphrase", "%s; the key file is as it was", why);
+    gs_cli_pass_free(pass);
+    int ret = EXIT_OK;
+    if (rc != GS_OK && !why[0])
+        ret = api_fail(r, "key passphrase", rc);
+    else if (rc != GS_OK)
+        ret = EXIT_FAIL;
+    else if (was_sealed)
+        printf("the device key of %s is sealed with the new passphrase; "
+               "copies of the old key file still open with the old one\n",
+               replica_dir);
+    else
+        printf("the device key of %s is now sealed with a passphrase: put, "
+               "import, agent and sync ask for it; copies of the old key "
+               "file (backups) still hold it in clear\n",
+               replica_dir);
+    gs_replica_close(r);
+    return ret;
 }
 
 /* Whether an agent holds the replica's agent lock. */
@@ -763,17 +973,275 @@ cmd_status(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- trust ---- */
+
+/* Split a comma list in place into v (at most max); the count, or -1. */
+static int
+split_list(char *list, const char **v, int max)
+{
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (n == max)
+            return -1;
+        v[n++] = t;
+    }
+    return n;
+}
+
+/* --until: YYYY-MM-DD (valid through the end of that day, UTC) or ms
+ * since the epoch; 0 on a bad date. */
+static unsigned long long
+parse_until(const char *s)
+{
+    int y, m, d;
+    char tail;
+    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && y >= 1970 &&
+        m >= 1 && m <= 12 && d >= 1 && d <= 31) {
+        /* days since the epoch (civil calendar, Howard Hinnant's method) */
+        long yy = y - (m <= 2);
+        long era = yy / 400, yoe = yy - era * 400;
+        long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        long days = era * 146097 + doe - 719468;
+        return (unsigned long long)(days + 1) * 86400000ULL;
+    }
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    return *s && !*end ? v : 0;
+}
+
+static int
+authority_enroll(struct args *a)
+{
+    char wbuf[4096], rbuf[4096];
+    const char *w[64], *rd[64];
+    if (a->npos != 2)
+        return usage_error(current, "name the device key to enroll");
+    if (!a->write)
+        return usage_error(current, "--write SCOPES is required: the org "
+                                    "paths the device may write under");
+    snprintf(wbuf, sizeof wbuf, "%s", a->write);
+    snprintf(rbuf, sizeof rbuf, "%s", a->read ? a->read : "");
+    int nw = split_list(wbuf, w, 64), nr = split_list(rbuf, rd, 64);
+    if (nw <= 0 || nr < 0)
+        return usage_error(current, "give 1 to 64 scopes, separated by "
+                                    "commas, to --write and --read");
+    unsigned long long until = a->until ? parse_until(a->until) : 0;
+    if (a->until && until == 0)
+        return usage_error(current, "--until takes a date, YYYY-MM-DD");
+    gs_cert_opts o = {a->name, a->role ? a->role : "tablet", w, (size_t)nw,
+                      rd, (size_t)nr, a->shop, until};
+    gs_replica *r = open_replica_key(true, a->pass_file);
+    if (!r)
+        return EXIT_FAIL;
+    char why[512] = "";
+    gs_err rc = gs_authority_enroll(r, a->pos[1], &o, why, sizeof why);
+    gs_replica_close(r);
+    if (rc != GS_OK) {
+        fail("enroll", "%s", why[0] ? why : gs_strerror(rc));
+        return EXIT_FAIL;
+    }
+    gs_agent_poke(replica_dir);
+    if (a->json)
+        printf("{\"enrolled\":\"%s\"}\n", a->pos[1]);
+    else
+        printf("enrolled %s (%s, %s): it may write under %s; the "
+               "certificate travels with the trust scope in every sync, or "
+               "on a stick with 'gridsync -r %s bundle export FILE'\n",
+               a->pos[1], a->name, o.role, a->write, replica_dir);
+    return EXIT_OK;
+}
+
+static int
+authority_revoke(struct args *a)
+{
+    if (a->npos != 2)
+        return usage_error(current, "name the device key to revoke");
+    gs_replica *r = open_replica_key(true, a->pass_file);
+    if (!r)
+        return EXIT_FAIL;
+    char why[512] = "";
+    gs_err rc = gs_authority_revoke(r, a->pos[1], why, sizeof why);
+    gs_replica_close(r);
+    if (rc != GS_OK) {
+        fail("revoke", "%s", why[0] ? why : gs_strerror(rc));
+        return EXIT_FAIL;
+    }
+    gs_agent_poke(replica_dir);
+    if (a->json)
+        printf("{\"revoked\":\"%s\"}\n", a->pos[1]);
+    else
+        printf("revoked %s: every replica that learns of it refuses the "
+               "device's later ops and its connections\n",
+               a->pos[1]);
+    return EXIT_OK;
+}
+
+static int
+cmd_authority(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "init")) {
+        /* an authority is a replica of its own network that writes only
+         * in the trust scope: init with --scope trust */
+        char *v[40];
+        int n = 0;
+        v[n++] = "init";
+        for (int i = 2; i < argc && n < 36; i++) {
+            if (!strcmp(argv[i], "--authority") || !strcmp(argv[i], "--scope"))
+                return usage_error(current, "an authority is its own "
+                                            "network and writes in the "
+                                            "trust scope: no %s", argv[i]);
+            v[n++] = argv[i];
+        }
+        v[n++] = "--scope";
+        v[n++] = "trust";
+        return cmd_init(n, v);
+    }
+    struct args a;
+    int u = parse_args(current, argc, argv, &a,
+                       "json name role write read shop until passphrase");
+    if (u >= 0)
+        return u;
+    if (a.npos >= 1 && !strcmp(a.pos[0], "enroll"))
+        return authority_enroll(&a);
+    if (a.npos >= 1 && !strcmp(a.pos[0], "revoke"))
+        return authority_revoke(&a);
+    return usage_error(current, "say 'authority init DIR', 'authority "
+                                "enroll KEY ...' or 'authority revoke KEY'");
+}
+
+static int
+cmd_trust(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json");
+    if (u >= 0)
+        return u;
+    if (a.npos != 1 || strcmp(a.pos[0], "list"))
+        return usage_error(current, "say 'trust list'");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    char *json = NULL;
+    gs_err rc = gs_trust_list(r, &json);
+    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "trust list", rc);
+    gs_replica_close(r);
+    if (rc != GS_OK)
+        return ret;
+    if (a.json) {
+        puts(json);
+        free(json);
+        return EXIT_OK;
+    }
+    json_t *t = json_loads(json, 0, NULL), *c;
+    free(json);
+    size_t i;
+    printf("authority: %s\n",
+           json_string_value(json_object_get(t, "authority")));
+    json_array_foreach(json_object_get(t, "certs"), i, c) {
+        json_t *v;
+        size_t k;
+        printf("%s  %s  %s%s%s\n",
+               json_string_value(json_object_get(c, "device")),
+               json_string_value(json_object_get(c, "role"))
+                   ? json_string_value(json_object_get(c, "role"))
+                   : "-",
+               json_string_value(json_object_get(c, "name"))
+                   ? json_string_value(json_object_get(c, "name"))
+                   : "(no certificate here)",
+               json_is_true(json_object_get(c, "shop")) ? "  shop" : "",
+               json_is_true(json_object_get(c, "revoked")) ? "  REVOKED"
+                                                            : "");
+        printf("    write:");
+        json_array_foreach(json_object_get(c, "write"), k, v)
+            printf(" %s", json_string_value(v));
+        printf("\n    read:");
+        json_array_foreach(json_object_get(c, "read"), k, v)
+            printf(" %s", json_string_value(v));
+        printf("\n");
+        if (json_is_integer(json_object_get(c, "until")))
+            printf("    until: %lld ms\n",
+                   (long long)json_integer_value(json_object_get(c, "until")));
+        json_array_foreach(json_object_get(c, "cutoff"), k, v)
+            printf("    cutoff: %s\n", json_string_value(v));
+    }
+    json_decref(t);
+    return EXIT_OK;
+}
+
+struct feeds_out {
+    bool json;
+    unsigned long long feeds, ops;
+};
+
+static int
+feeds_one(const char *json, void *ctx)
+{
+    struct feeds_out *o = ctx;
+    json_t *f = json_loads(json, 0, NULL);
+    long long seq = json_integer_value(json_object_get(f, "seq"));
+    o->feeds++;
+    o->ops += (unsigned long long)seq;
+    if (o->json)
+        puts(json);
+    else
+        printf("%.16s…  %-32s %8lld ops%s\n",
+               json_string_value(json_object_get(f, "author")),
+               json_string_value(json_object_get(f, "scope")), seq,
+               json_is_true(json_object_get(f, "frozen")) ? "  FROZEN (fork)"
+                                                         : "");
+    json_decref(f);
+    return 0;
+}
+
+static int
+cmd_feeds(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json scope");
+    if (u >= 0)
+        return u;
+    if (a.npos)
+        return usage_error(current, "takes no arguments");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    struct feeds_out o = {a.json, 0, 0};
+    gs_err rc = gs_replica_feeds(r, a.scope, feeds_one, &o);
+    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "feeds", rc);
+    gs_replica_close(r);
+    if (rc == GS_OK && !a.json)
+        printf("%llu feeds, %llu ops\n", o.feeds, o.ops);
+    return ret;
+}
+
 static const struct cmd cmds[] = {
     {"init", cmd_init, "create a replica: a device key, a config, a store",
-     "DIR --scope SCOPE [--authority KEY] [--name NAME] [--json]",
+     "DIR --scope SCOPE [--authority KEY] [--name NAME] [--passphrase "
+     "[--passphrase-file FILE]] [--json]",
      "  --scope SCOPE      org path this device writes in, e.g.\n"
      "                     yc.yimei.nanjun.xinxin.g012\n"
      "  --authority KEY    the district authority's public key (64 hex);\n"
      "                     without it the replica is a standalone network\n"
      "  --name NAME        name shown to peers (default: the directory)\n"
+     "  --passphrase       seal the device key with a passphrase (Argon2id\n"
+     "                     and secretbox): asked twice on the terminal,\n"
+     "                     never echoed; then put, import, agent and sync\n"
+     "                     ask for it, reads do not. A lost passphrase is a\n"
+     "                     lost key: the device must be enrolled anew.\n"
+     "  --passphrase-file F  read it from the first line of F instead (for\n"
+     "                     scripts; implies --passphrase)\n"
+     "Without a terminal the passphrase may come from $GRIDSYNC_PASSPHRASE.\n"
+     "The terminal is the safe source: a file can be read by its readers\n"
+     "and root, and stays on disk (keep it 0600, on a RAM disk, and delete\n"
+     "it); a variable can be read by root and by processes of the same\n"
+     "user (/proc/PID/environ) and is passed to every child process.\n"
+     "To seal an existing replica's key: 'gridsync key passphrase'.\n"
      "Prints the device key, which the authority enrolls.\n"},
     {"put", cmd_put, "set fields of an entity (one signed op)",
-     "TYPE ID field=value... | TYPE ID --fields JSON [--json]",
+     "TYPE ID field=value... | TYPE ID --fields JSON [--passphrase-file F] "
+     "[--json]",
      "  field=value        set a field (text, or a number for number "
      "fields)\n"
      "  field+=N, field-=N add to or take from a counter (points)\n"
@@ -782,6 +1250,9 @@ static const struct cmd cmds[] = {
      "  stage=NAME         move a workflow stage; stage=reopen starts a new "
      "round\n"
      "  --fields JSON      the fields as a JSON object instead\n"
+     "  --passphrase-file F  the device key's passphrase is the first line of\n"
+     "                     F, if the key is sealed (see 'gridsync init "
+     "--help')\n"
      "The write is durable when the command returns.\n"},
     {"get", cmd_get, "show an entity", "TYPE ID [--json] [--reveal] [--meta]",
      "  --reveal           show personal fields (ID numbers, phones, health)\n"
@@ -803,10 +1274,13 @@ static const struct cmd cmds[] = {
      "Equal digests mean equal state. --rebuild recomputes it from the op\n"
      "log alone (slow), to check the materialised state.\n"},
     {"import", cmd_import, "import records from a JSON Lines file",
-     "FILE [--skip-bad] [--json]",
+     "FILE [--skip-bad] [--passphrase-file F] [--json]",
      "Each line: {\"type\": T, \"id\": I, \"fields\": {...}}. Every line is\n"
      "checked first: a bad line is named with its reason and nothing is\n"
-     "written, unless --skip-bad, which writes the good lines.\n"},
+     "written, unless --skip-bad, which writes the good lines.\n"
+     "  --passphrase-file F  the device key's passphrase is the first line of\n"
+     "                     F, if the key is sealed (see 'gridsync init "
+     "--help')\n"},
     {"bundle", cmd_bundle, "write or read the signed ops for a USB stick",
      "export FILE [--name ORIGIN] | import FILE [--json]",
      "  export FILE        every op this replica holds, signed, in one file\n"
@@ -823,17 +1297,70 @@ static const struct cmd cmds[] = {
      "Personal fields are included: an export is a backup. Default: "
      "stdout.\n"},
     {"agent", cmd_agent, "run the sync agent (the daemon)",
-     "[--endpoint ENDPOINT]",
+     "[--endpoint ENDPOINT] [--passphrase-file F]",
      "Listens on agent.endpoint, dials agent.peers (DEVICE_KEY@ENDPOINT),\n"
      "syncs every agent.sync_interval seconds and pushes new writes at once.\n"
      "Devices in agent.accept (and agent.peers) may dial in. One line per\n"
      "session on stderr. Stops cleanly on SIGTERM or Ctrl-C.\n"
-     "  --endpoint E       listen here instead of agent.endpoint\n"},
+     "  --endpoint E       listen here instead of agent.endpoint\n"
+     "  --passphrase-file F  the device key's passphrase is the first line of\n"
+     "                     F, if the key is sealed (see 'gridsync init "
+     "--help')\n"
+     "A sealed key is unlocked once, at start; under systemd, hand the\n"
+     "passphrase over as a credential (scripts/systemd has how).\n"},
     {"sync", cmd_sync, "one sync session with a peer, then exit",
-     "DEVICE_KEY@ENDPOINT [--timeout SECONDS] [--json]",
+     "DEVICE_KEY@ENDPOINT [--timeout SECONDS] [--passphrase-file F] "
+     "[--json]",
      "For tablets and cron: both replicas end with what either had in the\n"
      "scopes synced. The peer must accept this device's key.\n"
-     "  --timeout S        give up after S seconds (default 60)\n"},
+     "  --timeout S        give up after S seconds (default 60)\n"
+     "  --passphrase-file F  the device key's passphrase is the first line of\n"
+     "                     F, if the key is sealed (see 'gridsync init "
+     "--help')\n"},
+    {"key", cmd_key, "seal the device key with a passphrase, or change it",
+     "passphrase [--passphrase-file F] [--new-passphrase-file F]",
+     "  passphrase         seal the device key with a new passphrase (asked\n"
+     "                     twice on the terminal): adds one to a key kept\n"
+     "                     in clear, or changes it (the current one is\n"
+     "                     asked first). The key stays the same: nothing\n"
+     "                     to enroll again.\n"
+     "  --passphrase-file F  the current passphrase, if the key is sealed\n"
+     "                     (or $GRIDSYNC_PASSPHRASE, or the terminal)\n"
+     "  --new-passphrase-file F  the new one, from the first line of F\n"
+     "                     (never from the environment)\n"
+     "Copies of the old key file (backups, and free disk blocks for a key\n"
+     "that was in clear) are not touched; to have a key never on disk in\n"
+     "clear, seal it at 'gridsync init --passphrase'.\n"},
+    {"authority", cmd_authority,
+     "the district authority: make it, enroll and revoke devices",
+     "init DIR [--name NAME] [--passphrase] | enroll KEY --name NAME --role "
+     "district|station|tablet --write SCOPES [--read SCOPES] [--shop] "
+     "[--until YYYY-MM-DD] | revoke KEY [--json]",
+     "  init DIR           make the authority: a replica whose device key is\n"
+     "                     the network id every replica names at init\n"
+     "  enroll KEY         write a certificate for the device KEY (64 hex):\n"
+     "    --name NAME      shown in listings\n"
+     "    --role ROLE      district, station or tablet\n"
+     "    --write SCOPES   org paths it may write under, comma-separated\n"
+     "    --read SCOPES    org paths it is served (trust always)\n"
+     "    --shop           it may write redemptions (points taken)\n"
+     "    --until DATE     valid through DATE (UTC); default: no end\n"
+     "  revoke KEY         refuse the device's ops past what this replica\n"
+     "                     holds of it, and its connections, everywhere\n"
+     "Run enroll and revoke on the authority's replica (-r DIR). Enrolling\n"
+     "again only widens: scopes are added, --until moves later. The\n"
+     "certificates reach devices in every sync (the trust scope goes\n"
+     "first) or on a stick: 'bundle export' here, 'bundle import' there.\n"},
+    {"feeds", cmd_feeds, "what this replica holds, feed by feed",
+     "[--scope SCOPE] [--json]",
+     "  --scope SCOPE      only feeds in SCOPE and below it\n"
+     "  --json             one JSON object per feed: author, scope, seq,\n"
+     "                     head (hash), frozen\n"
+     "A feed is one device's ops in one scope; seq is how many it holds.\n"},
+    {"trust", cmd_trust, "list certificates and revocations",
+     "list [--json]",
+     "Every device certificate this replica holds: role, write and read\n"
+     "scopes, shop flag, end date, and revocations with their cutoffs.\n"},
     {"status", cmd_status, "the agent and its peers", "[--json]",
      "Per peer: connected, in sync, last contact, ops and bytes both ways,\n"
      "ops refused by reason. Works whether the agent runs or not.\n"},

@@ -18,6 +18,7 @@
  * decode+verify >= 90% of raw verify; run verify >= 10x raw verify; merge >= 1M
  * ops/s.
  */
+#include "bench_common.h"
 #include "field.h"
 #include "op.h"
 
@@ -26,17 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #define FEEDS 100
-
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -184,14 +176,14 @@ build_corpus(struct corpus *c, size_t n, const uint8_t net[GS_KEY_BYTES],
         op.id = gs_slice_of(id, strlen(id));
         make_updates(&op, t, pay, op.seq); /* payloads: not timed */
 
-        double s = now();
+        double s = gs_bench_now();
         gs_buf_reset(&out);
         gs_err rc = gs_op_encode(&op, &out);
         if (rc != GS_OK)
             die("encode", rc);
         gs_op_hash(out.data, out.len, prev[f]);
         gs_op_sign(prev[f], net, c->sk[f], &c->sig[i]);
-        spent += now() - s;
+        spent += gs_bench_now() - s;
 
         c->bytes[i] = malloc(out.len);
         if (!c->bytes[i])
@@ -227,16 +219,16 @@ merge_pass(const struct corpus *c, size_t *entities,
                 die("decode", rc);
             gs_op_hash(c->bytes[i + k], c->len[i + k], hashes[k]);
         }
-        t = now();
+        t = gs_bench_now();
         for (size_t k = 0; k < m; k++)
             if ((rc = gs_state_apply(st, &ops[k], hashes[k])) != GS_OK)
                 die("merge", rc);
-        secs += now() - t;
+        secs += gs_bench_now() - t;
     }
-    t = now();
+    t = gs_bench_now();
     if ((rc = gs_state_digest(st, digest)) != GS_OK)
         die("digest", rc);
-    *digest_secs = now() - t;
+    *digest_secs = gs_bench_now() - t;
     *entities = gs_state_count(st);
     gs_state_free(st);
     free(ops);
@@ -245,12 +237,15 @@ merge_pass(const struct corpus *c, size_t *entities,
 }
 
 int bench_store(int argc, char **argv);
+int bench_sync(int argc, char **argv);
 
 int
 main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "store"))
         return bench_store(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "sync"))
+        return bench_sync(argc - 2, argv + 2);
     int json = 0;
     size_t n = 100000;
     const char *what = NULL;
@@ -260,7 +255,7 @@ main(int argc, char **argv)
         else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
             n = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: gs-bench crdt|store [--json] [--ops N]\n");
+            printf("usage: gs-bench crdt|store|sync [--json] [--ops N]\n");
             return 0;
         } else if (!what)
             what = argv[i];
@@ -271,7 +266,8 @@ main(int argc, char **argv)
     }
     if (!what || strcmp(what, "crdt") != 0) {
         fprintf(stderr,
-                "gs-bench: unknown benchmark '%s'; available: crdt, store\n",
+                "gs-bench: unknown benchmark '%s'; available: crdt, store, "
+                "sync\n",
                 what ? what : "");
         return 2;
     }
@@ -292,19 +288,14 @@ main(int argc, char **argv)
     if (!json)
         fprintf(stderr, "measuring raw Ed25519 (%zu signs, %zu verifies)...\n",
                 floor_n, floor_n);
-    double t = now();
+    double t = gs_bench_now();
     for (size_t i = 0; i < floor_n; i++) {
         msg[0] = (uint8_t)i;
         crypto_sign_detached(sig, NULL, msg, sizeof msg, net_sk);
     }
-    double raw_sign = (double)floor_n / (now() - t);
-    t = now();
+    double raw_sign = (double)floor_n / (gs_bench_now() - t);
+    double raw_verify = gs_bench_raw_verify_rate(floor_n);
     int bad = 0;
-    for (size_t i = 0; i < floor_n; i++)
-        bad |= crypto_sign_verify_detached(sig, msg, sizeof msg, net_pk);
-    double raw_verify = (double)floor_n / (now() - t);
-    if (bad)
-        die("raw verify", GS_EBADSIG);
 
     if (!json)
         fprintf(stderr, "encoding and signing %zu ops...\n", n);
@@ -338,12 +329,12 @@ main(int argc, char **argv)
     double ours_s = 0, floor_s = 0;
     for (size_t i0 = 0; i0 < n; i0 += 1000) {
         size_t i1 = i0 + 1000 < n ? i0 + 1000 : n;
-        t = now();
+        t = gs_bench_now();
         for (size_t i = i0; i < i1; i++)
             bad |= crypto_sign_verify_detached(c.sig[i].sig, msgs[i], 82,
                                                authors[i]);
-        floor_s += now() - t;
-        t = now();
+        floor_s += gs_bench_now() - t;
+        t = gs_bench_now();
         for (size_t i = i0; i < i1; i++) {
             gs_err rc = gs_op_decode(c.bytes[i], c.len[i], &op);
             if (rc != GS_OK)
@@ -353,7 +344,7 @@ main(int argc, char **argv)
             if (rc != GS_OK)
                 die("verify", rc);
         }
-        ours_s += now() - t;
+        ours_s += gs_bench_now() - t;
     }
     if (bad)
         die("raw verify", GS_EBADSIG);
@@ -368,7 +359,7 @@ main(int argc, char **argv)
     if (!items)
         die("runs", GS_ENOMEM);
     size_t run_ops = 0;
-    t = now();
+    t = gs_bench_now();
     for (size_t f = 0; f < FEEDS; f++) {
         gs_feed_head head = {0, {0}};
         size_t first = f * per_feed, end = first + per_feed;
@@ -386,7 +377,7 @@ main(int argc, char **argv)
             run_ops += run_len;
         }
     }
-    double run_rate = (double)run_ops / (now() - t);
+    double run_rate = (double)run_ops / (gs_bench_now() - t);
     free(items);
 
     /* Merge, twice into a fresh state: the first pass also pays for the

@@ -13,6 +13,7 @@
  * dominated by the commit, not our code; disk per op <= 1.5x JSON per
  * record; peak RSS under 64 MiB.
  */
+#include "bench_common.h"
 #include "gridsync.h"
 
 #include <lmdb.h>
@@ -23,18 +24,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 int bench_store(int argc, char **argv);
-
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -50,48 +42,6 @@ die(const char *what, const char *why)
     exit(1);
 }
 
-static const char *surnames[] = {"王", "李", "张", "刘", "陈", "杨", "赵",
-                                 "黄", "周", "吴", "徐", "孙", "胡", "朱"};
-static const char *given[] = {"秀英", "桂英", "建国", "志强", "丽", "伟",
-                              "芳",   "敏",   "静",   "军",   "洋", "勇"};
-
-/* N records: households and persons of one grid, realistic field sizes.
- * Returns the JSON bytes written (records only). */
-static size_t
-write_records(const char *path, size_t n)
-{
-    FILE *f = fopen(path, "w");
-    size_t bytes = 0;
-    unsigned s = 12345;
-    if (!f)
-        die("records", "cannot write the records file");
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1103515245u + 12345u;
-        const char *sn = surnames[(s >> 8) % 14], *gn = given[(s >> 16) % 12];
-        int len;
-        if (i % 2 == 0)
-            len = fprintf(f,
-                          "{\"type\":\"household\",\"id\":\"H-%07zu\","
-                          "\"fields\":{\"address\":\"新新社区%zu栋%u单元%u室\","
-                          "\"head\":\"%s%s\",\"phone\":\"139%08u\","
-                          "\"grid\":\"g012\"}}\n",
-                          i, i / 120 + 1, (s >> 4) % 6 + 1, (s >> 9) % 30 + 101,
-                          sn, gn, s % 100000000u);
-        else
-            len = fprintf(f,
-                          "{\"type\":\"person\",\"id\":\"P-%07zu\","
-                          "\"fields\":{\"name\":\"%s%s\",\"birth_year\":%u,"
-                          "\"household\":\"H-%07zu\",\"tags\":[\"%s\"]}}\n",
-                          i, sn, gn, 1930 + (s >> 5) % 80, i - 1,
-                          (s & 1) ? "elderly-alone" : "low-income");
-        if (len < 0)
-            die("records", "write failed");
-        bytes += (size_t)len - 1;
-    }
-    fclose(f);
-    return bytes;
-}
-
 /* Raw LMDB: n puts of vlen-byte values in one transaction. */
 static double
 raw_lmdb_rate(const char *dir, size_t n, size_t vlen, double *commit_ms)
@@ -104,7 +54,7 @@ raw_lmdb_rate(const char *dir, size_t n, size_t vlen, double *commit_ms)
         mdb_env_open(env, dir, 0, 0644))
         die("raw lmdb", "cannot open");
     randombytes_buf(val, vlen);
-    double t = now();
+    double t = gs_bench_now();
     if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, &dbi))
         die("raw lmdb", "txn");
     for (size_t i = 0; i < n; i++) {
@@ -118,37 +68,24 @@ raw_lmdb_rate(const char *dir, size_t n, size_t vlen, double *commit_ms)
     }
     if (mdb_txn_commit(txn))
         die("raw lmdb", "commit");
-    double rate = (double)n / (now() - t);
+    double rate = (double)n / (gs_bench_now() - t);
     /* the floor under one durable put: one small transaction, synced */
     double samples[50];
     for (int i = 0; i < 50; i++) {
-        double s = now();
+        double s = gs_bench_now();
         memset(key, 0xff, 16);
         key[15] = (uint8_t)i;
         MDB_val k = {16, key}, v = {vlen, val};
         if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_put(txn, dbi, &k, &v, 0) ||
             mdb_txn_commit(txn))
             die("raw lmdb", "single commit");
-        samples[i] = (now() - s) * 1e3;
+        samples[i] = (gs_bench_now() - s) * 1e3;
     }
     qsort(samples, 50, sizeof samples[0], cmp_double);
     *commit_ms = samples[25];
     mdb_env_close(env);
     free(val);
     return rate;
-}
-
-static void
-rmrf(const char *dir)
-{
-    char cmd[4200];
-    if (getenv("GS_BENCH_KEEP")) { /* to inspect the replica afterwards */
-        fprintf(stderr, "gs-bench store: kept %s\n", dir);
-        return;
-    }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "gs-bench store: could not remove %s\n", dir);
 }
 
 int
@@ -184,7 +121,7 @@ bench_store(int argc, char **argv)
 
     if (!json)
         fprintf(stderr, "generating %zu records...\n", n);
-    size_t json_bytes = write_records(recs, n);
+    size_t json_bytes = gs_bench_records_write(recs, 0, n);
 
     gs_replica_init_opts o = {NULL, "yc.yimei.nanjun.xinxin.g012", "bench"};
     gs_replica *r;
@@ -195,10 +132,10 @@ bench_store(int argc, char **argv)
     if (!json)
         fprintf(stderr, "importing...\n");
     gs_import_stats st;
-    double t = now();
+    double t = gs_bench_now();
     if (gs_replica_import(r, recs, 0, NULL, NULL, &st) != GS_OK)
         die("import", gs_replica_detail(r));
-    double import_s = now() - t;
+    double import_s = gs_bench_now() - t;
     double import_rate = (double)st.ops / import_s;
 
     struct stat sb;
@@ -215,12 +152,12 @@ bench_store(int argc, char **argv)
     char id[32];
     for (size_t i = 0; i < puts_n; i++) {
         snprintf(id, sizeof id, "H-9%06zu", i);
-        double s = now();
+        double s = gs_bench_now();
         if (gs_replica_put(r, "household", id,
                            "{\"address\":\"新新社区9栋1单元101室\","
                            "\"head\":\"王秀英\"}") != GS_OK)
             die("put", gs_replica_detail(r));
-        lat[i] = (now() - s) * 1e3;
+        lat[i] = (gs_bench_now() - s) * 1e3;
     }
     qsort(lat, puts_n, sizeof *lat, cmp_double);
     double p50 = lat[puts_n / 2], p99 = lat[puts_n * 99 / 100];
@@ -232,9 +169,9 @@ bench_store(int argc, char **argv)
     randombytes_buf(msg, sizeof msg);
     double sign_samples[200];
     for (int i = 0; i < 200; i++) {
-        double s = now();
+        double s = gs_bench_now();
         crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
-        sign_samples[i] = (now() - s) * 1e3;
+        sign_samples[i] = (gs_bench_now() - s) * 1e3;
     }
     qsort(sign_samples, 200, sizeof sign_samples[0], cmp_double);
     double sign_ms = sign_samples[100];
@@ -287,6 +224,6 @@ bench_store(int argc, char **argv)
                n, commit_ms, sign_ms);
     }
     free(lat);
-    rmrf(base);
+    gs_bench_rmrf(base, "gs-bench store");
     return 0;
 }

@@ -47,6 +47,15 @@ static const struct {
     [GS_ETIMEOUT] = {"GS_ETIMEOUT", "peer did not answer in time"},
     [GS_EDENIED] = {"GS_EDENIED", "peer's key is not admitted"},
     [GS_ECLOSED] = {"GS_ECLOSED", "connection closed"},
+    [GS_ENOCERT] = {"GS_ENOCERT", "the author holds no certificate from "
+                                  "this network's authority"},
+    [GS_ESCOPE] = {"GS_ESCOPE", "op outside its author's write scopes"},
+    [GS_ESHOP] = {"GS_ESHOP", "a redemption by a device without the shop "
+                              "flag"},
+    [GS_EEXPIRED] = {"GS_EEXPIRED", "op stamped after its author's "
+                                    "certificate ended"},
+    [GS_EREVOKED] = {"GS_EREVOKED", "op of a revoked device past its "
+                                    "feed's last valid op"},
 };
 
 static_assert(sizeof errs / sizeof errs[0] == GS_ERR_COUNT_,

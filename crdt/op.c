@@ -167,8 +167,9 @@ update_cmp(const gs_update *a, const gs_update *b)
     return gs_slice_cmp(a->field, b->field);
 }
 
-gs_err
-gs_op_encode(const gs_op *op, gs_buf *out)
+/* The encoding of op appended to out, unchecked (check: decode it). */
+static gs_err
+encode(const gs_op *op, gs_buf *out, bool check)
 {
     const gs_update *sorted[GS_OP_UPDATES_MAX];
     size_t old = out->len;
@@ -208,14 +209,26 @@ gs_op_encode(const gs_op *op, gs_buf *out)
 #undef PUT
     /* One set of rules: what we write must be what any decoder accepts. A
      * gs_buf cap above GS_OP_BYTES_MAX still cannot let a big op out. */
-    {
-        gs_op check;
-        rc = gs_op_decode(out->data + old, out->len - old, &check);
+    if (check) {
+        gs_op back;
+        rc = gs_op_decode(out->data + old, out->len - old, &back);
     }
 out:
     if (rc != GS_OK)
         out->len = old;
     return rc;
+}
+
+gs_err
+gs_op_encode(const gs_op *op, gs_buf *out)
+{
+    return encode(op, out, true);
+}
+
+gs_err
+gs_op_encode_unchecked(const gs_op *op, gs_buf *out)
+{
+    return encode(op, out, false);
 }
 
 void

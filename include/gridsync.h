@@ -60,6 +60,11 @@ typedef enum gs_err {
     GS_ETIMEOUT,   /* a peer or the network did not answer in time */
     GS_EDENIED,    /* a peer's key is not admitted (handshake refused) */
     GS_ECLOSED,    /* the connection or session was closed */
+    GS_ENOCERT,    /* the author holds no certificate of this network */
+    GS_ESCOPE,     /* an op outside its author's write scopes */
+    GS_ESHOP,      /* a redemption by a device without the shop flag */
+    GS_EEXPIRED,   /* an op stamped after its author's certificate ended */
+    GS_EREVOKED,   /* an op of a revoked device past its feed's cutoff */
     GS_ERR_COUNT_  /* number of codes; not an error */
 } gs_err;
 
@@ -75,8 +80,9 @@ const char *gs_version(void);
 /* ---- the replica ----
  *
  * A replica is a directory: data.mdb (the LMDB store), device.key (this
- * device's Ed25519 secret key, mode 0600) and gridsync.conf (INI, every key
- * written out with its default).
+ * device's Ed25519 secret key, mode 0600, in clear or sealed with a
+ * passphrase) and gridsync.conf (INI, every key written out with its
+ * default).
  *
  * Errors carry a fixed message (gs_strerror) and, for what a person must
  * act on, a detail: gs_replica_detail() after a call on a handle, or the
@@ -111,11 +117,60 @@ GS_MUST_CHECK gs_err gs_replica_init(const char *dir,
                                      const gs_replica_init_opts *opts,
                                      char device_hex[65], char *why,
                                      size_t why_len);
+/* gs_replica_init with the new device key sealed by the passphrase pass
+ * (passlen bytes, borrowed for the call, need not be NUL-terminated): the
+ * key never touches the disk in clear. pass NULL is gs_replica_init; an
+ * empty passphrase is GS_EINVAL. Sealing costs Argon2id's ~64 MiB and
+ * ~0.1 s, as does every gs_replica_unlock. */
+GS_MUST_CHECK gs_err gs_replica_init_pass(const char *dir,
+                                          const gs_replica_init_opts *opts,
+                                          const char *pass, size_t passlen,
+                                          char device_hex[65], char *why,
+                                          size_t why_len);
+/* Open the replica in dir. A device key sealed with a passphrase is not
+ * asked for: the replica opens locked (see the device key, below). */
 GS_MUST_CHECK gs_err gs_replica_open(const char *dir, gs_replica **out,
                                      char *why, size_t why_len);
 void gs_replica_close(gs_replica *r);
 /* What went wrong in the last failed call on r, for a person. */
 const char *gs_replica_detail(const gs_replica *r);
+
+/* ---- the device key and its passphrase ----
+ *
+ * device.key may be sealed with a passphrase (crypto_pwhash Argon2id and
+ * secretbox, DESIGN §5; gs_replica_init_pass). Such a replica opens
+ * locked: every read works (get, list, history, digest, export, bundles,
+ * config), but what signs with the key — put, import, the agent, sync —
+ * fails with GS_EBADPASS and a detail saying so until gs_replica_unlock.
+ * A replica whose key is not sealed is unlocked from the start.
+ * Passphrases are borrowed for the call and never kept or logged: the
+ * caller wipes its copy (sodium_memzero) once the call returns. The
+ * unlocked key lives in sodium_malloc memory, wiped by gs_replica_close.
+ */
+
+/* Nonzero while r's device key is sealed and not unlocked yet. */
+int gs_replica_locked(const gs_replica *r);
+
+/* Unlock r's sealed device key with pass (passlen bytes). GS_OK at once
+ * if r is not locked. Errors: GS_EBADPASS — pass is missing, empty or
+ * wrong (a key file altered since it was sealed looks the same); the
+ * detail names the key file; r stays locked and nothing is changed.
+ * GS_EPERM, GS_EMALFORMED, GS_ENOTFOUND: the key file was changed under
+ * the open replica. Not thread-safe on r: unlock before gs_agent_start
+ * shares it. */
+GS_MUST_CHECK gs_err gs_replica_unlock(gs_replica *r, const char *pass,
+                                       size_t passlen);
+
+/* Seal r's device key with pass: adds a passphrase to a key kept in clear
+ * or replaces the one it has, rewriting device.key atomically (a crash
+ * leaves the old file or the new one). r must be unlocked (GS_EBADPASS).
+ * Other processes that have the replica open keep working; they ask for
+ * the new passphrase when they next unlock. The old file's bytes may
+ * linger in free disk blocks: a key that must never be on disk in clear
+ * is sealed at init. Errors: GS_EINVAL (empty pass), GS_EEXIST
+ * (device.key.tmp exists: a change cut short), the file's. */
+GS_MUST_CHECK gs_err gs_replica_passphrase_set(gs_replica *r, const char *pass,
+                                               size_t passlen);
 
 /* Set fields of an entity: fields_json is an object of field -> value in
  * the forms docs/cli.md gives per kind. One signed op, durable on return. */
@@ -148,6 +203,13 @@ GS_MUST_CHECK gs_err gs_replica_list(gs_replica *r, const char *type,
 GS_MUST_CHECK gs_err gs_replica_history(gs_replica *r, const char *type,
                                         const char *id, gs_replica_json_fn fn,
                                         void *ctx);
+
+/* Every feed r holds whose scope lies in under (NULL or "": all), one JSON
+ * object each, in no set order: {"author": HEX, "scope", "seq" (its
+ * newest op), "head" (that op's hash, HEX), "frozen" (a fork was seen)}.
+ * A nonzero return from fn stops the walk (GS_OK). */
+GS_MUST_CHECK gs_err gs_replica_feeds(gs_replica *r, const char *under,
+                                      gs_replica_json_fn fn, void *ctx);
 
 /* State digest (32 bytes), from the materialised state or, with rebuild,
  * recomputed from the op log alone. */
@@ -215,6 +277,50 @@ GS_MUST_CHECK gs_err gs_replica_bundle_import(gs_replica *r, const char *path,
                                               void *ctx,
                                               gs_bundle_result *out);
 
+/* ---- trust: certificates and revocations (DESIGN §5, docs/trust.md) ----
+ *
+ * The authority is the replica whose device key is its network id (made
+ * without an authority: `gridsync authority init`). It writes certificates
+ * and revocations as ops in the `trust` scope, which every replica follows
+ * and syncs first. An op is stored only if its author holds a certificate
+ * whose write scopes cover the op's scope (and, for a redemption, the shop
+ * flag), before `until`, and not past a revocation's cutoff; refusals are
+ * counted by reason (GS_ENOCERT, GS_ESCOPE, GS_ESHOP, GS_EEXPIRED,
+ * GS_EREVOKED). Validity only grows: enrolling again adds scopes or moves
+ * `until` later, never takes away; to take rights away, revoke the key. */
+
+typedef struct gs_cert_opts {
+    const char *name; /* shown in listings, 1..200 bytes */
+    const char *role; /* "district", "station" or "tablet" */
+    const char *const *write; /* org paths the device may write under */
+    size_t n_write;           /* 1..64 */
+    const char *const *read;  /* org paths it may be served (and trust) */
+    size_t n_read;            /* 0..64 */
+    int shop;                 /* may write redemptions (points taken);
+                                 0 keeps what the certificate has */
+    unsigned long long until_ms; /* ms since the epoch; 0: no end */
+} gs_cert_opts;
+
+/* Enroll the device (64 hex digits) in r's network, or widen its
+ * certificate. r must be the authority (else GS_EDENIED) and unlocked
+ * (GS_EBADPASS). GS_EINVAL, with why, for a bad key, role, name or scope,
+ * or an `until` that would shrink a certificate. */
+GS_MUST_CHECK gs_err gs_authority_enroll(gs_replica *r, const char *device,
+                                         const gs_cert_opts *opts, char *why,
+                                         size_t why_len);
+
+/* Revoke the device: a revocation naming, per feed of the device that r
+ * holds, its head seq and hash as the last valid op. Every replica then
+ * refuses the device's later ops. Errors as gs_authority_enroll. */
+GS_MUST_CHECK gs_err gs_authority_revoke(gs_replica *r, const char *device,
+                                         char *why, size_t why_len);
+
+/* Certificates and revocations r holds, as one JSON object (*json
+ * malloc'd; caller frees): {"authority": HEX, "certs": [{"device", "name",
+ * "role", "write": [..], "read": [..], "shop", "until" (ms or null),
+ * "revoked", "cutoff": ["SCOPE SEQ HASH", ..] (if revoked)}]}. */
+GS_MUST_CHECK gs_err gs_trust_list(gs_replica *r, char **json);
+
 /* ---- the sync agent (docs/protocol.md) ---- */
 
 /* The agent of a replica: listens on agent.endpoint, dials agent.peers,
@@ -245,7 +351,10 @@ GS_MUST_CHECK gs_err gs_agent_run(const char *dir, const gs_agent_opts *opts,
 
 /* Start the agent of the open replica r in a thread of its own (how an
  * app embeds it); it runs until gs_agent_stop, which stops it, waits for
- * it and frees it. r is borrowed: close it only after gs_agent_stop. The
+ * it and frees it. A sealed device key must be unlocked first
+ * (gs_replica_unlock; GS_EBADPASS otherwise). gs_agent_run opens the
+ * directory itself and so refuses a sealed key: open, unlock and use
+ * gs_agent_start instead. r is borrowed: close it only after gs_agent_stop. The
  * app may go on using r from its own thread meanwhile — the agent touches
  * only r's store, which is safe to share, and reads its fixed identity and
  * config. After writing, call gs_agent_poke so the peers hear at once.
@@ -263,6 +372,10 @@ void gs_agent_poke(const char *dir);
 typedef struct gs_sync_result {
     unsigned long long ops_in, ops_out, ops_known, rejected;
     unsigned long long bytes_in, bytes_out, msgs_in, msgs_out;
+    /* times we sent and had to wait for the peer's answer before we could
+     * go on: the longest such chain in the session (a batch the peer
+     * streams within its window costs none; docs/protocol.md §4) */
+    unsigned long long round_trips;
     double seconds;
     char peer_device[65]; /* hex */
 } gs_sync_result;
@@ -275,6 +388,14 @@ typedef struct gs_sync_result {
 GS_MUST_CHECK gs_err gs_sync_once(const char *dir, const char *peer,
                                   int timeout_ms, gs_sync_result *res,
                                   char *why, size_t why_len);
+/* gs_sync_once for a replica whose device key is sealed: pass (passlen
+ * bytes, borrowed for the call; NULL: none) unlocks it. GS_EBADPASS, with
+ * why naming the key file, if it is missing or wrong. gs_sync_once is
+ * this with NULL. */
+GS_MUST_CHECK gs_err gs_sync_once_pass(const char *dir, const char *peer,
+                                       const char *pass, size_t passlen,
+                                       int timeout_ms, gs_sync_result *res,
+                                       char *why, size_t why_len);
 
 #ifdef __cplusplus
 }

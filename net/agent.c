@@ -28,9 +28,11 @@
 #include "gridsync.h"
 
 #include "config.h"
+#include "err.h"
 #include "replica_int.h"
 #include "session.h"
 #include "transport.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +83,19 @@ struct ban {
     double until;
 };
 
+/* The scopes a session we dial reconciles (wanted_scopes). */
+struct wanted {
+    char v[GS_SESSION_READ_MAX][GS_SCOPE_BYTES_MAX + 1];
+    const char *p[GS_SESSION_READ_MAX + 1];
+    size_t n;
+};
+
+/* A growable list of CURVE public keys. */
+struct keyset {
+    uint8_t (*k)[32];
+    size_t n, cap;
+};
+
 struct gs_agent {
     gs_replica *r;
     bool owns_r; /* opened by gs_agent_run; gs_agent_start borrows it */
@@ -93,16 +108,21 @@ struct gs_agent {
     int lock_fd;
     char dir[4096];
     char endpoint[256];
-    char wanted[GS_SCOPE_BYTES_MAX + 1]; /* the scope sessions reconcile */
-    const char *wanted_v[1];
+    struct wanted *wanted; /* the scopes sessions reconcile, per session */
     double interval;
     struct conn conns[CONNS_MAX];
     struct ban bans[16];
     uint8_t accept[CONNS_MAX][32]; /* curve keys admitted */
     size_t n_accept;
+    /* CURVE keys of enrolled devices and of revoked ones (store/trust.h),
+     * read again whenever the authority's trust feed has moved */
+    struct keyset enrolled, revoked;
+    uint64_t trust_seq;
+    bool trust_read;
     uint64_t hostile[GS_ERR_COUNT_];
     uint64_t refused_keys; /* handshakes refused: key not accepted */
     double refused_logged;
+    uint8_t refused_last[32]; /* the key refused_logged is about */
     bool status_dirty;
     double status_at;
     gs_buf msg;
@@ -184,22 +204,145 @@ ban(gs_agent *a, const uint8_t curve[32])
 }
 
 static bool
+keyset_has(const struct keyset *ks, const uint8_t k[32])
+{
+    for (size_t i = 0; i < ks->n; i++)
+        if (!sodium_memcmp(ks->k[i], k, 32))
+            return true;
+    return false;
+}
+
+/* Add the CURVE key of the device whose Ed25519 key is the entity id. */
+static int
+keyset_add_entity(const gs_entity *e, void *ctx)
+{
+    struct keyset *ks = ctx;
+    uint8_t ed[32];
+    size_t len;
+    if (e->id_n != 64 ||
+        sodium_hex2bin(ed, 32, e->id, 64, NULL, &len, NULL) != 0 || len != 32)
+        return 0;
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? 2 * ks->cap : 64;
+        void *p = realloc(ks->k, cap * sizeof *ks->k);
+        if (!p)
+            return 1;
+        ks->k = p;
+        ks->cap = cap;
+    }
+    if (gs_net_curve_keys(ed, NULL, ks->k[ks->n], NULL) == GS_OK)
+        ks->n++;
+    return 0;
+}
+
+/* Read the enrolled and revoked devices again if the authority's trust
+ * feed has moved since the last look (one read transaction when not). */
+static void
+trust_refresh(gs_agent *a)
+{
+    gs_feed_head h;
+    const gs_slice trust = {(const uint8_t *)GS_TRUST_SCOPE,
+                            sizeof GS_TRUST_SCOPE - 1};
+    if (gs_store_feed_head(a->st, a->network, trust, &h) != GS_OK ||
+        (a->trust_read && h.seq == a->trust_seq))
+        return;
+    a->enrolled.n = a->revoked.n = 0;
+    const gs_slice cert = {(const uint8_t *)GS_TRUST_CERT,
+                           sizeof GS_TRUST_CERT - 1};
+    const gs_slice rev = {(const uint8_t *)GS_TRUST_REVOCATION,
+                          sizeof GS_TRUST_REVOCATION - 1};
+    if (gs_store_entity_each(a->st, cert, keyset_add_entity, &a->enrolled) ||
+        gs_store_entity_each(a->st, rev, keyset_add_entity, &a->revoked))
+        return; /* read again next time */
+    a->trust_seq = h.seq;
+    a->trust_read = true;
+}
+
+/* gs_session_read_fn over a store: the authority reads everything; an
+ * enrolled device what its certificate's read scopes say; a device whose
+ * certificate has not reached this replica, only `trust`. */
+static int
+store_read_scopes(gs_store *st, const uint8_t *network,
+                  const uint8_t device[GS_KEY_BYTES],
+                  char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max)
+{
+    char hex[65];
+    gs_entity e;
+    gs_cert_view v;
+    if (!memcmp(device, network, GS_KEY_BYTES))
+        return -1;
+    gs_trust_id(device, hex);
+    const gs_slice cert = {(const uint8_t *)GS_TRUST_CERT,
+                           sizeof GS_TRUST_CERT - 1};
+    if (gs_store_entity_get(st, cert, gs_slice_of(hex, 64), &e) != GS_OK)
+        return 0;
+    gs_cert_view_read(&e, &v);
+    size_t n = 0;
+    for (size_t i = 0; i < v.n_read && i < GS_TRUST_SCOPES_MAX && n < max;
+         i++) {
+        if (v.read[i].n > GS_SCOPE_BYTES_MAX)
+            continue;
+        memcpy(out[n], v.read[i].p, v.read[i].n);
+        out[n++][v.read[i].n] = 0;
+    }
+    gs_entity_fini(&e);
+    return (int)n;
+}
+
+static int
+sync_read_scopes(const uint8_t device[GS_KEY_BYTES],
+                 char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max, void *ctx)
+{
+    gs_replica *r = ctx;
+    return store_read_scopes(gs_replica_store(r), gs_replica_network(r),
+                             device, out, max);
+}
+
+static int
+agent_read_scopes(const uint8_t device[GS_KEY_BYTES],
+                  char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max, void *ctx)
+{
+    gs_agent *a = ctx;
+    return store_read_scopes(a->st, a->network, device, out, max);
+}
+
+/* The transport's ZAP decision (DESIGN §5): the authority, enrolled
+ * devices and the keys of agent.peers / agent.accept (devices whose
+ * certificate has not reached this replica yet) are let in; a revoked
+ * device never is. */
+static bool
 admit(const uint8_t curve_pk[32], void *ctx)
 {
     gs_agent *a = ctx;
+    uint8_t auth[32];
+    const char *why = "not enrolled by the district authority nor in "
+                      "agent.peers or agent.accept";
     if (banned(a, curve_pk))
         return false;
-    for (size_t i = 0; i < a->n_accept; i++)
-        if (!sodium_memcmp(a->accept[i], curve_pk, 32))
+    trust_refresh(a);
+    if (keyset_has(&a->revoked, curve_pk)) {
+        why = "revoked by the district authority";
+    } else {
+        if (gs_net_curve_keys(a->network, NULL, auth, NULL) == GS_OK &&
+            !sodium_memcmp(auth, curve_pk, 32))
             return true;
+        if (keyset_has(&a->enrolled, curve_pk))
+            return true;
+        for (size_t i = 0; i < a->n_accept; i++)
+            if (!sodium_memcmp(a->accept[i], curve_pk, 32))
+                return true;
+    }
     a->refused_keys++;
     a->status_dirty = true;
-    if (mono() - a->refused_logged > 10.0) { /* a redialing peer: not spam */
+    /* a peer redialing every second is one line per 10 s, not spam */
+    if (mono() - a->refused_logged > 10.0 ||
+        sodium_memcmp(a->refused_last, curve_pk, 32) != 0) {
+        memcpy(a->refused_last, curve_pk, 32);
         char h[17];
         hex8(curve_pk, h);
-        logf_(a, "refused a device whose key is not in agent.peers or "
-                 "agent.accept (CURVE key %s…); %llu refused so far",
-              h, (unsigned long long)a->refused_keys);
+        logf_(a, "refused a device at the handshake: %s (CURVE key %s…); "
+                 "%llu refused so far",
+              why, h, (unsigned long long)a->refused_keys);
         a->refused_logged = mono();
     }
     return false;
@@ -394,18 +537,30 @@ flush(gs_agent *a, struct conn *c)
         end_session(a, c, GS_OK);
 }
 
+static gs_err wanted_scopes(gs_store *st, const uint8_t *network,
+                            const uint8_t *self, const gs_config *cfg,
+                            struct wanted *w, char *why, size_t why_len);
+
 static void
 start_session(gs_agent *a, struct conn *c)
 {
     gs_session_opts o;
+    if (!c->device_known)
+        return; /* an inbound peer names itself in its own session first */
+    if (wanted_scopes(a->st, a->network, a->id->pk, gs_replica_cfg(a->r),
+                      a->wanted, NULL, 0) != GS_OK)
+        return;
     memset(&o, 0, sizeof o);
     o.store = a->st;
     o.network = a->network;
     o.device = a->id->pk;
     o.peer_curve = c->curve;
     o.dialer = true;
-    o.scopes = a->wanted_v;
-    o.n_scopes = 1;
+    o.scopes = a->wanted->p;
+    o.n_scopes = a->wanted->n;
+    o.read_fn = agent_read_scopes;
+    o.read_ctx = a;
+    o.peer_device = c->device;
     c->next_id = (c->next_id + 1) & 0x7fffffffu;
     o.id = c->next_id | (c->dialed ? 0 : 0x80000000u);
     o.gossip = true;
@@ -465,6 +620,8 @@ on_message(gs_agent *a, const gs_net_event *ev, const gs_buf *msg)
         o.device = a->id->pk;
         o.peer_curve = c->curve;
         o.gossip = true;
+        o.read_fn = agent_read_scopes;
+        o.read_ctx = a;
         if (gs_session_new(&o, &c->sess) != GS_OK) {
             c->sess = NULL;
             return;
@@ -513,8 +670,9 @@ on_event(gs_agent *a, const gs_net_event *ev)
     case GS_NET_REFUSED:
         if (c && strcmp(c->refused, ev->why) != 0) {
             snprintf(c->refused, sizeof c->refused, "%s", ev->why);
-            logf_(a, "peer %s refused us: %s; ask its operator to add our "
-                     "device key to its agent.accept",
+            logf_(a, "peer %s refused us: %s; this device may not be "
+                     "enrolled yet or was revoked: ask the district to "
+                     "enroll its key (gridsync authority enroll)",
                   label(c, lb, sizeof lb), ev->why);
             a->status_dirty = true;
         }
@@ -642,35 +800,46 @@ write_status(gs_agent *a, bool running)
 
 /* ---- setup ---- */
 
-static gs_err why_set(char *why, size_t n, gs_err rc, const char *fmt, ...);
 
-/* Until the trust work gives read scopes, a replica syncs its whole
- * district: the first label of its own scope ("yc" of "yc.yimei.g012"). */
+/* The scopes a session we dial reconciles, in order: `trust` first, which
+ * every replica follows (certificates before the ops they admit), then
+ * the read scopes of our certificate; before our certificate has come
+ * (or for the authority), the first label of the replica's scope ("yc" of
+ * "yc.yimei.g012") — the peer serves us only what we may read anyway. */
 static gs_err
-wanted_scope(const gs_config *cfg, char out[GS_SCOPE_BYTES_MAX + 1],
-             char *why, size_t why_len)
+wanted_scopes(gs_store *st, const uint8_t *network, const uint8_t *self,
+              const gs_config *cfg, struct wanted *w, char *why,
+              size_t why_len)
 {
-    const char *s = gs_config_get(cfg, "replica.scope");
-    size_t n = s ? strcspn(s, ".") : 0;
-    if (n == 0 || n > GS_SCOPE_BYTES_MAX)
-        return why_set(why, why_len, GS_EINVAL,
-                       "replica.scope is not set; set it with 'gridsync "
-                       "config set replica.scope ORG.PATH'");
-    memcpy(out, s, n);
-    out[n] = 0;
-    return GS_OK;
-}
-
-static gs_err
-why_set(char *why, size_t n, gs_err rc, const char *fmt, ...)
-{
-    va_list ap;
-    if (why && n) {
-        va_start(ap, fmt);
-        vsnprintf(why, n, fmt, ap);
-        va_end(ap);
+    const gs_slice trust = {(const uint8_t *)GS_TRUST_SCOPE,
+                            sizeof GS_TRUST_SCOPE - 1};
+    w->n = 0;
+    w->p[w->n++] = GS_TRUST_SCOPE;
+    int k = store_read_scopes(st, network, self, w->v, GS_SESSION_READ_MAX);
+    if (k <= 0) {
+        const char *s = gs_config_get(cfg, "replica.scope");
+        size_t n = s ? strcspn(s, ".") : 0;
+        if (n == 0 || n > GS_SCOPE_BYTES_MAX)
+            return gs_why(why, why_len, GS_EINVAL,
+                           "replica.scope is not set; set it with "
+                           "'gridsync config set replica.scope ORG.PATH'");
+        memcpy(w->v[0], s, n);
+        w->v[0][n] = 0;
+        k = 1;
     }
-    return rc;
+    /* each scope once: none inside trust or inside another listed one */
+    for (int i = 0; i < k; i++) {
+        gs_slice si = gs_slice_of(w->v[i], strlen(w->v[i]));
+        bool inside = gs_scope_covers(trust, si);
+        for (int j = 0; j < k && !inside; j++) {
+            gs_slice sj = gs_slice_of(w->v[j], strlen(w->v[j]));
+            inside = j != i && gs_scope_covers(sj, si) &&
+                     (si.n != sj.n || j < i);
+        }
+        if (!inside)
+            w->p[w->n++] = w->v[i];
+    }
+    return GS_OK;
 }
 
 /* Call fn on each comma-separated item of list, trimmed. */
@@ -739,6 +908,9 @@ agent_free(gs_agent *a)
     if (a->lock_fd >= 0)
         close(a->lock_fd); /* releases the lock */
     gs_buf_fini(&a->msg);
+    free(a->enrolled.k);
+    free(a->wanted);
+    free(a->revoked.k);
     free(a);
 }
 
@@ -764,7 +936,7 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
     snprintf(path, sizeof path, "%s/%s", a->dir, LOCK_FILE);
     a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (a->lock_fd >= 0 && flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = why_set(why, why_len, GS_EEXIST,
+        rc = gs_why(why, why_len, GS_EEXIST,
                      "%s: another agent runs on this replica; stop it first "
                      "or use 'gridsync status'",
                      a->dir);
@@ -778,12 +950,14 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
         a->owns_r = true;
     }
     if (a->lock_fd < 0) { /* the directory holds a replica, yet no lock */
-        rc = why_set(why, why_len, GS_EIO, "%s: %s", path, strerror(errno));
+        rc = gs_why(why, why_len, GS_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
     a->st = gs_replica_store(a->r);
     a->network = gs_replica_network(a->r);
-    a->id = gs_replica_identity(a->r);
+    /* gs_agent_start's r must be unlocked; gs_agent_run has no passphrase */
+    if ((rc = gs_replica_key(a->r, NULL, 0, &a->id, why, why_len)) != GS_OK)
+        goto out;
     const gs_config *cfg = gs_replica_cfg(a->r);
     snprintf(a->endpoint, sizeof a->endpoint, "%s",
              opts && opts->endpoint ? opts->endpoint
@@ -791,9 +965,13 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
     if (gs_config_get_u64(cfg, "agent.sync_interval", &interval) != GS_OK)
         interval = 30;
     a->interval = (double)interval;
-    if ((rc = wanted_scope(cfg, a->wanted, why, why_len)) != GS_OK)
+    if (!(a->wanted = malloc(sizeof *a->wanted))) {
+        rc = GS_ENOMEM;
         goto out;
-    a->wanted_v[0] = a->wanted;
+    }
+    if ((rc = wanted_scopes(a->st, a->network, a->id->pk, cfg, a->wanted,
+                            why, why_len)) != GS_OK)
+        goto out;
     snprintf(poke, sizeof poke, "ipc://%s/%s", a->dir, POKE_FILE);
     gs_net_opts no;
     memset(&no, 0, sizeof no);
@@ -809,7 +987,7 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
                         a)) != GS_OK ||
         (rc = each_item(gs_config_get(cfg, "agent.peers"), add_peer, a)) !=
             GS_OK) {
-        rc = why_set(why, why_len, rc,
+        rc = gs_why(why, why_len, rc,
                      "agent.peers or agent.accept in %s/gridsync.conf: %s; "
                      "fix it with 'gridsync config set'",
                      a->dir, gs_strerror(rc));
@@ -880,7 +1058,7 @@ gs_agent_start(gs_replica *r, const gs_agent_opts *opts, gs_agent **out,
         return rc;
     if (pthread_create(&a->thread, NULL, thread_main, a) != 0) {
         agent_free(a);
-        return why_set(why, why_len, GS_ENOMEM, "cannot start a thread");
+        return gs_why(why, why_len, GS_ENOMEM, "cannot start a thread");
     }
     *out = a;
     return GS_OK;
@@ -909,14 +1087,15 @@ gs_agent_poke(const char *dir)
 /* ---- one session and exit ---- */
 
 /* Our session may end before the peer's (it wanted nothing, so it did not
- * wait for BYE), and closing the sockets drops what is still queued: wait
- * up to half a second for the peer's BYE, which proves our last messages
- * arrived. */
+ * wait for BYE), and closing the sockets drops what is still queued: unless
+ * the peer's BYE came already, wait up to half a second for it, which
+ * proves our last messages arrived. */
 static void
-linger_for_bye(gs_net *net, gs_buf *msg, const gs_session_stats *st)
+linger_for_bye(gs_net *net, gs_buf *msg, const gs_session *s)
 {
     double end = mono() + 0.5;
-    (void)st;
+    if (gs_session_got_bye(s))
+        return;
     while (mono() < end) {
         gs_net_event ev;
         uint8_t type;
@@ -933,9 +1112,19 @@ gs_err
 gs_sync_once(const char *dir, const char *peer, int timeout_ms,
              gs_sync_result *res, char *why, size_t why_len)
 {
+    return gs_sync_once_pass(dir, peer, NULL, 0, timeout_ms, res, why,
+                             why_len);
+}
+
+gs_err
+gs_sync_once_pass(const char *dir, const char *peer, const char *pass,
+                  size_t passlen, int timeout_ms, gs_sync_result *res,
+                  char *why, size_t why_len)
+{
     gs_replica *r = NULL;
     gs_net *net = NULL;
     gs_session *s = NULL;
+    struct wanted *wanted = NULL;
     gs_buf msg;
     gs_err rc;
     uint8_t ed[32], curve[32];
@@ -948,7 +1137,7 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
     if (!at || at - peer != 64 ||
         sodium_hex2bin(ed, 32, peer, 64, NULL, &len, NULL) != 0 ||
         gs_net_curve_keys(ed, NULL, curve, NULL) != GS_OK) {
-        rc = why_set(why, why_len, GS_EINVAL,
+        rc = gs_why(why, why_len, GS_EINVAL,
                      "the peer must be DEVICE_KEY@ENDPOINT (64 hex digits, "
                      "then tcp://HOST:PORT), e.g. as its 'gridsync status' "
                      "shows");
@@ -956,7 +1145,9 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
     }
     if ((rc = gs_replica_open(dir, &r, why, why_len)) != GS_OK)
         goto out;
-    const gs_identity *id = gs_replica_identity(r);
+    const gs_identity *id = NULL;
+    if ((rc = gs_replica_key(r, pass, passlen, &id, why, why_len)) != GS_OK)
+        goto out;
     gs_net_opts no;
     memset(&no, 0, sizeof no);
     no.ed_pk = id->pk;
@@ -965,7 +1156,7 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
     if ((rc = gs_net_open(&no, &net, why, why_len)) != GS_OK)
         goto out;
     if ((rc = gs_net_dial(net, at + 1, ed, &p)) != GS_OK) {
-        rc = why_set(why, why_len, rc, "%s: cannot dial: %s", at + 1,
+        rc = gs_why(why, why_len, rc, "%s: cannot dial: %s", at + 1,
                      gs_strerror(rc));
         goto out;
     }
@@ -976,12 +1167,19 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
     o.device = id->pk;
     o.peer_curve = curve;
     o.dialer = true;
-    char wanted[GS_SCOPE_BYTES_MAX + 1];
-    const char *wanted_v[1] = {wanted};
-    if ((rc = wanted_scope(gs_replica_cfg(r), wanted, why, why_len)) != GS_OK)
+    if (!(wanted = malloc(sizeof *wanted))) {
+        rc = GS_ENOMEM;
         goto out;
-    o.scopes = wanted_v;
-    o.n_scopes = 1;
+    }
+    if ((rc = wanted_scopes(gs_replica_store(r), gs_replica_network(r),
+                            id->pk, gs_replica_cfg(r), wanted, why,
+                            why_len)) != GS_OK)
+        goto out;
+    o.scopes = wanted->p;
+    o.n_scopes = wanted->n;
+    o.read_fn = sync_read_scopes;
+    o.read_ctx = r;
+    o.peer_device = ed;
     randombytes_buf(&o.id, sizeof o.id);
     o.id &= 0x7fffffffu;
     if ((rc = gs_session_new(&o, &s)) != GS_OK)
@@ -999,14 +1197,15 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
             break;
         }
         if (ev.kind == GS_NET_REFUSED) {
-            rc = why_set(why, why_len, GS_EDENIED,
-                         "%s refused us: %s; ask its operator to add this "
-                         "device's key to its agent.accept",
+            rc = gs_why(why, why_len, GS_EDENIED,
+                         "%s refused us: %s; this device may not be "
+                         "enrolled yet or was revoked: ask the district to "
+                         "enroll its key (gridsync authority enroll)",
                          at + 1, ev.why);
             break;
         }
         if (ev.kind == GS_NET_DOWN && up) {
-            rc = why_set(why, why_len, GS_ECLOSED,
+            rc = gs_why(why, why_len, GS_ECLOSED,
                          "%s: the connection dropped mid-session; run again "
                          "to resume", at + 1);
             break;
@@ -1035,9 +1234,9 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
         if (gs_session_over(s)) {
             rc = gs_session_result(s);
             if (rc == GS_OK)
-                linger_for_bye(net, &msg, gs_session_stats_get(s));
+                linger_for_bye(net, &msg, s);
             if (rc != GS_OK)
-                why_set(why, why_len, rc, "session with %s ended: %s%s",
+                gs_why(why, why_len, rc, "session with %s ended: %s%s",
                         at + 1, gs_strerror(rc),
                         gs_session_stats_get(s)->peer_error
                             ? " (the peer said so)"
@@ -1047,7 +1246,7 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
         rc = GS_ETIMEOUT;
     }
     if (rc == GS_ETIMEOUT)
-        why_set(why, why_len, rc,
+        gs_why(why, why_len, rc,
                 "%s did not %s in time; check that its agent runs and the "
                 "address is right",
                 at + 1, up ? "finish the session" : "answer");
@@ -1061,6 +1260,7 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
         res->bytes_out = st->bytes_out;
         res->msgs_in = st->msgs_in;
         res->msgs_out = st->msgs_out;
+        res->round_trips = st->round_trips;
         sodium_bin2hex(res->peer_device, sizeof res->peer_device,
                        st->peer_device, 32);
         if (st->ops_in)
@@ -1068,6 +1268,7 @@ gs_sync_once(const char *dir, const char *peer, int timeout_ms,
     }
 out:
     res->seconds = mono() - t0;
+    free(wanted);
     gs_session_free(s);
     gs_net_close(net);
     gs_replica_close(r);

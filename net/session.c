@@ -29,6 +29,7 @@
  * committed.
  */
 #include "session.h"
+#include "trust.h"
 
 #include "recon.h"
 
@@ -59,7 +60,8 @@ struct sc {
 
 struct serve {
     size_t sc, feed;
-    uint64_t next, end;
+    uint64_t from, next, end; /* asked from, next to send, last */
+    size_t ord; /* arrival order, for a stable sort */
 };
 
 enum phase { P_HELLO, P_RECON, P_SYNC, P_OVER };
@@ -73,10 +75,24 @@ struct gs_session {
     struct sc sc[GS_WIRE_SCOPES_MAX];
     size_t n_sc;
     const char *names[GS_WIRE_SCOPES_MAX];
+    /* read scoping: the scopes the peer may be served (read_fn) */
+    bool read_asked, read_limited;
+    char (*read_v)[GS_SCOPE_BYTES_MAX + 1];
+    size_t n_read;
     struct serve *serve;
     size_t n_serve, cap_serve, serve_pos;
     uint64_t next_batch, inflight;
     uint64_t inflight_ids[8];
+    /* round trips (gs_session_stats.round_trips): the depth of the message
+     * being handled, which what we queue inherits; the depths of what we
+     * queued: the greatest, the latest HELLO/SUMMARY/RANGES, our first
+     * and latest WANT, latest ACK, our OPS batches (beside inflight_ids)
+     * and our ACKs by batch number mod 16 (> the largest window, 8) */
+    uint64_t depth, sent_depth, recon_depth, want_depth, want_last_depth;
+    uint64_t ack_last_depth;
+    bool want_queued;
+    uint64_t inflight_depth[8];
+    uint64_t ack_depth[16];
     gs_buf *q; /* queued messages */
     size_t q_n, q_head, q_cap;
     gs_wire_msg *m, *rx;
@@ -166,11 +182,53 @@ feed_cmp(const void *a, const void *b)
                   GS_KEY_BYTES);
 }
 
+/* The peer's read scopes, asked once (read_fn); false: no limit. */
+static gs_err
+read_scopes_get(gs_session *s, const uint8_t device[GS_KEY_BYTES])
+{
+    if (!s->o.read_fn || s->read_asked)
+        return GS_OK;
+    s->read_asked = true;
+    s->read_v = calloc(GS_SESSION_READ_MAX, sizeof *s->read_v);
+    if (!s->read_v)
+        return GS_ENOMEM;
+    int n = s->o.read_fn(device, s->read_v, GS_SESSION_READ_MAX,
+                         s->o.read_ctx);
+    s->read_limited = n >= 0;
+    s->n_read = n > 0 ? (size_t)n : 0;
+    if (s->n_read > GS_SESSION_READ_MAX)
+        s->n_read = GS_SESSION_READ_MAX;
+    for (size_t i = 0; i < s->n_read; i++)
+        s->read_v[i][GS_SCOPE_BYTES_MAX] = 0;
+    return GS_OK;
+}
+
+/* May the peer be served feeds of scope? */
+static bool
+may_read(const gs_session *s, gs_slice scope)
+{
+    static const char trust[] = "trust";
+    if (!s->read_limited ||
+        gs_session_scope_covers(gs_slice_of(trust, sizeof trust - 1), scope))
+        return true;
+    for (size_t i = 0; i < s->n_read; i++)
+        if (gs_session_scope_covers(
+                gs_slice_of(s->read_v[i], strlen(s->read_v[i])), scope))
+            return true;
+    return false;
+}
+
+struct collect {
+    const gs_session *s;
+    struct sc *c;
+};
+
 static int
 collect_feed(const gs_store_feed_info *f, void *ctx)
 {
-    struct sc *c = ctx;
-    if (f->head.seq == 0)
+    struct collect *k = ctx;
+    struct sc *c = k->c;
+    if (f->head.seq == 0 || !may_read(k->s, f->scope))
         return 0;
     if (c->n_feeds == c->cap_feeds) {
         size_t cap = c->cap_feeds ? c->cap_feeds * 2 : 64;
@@ -202,7 +260,8 @@ feed_scope(const struct sc *c, const struct feed *f)
 static gs_err
 sc_load(gs_session *s, struct sc *c)
 {
-    gs_err rc = gs_store_feeds_each(s->o.store, c->slice, collect_feed, c);
+    struct collect k = {s, c};
+    gs_err rc = gs_store_feeds_each(s->o.store, c->slice, collect_feed, &k);
     if (rc != GS_OK)
         return rc;
     if (c->n_feeds && c->arena.len == 0 && c->feeds[0].scope_n)
@@ -263,6 +322,26 @@ queue(gs_session *s, const gs_wire_msg *m)
     s->q_n++;
     s->st.msgs_out++;
     s->st.bytes_out += b->len;
+    if (s->depth > s->sent_depth)
+        s->sent_depth = s->depth;
+    switch (m->type) {
+    case GS_WIRE_HELLO:
+    case GS_WIRE_SUMMARY:
+    case GS_WIRE_RANGES:
+        s->recon_depth = s->depth;
+        break;
+    case GS_WIRE_WANT:
+        if (!s->want_queued)
+            s->want_depth = s->depth;
+        s->want_queued = true;
+        s->want_last_depth = s->depth;
+        break;
+    case GS_WIRE_ACK:
+        s->ack_depth[m->u.ack.batch % 16] = s->ack_last_depth = s->depth;
+        break;
+    default:
+        break;
+    }
     return GS_OK;
 }
 
@@ -351,6 +430,7 @@ gs_session_free(gs_session *s)
     free(s->serve);
     free(s->m);
     free(s->rx);
+    free(s->read_v);
     free(s);
 }
 
@@ -370,6 +450,12 @@ const gs_session_stats *
 gs_session_stats_get(const gs_session *s)
 {
     return &s->st;
+}
+
+bool
+gs_session_got_bye(const gs_session *s)
+{
+    return s->got_bye;
 }
 
 size_t
@@ -408,6 +494,10 @@ gs_session_start(gs_session *s)
     gs_err rc;
     if (!s->o.dialer || s->phase != P_HELLO || s->st.msgs_out)
         return GS_EINVAL;
+    if (s->o.read_fn && !s->o.peer_device)
+        return GS_EINVAL;
+    if (s->o.read_fn && (rc = read_scopes_get(s, s->o.peer_device)))
+        return fail(s, rc, false);
     for (size_t i = 0; i < s->n_sc; i++)
         if ((rc = sc_load(s, &s->sc[i])) != GS_OK)
             return fail(s, rc, false);
@@ -444,6 +534,8 @@ on_hello(gs_session *s, const gs_wire_msg *rx)
         return GS_EPROTO;
     s->o.id = rx->session; /* so an ERROR reaches the right session */
     if ((rc = check_hello(s, &rx->u.hello)) != GS_OK)
+        return rc;
+    if ((rc = read_scopes_get(s, rx->u.hello.device)) != GS_OK)
         return rc;
     s->got_hello = true;
     fill_hello(s, &msg(s, GS_WIRE_WELCOME)->u.hello);
@@ -623,6 +715,15 @@ feed_by_id(struct sc *c, const uint8_t id[GS_KEY_BYTES])
     return bsearch(&key, c->feeds, c->n_feeds, sizeof key, feed_cmp);
 }
 
+static int
+serve_cmp(const void *a, const void *b)
+{
+    const struct serve *x = a, *y = b;
+    if (x->sc != y->sc)
+        return x->sc < y->sc ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
 static gs_err
 on_want(gs_session *s, const gs_wire_msg *rx)
 {
@@ -644,11 +745,20 @@ on_want(gs_session *s, const gs_wire_msg *rx)
             s->serve = p;
             s->cap_serve = cap;
         }
-        s->serve[s->n_serve++] = (struct serve){
+        s->serve[s->n_serve] = (struct serve){
             (size_t)(c - s->sc), (size_t)(f - c->feeds), w->feeds[i].from,
-            f->seq};
+            w->feeds[i].from, f->seq, s->n_serve};
+        s->n_serve++;
         s->st.ops_promised_out += f->seq - w->feeds[i].from + 1;
     }
+    /* Serve in the order of the wanted scopes, so `trust` (the dialer
+     * names it first) goes before the ops its certificates admit; a feed
+     * partly sent already stays where it is. */
+    size_t at = s->serve_pos;
+    if (at < s->n_serve && s->serve[at].next != s->serve[at].from)
+        at++;
+    if (s->n_serve > at + 1)
+        qsort(s->serve + at, s->n_serve - at, sizeof *s->serve, serve_cmp);
     if (w->n < GS_WIRE_WANTS_MAX)
         s->peer_wants_final = true;
     return pump(s);
@@ -791,6 +901,7 @@ send_batch(gs_session *s)
     m->u.ops.frame = gs_slice_of(b.frame.data, b.frame.len);
     if ((rc = queue(s, m)) != GS_OK)
         goto out;
+    s->inflight_depth[s->inflight] = s->depth;
     s->inflight_ids[s->inflight++] = s->next_batch++;
     s->st.ops_out += ops;
 out:
@@ -840,6 +951,8 @@ on_ack(gs_session *s, const gs_wire_msg *rx)
         return GS_EPROTO; /* ACK for a batch we did not send */
     memmove(&s->inflight_ids[i], &s->inflight_ids[i + 1],
             (s->inflight - i - 1) * sizeof s->inflight_ids[0]);
+    memmove(&s->inflight_depth[i], &s->inflight_depth[i + 1],
+            (s->inflight - i - 1) * sizeof s->inflight_depth[0]);
     s->inflight--;
     s->st.ops_out_applied += a->applied;
     s->st.refused_by_peer += a->n_refused;
@@ -887,6 +1000,14 @@ struct group {
     size_t n_ops; /* of all its runs, refused or not */
     gs_err refused; /* GS_OK unless refused before the store saw it */
 };
+
+/* A refused run that says the peer is broken or hostile: not one refused
+ * by the trust rules, nor fork evidence, which honest peers relay. */
+static bool
+breaks_session(gs_err why)
+{
+    return why != GS_EFORK && !gs_trust_refusal(why);
+}
 
 gs_err
 gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
@@ -982,6 +1103,14 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
                 goto out;
             if (one.rejected)
                 why = one.first_bad_rc;
+            /* refused in the batch, taken alone: count it as taken */
+            size_t took = one.applied + one.known;
+            took = took < ack->rejected ? took : ack->rejected;
+            ack->applied += one.applied;
+            ack->known += one.known;
+            ack->rejected -= took;
+            is.applied += one.applied;
+            is.known += one.known;
         }
         if (g[i].refused == GS_OK)
             k++;
@@ -992,8 +1121,11 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             ack->refused[ack->n_refused].run = g[i].first_run;
             ack->refused[ack->n_refused].code = gs_slice_of(name, strlen(name));
             ack->n_refused++;
-            if (stats)
+            if (stats) {
                 stats->rejected_by_reason[why] += g[i].n_ops;
+                if (breaks_session(why))
+                    stats->runs_broken++;
+            }
         }
     }
     if (stats) {
@@ -1029,9 +1161,12 @@ on_ops(gs_session *s, const gs_wire_msg *rx)
     m->u.ack.batch = rx->u.ops.batch;
     if ((rc = queue(s, m)) != GS_OK)
         return rc;
-    if (s->st.runs_refused >= GS_SESSION_REFUSED_MAX) {
+    /* Runs the trust rules refuse come from honest relays too (a device
+     * not enrolled yet); runs that fail their signature, chain or form do
+     * not: three of those end the session. */
+    if (s->st.runs_broken >= GS_SESSION_REFUSED_MAX) {
         for (size_t i = 0; i < GS_ERR_COUNT_; i++)
-            if (s->st.rejected_by_reason[i])
+            if (s->st.rejected_by_reason[i] && breaks_session((gs_err)i))
                 return (gs_err)i;
         return GS_EPROTO;
     }
@@ -1047,6 +1182,45 @@ code_of(gs_slice name)
             return (gs_err)i;
     }
     return GS_ECLOSED;
+}
+
+/* The depth of a message from the peer: 1 + that of the message of ours
+ * it answers (gs_session_stats.round_trips). The peer's recon messages
+ * and WANTs answer our latest recon message; its OPS batch b our first
+ * WANT (b < window) or our ACK of batch b - window; its ACK our batch;
+ * its BYE the last of our recon, WANTs and ACKs it waited for. */
+static uint64_t
+rx_depth(const gs_session *s, const gs_wire_msg *rx)
+{
+    uint64_t d = s->sent_depth, b;
+    switch (rx->type) {
+    case GS_WIRE_WELCOME:
+    case GS_WIRE_SUMMARY:
+    case GS_WIRE_RANGES:
+    case GS_WIRE_WANT:
+        d = s->recon_depth;
+        break;
+    case GS_WIRE_OPS:
+        b = rx->u.ops.batch;
+        d = b < s->o.window ? s->want_depth
+                            : s->ack_depth[(b - s->o.window) % 16];
+        break;
+    case GS_WIRE_ACK:
+        for (size_t i = 0; i < s->inflight; i++)
+            if (s->inflight_ids[i] == rx->u.ack.batch)
+                d = s->inflight_depth[i];
+        break;
+    case GS_WIRE_BYE:
+        d = s->recon_depth;
+        if (s->want_last_depth > d)
+            d = s->want_last_depth;
+        if (s->ack_last_depth > d)
+            d = s->ack_last_depth;
+        break;
+    default:
+        break;
+    }
+    return (d < s->sent_depth ? d : s->sent_depth) + 1;
 }
 
 gs_err
@@ -1069,6 +1243,11 @@ gs_session_recv(gs_session *s, const uint8_t *p, size_t n)
     if ((rc = gs_wire_decode(p, n, s->rx)) != GS_OK)
         return fail(s, rc, true);
     const gs_wire_msg *rx = s->rx;
+    if (s->o.dialer) {
+        s->depth = rx_depth(s, rx);
+        if (s->depth > s->st.round_trips)
+            s->st.round_trips = s->depth;
+    }
     switch (rx->type) {
     case GS_WIRE_HELLO:
         rc = on_hello(s, rx);

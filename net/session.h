@@ -28,9 +28,18 @@
 
 #define GS_SESSION_BATCH_OPS 1000 /* ops per OPS batch (tunable) */
 #define GS_SESSION_WINDOW 2       /* OPS batches in flight (tunable) */
-#define GS_SESSION_REFUSED_MAX 3  /* refused runs that end a session */
+#define GS_SESSION_REFUSED_MAX 3  /* broken runs that end a session */
 
 typedef struct gs_session gs_session;
+
+/* The scopes the peer device may be served (DESIGN §5 read scoping): write
+ * up to max org paths (NUL-terminated, each up to GS_SCOPE_BYTES_MAX
+ * bytes) into out and return how many; return -1 to serve it everything
+ * (the authority). `trust` is always served and need not be listed. */
+typedef int (*gs_session_read_fn)(const uint8_t device[GS_KEY_BYTES],
+                                  char (*out)[GS_SCOPE_BYTES_MAX + 1],
+                                  size_t max, void *ctx);
+#define GS_SESSION_READ_MAX 64
 
 typedef struct gs_session_opts {
     gs_store *store;
@@ -45,6 +54,13 @@ typedef struct gs_session_opts {
     bool gossip;                /* ask for PUSHes after the session */
     size_t batch_ops;           /* 0: GS_SESSION_BATCH_OPS */
     size_t window;              /* 0: GS_SESSION_WINDOW */
+    /* Read scoping: with read_fn, only feeds in scopes the peer may read
+     * are listed to it (so it can neither see nor ask for the others).
+     * The listener asks once HELLO named the peer; the dialer asks at
+     * start for peer_device, the key it dials (required with read_fn). */
+    gs_session_read_fn read_fn;
+    void *read_ctx;
+    const uint8_t *peer_device;
 } gs_session_opts;
 
 typedef struct gs_session_stats {
@@ -60,9 +76,25 @@ typedef struct gs_session_stats {
     uint64_t ops_promised_out; /* ops the peer asked of us: we owe it */
     uint64_t rejected; /* ops we refused from the peer */
     uint64_t runs_refused; /* runs we refused from the peer */
+    uint64_t runs_broken;  /* of those, for a reason other than trust's
+                              (signature, chain, form): GS_SESSION_REFUSED_MAX
+                              of them end the session */
     uint64_t rejected_by_reason[GS_ERR_COUNT_]; /* ops, by reason */
     uint64_t refused_by_peer; /* runs of ours the peer refused */
     gs_err peer_error;        /* code of an ERROR the peer sent, else GS_OK */
+    /* Dialer: round trips until it was done, i.e. the longest chain of
+     * "we sent, the peer answered" the session needed; 0 for the listener.
+     * Each message gets a depth: what we queue has the depth of the
+     * message we were handling (0 for the first flight), what arrives has
+     * 1 + the depth of the message of ours it answers — an OPS batch b
+     * answers our first WANT (b < window) or our ACK of batch b - window,
+     * an ACK our OPS batch, a BYE the last of our recon messages, WANTs
+     * and ACKs, any other message our latest recon message. This counts
+     * like tests/unit/net/test_session.c, where each side's whole queue
+     * moves at once and two such flights are a round trip, however the
+     * bytes are split and timed on a real link. Assumes the peer's window
+     * is ours (both default to GS_SESSION_WINDOW). */
+    uint64_t round_trips;
 } gs_session_stats;
 
 /* New session (nothing is sent yet). GS_EINVAL for a missing store, key,
@@ -92,6 +124,10 @@ bool gs_session_over(const gs_session *s);
 /* GS_OK while running or after a good end; the failure code otherwise. */
 gs_err gs_session_result(const gs_session *s);
 const gs_session_stats *gs_session_stats_get(const gs_session *s);
+/* Whether the peer's BYE has arrived: after it, nothing more of the peer's
+ * is coming, and everything we sent before our BYE was received. */
+bool gs_session_got_bye(const gs_session *s);
+
 /* The dialer's wanted scopes as agreed (valid during the session). */
 size_t gs_session_scopes(const gs_session *s, const char *const **out);
 

@@ -61,6 +61,7 @@
  * flags (1) + message + MAC (16). */
 #define CURVE_OVERHEAD 33
 #define POKE_LINGER_MS 100
+#define CLOSE_LINGER_MS 500 /* gs_net_close: flush what is queued */
 #define POKE_BYTES_MAX 64 /* a poke is empty; allow a little, never more */
 #define POKE_HWM 16
 #define MON_EVENTS                                                             \
@@ -422,8 +423,14 @@ gs_net_close(gs_net *n)
 {
     if (!n)
         return;
-    for (int i = 0; i < GS_NET_PEERS_MAX; i++)
+    /* What a session queued last (its BYE, its last ACK) should still
+     * reach the peer: dialed sockets get a bounded linger, so closing
+     * waits until they are flushed, at most CLOSE_LINGER_MS. */
+    for (int i = 0; i < GS_NET_PEERS_MAX; i++) {
+        if (n->peers[i].sock)
+            (void)set_int(n->peers[i].sock, ZMQ_LINGER, CLOSE_LINGER_MS);
         gs_net_hangup(n, i);
+    }
     close_sock(&n->router);
     close_sock(&n->poke);
     close_sock(&n->zap);

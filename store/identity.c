@@ -11,8 +11,9 @@
  *   file cannot carry a public key that does not match its secret.
  * - A key file open to group or others is refused, not "fixed": the key
  *   may already have leaked, and the operator must know.
- * - A key file is never overwritten: a device that lost its state gets a
- *   new identity (DESIGN §3).
+ * - A key file is never overwritten with another key: a device that lost
+ *   its state gets a new identity (DESIGN §3). gs_identity_seal replaces
+ *   the file only to re-encode the same seed under a new passphrase.
  *
  * Sealing: the header's third word names how the seed is kept ("plain"
  * or "sealed"). A sealed seed is a crypto_secretbox under a key that
@@ -142,9 +143,11 @@ out:
     return rc;
 }
 
-gs_err
-gs_identity_save_sealed(const gs_identity *id, const char *path,
-                        const char *pass, size_t passlen)
+/* The sealed image of id's seed under pass, written to path with flags
+ * (gs_file_write_atomic's). */
+static gs_err
+save_sealed(const gs_identity *id, const char *path, const char *pass,
+            size_t passlen, unsigned flags)
 {
     enum { IMG_MAX = 512 };
     uint8_t salt[crypto_pwhash_SALTBYTES];
@@ -193,12 +196,36 @@ gs_identity_save_sealed(const gs_identity *id, const char *path,
         goto out;
     }
     rc = gs_file_write_atomic(path, img, (size_t)n, 0600,
-                              GS_FILE_NOREPLACE | GS_FILE_EXACT_MODE);
+                              flags | GS_FILE_EXACT_MODE);
 out:
     sodium_free(seed);
     sodium_free(key);
     sodium_free(img);
     return rc;
+}
+
+gs_err
+gs_identity_save_sealed(const gs_identity *id, const char *path,
+                        const char *pass, size_t passlen)
+{
+    return save_sealed(id, path, pass, passlen, GS_FILE_NOREPLACE);
+}
+
+gs_err
+gs_identity_seal(const gs_identity *id, const char *path, const char *pass,
+                 size_t passlen)
+{
+    struct stat st;
+
+    if (!path || !*path)
+        return GS_EINVAL;
+    /* Only a key file that is there is re-encoded: this never makes a
+     * key file where there was none. */
+    if (lstat(path, &st) != 0)
+        return gs_file_errno(errno);
+    if (!S_ISREG(st.st_mode))
+        return GS_EMALFORMED;
+    return save_sealed(id, path, pass, passlen, 0);
 }
 
 /* Read the whole key file into sodium memory (*img, caller sodium_free's

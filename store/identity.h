@@ -6,7 +6,8 @@
  * (guard pages, locked, zeroed on free) and is read-only once written.
  *
  * Key file (DESIGN §5): mode 0600, created atomically, never overwritten
- * (a reinstall is a new identity, DESIGN §3). Format, text:
+ * with another key (a reinstall is a new identity, DESIGN §3; only
+ * gs_identity_seal replaces it, with the same seed). Format, text:
  *
  *     gridsync-key v1 plain\n
  *     <64 lowercase hex digits: the 32-byte Ed25519 seed>\n
@@ -70,6 +71,19 @@ GS_MUST_CHECK gs_err gs_identity_save(const gs_identity *id, const char *path);
 GS_MUST_CHECK gs_err gs_identity_save_sealed(const gs_identity *id,
                                              const char *path, const char *pass,
                                              size_t passlen);
+
+/* Replace the key file at path — which must exist and hold id, loaded
+ * from it — by id's seed sealed with pass (passlen bytes, borrowed, not
+ * empty): adds a passphrase to a plain key file or changes the one of a
+ * sealed file. Atomic (path.tmp, fsync, rename, fsync of the directory):
+ * a crash leaves the old file or the new one. The old file's bytes may
+ * linger in free disk blocks; a key that must never be on disk in clear
+ * is sealed when it is made (gs_identity_save_sealed). Borrows id.
+ * Errors: GS_ENOTFOUND (no file at path), GS_EMALFORMED (not a regular
+ * file), GS_EINVAL (id empty, pass empty), and those of
+ * gs_identity_save but GS_EEXIST only for a leftover path.tmp. */
+GS_MUST_CHECK gs_err gs_identity_seal(const gs_identity *id, const char *path,
+                                      const char *pass, size_t passlen);
 
 /* Read the key file at path and derive the key pair; a sealed file is
  * opened with pass (passlen bytes; pass NULL = no passphrase), a plain

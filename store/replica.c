@@ -9,6 +9,13 @@
  * clock is brought up to the greatest stamp the replica holds before each
  * write (crdt/hlc.h G1 across processes and restarts).
  *
+ * A device key sealed with a passphrase is not asked for at open: the
+ * replica is locked (r->id.sk NULL) until gs_replica_unlock, reads work,
+ * and whatever signs refuses with GS_EBADPASS — gs_replica_put here,
+ * gs_store_write for a NULL sk, the agent and sync via gs_replica_key.
+ * The passphrase is borrowed, never kept; the key is in sodium_malloc
+ * memory, wiped by gs_replica_close.
+ *
  * SPEC: DESIGN §4, §7; include/gridsync.h.
  */
 #include "gridsync.h"
@@ -26,6 +33,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +110,14 @@ gs_err
 gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
                 char device_hex[65], char *why, size_t why_len)
 {
+    return gs_replica_init_pass(dir, opts, NULL, 0, device_hex, why, why_len);
+}
+
+gs_err
+gs_replica_init_pass(const char *dir, const gs_replica_init_opts *opts,
+                     const char *pass, size_t passlen, char device_hex[65],
+                     char *why, size_t why_len)
+{
     char path[4096];
     struct stat st;
     gs_identity id = {{0}, NULL};
@@ -120,6 +136,11 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
             "a write scope is needed, a dotted org path such as "
             "yc.yimei.nanjun.xinxin.g012 (lower-case letters, digits, - and "
             "_)");
+    }
+    if (pass && passlen == 0) {
+        return gs_why(why, why_len, GS_EINVAL,
+                      "the passphrase is empty; choose one, or make the "
+                      "replica without a passphrase");
     }
     if (opts->authority && *opts->authority &&
         parse_key_hex(opts->authority, net) != GS_OK) {
@@ -147,7 +168,8 @@ gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
     if ((rc = gs_identity_generate(&id)) != GS_OK)
         goto out;
     if ((rc = path_in(path, sizeof path, dir, KEY_FILE)) != GS_OK ||
-        (rc = gs_identity_save(&id, path)) != GS_OK) {
+        (rc = pass ? gs_identity_save_sealed(&id, path, pass, passlen)
+                   : gs_identity_save(&id, path)) != GS_OK) {
         rc = gs_why(why, why_len, rc, "cannot write the device key %s: %s",
                     path, gs_strerror(rc));
         goto out;
@@ -240,7 +262,11 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     snprintf(r->scope, sizeof r->scope, "%s", scope);
     if ((rc = path_in(path, sizeof path, dir, KEY_FILE)) != GS_OK)
         goto fail;
+    /* A sealed key stays locked (r->id.sk NULL) until gs_replica_unlock:
+     * reads need no passphrase. Its file is checked here all the same. */
     rc = gs_identity_load(path, &r->id);
+    if (rc == GS_EBADPASS)
+        rc = GS_OK;
     if (rc != GS_OK) {
         (void)gs_why(why, why_len, GS_OK, "cannot load the device key %s: %s%s",
                      path, gs_strerror(rc),
@@ -298,6 +324,89 @@ detail(gs_replica *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->detail, sizeof r->detail, fmt, ap);
     va_end(ap);
+}
+
+/* ---- the device key ---- */
+
+int
+gs_replica_locked(const gs_replica *r)
+{
+    return r != NULL && r->id.sk == NULL;
+}
+
+/* Say that r's key is sealed and still locked: what refuses to sign. */
+static gs_err
+locked_detail(gs_replica *r, const char *what)
+{
+    detail(r,
+           "the device key %s/" KEY_FILE " is sealed with a passphrase and "
+           "not unlocked; %s",
+           r->dir, what);
+    return GS_EBADPASS;
+}
+
+gs_err
+gs_replica_unlock(gs_replica *r, const char *pass, size_t passlen)
+{
+    char path[4096];
+    gs_identity id = {{0}, NULL};
+    gs_err rc;
+
+    if (r == NULL)
+        return GS_EINVAL;
+    r->detail[0] = 0;
+    if (r->id.sk != NULL)
+        return GS_OK; /* not sealed, or unlocked already */
+    if (pass == NULL || passlen == 0)
+        return locked_detail(r, "give its passphrase");
+    if ((rc = path_in(path, sizeof path, r->dir, KEY_FILE)) != GS_OK)
+        return rc;
+    rc = gs_identity_load_pass(path, pass, passlen, &id);
+    if (rc == GS_EBADPASS) {
+        detail(r,
+               "wrong passphrase for the device key in %s; nothing was "
+               "changed; check the passphrase and try again (a key file "
+               "that was altered reads the same)",
+               path);
+        return rc;
+    }
+    if (rc != GS_OK) {
+        detail(r, "cannot load the device key %s: %s%s", path, gs_strerror(rc),
+               rc == GS_EPERM ? "; run chmod 600 on it" : "");
+        return rc;
+    }
+    r->id = id; /* the secret key moves to r, in sodium_malloc memory */
+    return GS_OK;
+}
+
+gs_err
+gs_replica_passphrase_set(gs_replica *r, const char *pass, size_t passlen)
+{
+    char path[4096];
+    gs_err rc;
+
+    if (r == NULL)
+        return GS_EINVAL;
+    r->detail[0] = 0;
+    if (r->id.sk == NULL)
+        return locked_detail(r, "unlock it with its passphrase first");
+    if (pass == NULL || passlen == 0) {
+        detail(r, "the passphrase is empty; choose one");
+        return GS_EINVAL;
+    }
+    if ((rc = path_in(path, sizeof path, r->dir, KEY_FILE)) != GS_OK)
+        return rc;
+    rc = gs_identity_seal(&r->id, path, pass, passlen);
+    if (rc == GS_EEXIST)
+        detail(r,
+               "%s.tmp exists: another change of the key file is under "
+               "way, or one was cut short; if none runs, remove it and try "
+               "again",
+               path);
+    else if (rc != GS_OK)
+        detail(r, "cannot rewrite the device key %s: %s; it is as it was", path,
+               gs_strerror(rc));
+    return rc;
 }
 
 /* ---- writes ---- */
@@ -419,8 +528,10 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
             rc = gs_hlc_now(&clk, gs_hlc_wall_ms(), &op.hlc);
         op.type = b->targets[i].type;
         op.id = b->targets[i].id;
+        /* gs_store_write decodes every op it is given before anything
+         * else: that is the check, done once. */
         if (rc == GS_OK)
-            rc = gs_op_encode(&op, out);
+            rc = gs_op_encode_unchecked(&op, out);
     } /* else it writes nothing: no op */
     if (have_ups)
         gs_json_updates_fini(&ups);
@@ -458,20 +569,13 @@ write_batch(gs_replica *r, const gs_store_target *targets,
     return rc;
 }
 
+static gs_err target_check(const char *type, const char *id, char *why,
+                           size_t why_len);
+
 static bool
 valid_target(gs_replica *r, const char *type, const char *id)
 {
-    if (!type || !gs_name_valid((const uint8_t *)type, strlen(type))) {
-        detail(r, "'%s' is not a type name (lower-case letters, digits, _)",
-               type ? type : "");
-        return false;
-    }
-    if (!id || !gs_id_valid((const uint8_t *)id, strlen(id))) {
-        detail(r, "'%s' is not an id (1-128 bytes of text, no spaces)",
-               id ? id : "");
-        return false;
-    }
-    return true;
+    return target_check(type, id, r->detail, sizeof r->detail) == GS_OK;
 }
 
 gs_err
@@ -483,6 +587,9 @@ gs_replica_put(gs_replica *r, const char *type, const char *id,
     r->detail[0] = 0;
     if (!valid_target(r, type, id))
         return GS_EINVAL;
+    if (r->id.sk == NULL)
+        return locked_detail(r, "unlock it (gs_replica_unlock) to write; "
+                                "nothing was written");
     json_t *fields = json_loads(fields_json, JSON_REJECT_DUPLICATES, &jerr);
     if (fields == NULL || !json_is_object(fields)) {
         detail(r, "fields must be a JSON object: %s",
@@ -787,15 +894,120 @@ gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
 
 /* ---- import / export ---- */
 
-/* Parse one line into a record; why says what is wrong. check_fields:
- * also check the fields' values against the schema (the build checks them
- * again against the entity's state, so a second pass over lines the first
- * pass found good need not); ups (may be NULL) then gets the updates for
- * an entity with no state yet (the caller finis them). */
+/*
+ * Import (gs_replica_import) reads the file twice. The check pass parses
+ * every line, so that a bad line changes nothing unless skip_bad, and
+ * keeps what the write pass needs of each good line (struct keep). The
+ * write pass then writes the records in transactions of IMPORT_BATCH, one
+ * signature each, from what was kept, parsing again only the lines past
+ * the keep's cap.
+ *
+ * Parsing is most of an import's time and lines parse independently, so
+ * parser threads (struct parsers) share it with the calling thread: the
+ * caller reads the file into chunks of lines, whichever thread is free
+ * turns each line of a chunk into a keep entry or the reason it is bad,
+ * and the caller takes the chunks back in file order. Everything else
+ * (reports, counts, messages, the keep, the store, r->detail, the
+ * callback) stays on the calling thread and happens in line order, as if
+ * it had parsed each line itself; parsers only read r->schema and r->id.pk
+ * and their own chunk. In the write pass the parsers work on the lines
+ * ahead while the caller commits a batch. With one CPU, or if no thread
+ * can be started, the caller parses every chunk itself.
+ */
+
+#define IMPORT_CHUNK_LINES 256                /* lines in a chunk */
+#define IMPORT_CHUNK_TEXT ((size_t)256 << 10) /* line bytes in a chunk */
+#define IMPORT_CHUNK_KEEP ((size_t)1 << 20)   /* entries kept after use */
+#define IMPORT_CHUNKS 8      /* chunks in flight: read, parsing, parsed */
+#define IMPORT_PARSERS_MAX 3 /* parser threads besides the caller */
+
+/* The import's reading of its file: blocks, cut at newlines. The import
+ * owns its FILE, and nothing else reads it while a pass runs. */
+#define IMPORT_BLOCK ((size_t)64 << 10)
+
+struct reader {
+    FILE *f;
+    char *blk; /* IMPORT_BLOCK bytes read, blk[at, n) not used yet */
+    size_t at, n;
+    char *buf; /* the line, up to IMPORT_LINE_MAX bytes and a NUL */
+    size_t cap;
+};
+
+/* Read one line into r->buf (without its newline, NUL-terminated),
+ * growing it up to IMPORT_LINE_MAX bytes. A longer line is read through
+ * to its end without being kept, and *too_long set. *used gets the bytes
+ * consumed, newline included. Returns the length, -1 at end of file (or
+ * on a read error: see ferror), -2 if out of memory. */
+static ssize_t
+read_line(struct reader *r, bool *too_long, size_t *used)
+{
+    size_t n = 0, all = 0;
+    bool nl = false;
+    *too_long = false;
+    while (!nl) {
+        if (r->at == r->n) {
+            r->at = 0;
+            r->n = fread(r->blk, 1, IMPORT_BLOCK, r->f);
+            if (r->n == 0)
+                break;
+        }
+        const char *s = r->blk + r->at, *e = memchr(s, '\n', r->n - r->at);
+        size_t seg = e ? (size_t)(e - s) : r->n - r->at;
+        nl = e != NULL;
+        r->at += seg + nl;
+        all += seg + nl;
+        if (*too_long)
+            continue;
+        if (seg > IMPORT_LINE_MAX - n) {
+            *too_long = true;
+            continue;
+        }
+        if (n + seg + 1 > r->cap) {
+            size_t ncap = r->cap ? r->cap : 4096;
+            while (ncap < n + seg + 1)
+                ncap *= 2;
+            if (ncap > IMPORT_LINE_MAX + 1)
+                ncap = IMPORT_LINE_MAX + 1;
+            char *p = realloc(r->buf, ncap);
+            if (p == NULL)
+                return -2;
+            r->buf = p;
+            r->cap = ncap;
+        }
+        memcpy(r->buf + n, s, seg);
+        n += seg;
+    }
+    *used = all;
+    if (all == 0)
+        return -1;
+    if (r->buf)
+        r->buf[n] = 0;
+    return (ssize_t)n;
+}
+
+/* The target's names, as valid_target checks them; why gets the complaint
+ * (GS_EINVAL). */
 static gs_err
-parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
-           const char **type, const char **id, bool check_fields,
-           gs_json_updates *ups, char *why, size_t why_len)
+target_check(const char *type, const char *id, char *why, size_t why_len)
+{
+    if (!type || !gs_name_valid((const uint8_t *)type, strlen(type)))
+        return gs_why(why, why_len, GS_EINVAL,
+                      "'%s' is not a type name (lower-case letters, digits, "
+                      "_)",
+                      type ? type : "");
+    if (!id || !gs_id_valid((const uint8_t *)id, strlen(id)))
+        return gs_why(why, why_len, GS_EINVAL,
+                      "'%s' is not an id (1-128 bytes of text, no spaces)",
+                      id ? id : "");
+    return GS_OK;
+}
+
+/* Parse one line into a record: JSON of the record's shape, a valid
+ * target, a type the schema has; why says what is wrong. *out is a new
+ * reference. Safe on parser threads: reads only r->schema. */
+static gs_err
+parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
+           const char **type, const char **id, char *why, size_t why_len)
 {
     json_error_t jerr;
     json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -805,59 +1017,42 @@ parse_line(gs_replica *r, const char *line, size_t n, json_t **out,
     }
     json_t *jt = json_object_get(j, "type"), *ji = json_object_get(j, "id");
     json_t *jf = json_object_get(j, "fields");
+    gs_err rc = GS_OK;
     if (!json_is_object(j) || !json_is_string(jt) || !json_is_string(ji) ||
         !json_is_object(jf)) {
-        (void)gs_why(why, why_len, GS_OK,
-                     "a record is {\"type\": ..., \"id\": ..., "
-                     "\"fields\": {...}}");
-        json_decref(j);
-        return GS_EMALFORMED;
+        rc = gs_why(why, why_len, GS_EMALFORMED,
+                    "a record is {\"type\": ..., \"id\": ..., "
+                    "\"fields\": {...}}");
+    } else {
+        *type = json_string_value(jt);
+        *id = json_string_value(ji);
+        rc = target_check(*type, *id, why, why_len);
+        if (rc == GS_OK &&
+            gs_schema_type_get(r->schema, gs_slice_of(*type, strlen(*type))) ==
+                NULL)
+            rc = gs_why(why, why_len, GS_EINVAL, "unknown type '%s'", *type);
     }
-    *type = json_string_value(jt);
-    *id = json_string_value(ji);
-    if (!valid_target(r, *type, *id)) {
-        (void)gs_why(why, why_len, GS_OK, "%s", r->detail);
-        json_decref(j);
-        return GS_EINVAL;
-    }
-    const gs_schema_type *st =
-        gs_schema_type_get(r->schema, gs_slice_of(*type, strlen(*type)));
-    if (st == NULL) {
-        (void)gs_why(why, why_len, GS_OK, "unknown type '%s'", *type);
-        json_decref(j);
-        return GS_EINVAL;
-    }
-    /* The fields' values against the schema: what can be checked without
-     * the entity's state is checked before anything is written. */
-    if (!check_fields) {
-        *out = j;
-        return GS_OK;
-    }
-    gs_json_updates mine;
-    gs_json_updates *u = ups ? ups : &mine;
-    gs_err rc =
-        gs_json_updates_decode(r->schema, gs_slice_of(*type, strlen(*type)),
-                               NULL, r->id.pk, jf, u, why, why_len);
     if (rc != GS_OK) {
         json_decref(j);
         return rc;
     }
-    if (u == &mine)
-        gs_json_updates_fini(&mine);
     *out = j;
     return GS_OK;
 }
 
 /* What the check pass keeps of the good lines, so that the write pass
- * need not parse them again (parsing is most of an import's time): each
- * line's type, id and the updates that a build for an entity with no
- * state makes (gs_json_updates_decode depends on nothing else), with the
- * line's place in the file. The write pass uses them for an entity the
- * replica does not hold yet and reads the line again for one it holds.
- * The arena is capped: lines past the cap are parsed again, as before.
+ * need not parse them again: each line's type, id and the updates that a
+ * build for an entity with no state makes (gs_json_updates_decode depends
+ * on nothing else), with the line's place in the file. The write pass
+ * uses them for an entity the replica does not hold yet and reads the
+ * line again for one it holds. The arena is capped: lines past the cap
+ * are parsed again in the write pass.
  *
  * Entry: varint line, varint offset, varint length, str type, str id,
- * then the updates: varint n, n x (str field, u8 kind, str payload). */
+ * then the updates: varint n, n x (str field, u8 kind, str payload). The
+ * write pass makes entries of the lines past the cap the same way, but
+ * may leave out updates that no longer check (the file changed) or found
+ * no memory: the build then reads the line again (struct batch, ups). */
 #define IMPORT_KEEP_MAX ((size_t)16 << 20)
 
 struct keep {
@@ -868,104 +1063,437 @@ struct keep {
     off_t off;          /* ... and its offset */
 };
 
+/* Append the entry of a line to b; u NULL: no updates (n = 0). */
 static gs_err
-keep_add(struct keep *k, unsigned long line, off_t off, size_t len,
-         const char *type, const char *id, const gs_json_updates *u)
+entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
+          const char *type, const char *id, const gs_json_updates *u)
 {
-    size_t mark = k->arena.len;
+    size_t n = u ? u->n : 0;
     gs_err rc = GS_OK;
-    if (k->full)
-        return GS_OK;
-    if ((rc = gs_buf_put_varint(&k->arena, line)) == GS_OK &&
-        (rc = gs_buf_put_varint(&k->arena, (uint64_t)off)) == GS_OK &&
-        (rc = gs_buf_put_varint(&k->arena, len)) == GS_OK &&
-        (rc = gs_buf_put_str(&k->arena, type, strlen(type))) == GS_OK &&
-        (rc = gs_buf_put_str(&k->arena, id, strlen(id))) == GS_OK)
-        rc = gs_buf_put_varint(&k->arena, u->n);
-    for (size_t i = 0; rc == GS_OK && i < u->n; i++) {
-        if ((rc = gs_buf_put_str(&k->arena, u->u[i].field,
-                                 strlen(u->u[i].field))) == GS_OK &&
-            (rc = gs_buf_put_u8(&k->arena, u->u[i].kind)) == GS_OK)
-            rc = gs_buf_put_str(&k->arena, u->u[i].payload.data,
-                                u->u[i].payload.len);
-    }
-    if (rc == GS_ETOOBIG || rc == GS_ENOMEM) {
-        /* the cap (or memory): the write pass parses from this line on */
-        k->arena.len = mark;
-        k->full = true;
-        k->line = line;
-        k->off = off;
-        return GS_OK;
+    if ((rc = gs_buf_put_varint(b, line)) == GS_OK &&
+        (rc = gs_buf_put_varint(b, (uint64_t)off)) == GS_OK &&
+        (rc = gs_buf_put_varint(b, len)) == GS_OK &&
+        (rc = gs_buf_put_str(b, type, strlen(type))) == GS_OK &&
+        (rc = gs_buf_put_str(b, id, strlen(id))) == GS_OK)
+        rc = gs_buf_put_varint(b, n);
+    for (size_t i = 0; rc == GS_OK && i < n; i++) {
+        if ((rc = gs_buf_put_str(b, u->u[i].field, strlen(u->u[i].field))) ==
+                GS_OK &&
+            (rc = gs_buf_put_u8(b, u->u[i].kind)) == GS_OK)
+            rc = gs_buf_put_str(b, u->u[i].payload.data, u->u[i].payload.len);
     }
     return rc;
 }
 
+/* Read the entry at rd into rec and t (borrowing its bytes); the updates
+ * are stepped over, and rec->kept points at them for the build. */
+static gs_err
+entry_read(gs_rd *rd, struct record *rec, gs_store_target *t)
+{
+    uint64_t ln, o, n, nu;
+    gs_slice type, id, sl;
+    uint8_t kind;
+    gs_err rc;
+    if ((rc = gs_rd_varint(rd, &ln)) != GS_OK ||
+        (rc = gs_rd_varint(rd, &o)) != GS_OK ||
+        (rc = gs_rd_varint(rd, &n)) != GS_OK ||
+        (rc = gs_rd_str(rd, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
+        (rc = gs_rd_str(rd, GS_ID_BYTES_MAX, &id)) != GS_OK)
+        return rc;
+    *rec =
+        (struct record){NULL, (unsigned long)ln, rd->p, 0, (off_t)o, (size_t)n};
+    if ((rc = gs_rd_varint(rd, &nu)) != GS_OK)
+        return rc;
+    for (uint64_t i = 0; rc == GS_OK && i < nu; i++)
+        if ((rc = gs_rd_str(rd, GS_NAME_BYTES_MAX, &sl)) == GS_OK &&
+            (rc = gs_rd_u8(rd, &kind)) == GS_OK)
+            rc = gs_rd_str(rd, GS_PAYLOAD_BYTES_MAX, &sl);
+    rec->kept_n = (size_t)(rd->p - rec->kept);
+    *t = (gs_store_target){type, id};
+    return rc;
+}
+
+/* Keep a line's entry (made by a parser), unless the arena is full; the
+ * line that does not fit, or that no entry could be made for (n == 0), is
+ * where the write pass starts parsing again. */
+static void
+keep_take(struct keep *k, unsigned long line, off_t off, const uint8_t *e,
+          size_t n)
+{
+    if (k->full)
+        return;
+    if (n > 0 && gs_buf_put(&k->arena, e, n) == GS_OK)
+        return;
+    k->full = true;
+    k->line = line;
+    k->off = off;
+}
+
+/* One line of a chunk, and what a parser made of it. */
+struct cline {
+    unsigned long no; /* 1-based */
+    off_t off;        /* where it starts in the file */
+    size_t at, len;   /* its bytes: text[at, at + len), trailing '\r' cut */
+    bool too_long;
+    gs_err rc;      /* GS_OK: a record, its entry keep[kat, kat + kn) */
+    size_t kat, kn; /* kn 0 with rc GS_OK: no memory for its entry */
+    bool ups;       /* the entry holds its updates (else read it again) */
+    size_t why;     /* rc != GS_OK: its reason at whys[why]; SIZE_MAX:
+                       none could be kept, say gs_strerror(rc) */
+};
+
+enum { CHUNK_FREE, CHUNK_READ, CHUNK_BUSY, CHUNK_DONE };
+
+struct chunk {
+    int state;
+    struct cline line[IMPORT_CHUNK_LINES];
+    size_t n;
+    gs_buf text, keep, whys;
+};
+
+struct parsers {
+    const gs_replica *r;
+    bool write, skip_bad; /* the pass: what a parser does with a line */
+    /* the caller's reading */
+    struct reader rd;
+    unsigned long lineno; /* lines read */
+    off_t off;            /* where the next line starts */
+    bool eof;
+    gs_err read_rc; /* why reading stopped early: GS_ENOMEM, GS_EIO */
+    int read_errno;
+    /* chunk i is c[i % IMPORT_CHUNKS]; taken back <= handed <= read */
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    struct chunk *c;
+    size_t n_read, n_handed, n_back;
+    bool stop;
+    pthread_t th[IMPORT_PARSERS_MAX];
+    size_t n_th;
+};
+
+/* Turn line l of c into its entry or the reason it is bad. */
+static void
+line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
+{
+    char why[256];
+    json_t *doc = NULL;
+    const char *type = NULL, *id = NULL;
+    gs_json_updates ups;
+    bool made = false; /* ups to fini (harmless after a failed decode) */
+    gs_err rc;
+
+    l->kat = c->keep.len;
+    l->kn = 0;
+    l->ups = false;
+    if (l->too_long)
+        rc = gs_why(why, sizeof why, GS_ETOOBIG, "line longer than %u bytes",
+                    IMPORT_LINE_MAX);
+    else
+        rc = parse_line(p->r, (const char *)c->text.data + l->at, l->len, &doc,
+                        &type, &id, why, sizeof why);
+    if (rc == GS_OK) {
+        /* The fields' values against the schema: what can be checked
+         * without the entity's state is checked before anything is
+         * written. In the write pass without skip_bad every line was
+         * found good already; should this one not be now (the file
+         * changed), its build reads it again and names the line. */
+        rc = gs_json_updates_decode(
+            p->r->schema, gs_slice_of(type, strlen(type)), NULL, p->r->id.pk,
+            json_object_get(doc, "fields"), &ups, why, sizeof why);
+        made = true;
+        l->ups = rc == GS_OK;
+        if (rc != GS_OK && p->write && !p->skip_bad)
+            rc = GS_OK;
+    }
+    l->rc = rc;
+    if (rc == GS_OK) {
+        gs_err erc = entry_put(&c->keep, l->no, l->off, l->len, type, id,
+                               l->ups ? &ups : NULL);
+        if (erc != GS_OK && p->write && l->ups) {
+            /* no room for the updates: the build reads the line again */
+            c->keep.len = l->kat;
+            l->ups = false;
+            erc = entry_put(&c->keep, l->no, l->off, l->len, type, id, NULL);
+        }
+        if (erc == GS_OK)
+            l->kn = c->keep.len - l->kat;
+        else
+            c->keep.len = l->kat;
+    } else {
+        l->why = c->whys.len;
+        if (gs_buf_put(&c->whys, why, strlen(why) + 1) != GS_OK)
+            l->why = SIZE_MAX;
+    }
+    if (made)
+        gs_json_updates_fini(&ups);
+    json_decref(doc);
+}
+
+static void
+chunk_parse(const struct parsers *p, struct chunk *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        line_parse(p, c, &c->line[i]);
+}
+
+static void *
+parser_main(void *arg)
+{
+    struct parsers *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->n_handed == p->n_read)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->stop)
+            break;
+        struct chunk *c = &p->c[p->n_handed++ % IMPORT_CHUNKS];
+        c->state = CHUNK_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        chunk_parse(p, c);
+        pthread_mutex_lock(&p->mu);
+        c->state = CHUNK_DONE;
+        pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Read lines into c (free, so the caller's alone) until it is full or the
+ * file ends: blank lines only count, lines too long are marked. */
+static void
+chunk_read(struct parsers *p, struct chunk *c)
+{
+    bool too_long;
+    size_t used;
+    c->n = 0;
+    gs_buf_reset(&c->text);
+    gs_buf_reset(&c->keep);
+    gs_buf_reset(&c->whys);
+    /* a chunk that held a long line lets its memory go */
+    if (c->text.cap > IMPORT_CHUNK_TEXT * 2 ||
+        c->keep.cap > IMPORT_CHUNK_KEEP) {
+        gs_buf_fini(&c->text);
+        gs_buf_fini(&c->keep);
+        gs_buf_init(&c->text, IMPORT_CHUNK_TEXT + IMPORT_LINE_MAX);
+        gs_buf_init(&c->keep, SIZE_MAX);
+    }
+    while (c->n < IMPORT_CHUNK_LINES && c->text.len < IMPORT_CHUNK_TEXT) {
+        ssize_t len = read_line(&p->rd, &too_long, &used);
+        if (len == -1) {
+            p->eof = true;
+            if (ferror(p->rd.f)) {
+                p->read_rc = GS_EIO;
+                p->read_errno = errno;
+            }
+            return;
+        }
+        if (len == -2) {
+            p->eof = true;
+            p->read_rc = GS_ENOMEM;
+            return;
+        }
+        p->lineno++;
+        off_t off = p->off;
+        p->off += (off_t)used;
+        if (!too_long) {
+            while (len > 0 && p->rd.buf[len - 1] == '\r')
+                len--;
+            if (len == 0)
+                continue; /* blank lines are allowed */
+        }
+        struct cline *l = &c->line[c->n];
+        *l = (struct cline){.no = p->lineno,
+                            .off = off,
+                            .at = c->text.len,
+                            .len = too_long ? 0 : (size_t)len,
+                            .too_long = too_long};
+        if (!too_long &&
+            gs_buf_put(&c->text, p->rd.buf, (size_t)len) != GS_OK) {
+            p->lineno--; /* "out of memory reading" this line */
+            p->eof = true;
+            p->read_rc = GS_ENOMEM;
+            return;
+        }
+        c->n++;
+    }
+}
+
+/* Start parsing the file from where f stands: line lineno + 1, at off. */
+static gs_err
+parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
+              bool skip_bad, unsigned long lineno, off_t off)
+{
+    memset(p, 0, sizeof *p);
+    p->r = r;
+    p->write = write;
+    p->skip_bad = skip_bad;
+    p->rd.f = f;
+    p->lineno = lineno;
+    p->off = off;
+    p->rd.blk = malloc(IMPORT_BLOCK);
+    p->c = p->rd.blk ? calloc(IMPORT_CHUNKS, sizeof *p->c) : NULL;
+    if (p->c == NULL)
+        return GS_ENOMEM;
+    for (size_t i = 0; i < IMPORT_CHUNKS; i++) {
+        gs_buf_init(&p->c[i].text, IMPORT_CHUNK_TEXT + IMPORT_LINE_MAX);
+        gs_buf_init(&p->c[i].keep, SIZE_MAX);
+        gs_buf_init(&p->c[i].whys, SIZE_MAX);
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = cpus > 1 ? (size_t)cpus - 1 : 0;
+    if (want > IMPORT_PARSERS_MAX)
+        want = IMPORT_PARSERS_MAX;
+    while (p->n_th < want &&
+           pthread_create(&p->th[p->n_th], NULL, parser_main, p) == 0)
+        p->n_th++;
+    return GS_OK;
+}
+
+/* The next chunk of the file, parsed, in file order (NULL: the end, or
+ * reading stopped, see read_rc); give it back with parsers_release. While
+ * it waits, the caller reads ahead and parses chunks no parser has taken. */
+static struct chunk *
+parsers_next(struct parsers *p)
+{
+    for (;;) {
+        while (!p->eof && p->n_read - p->n_back < IMPORT_CHUNKS) {
+            struct chunk *c = &p->c[p->n_read % IMPORT_CHUNKS];
+            chunk_read(p, c);
+            if (c->n == 0)
+                continue;
+            pthread_mutex_lock(&p->mu);
+            c->state = CHUNK_READ;
+            p->n_read++;
+            pthread_cond_signal(&p->work);
+            pthread_mutex_unlock(&p->mu);
+        }
+        pthread_mutex_lock(&p->mu);
+        if (p->n_back == p->n_read) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        struct chunk *head = &p->c[p->n_back % IMPORT_CHUNKS];
+        if (head->state == CHUNK_DONE) {
+            pthread_mutex_unlock(&p->mu);
+            return head;
+        }
+        if (p->n_handed < p->n_read) {
+            struct chunk *c = &p->c[p->n_handed++ % IMPORT_CHUNKS];
+            c->state = CHUNK_BUSY;
+            pthread_mutex_unlock(&p->mu);
+            chunk_parse(p, c);
+            pthread_mutex_lock(&p->mu);
+            c->state = CHUNK_DONE;
+        } else {
+            pthread_cond_wait(&p->done, &p->mu);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void
+parsers_release(struct parsers *p, struct chunk *c)
+{
+    pthread_mutex_lock(&p->mu);
+    c->state = CHUNK_FREE;
+    p->n_back++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Stop the parsers (a chunk being parsed is finished first) and free
+ * what p holds; p may be as parsers_start left it on failure, or zeroed. */
+static void
+parsers_stop(struct parsers *p)
+{
+    if (p->c != NULL) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        for (size_t i = 0; i < p->n_th; i++)
+            pthread_join(p->th[i], NULL);
+        pthread_cond_destroy(&p->done);
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+        for (size_t i = 0; i < IMPORT_CHUNKS; i++) {
+            gs_buf_fini(&p->c[i].text);
+            gs_buf_fini(&p->c[i].keep);
+            gs_buf_fini(&p->c[i].whys);
+        }
+        free(p->c);
+        p->c = NULL;
+    }
+    free(p->rd.buf);
+    free(p->rd.blk);
+    p->rd.buf = p->rd.blk = NULL;
+}
+
+/* Say why reading stopped, if it stopped early. */
+static gs_err
+parsers_read_rc(gs_replica *r, const struct parsers *p)
+{
+    if (p->read_rc == GS_ENOMEM)
+        detail(r, "out of memory reading line %lu", p->lineno + 1);
+    else if (p->read_rc == GS_EIO)
+        detail(r, "cannot read the file: %s", strerror(p->read_errno));
+    return p->read_rc;
+}
+
+/* The records of one transaction. Those of the keep's arena borrow it;
+ * those of a chunk are copied into keep, so that the batch outlives the
+ * chunk, and read when the batch is written (keep may move as it grows). */
 struct batch {
     gs_store_target t[IMPORT_BATCH];
     struct record rec[IMPORT_BATCH];
-    json_t *doc[IMPORT_BATCH];
+    size_t at[IMPORT_BATCH]; /* a copied entry: keep[at, at + len) */
+    size_t len[IMPORT_BATCH];
+    bool copied[IMPORT_BATCH];
+    bool ups[IMPORT_BATCH]; /* a copied entry holds its updates */
     size_t n;
+    gs_buf keep;
 };
 
-static void
-batch_clear(struct batch *b)
+/* Add the record of a chunk's line l (its entry is copied) to b. */
+static gs_err
+batch_copy(struct batch *b, const struct chunk *c, const struct cline *l)
 {
-    for (size_t i = 0; i < b->n; i++)
-        json_decref(b->doc[i]);
-    b->n = 0;
+    b->at[b->n] = b->keep.len;
+    b->len[b->n] = l->kn;
+    b->copied[b->n] = true;
+    b->ups[b->n] = l->ups;
+    gs_err rc = gs_buf_put(&b->keep, c->keep.data + l->kat, l->kn);
+    if (rc == GS_OK)
+        b->n++;
+    return rc;
 }
 
-/* Read one line into *buf (without its newline), growing it up to
- * IMPORT_LINE_MAX bytes. A longer line is read through to its end without
- * being kept, and *too_long set. *used gets the bytes consumed, newline
- * included. Returns the length, or -1 at end of file. The import owns its
- * FILE, so the unlocked getc is safe and much faster. */
-static ssize_t
-read_line(FILE *f, char **buf, size_t *cap, bool *too_long, size_t *used)
-{
-    size_t n = 0, all = 0;
-    int c;
-    *too_long = false;
-    while ((c = getc_unlocked(f)) != EOF) {
-        all++;
-        if (c == '\n')
-            break;
-        if (*too_long)
-            continue;
-        if (n == IMPORT_LINE_MAX) {
-            *too_long = true;
-            continue;
-        }
-        if (n + 1 >= *cap) {
-            size_t ncap = *cap ? *cap * 2 : 4096;
-            if (ncap > IMPORT_LINE_MAX + 1)
-                ncap = IMPORT_LINE_MAX + 1;
-            char *p = realloc(*buf, ncap);
-            if (p == NULL)
-                return -2;
-            *buf = p;
-            *cap = ncap;
-        }
-        (*buf)[n++] = (char)c;
-    }
-    *used = all;
-    if (c == EOF && all == 0)
-        return -1;
-    if (*buf)
-        (*buf)[n] = 0;
-    return (ssize_t)n;
-}
-
-/* Write the records gathered in b as one batch, then forget them. */
+/* Write the records gathered in b as one batch, then forget them; say
+ * how many records are written if progress. */
 static gs_err
 batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
-            gs_replica_report_fn fn, void *ctx, gs_import_stats *st)
+            bool progress, gs_replica_report_fn fn, void *ctx,
+            gs_import_stats *st)
 {
-    gs_store_write_result res;
-    gs_err rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
+    gs_store_write_result res = {0};
+    gs_err rc = GS_OK;
+    for (size_t i = 0; rc == GS_OK && i < b->n; i++) {
+        gs_rd rd;
+        if (!b->copied[i])
+            continue;
+        gs_rd_init(&rd, b->keep.data + b->at[i], b->len[i]);
+        rc = entry_read(&rd, &b->rec[i], &b->t[i]);
+        if (!b->ups[i])
+            b->rec[i].kept = NULL; /* the build reads the line again */
+    }
+    if (rc == GS_OK && b->n > 0)
+        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
     st->ops += res.written;
-    batch_clear(b);
-    if (rc == GS_OK && fn) {
+    b->n = 0;
+    gs_buf_reset(&b->keep);
+    if (rc == GS_OK && progress && fn) {
         char msg[64];
         snprintf(msg, sizeof msg, "%lu records written", st->records);
         fn(0, GS_OK, msg, ctx);
@@ -973,153 +1501,121 @@ batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
     return rc;
 }
 
-/* One pass over the file: check every line (write == false), keeping
- * what k can hold, or write the good ones in batches (write == true):
- * first those k kept, then the lines after them, parsed again. */
+/* The check pass: parse every line; report the bad ones (stopping at the
+ * first unless skip_bad); keep what k can hold of the good ones. */
 static gs_err
-import_pass(gs_replica *r, FILE *f, bool write, bool skip_bad,
-            gs_replica_report_fn fn, void *ctx, struct keep *k,
-            gs_import_stats *st)
+check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
+           void *ctx, struct keep *k, gs_import_stats *st)
 {
-    char *line = NULL, why[256];
-    size_t cap = 0, used = 0;
-    ssize_t len = 0;
-    off_t off = 0;
-    gs_err rc = GS_OK, first_bad = GS_OK;
-    struct batch *b = write ? calloc(1, sizeof *b) : NULL;
-    unsigned long lineno = 0;
-    int fd = fileno(f);
+    struct parsers p;
+    struct chunk *c;
+    gs_err rc, first_bad = GS_OK;
+    bool stop = false;
 
-    if (write && b == NULL)
-        return GS_ENOMEM;
-    if (write) {
-        /* the lines the check kept: no parsing */
-        gs_rd rd;
-        gs_rd_init(&rd, k->arena.data, k->arena.len);
-        while (rc == GS_OK && gs_rd_left(&rd) > 0) {
-            uint64_t ln, o, n;
-            gs_slice type, id;
-            struct record *rec = &b->rec[b->n];
-            if ((rc = gs_rd_varint(&rd, &ln)) != GS_OK ||
-                (rc = gs_rd_varint(&rd, &o)) != GS_OK ||
-                (rc = gs_rd_varint(&rd, &n)) != GS_OK ||
-                (rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
-                (rc = gs_rd_str(&rd, GS_ID_BYTES_MAX, &id)) != GS_OK)
-                break;
-            *rec = (struct record){NULL, (unsigned long)ln, rd.p,
-                                   0,    (off_t)o,          (size_t)n};
-            /* step over the updates; the build reads them */
-            uint64_t nu;
-            gs_slice sl;
-            uint8_t kind;
-            if ((rc = gs_rd_varint(&rd, &nu)) != GS_OK)
-                break;
-            for (uint64_t i = 0; rc == GS_OK && i < nu; i++)
-                if ((rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &sl)) == GS_OK &&
-                    (rc = gs_rd_u8(&rd, &kind)) == GS_OK)
-                    rc = gs_rd_str(&rd, GS_PAYLOAD_BYTES_MAX, &sl);
-            if (rc != GS_OK)
-                break;
-            rec->kept_n = (size_t)(rd.p - rec->kept);
-            b->t[b->n] = (gs_store_target){type, id};
-            b->doc[b->n++] = NULL;
-            st->records++;
-            if (b->n == IMPORT_BATCH)
-                rc = batch_write(r, b, skip_bad, fd, fn, ctx, st);
-        }
-        st->skipped += k->bad;
-        if (rc != GS_OK || !k->full)
-            goto done;
-        lineno = k->line - 1;
-        off = k->off;
-        if (fseeko(f, off, SEEK_SET) != 0) {
-            rc = GS_EIO;
-            goto done;
-        }
+    if ((rc = parsers_start(&p, r, f, false, skip_bad, 0, 0)) != GS_OK) {
+        parsers_stop(&p);
+        return rc;
     }
-    bool too_long;
-    for (; (len = read_line(f, &line, &cap, &too_long, &used)) >= 0;
-         off += (off_t)used) {
-        lineno++;
-        json_t *doc = NULL;
-        const char *type = NULL, *id = NULL;
-        gs_json_updates ups = {0};
-        if (too_long) {
-            rc = GS_ETOOBIG;
-            (void)gs_why(why, sizeof why, GS_OK, "line longer than %u bytes",
-                         IMPORT_LINE_MAX);
-        } else {
-            while (len > 0 && line[len - 1] == '\r')
-                len--;
-            if (len == 0)
-                continue; /* blank lines are allowed */
-            /* Without skip_bad, the write pass runs only when the check
-             * pass found every line good: its fields need no second check
-             * before the build checks them with the entity's state. */
-            rc = parse_line(r, line, (size_t)len, &doc, &type, &id,
-                            !write || skip_bad, write ? NULL : &ups, why,
-                            sizeof why);
-        }
-        if (rc != GS_OK) {
-            if (!write) {
-                if (st->bad_line == 0)
-                    st->bad_line = lineno;
-                if (fn)
-                    fn(lineno, rc, why, ctx);
-                if (first_bad == GS_OK)
-                    first_bad = rc;
-                if (!skip_bad) {
-                    detail(r, "line %lu: %s", lineno, why);
-                    break;
-                }
+    while (!stop && (c = parsers_next(&p)) != NULL) {
+        for (size_t i = 0; i < c->n && !stop; i++) {
+            const struct cline *l = &c->line[i];
+            if (l->rc == GS_OK) {
+                keep_take(k, l->no, l->off, c->keep.data + l->kat, l->kn);
+                st->lines = l->no;
+                continue;
+            }
+            const char *why = l->why == SIZE_MAX
+                                  ? gs_strerror(l->rc)
+                                  : (const char *)c->whys.data + l->why;
+            if (st->bad_line == 0)
+                st->bad_line = l->no;
+            if (fn)
+                fn(l->no, l->rc, why, ctx);
+            if (first_bad == GS_OK)
+                first_bad = l->rc;
+            if (!skip_bad) {
+                detail(r, "line %lu: %s", l->no, why);
+                stop = true;
+            } else {
                 k->bad += !k->full;
             }
-            st->skipped += write;
-            rc = GS_OK;
-            continue;
         }
-        if (!write) {
-            rc = keep_add(k, lineno, off, (size_t)len, type, id, &ups);
-            gs_json_updates_fini(&ups);
-            json_decref(doc);
-            st->lines = lineno;
-            if (rc != GS_OK)
-                break;
-            continue;
-        }
-        b->doc[b->n] = doc;
-        b->t[b->n] = (gs_store_target){gs_slice_of(type, strlen(type)),
-                                       gs_slice_of(id, strlen(id))};
-        b->rec[b->n] = (struct record){
-            json_object_get(doc, "fields"), lineno, NULL, 0, off, (size_t)len};
-        b->n++;
-        st->records++;
-        if (b->n == IMPORT_BATCH &&
-            (rc = batch_write(r, b, skip_bad, fd, fn, ctx, st)) != GS_OK)
-            break;
+        parsers_release(&p, c);
     }
-done:
-    if (write && rc == GS_OK && b->n > 0) {
-        gs_store_write_result res;
-        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
-        st->ops += res.written;
-    }
-    if (b) {
-        batch_clear(b);
-        free(b);
-    }
-    free(line);
-    if (len == -2) {
-        detail(r, "out of memory reading line %lu", lineno + 1);
-        return GS_ENOMEM;
-    }
-    if (ferror(f)) {
-        detail(r, "cannot read the file: %s", strerror(errno));
-        return GS_EIO;
-    }
+    rc = stop ? GS_OK : parsers_read_rc(r, &p);
+    parsers_stop(&p);
     if (rc != GS_OK)
         return rc;
-    return !write && !skip_bad ? first_bad : GS_OK;
+    return skip_bad ? GS_OK : first_bad;
+}
+
+/* The write pass: write the good lines in batches, first those k kept,
+ * then the lines after them, parsed again. */
+static gs_err
+write_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
+           void *ctx, const struct keep *k, gs_import_stats *st)
+{
+    struct batch *b = calloc(1, sizeof *b);
+    struct parsers p = {0};
+    struct chunk *c;
+    int fd = fileno(f);
+    gs_rd rd;
+    gs_err rc = GS_OK;
+
+    if (b == NULL)
+        return GS_ENOMEM;
+    gs_buf_init(&b->keep, SIZE_MAX);
+    /* the lines the check kept: no parsing */
+    gs_rd_init(&rd, k->arena.data, k->arena.len);
+    while (rc == GS_OK && gs_rd_left(&rd) > 0) {
+        b->copied[b->n] = false;
+        if ((rc = entry_read(&rd, &b->rec[b->n], &b->t[b->n])) != GS_OK)
+            break;
+        b->n++;
+        st->records++;
+        if (b->n == IMPORT_BATCH)
+            rc = batch_write(r, b, skip_bad, fd, true, fn, ctx, st);
+    }
+    st->skipped += k->bad;
+    if (rc != GS_OK || !k->full)
+        goto done;
+    /* the lines past the keep's cap: parsed ahead of the writer */
+    if (fseeko(f, k->off, SEEK_SET) != 0) {
+        rc = GS_EIO;
+        goto done;
+    }
+    if ((rc = parsers_start(&p, r, f, true, skip_bad, k->line - 1, k->off)) !=
+        GS_OK)
+        goto done;
+    while (rc == GS_OK && (c = parsers_next(&p)) != NULL) {
+        for (size_t i = 0; rc == GS_OK && i < c->n; i++) {
+            const struct cline *l = &c->line[i];
+            if (l->rc != GS_OK) {
+                st->skipped++; /* reported by the check */
+                continue;
+            }
+            if (l->kn == 0) {
+                detail(r, "out of memory reading line %lu", l->no);
+                rc = GS_ENOMEM;
+                break;
+            }
+            if ((rc = batch_copy(b, c, l)) != GS_OK)
+                break;
+            st->records++;
+            if (b->n == IMPORT_BATCH)
+                rc = batch_write(r, b, skip_bad, fd, true, fn, ctx, st);
+        }
+        parsers_release(&p, c);
+    }
+done:
+    if (rc == GS_OK && b->n > 0)
+        rc = batch_write(r, b, skip_bad, fd, false, fn, ctx, st);
+    if (rc == GS_OK && p.c != NULL)
+        rc = parsers_read_rc(r, &p);
+    parsers_stop(&p);
+    gs_buf_fini(&b->keep);
+    free(b);
+    return rc;
 }
 
 gs_err
@@ -1139,12 +1635,12 @@ gs_replica_import(gs_replica *r, const char *path, int skip_bad,
     struct keep k = {.full = false};
     gs_buf_init(&k.arena, IMPORT_KEEP_MAX);
     /* Pass 1 checks every line, so a bad line changes nothing. */
-    gs_err rc = import_pass(r, f, false, skip_bad, fn, ctx, &k, stats);
+    gs_err rc = check_pass(r, f, skip_bad, fn, ctx, &k, stats);
     if (rc == GS_OK) {
         unsigned long lines = stats->lines, bad = stats->bad_line;
         rewind(f);
         memset(stats, 0, sizeof *stats);
-        rc = import_pass(r, f, true, skip_bad, fn, ctx, &k, stats);
+        rc = write_pass(r, f, skip_bad, fn, ctx, &k, stats);
         stats->lines = lines;
         stats->bad_line = bad;
     }
@@ -1357,6 +1853,22 @@ const gs_identity *
 gs_replica_identity(const gs_replica *r)
 {
     return &r->id;
+}
+
+gs_err
+gs_replica_key(gs_replica *r, const char *pass, size_t passlen,
+               const gs_identity **id, char *why, size_t why_len)
+{
+    gs_err rc = GS_OK;
+    if (r->id.sk == NULL && pass == NULL)
+        rc = locked_detail(r, "open the replica, unlock it with the "
+                              "passphrase, then start the agent or sync");
+    else if (r->id.sk == NULL)
+        rc = gs_replica_unlock(r, pass, passlen);
+    if (rc != GS_OK)
+        return gs_why(why, why_len, rc, "%s", r->detail);
+    *id = &r->id;
+    return GS_OK;
 }
 
 const uint8_t *

@@ -22,6 +22,7 @@
  * SPEC: DESIGN §4; op bytes per docs/op-format.md.
  */
 #include "store.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -1729,6 +1730,7 @@ ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, gs_buf *scratch,
 struct ingest_ctx {
     const gs_store_run *runs;
     size_t n_runs;
+    const bool *by_authority; /* per run: its first op is the authority's */
     const uint8_t *network;
     gs_ingest_stats *stats;
     gs_buf scratch;
@@ -1799,15 +1801,102 @@ hlc_raise(gs_store *s, MDB_txn *txn, uint64_t hlc)
     return put(s, txn, s->meta, "hlc_max", 7, b, 8, 0);
 }
 
+/* The authority's runs are ingested before the others (ingest_fn), so the
+ * first refused run is the one of least index, not the first seen. */
 static void
 refuse(gs_ingest_stats *st, size_t run, gs_err why, size_t n_ops)
 {
-    if (st->first_bad_rc == GS_OK) {
+    if (st->first_bad_rc == GS_OK || run < st->first_bad_run) {
         st->first_bad_run = run;
         st->first_bad_rc = why;
     }
     st->rejected += n_ops;
     st->by_reason[why] += n_ops;
+}
+
+/* The trust entities of one author (store/trust.h), read in the write
+ * transaction so that a certificate ingested earlier in the same batch
+ * counts. */
+struct trust_ents {
+    gs_entity cert, rev;
+    bool has_cert, has_rev;
+};
+
+static gs_err
+trust_get(gs_store *s, MDB_txn *txn, struct ecodec *x, const char *type,
+          gs_slice id, gs_entity *e, bool *has)
+{
+    uint8_t key[ENT_KEY_MAX];
+    gs_slice t = {(const uint8_t *)type, strlen(type)};
+    MDB_val k = {ent_key(t, id, key), key}, v;
+    int mrc = mdb_get(txn, s->ents, &k, &v);
+    *has = false;
+    refs_none(x);
+    if (mrc == MDB_NOTFOUND)
+        return GS_OK;
+    if (mrc != 0)
+        return map_err(mrc);
+    gs_err rc = ent_decode(s, txn, x, &k, &v, e);
+    *has = rc == GS_OK;
+    return rc;
+}
+
+static gs_err
+trust_load(gs_store *s, MDB_txn *txn, struct ecodec *x,
+           const uint8_t author[GS_KEY_BYTES], struct trust_ents *t)
+{
+    char hex[65];
+    gs_trust_id(author, hex);
+    gs_slice id = {(const uint8_t *)hex, 64};
+    gs_err rc = trust_get(s, txn, x, GS_TRUST_CERT, id, &t->cert,
+                          &t->has_cert);
+    if (rc == GS_OK)
+        rc = trust_get(s, txn, x, GS_TRUST_REVOCATION, id, &t->rev,
+                       &t->has_rev);
+    if (rc != GS_OK && t->has_cert) {
+        gs_entity_fini(&t->cert);
+        t->has_cert = false;
+    }
+    return rc;
+}
+
+static void
+trust_fini(struct trust_ents *t)
+{
+    if (t->has_cert)
+        gs_entity_fini(&t->cert);
+    if (t->has_rev)
+        gs_entity_fini(&t->rev);
+    t->has_cert = t->has_rev = false;
+}
+
+/* The trust rules over ops k.. of a verified run (one author): GS_OK, or
+ * the first refusal's reason in *why. Only storage errors are returned. */
+static gs_err
+trust_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+          const gs_store_run *run, size_t k, gs_err *why)
+{
+    struct trust_ents t = {0};
+    gs_op op;
+    uint8_t hash[GS_HASH_BYTES];
+    gs_err rc = gs_op_decode(run->items[k].bytes, run->items[k].n, &op);
+    *why = GS_OK;
+    if (rc != GS_OK)
+        return GS_EINVAL; /* verified a moment ago */
+    if (memcmp(op.author, c->network, GS_KEY_BYTES) == 0)
+        return GS_OK; /* the authority */
+    if ((rc = trust_load(s, txn, &c->x, op.author, &t)) != GS_OK)
+        return rc;
+    gs_trust_dev d = {c->network, t.has_cert ? &t.cert : NULL,
+                      t.has_rev ? &t.rev : NULL};
+    for (size_t i = k; i < run->n && *why == GS_OK; i++) {
+        if ((rc = gs_op_decode(run->items[i].bytes, run->items[i].n, &op)))
+            break;
+        gs_op_hash(run->items[i].bytes, run->items[i].n, hash);
+        *why = gs_trust_check(&d, &op, hash);
+    }
+    trust_fini(&t);
+    return rc == GS_OK ? GS_OK : GS_EINVAL;
 }
 
 /* Verify a run of any length up to GS_STORE_RUN_MAX: pieces of GS_RUN_MAX
@@ -2009,7 +2098,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (rc != GS_OK)
             return rc;
         st->forks++;
-        if (st->first_bad_rc == GS_OK) {
+        if (st->first_bad_rc == GS_OK || r < st->first_bad_run) {
             st->first_bad_run = r;
             st->first_bad_rc = GS_EFORK;
         }
@@ -2026,6 +2115,15 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
     rc = verify_long(run->items + k, n, &f.head, c->network, &bad);
     if (rc != GS_OK) {
         refuse(st, r, rc, n);
+        return GS_OK;
+    }
+    /* who may write what (store/trust.h): a run is refused whole, since
+     * what the signature at its end vouches for cannot be cut */
+    gs_err why;
+    if ((rc = trust_run(s, txn, c, run, k, &why)) != GS_OK)
+        return rc;
+    if (why != GS_OK) {
+        refuse(st, r, why, n);
         return GS_OK;
     }
     if (is_new) {
@@ -2057,17 +2155,25 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
     return feed_put(s, txn, fkey, fkn, &f);
 }
 
+/* The authority's runs go first, then the others, each in the order
+ * given (so a feed's runs keep theirs): the certificates a batch carries
+ * count for the ops it carries, whatever order its runs came in (trust.h:
+ * the decision must not depend on arrival order). Authority runs depend
+ * on no one's certificate, so nothing is lost by moving them up. */
 static gs_err
 ingest_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct ingest_ctx *c = ctx;
     memset(c->stats, 0, sizeof *c->stats); /* this may be a second try */
     ingest_ctx_reset(c);
-    for (size_t r = 0; r < c->n_runs; r++) {
-        gs_err rc = ingest_run(s, txn, c, r);
-        if (rc != GS_OK)
-            return rc;
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t r = 0; r < c->n_runs; r++) {
+            if (c->by_authority[r] != (pass == 0))
+                continue;
+            gs_err rc = ingest_run(s, txn, c, r);
+            if (rc != GS_OK)
+                return rc;
+        }
     return hlc_raise(s, txn, c->hlc_max);
 }
 
@@ -2077,9 +2183,21 @@ gs_store_ingest(gs_store *s, const gs_store_run *runs, size_t n_runs,
 {
     struct ingest_ctx c = {
         .runs = runs, .n_runs = n_runs, .network = network, .stats = stats};
+    bool *auth = calloc(n_runs ? n_runs : 1, sizeof *auth);
+    if (auth == NULL)
+        return GS_ENOMEM;
+    for (size_t r = 0; r < n_runs; r++) {
+        gs_op op; /* an op that does not decode is refused in its turn */
+        auth[r] = runs[r].n &&
+                  gs_op_decode(runs[r].items[0].bytes, runs[r].items[0].n,
+                               &op) == GS_OK &&
+                  memcmp(op.author, network, GS_KEY_BYTES) == 0;
+    }
+    c.by_authority = auth;
     ingest_ctx_init(&c);
     gs_err rc = with_txn(s, true, ingest_fn, &c);
     ingest_ctx_fini(&c);
+    free(auth);
     return rc;
 }
 
@@ -2097,14 +2215,17 @@ struct write_ctx {
     gs_buf op;
 };
 
+static gs_err write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w,
+                        struct feed *fp, const uint8_t *fkey, size_t fkn,
+                        bool is_new, uint64_t seen, const gs_trust_dev *dev);
+
 static gs_err
 write_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct write_ctx *w = ctx;
-    uint8_t fkey[FEED_KEY_MAX], hash[GS_HASH_BYTES];
-    struct feed f, before;
+    uint8_t fkey[FEED_KEY_MAX];
+    struct feed f;
     uint64_t seen;
-    gs_op op;
     gs_err rc;
 
     memset(w->out, 0, sizeof *w->out); /* this may be a second try */
@@ -2121,7 +2242,30 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
         return rc;
     if ((rc = hlc_get(s, txn, &seen)) != GS_OK)
         return rc;
-    before = f; /* its head signature may become a checkpoint */
+    /* The device's own writes meet the trust rules once its certificate
+     * is here; before that (enrolment pending) they wait in its feed, to
+     * be judged by every peer when the certificate has come. */
+    struct trust_ents tr = {0};
+    if (memcmp(w->author, w->network, GS_KEY_BYTES) != 0 &&
+        (rc = trust_load(s, txn, &w->ic.x, w->author, &tr)) != GS_OK)
+        return rc;
+    gs_trust_dev dev = {w->network, tr.has_cert ? &tr.cert : NULL,
+                        tr.has_rev ? &tr.rev : NULL};
+    rc = write_ops(s, txn, w, &f, fkey, fkn, is_new, seen, &dev);
+    trust_fini(&tr);
+    return rc;
+}
+
+/* write_fn's loop over the writes, with the trust state loaded. */
+static gs_err
+write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
+          const uint8_t *fkey, size_t fkn, bool is_new, uint64_t seen,
+          const gs_trust_dev *dev)
+{
+    uint8_t hash[GS_HASH_BYTES];
+    struct feed f = *fp, before = f; /* its head sig may become a checkpoint */
+    gs_op op;
+    gs_err rc;
     for (size_t i = 0; i < w->n; i++) {
         gs_entity cur;
         bool have = false;
@@ -2168,6 +2312,12 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
             rc = GS_ECHAIN;
         if (rc == GS_OK && op.hlc <= seen)
             rc = GS_ECLOCK;
+        if (rc == GS_OK) {
+            gs_op_hash(w->op.data, w->op.len, hash);
+            rc = gs_trust_check(dev, &op, hash);
+            if (rc == GS_ENOCERT)
+                rc = GS_OK;
+        }
         if (rc == GS_OK && is_new) {
             rc = feed_new(s, txn, fkey, fkn, &f);
             is_new = rc != GS_OK;
@@ -2179,7 +2329,6 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
                 gs_entity_fini(&cur);
             return rc;
         }
-        gs_op_hash(w->op.data, w->op.len, hash);
         gs_run_item item = {w->op.data, w->op.len, NULL};
         /* the state just read goes on to the merge: no second read */
         if (!have && (rc = gs_entity_init(&cur, t->type, t->id)) != GS_OK)
@@ -2225,6 +2374,8 @@ gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
                           .out = out};
     if (!gs_scope_valid(scope.p, scope.n) || n == 0)
         return GS_EINVAL;
+    if (sk == NULL)
+        return GS_EBADPASS; /* a sealed key still locked: nothing to sign */
     ingest_ctx_init(&w.ic);
     gs_buf_init(&w.op, GS_OP_BYTES_MAX);
     gs_err rc = with_txn(s, true, write_fn, &w);

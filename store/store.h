@@ -117,12 +117,15 @@ typedef struct gs_ingest_stats {
     size_t rejected;  /* refused; by_reason says why */
     size_t forks;     /* second ops at a known (feed, seq), kept as evidence */
     size_t by_reason[GS_ERR_COUNT_];
-    size_t first_bad_run; /* index of the first refused run, if any */
+    size_t first_bad_run; /* least index of a refused run, if any */
     gs_err first_bad_rc;
 } gs_ingest_stats;
 
-/* Ingest runs in one write transaction. A run that fails verification is
- * refused whole and counted; the others are applied. network is the replica's
+/* Ingest runs in one write transaction. A run that fails verification or
+ * the trust rules (trust.h) is refused whole and counted; the others are
+ * applied. The authority's runs go first, then the rest in the order
+ * given, so certificates count for the ops of the same batch whatever
+ * their order. network is the replica's
  * network id. Returns GS_OK even when runs were refused (see stats);
  * an error return means nothing was written: GS_EFULL (disk full),
  * GS_ETOOBIG (map at its cap), GS_ENOMEM, GS_EIO. */
@@ -160,7 +163,9 @@ typedef struct gs_store_write_result {
  * one signed with sk (the ops below it are vouched for by the chain).
  * Because the head is read inside the transaction, two processes writing
  * as one device never fork its feed. If a build fails, nothing is written
- * and its index is in out->failed_at. */
+ * and its index is in out->failed_at. sk NULL — the device key is sealed
+ * and was not unlocked (gs_replica_unlock) — is GS_EBADPASS, before
+ * anything is read or built. */
 GS_MUST_CHECK gs_err gs_store_write(gs_store *s,
                                     const uint8_t author[GS_KEY_BYTES],
                                     const uint8_t sk[GS_SECRETKEY_BYTES],

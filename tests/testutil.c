@@ -219,3 +219,164 @@ gs_test_writer_op(struct gs_test_writer *w, const char *type, const char *id,
     gs_buf_fini(&pay);
     gs_buf_fini(&enc);
 }
+
+/* The next op of author's `trust` feed after head, about (type, HEX(dev)),
+ * with the n updates given; hlc as gs_test_enroll documents. */
+static void
+trust_op(const gs_feed_head *head, const uint8_t author[GS_KEY_BYTES],
+         const uint8_t sk[GS_SECRETKEY_BYTES], const uint8_t net[GS_KEY_BYTES],
+         const char *type, const uint8_t dev[GS_KEY_BYTES],
+         const gs_update *ups, size_t n, struct gs_test_op *out)
+{
+    gs_buf enc;
+    gs_op op;
+    char id[65];
+    uint8_t hash[GS_HASH_BYTES];
+
+    gs_hex(dev, GS_KEY_BYTES, id);
+    gs_buf_init(&enc, sizeof out->bytes);
+    assert_true(n <= GS_OP_UPDATES_MAX);
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, author, GS_KEY_BYTES);
+    op.scope = gs_slice_of("trust", 5);
+    op.seq = head->seq + 1;
+    memcpy(op.prev, head->hash, GS_HASH_BYTES);
+    op.hlc = ((uint64_t)1700000000000 + op.seq) << 16;
+    op.type = gs_slice_of(type, strlen(type));
+    op.id = gs_slice_of(id, 64);
+    op.n_updates = n;
+    memcpy(op.updates, ups, n * sizeof *ups);
+    assert_int_equal(gs_op_encode(&op, &enc), GS_OK); /* fits out->bytes */
+    memcpy(out->bytes, enc.data, enc.len);
+    out->n = enc.len;
+    gs_op_hash(out->bytes, out->n, hash);
+    gs_op_sign(hash, net, sk, &out->sig);
+    gs_buf_fini(&enc);
+}
+
+/* A set payload adding n strings. */
+static void
+set_add(gs_buf *b, const char *const *elems, size_t n)
+{
+    gs_set_item items[16];
+    assert_true(n >= 1 && n <= 16);
+    for (size_t i = 0; i < n; i++)
+        items[i] = (gs_set_item){
+            GS_SET_ADD, gs_slice_of(elems[i], strlen(elems[i])), 0, NULL};
+    assert_int_equal(gs_payload_set(b, items, n), GS_OK);
+}
+
+void
+gs_test_cert_op(const gs_feed_head *head, const uint8_t author[GS_KEY_BYTES],
+                const uint8_t sk[GS_SECRETKEY_BYTES],
+                const uint8_t net[GS_KEY_BYTES],
+                const uint8_t dev[GS_KEY_BYTES], const struct gs_test_cert *c,
+                struct gs_test_op *out)
+{
+    gs_buf pw, ps, pu;
+    gs_update ups[4];
+    size_t n = 0;
+    gs_vref shop = {c->shop ? GS_V_TRUE : GS_V_FALSE, 0, {NULL, 0}};
+    gs_vref until = {GS_V_INT, (int64_t)c->until_ms, {NULL, 0}};
+
+    gs_buf_init(&pw, 4096);
+    gs_buf_init(&ps, 64);
+    gs_buf_init(&pu, 64);
+    set_add(&pw, c->write, c->n_write);
+    assert_int_equal(gs_payload_lww(&ps, 0, &shop), GS_OK);
+    ups[n++] = (gs_update){gs_slice_of("read", 4), GS_KIND_SET,
+                           gs_slice_of(pw.data, pw.len)};
+    ups[n++] = (gs_update){gs_slice_of("shop", 4), GS_KIND_LWW,
+                           gs_slice_of(ps.data, ps.len)};
+    ups[n++] = (gs_update){gs_slice_of("write", 5), GS_KIND_SET,
+                           gs_slice_of(pw.data, pw.len)};
+    if (c->until_ms) {
+        assert_int_equal(gs_payload_lww(&pu, 0, &until), GS_OK);
+        ups[n++] = (gs_update){gs_slice_of("until", 5), GS_KIND_LWW,
+                               gs_slice_of(pu.data, pu.len)};
+    }
+    trust_op(head, author, sk, net, "cert", dev, ups, n, out);
+    gs_buf_fini(&pw);
+    gs_buf_fini(&ps);
+    gs_buf_fini(&pu);
+}
+
+void
+gs_test_revocation_op(const gs_feed_head *head,
+                      const uint8_t author[GS_KEY_BYTES],
+                      const uint8_t sk[GS_SECRETKEY_BYTES],
+                      const uint8_t net[GS_KEY_BYTES],
+                      const uint8_t dev[GS_KEY_BYTES],
+                      const char *const *cutoff, size_t n,
+                      struct gs_test_op *out)
+{
+    gs_buf pa, pc;
+    gs_update ups[2];
+    size_t k = 0;
+    gs_vref at = {
+        GS_V_INT, (int64_t)(1700000000000 + head->seq + 1), {NULL, 0}};
+
+    gs_buf_init(&pa, 64);
+    gs_buf_init(&pc, 4096);
+    assert_int_equal(gs_payload_lww(&pa, 0, &at), GS_OK);
+    ups[k++] = (gs_update){gs_slice_of("at", 2), GS_KIND_LWW,
+                           gs_slice_of(pa.data, pa.len)};
+    if (n) {
+        set_add(&pc, cutoff, n);
+        ups[k++] = (gs_update){gs_slice_of("cutoff", 6), GS_KIND_SET,
+                               gs_slice_of(pc.data, pc.len)};
+    }
+    trust_op(head, author, sk, net, "revocation", dev, ups, k, out);
+    gs_buf_fini(&pa);
+    gs_buf_fini(&pc);
+}
+
+/* Ingest op, the next of the authority's trust feed in s: it must apply. */
+static void
+authority_put(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+              const struct gs_test_op *op)
+{
+    gs_run_item it = {op->bytes, op->n, &op->sig};
+    gs_store_run run = {&it, 1};
+    gs_ingest_stats st;
+    assert_int_equal(gs_store_ingest(s, &run, 1, net, &st), GS_OK);
+    assert_int_equal(st.applied, 1);
+}
+
+void
+gs_test_enroll_cert(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+                    const uint8_t net_sk[GS_SECRETKEY_BYTES],
+                    const uint8_t dev[GS_KEY_BYTES],
+                    const struct gs_test_cert *c)
+{
+    gs_feed_head head;
+    struct gs_test_op op;
+    assert_int_equal(gs_store_feed_head(s, net, gs_slice_of("trust", 5), &head),
+                     GS_OK);
+    gs_test_cert_op(&head, net, net_sk, net, dev, c, &op);
+    authority_put(s, net, &op);
+}
+
+void
+gs_test_enroll(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+               const uint8_t net_sk[GS_SECRETKEY_BYTES],
+               const uint8_t dev[GS_KEY_BYTES], const char *write, bool shop)
+{
+    struct gs_test_cert c = {&write, 1, shop, 0};
+    gs_test_enroll_cert(s, net, net_sk, dev, &c);
+}
+
+void
+gs_test_revoke(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+               const uint8_t net_sk[GS_SECRETKEY_BYTES],
+               const uint8_t dev[GS_KEY_BYTES], const char *const *cutoff,
+               size_t n)
+{
+    gs_feed_head head;
+    struct gs_test_op op;
+    assert_int_equal(gs_store_feed_head(s, net, gs_slice_of("trust", 5), &head),
+                     GS_OK);
+    gs_test_revocation_op(&head, net, net_sk, net, dev, cutoff, n, &op);
+    authority_put(s, net, &op);
+}

@@ -11,6 +11,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@
 
 #include "gridsync.h"
 #include "op.h"
+#include "store.h"
 
 /* xoshiro256** seeded by splitmix64: fast, reproducible. */
 typedef struct gs_rng {
@@ -71,5 +73,60 @@ void gs_test_writer_init(struct gs_test_writer *w, uint8_t key_seed,
 void gs_test_writer_op(struct gs_test_writer *w, const char *type,
                        const char *id, const char *field, const char *text,
                        struct gs_test_op *out);
+
+/* A certificate as the tests write it (store/trust.h): the scopes dev may
+ * write (given as its read scopes too), the shop flag, and until (ms since
+ * the epoch; 0: no `until` field, no end). */
+struct gs_test_cert {
+    const char *const *write;
+    size_t n_write;
+    bool shop;
+    uint64_t until_ms;
+};
+
+/* The op that follows head on author's `trust` feed: cert/HEX(dev) with
+ * c's fields, hlc (1700000000000 + seq) ms, signed with sk for network
+ * net. author is the authority when it is net; any other key makes a
+ * certificate no store accepts (GS_ESCOPE). */
+void gs_test_cert_op(const gs_feed_head *head,
+                     const uint8_t author[GS_KEY_BYTES],
+                     const uint8_t sk[GS_SECRETKEY_BYTES],
+                     const uint8_t net[GS_KEY_BYTES],
+                     const uint8_t dev[GS_KEY_BYTES],
+                     const struct gs_test_cert *c, struct gs_test_op *out);
+
+/* The same for revocation/HEX(dev): its `cutoff` set holds the n elements
+ * given ("SCOPE SEQ HASHHEX", store/trust.h; tests may give malformed
+ * ones), its `at` the op's ms. */
+void gs_test_revocation_op(const gs_feed_head *head,
+                           const uint8_t author[GS_KEY_BYTES],
+                           const uint8_t sk[GS_SECRETKEY_BYTES],
+                           const uint8_t net[GS_KEY_BYTES],
+                           const uint8_t dev[GS_KEY_BYTES],
+                           const char *const *cutoff, size_t n,
+                           struct gs_test_op *out);
+
+/* Enroll device dev in store s as the authority of network net (net_sk
+ * its secret key: the network id is the authority's key, store/trust.h):
+ * one certificate op in the `trust` scope letting dev write and read
+ * under `write` (a scope and everything below it), with the shop flag if
+ * shop. The op depends only on the arguments and the authority feed's
+ * head in s, so stores enrolled in the same order hold the same ops and
+ * never fork the authority's feed. Fails the test on any error. */
+void gs_test_enroll(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+                    const uint8_t net_sk[GS_SECRETKEY_BYTES],
+                    const uint8_t dev[GS_KEY_BYTES], const char *write,
+                    bool shop);
+/* gs_test_enroll with every field of the certificate given. */
+void gs_test_enroll_cert(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+                         const uint8_t net_sk[GS_SECRETKEY_BYTES],
+                         const uint8_t dev[GS_KEY_BYTES],
+                         const struct gs_test_cert *c);
+/* Revoke dev in s as the authority of net, with the cutoff elements given
+ * (gs_test_revocation_op); the same ordering rule as gs_test_enroll. */
+void gs_test_revoke(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+                    const uint8_t net_sk[GS_SECRETKEY_BYTES],
+                    const uint8_t dev[GS_KEY_BYTES], const char *const *cutoff,
+                    size_t n);
 
 #endif

@@ -11,7 +11,9 @@ B=$TMP/b
 "$GS" init "$A" --scope yc.yimei.nanjun.xinxin.g012 --json >"$TMP/init"
 NET=$(sed 's/.*"device":"\([0-9a-f]*\)".*/\1/' "$TMP/init")
 expect_eq "network key" "${#NET}" 64
-new_replica "$B" yc.yimei.nanjun.xinxin.g013 "$NET"
+"$GS" init "$B" --scope yc.yimei.nanjun.xinxin.g013 --authority "$NET" \
+    --json >"$TMP/initb"
+BKEY=$(sed 's/.*"device":"\([0-9a-f]*\)".*/\1/' "$TMP/initb")
 {
     for i in $(seq 1 300); do
         printf '{"type":"household","id":"H-%04d","fields":{"address":"新新社区%d号","head":"张%d"}}\n' "$i" "$i" "$i"
@@ -40,15 +42,29 @@ expect_eq "unchanged" "$("$GS" -r "$B" digest)" "$db"
 # B writes too; A imports B's bundle: both agree again
 expect_rc "put on B" 0 "$GS" -r "$B" put person P-0001 points+=5
 expect_rc "bundle from B" 0 "$GS" -r "$B" bundle export "$TMP/b.bundle"
+# A made the network (its key is the network id: the authority); B is not
+# enrolled yet, so A refuses B's op by name and stays as it was
+da=$("$GS" -r "$A" digest)
+expect_rc "into A before B is enrolled" 1 "$GS" -r "$A" bundle import \
+    "$TMP/b.bundle"
+expect_grep "refused for want of a certificate" \
+    "holds no certificate from this network's authority" "$TMP/err"
+expect_eq "A unchanged by the refused op" "$("$GS" -r "$A" digest)" "$da"
+expect_rc "A enrolls B" 0 "$GS" -r "$A" authority enroll "$BKEY" --name b \
+    --role station --write yc.yimei.nanjun.xinxin.g013
 expect_rc "into A" 0 "$GS" -r "$A" bundle import "$TMP/b.bundle"
+# B gets its certificate the same way, on the stick
+expect_rc "A's bundle again" 0 "$GS" -r "$A" bundle export "$TMP/a1.bundle"
+expect_rc "into B" 0 "$GS" -r "$B" bundle import "$TMP/a1.bundle"
 expect_eq "agree after both ways" "$("$GS" -r "$A" digest)" \
     "$("$GS" -r "$B" digest)"
 "$GS" -r "$A" get person P-0001 --json >"$TMP/p"
 expect_grep "points merged" '"points":6' "$TMP/p"
 
-# a damaged op: A now holds two feeds (its own and B's); change one byte
-# of an op of A's feed. That run cannot be authenticated (its chain runs
-# through the damaged op) and is refused with its reason; B's is imported.
+# a damaged op: A now holds three feeds (its own, its certificates and
+# B's); change one byte of an op of A's feed. That run cannot be
+# authenticated (its chain runs through the damaged op) and is refused with
+# its reason; B's certificate and B's op are imported.
 C=$TMP/c
 new_replica "$C" yc.yimei.nanjun.xinxin.g014 "$NET"
 expect_rc "bundle of two feeds" 0 "$GS" -r "$A" bundle export "$TMP/a2.bundle"
@@ -63,7 +79,7 @@ expect_rc "damaged bundle" 1 "$GS" -r "$C" bundle import "$TMP/bad.bundle" \
     --json
 expect_grep "names the run and reason" "refused: op does not link" "$TMP/err"
 expect_grep "counts the refusal" '"runs_refused":1' "$TMP/out"
-expect_grep "B's op is in" '"applied":1,' "$TMP/out"
+expect_grep "B's certificate and op are in" '"applied":2,' "$TMP/out"
 "$GS" -r "$C" get person P-0001 --json >"$TMP/p"
 expect_grep "B's write arrived" '"points":5' "$TMP/p"
 expect_eq "C consistent" "$("$GS" -r "$C" digest)" \

@@ -13,7 +13,9 @@
  * and the fixture are deterministic, fuzz_session replays each recording
  * exactly as it ran here, to the same end. Scenarios: nothing to do, one
  * changed op, we serve, several feeds each way, a batch of ops, another
- * network; and hostile peers whose OPS are rewritten on the way to us
+ * network, a device enrolled after the fixture's (its certificate comes
+ * first when the peer wants "trust"; else its ops are refused GS_ENOCERT);
+ * and hostile peers whose OPS are rewritten on the way to us
  * (bad signatures, gaps, runs out of scope, runs split in parts, OPS sent
  * as PUSH), which reach the refusal and join paths a mutating fuzzer
  * seldom builds through a zstd frame. Every message either side sent also
@@ -32,6 +34,8 @@ static const char *const type_names[] = {
     NULL,  "hello", "welcome", "summary", "ranges", "want",
     "ops", "ack",   "push",    "error",   "bye"};
 
+#define OTHER_NET_SEED 0xb0 /* the authority of another network */
+
 static uint8_t net[GS_KEY_BYTES], other_net[GS_KEY_BYTES];
 static uint8_t device[GS_KEY_BYTES], peer_device[GS_KEY_BYTES];
 static const char *outdir;
@@ -46,10 +50,13 @@ put(gs_store *st, const uint8_t *nw, uint8_t key, const char *scope,
     gs_fuzz_feed_put(st, nw, &f, 1, run);
 }
 
-/* The fixture with feed i's op count changed by delta[i] (-1000: none). */
+/* The fixture (its certificates, then its feeds) with feed i's op count
+ * changed by delta[i] (-1000: none). */
 static void
 fixture_but(gs_store *st, const uint8_t *nw, const int *delta)
 {
+    gs_fuzz_enroll(st, nw == net ? GS_FUZZ_NET_SEED : OTHER_NET_SEED,
+                   gs_fuzz_certs, 0, GS_FUZZ_CERTS);
     for (size_t i = 0; i < GS_FUZZ_FIXTURE_FEEDS; i++) {
         struct gs_fuzz_feed f = gs_fuzz_fixture(i);
         int n = (int)f.n_ops + (delta ? delta[i] : 0);
@@ -114,6 +121,19 @@ peer_batch(gs_store *st)
     put(st, net, 0x28, "yc.t.g5", 30, 3);
 }
 
+/* A device enrolled after the fixture was made: the peer holds its
+ * certificate (the trust feed's next op) and 4 ops of it. */
+static void
+peer_trust(gs_store *st)
+{
+    struct gs_fuzz_cert all[GS_FUZZ_CERTS + 1];
+    memcpy(all, gs_fuzz_certs, sizeof gs_fuzz_certs);
+    all[GS_FUZZ_CERTS] = (struct gs_fuzz_cert){0x29, "yc.t"};
+    fixture_but(st, net, NULL);
+    gs_fuzz_enroll(st, GS_FUZZ_NET_SEED, all, GS_FUZZ_CERTS, 1);
+    put(st, net, 0x29, "yc.t.g6", 4, 2);
+}
+
 static void
 peer_other_network(gs_store *st)
 {
@@ -138,21 +158,26 @@ struct scenario {
     enum tamper tamper;
     size_t peer_scopes; /* a dialing peer wants the first 1 or 2 of
                            {"yc", "zz"} ("zz": a scope we hold nothing of) */
+    /* if set, what a dialing peer wants instead of {"yc", "zz"} */
+    const char *const *peer_wanted;
 };
 
+static const char *const trust_first[] = {"trust", "yc"}; /* the agent's */
+
 static const struct scenario scenarios[] = {
-    {"nothing", peer_same, net, 0, T_NONE, 1},
-    {"one-op", peer_ahead_one, net, 0, T_NONE, 1},
-    {"serve", peer_behind, net, 0, T_NONE, 1},
-    {"both-ways", peer_both_ways, net, 0, T_NONE, 1},
-    {"batch", peer_batch, net, 8, T_NONE, 1},
-    {"other-network", peer_other_network, other_net, 0, T_NONE, 1},
-    {"bad-sig", peer_both_ways, net, 0, T_BADSIG, 1},
-    {"gap", peer_both_ways, net, 0, T_GAP, 1},
-    {"scope", peer_batch, net, 8, T_SCOPE, 1},
-    {"split-runs", peer_both_ways, net, 0, T_SPLIT, 1},
-    {"push", peer_ahead_one, net, 0, T_PUSH, 1},
-    {"two-scopes", peer_two_scopes, net, 0, T_NONE, 2},
+    {"nothing", peer_same, net, 0, T_NONE, 1, NULL},
+    {"one-op", peer_ahead_one, net, 0, T_NONE, 1, NULL},
+    {"serve", peer_behind, net, 0, T_NONE, 1, NULL},
+    {"both-ways", peer_both_ways, net, 0, T_NONE, 1, NULL},
+    {"batch", peer_batch, net, 8, T_NONE, 1, NULL},
+    {"other-network", peer_other_network, other_net, 0, T_NONE, 1, NULL},
+    {"bad-sig", peer_both_ways, net, 0, T_BADSIG, 1, NULL},
+    {"gap", peer_both_ways, net, 0, T_GAP, 1, NULL},
+    {"scope", peer_batch, net, 8, T_SCOPE, 1, NULL},
+    {"split-runs", peer_both_ways, net, 0, T_SPLIT, 1, NULL},
+    {"push", peer_ahead_one, net, 0, T_PUSH, 1, NULL},
+    {"two-scopes", peer_two_scopes, net, 0, T_NONE, 2, NULL},
+    {"trust-first", peer_trust, net, 0, T_NONE, 2, trust_first},
 };
 
 /* ---- hostile peers ---- */
@@ -286,7 +311,7 @@ record(const struct scenario *sc, bool we_dial)
     po.device = peer_device;
     po.dialer = !we_dial;
     po.id = 9;
-    po.scopes = wanted;
+    po.scopes = sc->peer_wanted ? sc->peer_wanted : wanted;
     po.n_scopes = sc->peer_scopes;
     po.batch_ops = sc->batch_ops;
     if (gs_session_new(&lo, &us) != GS_OK ||
@@ -362,7 +387,7 @@ main(int argc, char **argv)
     }
     outdir = argv[1];
     gs_fuzz_keypair(GS_FUZZ_NET_SEED, net, sk);
-    gs_fuzz_keypair(0xb0, other_net, sk);
+    gs_fuzz_keypair(OTHER_NET_SEED, other_net, sk);
     gs_fuzz_keypair(GS_FUZZ_DEVICE_SEED, device, sk);
     gs_fuzz_keypair(0x31, peer_device, sk);
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++) {

@@ -15,6 +15,13 @@
  * deterministically), so two stores built from overlapping specs hold the
  * same ops where they overlap.
  *
+ * Trust (store/trust.h): every store first gets the network authority's
+ * certificates for the writers of gs_fuzz_certs, in that order, so that
+ * their ops are accepted and every store's trust feed is the same (a store
+ * may have more certificates after those: gen_session_corpus.c's
+ * "trust-first" peer). The sessions want "yc" (and "zz"), so the trust
+ * feed is not reconciled unless a peer asks for it.
+ *
  * Not cmocka: failures abort (the fuzz target has no test framework).
  */
 #ifndef GS_TESTS_FUZZ_SESSION_FIXTURE_H
@@ -67,6 +74,95 @@ gs_fuzz_keypair(uint8_t b, uint8_t pk[GS_KEY_BYTES],
     if (sodium_init() < 0)
         abort();
     crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+/* The devices the authority enrolls in every store, in this order, and the
+ * scope each may write under: the fixture's writers, then the peer
+ * writers of gen_session_corpus.c. */
+struct gs_fuzz_cert {
+    uint8_t key;
+    const char *write;
+};
+#define GS_FUZZ_CERTS 9
+static const struct gs_fuzz_cert gs_fuzz_certs[GS_FUZZ_CERTS] = {
+    {0x10, "yc.t"}, {0x11, "yc.t"}, {0x12, "yc.t"},
+    {0x13, "yc.t"}, {0x20, "yc.t"}, {0x21, "yc.t"},
+    {0x22, "yc.b"}, {0x23, "zz"},   {0x28, "yc.t"}};
+
+/* The certificate of device key `key` (seed) for `write`: op `seq` of the
+ * authority's trust feed (authority key pair from seed auth), with prev
+ * as gs_fuzz_op has it. The cert fields as store/trust.h names them. */
+static inline void
+gs_fuzz_cert_op(uint8_t auth, uint8_t key, const char *write, uint64_t seq,
+                uint8_t prev[GS_HASH_BYTES], gs_buf *out, gs_sig *sig)
+{
+    uint8_t net[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
+    uint8_t dev[GS_KEY_BYTES], dev_sk[GS_SECRETKEY_BYTES];
+    char id[2 * GS_KEY_BYTES + 1];
+    gs_buf pw, ps;
+    gs_op op;
+    gs_set_item it = {GS_SET_ADD, gs_slice_of(write, strlen(write)), 0, NULL};
+    gs_vref no = {GS_V_FALSE, 0, {NULL, 0}};
+    gs_fuzz_keypair(auth, net, net_sk);
+    gs_fuzz_keypair(key, dev, dev_sk);
+    sodium_bin2hex(id, sizeof id, dev, GS_KEY_BYTES);
+    gs_buf_init(&pw, 256);
+    gs_buf_init(&ps, 64);
+    if (gs_payload_set(&pw, &it, 1) != GS_OK ||
+        gs_payload_lww(&ps, 0, &no) != GS_OK)
+        abort();
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, net, GS_KEY_BYTES);
+    op.scope = gs_slice_of("trust", 5);
+    op.seq = seq;
+    memcpy(op.prev, prev, GS_HASH_BYTES);
+    op.hlc = ((uint64_t)1700000000000 + seq) << 16;
+    op.type = gs_slice_of("cert", 4);
+    op.id = gs_slice_of(id, 2 * GS_KEY_BYTES);
+    op.n_updates = 3;
+    op.updates[0] = (gs_update){gs_slice_of("read", 4), GS_KIND_SET,
+                                gs_slice_of(pw.data, pw.len)};
+    op.updates[1] = (gs_update){gs_slice_of("shop", 4), GS_KIND_LWW,
+                                gs_slice_of(ps.data, ps.len)};
+    op.updates[2] = (gs_update){gs_slice_of("write", 5), GS_KIND_SET,
+                                gs_slice_of(pw.data, pw.len)};
+    if (gs_op_encode(&op, out) != GS_OK)
+        abort();
+    gs_op_hash(out->data, out->len, prev);
+    gs_op_sign(prev, net, net_sk, sig);
+    gs_buf_fini(&pw);
+    gs_buf_fini(&ps);
+}
+
+/* Enroll, as the authority of key seed auth, the n devices of certs that
+ * follow the first `from` of them (which st must hold already): one run,
+ * signed at its end. */
+static inline void
+gs_fuzz_enroll(gs_store *st, uint8_t auth, const struct gs_fuzz_cert *certs,
+               size_t from, size_t n)
+{
+    uint8_t net[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
+    uint8_t prev[GS_HASH_BYTES] = {0};
+    gs_buf ops[16];
+    gs_sig sigs[16];
+    gs_run_item items[16];
+    if (from + n > 16 || n == 0)
+        abort();
+    gs_fuzz_keypair(auth, net, net_sk);
+    for (size_t i = 0; i < from + n; i++) {
+        gs_buf_init(&ops[i], GS_OP_BYTES_MAX);
+        gs_fuzz_cert_op(auth, certs[i].key, certs[i].write, i + 1, prev,
+                        &ops[i], &sigs[i]);
+        items[i] = (gs_run_item){ops[i].data, ops[i].len, NULL};
+    }
+    items[from + n - 1].sig = &sigs[from + n - 1];
+    gs_store_run r = {items + from, n};
+    gs_ingest_stats is;
+    if (gs_store_ingest(st, &r, 1, net, &is) != GS_OK || is.applied != n)
+        abort();
+    for (size_t i = 0; i < from + n; i++)
+        gs_buf_fini(&ops[i]);
 }
 
 /* Op `seq` of feed f, canonical, with its signature; prev is the content
@@ -142,6 +238,7 @@ gs_fuzz_feed_put(gs_store *st, const uint8_t *net, const struct gs_fuzz_feed *f,
 static inline void
 gs_fuzz_fill_fixture(gs_store *st, const uint8_t *net)
 {
+    gs_fuzz_enroll(st, GS_FUZZ_NET_SEED, gs_fuzz_certs, 0, GS_FUZZ_CERTS);
     for (size_t i = 0; i < GS_FUZZ_FIXTURE_FEEDS; i++) {
         struct gs_fuzz_feed f = gs_fuzz_fixture(i);
         gs_fuzz_feed_put(st, net, &f, 1, 2);

@@ -34,22 +34,47 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# node NAME SCOPE: a replica in $TMP/NAME on a port of its own, in the
-# network of the first node made (its key is the authority until the trust
-# work lands).
+# node NAME SCOPE [READ]: a replica in $TMP/NAME on a port of its own. The
+# first node of a network (NET empty) makes the network's authority first,
+# in $TMP/authority-N (no agent: it only signs). Every node is enrolled
+# there, writing under SCOPE and reading READ (default: its district,
+# SCOPE's first label), and every node of the network gets the authority's
+# certificates as a bundle, the way a USB stick would bring them. With
+# ENROLL=0 the node is made in the network but not enrolled.
+NODES=()
+AUTH=""
 node() {
-    local name=$1 scope=$2 dir=$TMP/$1 out
+    local name=$1 scope=$2 read=${3:-${2%%.*}} dir=$TMP/$1 out n
     if [ -z "$NET" ]; then
-        out=$("$GS" init "$dir" --scope "$scope" --name "$name" --json) ||
-            { fail "init $name"; return 1; }
-    else
-        out=$("$GS" init "$dir" --scope "$scope" --name "$name" \
-            --authority "$NET" --json) || { fail "init $name"; return 1; }
+        AUTH=$TMP/authority-$((${#NODES[@]} + 1))
+        out=$("$GS" authority init "$AUTH" --json) ||
+            { fail "authority init"; return 1; }
+        NET=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["device"])')
+        NODES=()
     fi
+    out=$("$GS" init "$dir" --scope "$scope" --name "$name" \
+        --authority "$NET" --json) || { fail "init $name"; return 1; }
     KEY[$name]=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["device"])')
-    [ -z "$NET" ] && NET=${KEY[$name]}
+    if [ "${ENROLL:-1}" -eq 1 ]; then
+        "$GS" -r "$AUTH" authority enroll "${KEY[$name]}" --name "$name" \
+            --role station --write "$scope" --read "$read" >/dev/null ||
+            { fail "enroll $name"; return 1; }
+    fi
+    trust_to_all "$name"
     PORT[$name]=$(free_port)
     gsr "$name" config set agent.endpoint "tcp://127.0.0.1:${PORT[$name]}" >/dev/null
+}
+
+# trust_to_all [NEW]: every node (and NEW) imports the authority's bundle.
+trust_to_all() {
+    local n
+    "$GS" -r "$AUTH" bundle export "$TMP/trust.bundle" >/dev/null ||
+        { fail "export the certificates"; return 1; }
+    [ -n "${1:-}" ] && NODES+=("$1")
+    for n in "${NODES[@]}"; do
+        gsr "$n" bundle import "$TMP/trust.bundle" >/dev/null ||
+            { fail "give $n the certificates"; return 1; }
+    done
 }
 
 gsr() {

@@ -4,6 +4,12 @@
  * agent serves, gs_sync_once from another replica against it (127.0.0.1
  * only), a device the agent does not accept refused at the handshake with
  * a reason, and gs_agent_stop returning promptly.
+ *
+ * The network: replica a is made without an authority, so its device is
+ * the authority (its key is the network id); a enrolls tablet b
+ * (gs_authority_enroll: writing in its grid, reading a's community) and
+ * accepts it at the handshake; c is of the same network but neither
+ * enrolled nor accepted.
  */
 #include "gridsync.h"
 #include "testutil.h"
@@ -73,6 +79,12 @@ setup(struct fix *f)
     assert_int_equal(gs_replica_config_set(r, "agent.endpoint", ep), GS_OK);
     assert_int_equal(gs_replica_config_set(r, "agent.accept", f->key_b),
                      GS_OK);
+    /* b writes in its grid and reads the station's community, where a's
+     * app writes */
+    const char *grid[] = {"yc.s1.g1"}, *community[] = {"yc.s1"};
+    gs_cert_opts cert = {"tablet g1", "tablet", grid, 1, community, 1, 0, 0};
+    assert_int_equal(gs_authority_enroll(r, f->key_b, &cert, why, sizeof why),
+                     GS_OK);
     gs_replica_close(r);
 }
 
@@ -109,7 +121,7 @@ test_agent_embedded_serves_while_app_writes(void **state)
     gs_err rc = gs_sync_once(f.b, f.peer_a, 10000, &res, why, sizeof why);
     if (rc != GS_OK)
         fail_msg("sync: %s: %s", gs_errname(rc), why);
-    assert_int_equal(res.ops_in, 20);
+    assert_int_equal(res.ops_in, 1 + 20); /* b's certificate, a's puts */
     assert_int_equal(res.ops_out, 0);
     assert_string_equal(res.peer_device, f.key_a);
 
@@ -123,6 +135,7 @@ test_agent_embedded_serves_while_app_writes(void **state)
         fail_msg("second sync: %s: %s", gs_errname(rc), why);
     assert_int_equal(res.ops_in, 5);
     assert_int_equal(res.ops_out, 3);
+    assert_int_equal(res.rejected, 0); /* b's certificate admits them */
 
     /* a device the agent does not accept learns why */
     rc = gs_sync_once(f.c, f.peer_a, 5000, &res, why, sizeof why);

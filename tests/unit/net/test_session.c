@@ -7,6 +7,14 @@
  * both sizes. Hostile input ends a session with a named error and changes
  * nothing.
  *
+ * Every writer is enrolled (store/trust.h) in every store before its ops
+ * go in, in the same order in each, so the measured sessions move exactly
+ * the ops they did before certificates existed; those sessions want "yc"
+ * only. One test leaves the certificates to the session: wanting "trust"
+ * first, as the agent does, a replica that has none gets them and then
+ * the ops they admit; wanting "yc" alone, it refuses those ops
+ * (GS_ENOCERT) and stays as it was.
+ *
  * A "flight" is everything one side has queued, delivered at once; two
  * flights make a round trip.
  */
@@ -22,6 +30,7 @@
 
 static uint8_t net_pk[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
 static const char *const wanted[] = {"yc"}; /* every test feed is below */
+static const char *const wanted_trust[] = {"trust", "yc"}; /* the agent's */
 
 struct side {
     char dir[64];
@@ -37,6 +46,18 @@ side_open(struct side *s, uint8_t seed)
     assert_non_null(mkdtemp(s->dir));
     assert_int_equal(gs_store_open(s->dir, &o, &s->st), GS_OK);
     gs_test_keypair(seed, s->pk, s->sk);
+}
+
+/* Enroll the device of key seed `seed` for `write` in every store given,
+ * in the order given. */
+static void
+enroll(gs_store *const *stores, size_t n_stores, uint8_t seed,
+       const char *write)
+{
+    uint8_t pk[GS_KEY_BYTES], sk[GS_SECRETKEY_BYTES];
+    gs_test_keypair(seed, pk, sk);
+    for (size_t k = 0; k < n_stores; k++)
+        gs_test_enroll(stores[k], net_pk, net_sk, pk, write, false);
 }
 
 static void
@@ -183,7 +204,8 @@ flight(gs_session *from, gs_session *to, size_t *msgs, size_t stop_after,
 }
 
 static gs_session *
-new_session(struct side *s, bool dialer, size_t batch_ops)
+new_session_scopes(struct side *s, bool dialer, size_t batch_ops,
+                   const char *const *scopes, size_t n_scopes)
 {
     gs_session_opts o = {0};
     gs_session *x;
@@ -191,23 +213,31 @@ new_session(struct side *s, bool dialer, size_t batch_ops)
     o.network = net_pk;
     o.device = s->pk;
     o.dialer = dialer;
-    o.scopes = wanted;
-    o.n_scopes = 1;
+    o.scopes = scopes;
+    o.n_scopes = n_scopes;
     o.id = 7;
     o.batch_ops = batch_ops;
     assert_int_equal(gs_session_new(&o, &x), GS_OK);
     return x;
 }
 
-/* One session, a dialing b. stop_after > 0 cuts it after that many
- * messages (an interrupted link). Returns both sessions' stats. */
-static void
-run_session(struct side *a, struct side *b, struct run_stats *rs,
-            size_t batch_ops, size_t stop_after, gs_session_stats *sa,
-            gs_session_stats *sb)
+static gs_session *
+new_session(struct side *s, bool dialer, size_t batch_ops)
 {
-    gs_session *d = new_session(a, true, batch_ops);
-    gs_session *l = new_session(b, false, batch_ops);
+    return new_session_scopes(s, dialer, batch_ops, wanted, 1);
+}
+
+/* One session, a dialing b for the n_scopes scopes given. stop_after > 0
+ * cuts it after that many messages (an interrupted link). Returns both
+ * sessions' stats. */
+static void
+run_session_scopes(struct side *a, struct side *b, struct run_stats *rs,
+                   size_t batch_ops, size_t stop_after, gs_session_stats *sa,
+                   gs_session_stats *sb, const char *const *scopes,
+                   size_t n_scopes)
+{
+    gs_session *d = new_session_scopes(a, true, batch_ops, scopes, n_scopes);
+    gs_session *l = new_session_scopes(b, false, batch_ops, scopes, n_scopes);
     bool stopped = false;
     memset(rs, 0, sizeof *rs);
     assert_int_equal(gs_session_start(d), GS_OK);
@@ -242,12 +272,23 @@ run_session(struct side *a, struct side *b, struct run_stats *rs,
         assert_int_equal(gs_session_result(d), GS_OK);
         assert_int_equal(gs_session_result(l), GS_OK);
     }
+    if (!stop_after) /* the session's own count agrees with the flights */
+        assert_int_equal(gs_session_stats_get(d)->round_trips, rs->rtts);
     if (sa)
         *sa = *gs_session_stats_get(d);
     if (sb)
         *sb = *gs_session_stats_get(l);
     gs_session_free(d);
     gs_session_free(l);
+}
+
+/* run_session_scopes for "yc": the certificates are in place already. */
+static void
+run_session(struct side *a, struct side *b, struct run_stats *rs,
+            size_t batch_ops, size_t stop_after, gs_session_stats *sa,
+            gs_session_stats *sb)
+{
+    run_session_scopes(a, b, rs, batch_ops, stop_after, sa, sb, wanted, 1);
 }
 
 static void
@@ -270,6 +311,7 @@ test_session_nothing_to_do_is_one_round_trip(void **state)
         side_open(&a, 1);
         side_open(&b, 2);
         gs_store *both[2] = {a.st, b.st};
+        enroll(both, 2, 9, "yc.t");
         many_feeds(both, 2, sizes[k], 9);
         run_session(&a, &b, &rs, 0, 0, NULL, NULL);
         printf("nothing to do, %zu feeds: %zu bytes, %zu round trip(s), "
@@ -296,6 +338,7 @@ test_session_one_changed_op_costs_little(void **state)
         side_open(&a, 1);
         side_open(&b, 2);
         gs_store *both[2] = {a.st, b.st};
+        enroll(both, 2, 9, "yc.t");
         many_feeds(both, 2, sizes[k], 9);
         /* one more op on one feed, on a only */
         struct gs_test_writer w;
@@ -338,7 +381,13 @@ test_session_offline_writers_converge(void **state)
     gs_session_stats sa, sb;
     side_open(&a, 1);
     side_open(&b, 2);
-    /* each side: 10,000 ops offline, in 4 feeds, signed every 50 ops */
+    /* each side: 10,000 ops offline, in 4 feeds, signed every 50 ops, by
+     * devices enrolled before they went offline */
+    gs_store *both[2] = {a.st, b.st};
+    for (int i = 0; i < 4; i++) {
+        enroll(both, 2, (uint8_t)(10 + i), "yc.t");
+        enroll(both, 2, (uint8_t)(20 + i), "yc.t");
+    }
     for (int i = 0; i < 4; i++) {
         struct gs_test_writer wa, wb;
         gs_test_writer_init(&wa, (uint8_t)(10 + i),
@@ -379,6 +428,8 @@ test_session_interrupted_resumes_without_resending(void **state)
     side_open(&a, 1);
     side_open(&b, 2);
     struct gs_test_writer w;
+    gs_store *both[2] = {a.st, b.st};
+    enroll(both, 2, 30, "yc.t.g1");
     gs_test_writer_init(&w, 30, "yc.t.g1", net_pk);
     feed_ops(&w, a.st, 5000, 100);
     /* cut the link after 12 messages: some batches applied, some not */
@@ -472,6 +523,9 @@ test_session_bad_signature_refused_and_counted(void **state)
     struct side a, b;
     side_open(&a, 1);
     side_open(&b, 2);
+    gs_store *both[2] = {a.st, b.st};
+    for (int i = 0; i < 3; i++) /* the signatures are all that is wrong */
+        enroll(both, 2, (uint8_t)(40 + i), "yc.t.g1");
     for (int i = 0; i < 3; i++) {
         struct gs_test_writer w;
         gs_test_writer_init(&w, (uint8_t)(40 + i), "yc.t.g1", net_pk);
@@ -540,6 +594,52 @@ test_session_bad_signature_refused_and_counted(void **state)
     side_close(&b);
 }
 
+/* Certificates travel in the session, before the ops they admit: a has
+ * the authority's certificates for two writers and their ops; b has
+ * nothing. Wanting "yc" alone, b refuses every op (GS_ENOCERT) and stays
+ * as it was; wanting "trust" first, it gets the certificates, then the
+ * same ops, and ends equal to a. Either side dialing. */
+static void
+test_session_certificates_travel_first(void **state)
+{
+    (void)state;
+    for (int b_dials = 0; b_dials < 2; b_dials++) {
+        struct side a, b;
+        struct run_stats rs;
+        gs_session_stats sa, sb;
+        uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
+        side_open(&a, 1);
+        side_open(&b, 2);
+        for (int i = 0; i < 2; i++) {
+            struct gs_test_writer w;
+            gs_test_writer_init(&w, (uint8_t)(50 + i),
+                                i ? "yc.t.g2" : "yc.t.g1", net_pk);
+            gs_test_enroll(a.st, net_pk, net_sk, w.pk, w.scope, false);
+            feed_ops(&w, a.st, 100, 50);
+        }
+        struct side *d = b_dials ? &b : &a, *l = b_dials ? &a : &b;
+        gs_session_stats *sd = b_dials ? &sb : &sa, *sl = b_dials ? &sa : &sb;
+
+        assert_int_equal(gs_store_digest(b.st, before), GS_OK);
+        run_session_scopes(d, l, &rs, 0, 0, sd, sl, wanted, 1);
+        assert_int_equal(sb.ops_in, 0);
+        assert_int_equal(sb.rejected_by_reason[GS_ENOCERT], 200);
+        assert_int_equal(sb.runs_refused, 2);
+        assert_int_equal(gs_store_digest(b.st, after), GS_OK);
+        assert_memory_equal(before, after, GS_HASH_BYTES);
+
+        run_session_scopes(d, l, &rs, 0, 0, sd, sl, wanted_trust, 2);
+        printf("certificates first (%s dials): %zu bytes, %zu round trips\n",
+               b_dials ? "b" : "a", rs.bytes, rs.rtts);
+        assert_int_equal(sb.ops_in, 2 + 200);
+        assert_int_equal(sb.rejected, 0);
+        assert_int_equal(sa.ops_out, 2 + 200);
+        assert_same_digest(&a, &b);
+        side_close(&a);
+        side_close(&b);
+    }
+}
+
 static void
 test_session_scope_covers_on_dots(void **state)
 {
@@ -566,6 +666,7 @@ main(void)
         cmocka_unit_test(test_session_offline_writers_converge),
         cmocka_unit_test(test_session_interrupted_resumes_without_resending),
         cmocka_unit_test(test_session_bad_signature_refused_and_counted),
+        cmocka_unit_test(test_session_certificates_travel_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,13 @@
  * nothing; a truncated or corrupted file imports its intact prefix and says
  * where it stopped; a fork is reported; a 10,000-op feed (longer than one
  * record) round trips.
+ *
+ * Writers are enrolled (store/trust.h) in the source replica before their
+ * ops are ingested; the authority's trust feed is then the source's
+ * oldest feed, so a bundle carries the certificates first, and the
+ * destination learns them from the bundle, as a station would. Bundles
+ * made by hand, and replicas that ingest ops directly, get the
+ * certificates up front, in the same order everywhere.
  */
 #include "testutil.h"
 
@@ -49,6 +56,13 @@ ingest(gs_store *s, const struct gs_test_op *ops, size_t n, size_t per)
         assert_int_equal(st.applied, k);
     }
     free(items);
+}
+
+/* Enroll w in s for its scope (and below), as the authority. */
+static void
+enroll(gs_store *s, const struct gs_test_writer *w)
+{
+    gs_test_enroll(s, net_pk, net_sk, w->pk, w->scope, false);
 }
 
 struct fixture {
@@ -129,7 +143,8 @@ ops_held(gs_store *s)
     return c.ops;
 }
 
-/* Three feeds: 5, 3 and 9 ops; the third ingested in two runs. */
+/* The authority's feed of 3 certificates, then three feeds: 5, 3 and 9
+ * ops; the third ingested in two runs. Returns the ops held: 3 + 17. */
 static size_t
 fill_src(gs_store *s)
 {
@@ -138,13 +153,16 @@ fill_src(gs_store *s)
     gs_test_writer_init(&a, 1, "yc.g1", net_pk);
     gs_test_writer_init(&b, 2, "yc.g1", net_pk);
     gs_test_writer_init(&c, 3, "yc.g2", net_pk);
+    enroll(s, &a);
+    enroll(s, &b);
+    enroll(s, &c);
     writer_ops(&a, ops, 5);
     writer_ops(&b, ops + 5, 3);
     writer_ops(&c, ops + 8, 9);
     ingest(s, ops, 5, 5);
     ingest(s, ops + 5, 3, 3);
     ingest(s, ops + 8, 9, 4);
-    return 17;
+    return 3 + 17;
 }
 
 static void
@@ -168,7 +186,7 @@ test_bundle_round_trip(void **state)
     assert_int_equal(gs_bundle_export(f->src, net_pk, "station 站 7", f->path,
                                       count_progress, &progressed, &ex),
                      GS_OK);
-    assert_int_equal(ex.runs, 3);
+    assert_int_equal(ex.runs, 1 + 3); /* the certificates, then the feeds */
     assert_int_equal(ex.ops, total);
     assert_int_equal(progressed, total);
     assert_int_equal(stat(f->path, &sb), 0);
@@ -178,9 +196,9 @@ test_bundle_round_trip(void **state)
 
     assert_int_equal(gs_bundle_import(f->dst, net_pk, f->path, NULL, NULL, &im),
                      GS_OK);
-    assert_int_equal(im.runs, 3);
+    assert_int_equal(im.runs, 1 + 3);
     assert_int_equal(im.ops, total);
-    assert_int_equal(im.applied, total);
+    assert_int_equal(im.applied, total); /* certificates came first */
     assert_int_equal(im.known, 0);
     assert_int_equal(im.rejected, 0);
     assert_int_equal(im.bytes, ex.bytes);
@@ -277,6 +295,7 @@ test_bundle_bad_runs_reported_good_ones_applied(void **state)
 
     for (int i = 0; i < 5; i++) {
         gs_test_writer_init(&w[i], (uint8_t)(20 + i), "yc.g3", net_pk);
+        enroll(f->dst, &w[i]); /* only the tampering is wrong */
         writer_ops(&w[i], ops[i], 4);
     }
     alter(&ops[1][3]); /* last op: the signature fails */
@@ -305,7 +324,7 @@ test_bundle_bad_runs_reported_good_ones_applied(void **state)
     assert_string_equal(rep.r[0].scope, "yc.g3");
     assert_int_equal(rep.r[1].run, 3);
     assert_int_equal(rep.r[1].reason, GS_ECHAIN);
-    assert_int_equal(ops_held(f->dst), 12);
+    assert_int_equal(ops_held(f->dst), 5 + 12); /* 5 certificates */
 
     /* the same file again: the good runs are known, the bad ones refused
      * again with the same reasons */
@@ -331,6 +350,8 @@ test_bundle_fork_reported(void **state)
 
     /* one device, two histories from seq 2 on (a restored backup) */
     gs_test_writer_init(&w, 30, "yc.g4", net_pk);
+    enroll(f->src, &w);
+    enroll(f->dst, &w);
     writer_ops(&w, mine, 3);
     w2 = w;
     w2.seq = 1;
@@ -346,12 +367,12 @@ test_bundle_fork_reported(void **state)
     assert_int_equal(
         gs_bundle_import(f->dst, net_pk, f->path, on_refusal, &rep, &im),
         GS_OK);
-    assert_int_equal(im.known, 1);
+    assert_int_equal(im.known, 1 + 1); /* the certificate, op 1 */
     assert_int_equal(im.forks, 1);
     assert_int_equal(im.applied, 0);
     assert_int_equal(rep.n, 1);
     assert_int_equal(rep.r[0].reason, GS_EFORK);
-    assert_int_equal(rep.r[0].run, 0);
+    assert_int_equal(rep.r[0].run, 1); /* run 0: the certificate */
 }
 
 static void
@@ -416,25 +437,26 @@ test_bundle_truncated_imports_prefix(void **state)
         GS_OK);
     uint8_t *p = slurp(f->path, &n);
     assert_int_equal(gs_bundle_decode_mem(p, n, NULL, on_rec, &o, &off), GS_OK);
-    assert_int_equal(o.n, 3);
+    assert_int_equal(o.n, 4); /* the certificates, then the three feeds */
+    assert_int_equal(o.ops[0], 3);
     assert_int_equal(off, n);
 
-    /* cut in the middle of the third run */
-    size_t cut = (size_t)(o.at[2] + 40);
+    /* cut in the middle of the last run */
+    size_t cut = (size_t)(o.at[3] + 40);
     write_file(f->path, p, cut);
     assert_int_equal(gs_bundle_import(f->dst, net_pk, f->path, NULL, NULL, &im),
                      GS_ETRUNC);
-    assert_int_equal(im.err_offset, o.at[2]);
-    assert_int_equal(im.runs, 2);
-    assert_int_equal(im.applied, o.ops[0] + o.ops[1]);
-    assert_int_equal(ops_held(f->dst), o.ops[0] + o.ops[1]);
+    assert_int_equal(im.err_offset, o.at[3]);
+    assert_int_equal(im.runs, 3);
+    assert_int_equal(im.applied, o.ops[0] + o.ops[1] + o.ops[2]);
+    assert_int_equal(ops_held(f->dst), o.ops[0] + o.ops[1] + o.ops[2]);
 
     /* cut inside the end checksum: every run is in, the file is damaged */
     write_file(f->path, p, n - 5);
     assert_int_equal(gs_bundle_import(f->dst, net_pk, f->path, NULL, NULL, &im),
                      GS_ETRUNC);
-    assert_int_equal(im.runs, 3);
-    assert_int_equal(ops_held(f->dst), 17);
+    assert_int_equal(im.runs, 4);
+    assert_int_equal(ops_held(f->dst), 3 + 17);
 
     /* a flipped checksum byte and trailing bytes: malformed */
     p[n - 1] ^= 0x55;
@@ -464,6 +486,8 @@ test_bundle_wrong_magic_and_version(void **state)
     gs_buf b;
 
     gs_test_writer_init(&w, 40, "yc.g5", net_pk);
+    enroll(f->dst, &w);
+    uint64_t base = ops_held(f->dst); /* the certificate */
     writer_ops(&w, ops, 2);
     gs_buf_init(&b, 1 << 20);
     put_header(&b, net_pk, GS_BUNDLE_VERSION + 1);
@@ -479,7 +503,7 @@ test_bundle_wrong_magic_and_version(void **state)
     write_file(f->path, b.data, b.len);
     assert_int_equal(gs_bundle_import(f->dst, net_pk, f->path, NULL, NULL, &im),
                      GS_EMALFORMED);
-    assert_int_equal(ops_held(f->dst), 0);
+    assert_int_equal(ops_held(f->dst), base);
 
     /* repaired, but the checksum covers the header: still refused at the
      * end, after the (authenticated) run was imported */
@@ -487,7 +511,7 @@ test_bundle_wrong_magic_and_version(void **state)
     write_file(f->path, b.data, b.len);
     assert_int_equal(gs_bundle_import(f->dst, net_pk, f->path, NULL, NULL, &im),
                      GS_EMALFORMED);
-    assert_int_equal(ops_held(f->dst), 2);
+    assert_int_equal(ops_held(f->dst), base + 2);
     gs_buf_fini(&b);
 
     assert_int_equal(
@@ -528,28 +552,31 @@ test_bundle_long_feed_round_trips(void **state)
 
     assert_non_null(ops);
     gs_test_writer_init(&w, 50, "yc.g9", net_pk);
+    enroll(f->src, &w);
     writer_ops(&w, ops, N);
     ingest(f->src, ops, N, 500); /* the store keeps only the head's sig */
     assert_int_equal(
         gs_bundle_export(f->src, net_pk, NULL, f->path, NULL, NULL, &ex),
         GS_OK);
-    assert_int_equal(ex.runs, 1);
-    assert_int_equal(ex.ops, N);
+    assert_int_equal(ex.runs, 1 + 1); /* the certificate, the feed */
+    assert_int_equal(ex.ops, 1 + N);
 
-    /* two unsigned parts of GS_RUN_MAX ops, closed by one signed run */
+    /* the certificate; then two unsigned parts of GS_RUN_MAX ops, closed
+     * by one signed run */
     uint8_t *p = slurp(f->path, &n);
     assert_int_equal(gs_bundle_decode_mem(p, n, NULL, on_rec, &o, NULL), GS_OK);
     free(p);
-    assert_int_equal(o.n, 3);
-    assert_int_equal(o.ops[0], GS_RUN_MAX);
+    assert_int_equal(o.n, 1 + 3);
+    assert_int_equal(o.ops[0], 1);
     assert_int_equal(o.ops[1], GS_RUN_MAX);
-    assert_int_equal(o.ops[2], N - 2 * GS_RUN_MAX);
+    assert_int_equal(o.ops[2], GS_RUN_MAX);
+    assert_int_equal(o.ops[3], N - 2 * GS_RUN_MAX);
 
     assert_int_equal(
         gs_bundle_import(f->dst, net_pk, f->path, on_refusal, &rep, &im),
         GS_OK);
     assert_int_equal(rep.n, 0);
-    assert_int_equal(im.applied, N);
+    assert_int_equal(im.applied, 1 + N);
     digest(f->src, d1);
     digest(f->dst, d2);
     assert_memory_equal(d1, d2, GS_HASH_BYTES);
@@ -558,7 +585,7 @@ test_bundle_long_feed_round_trips(void **state)
     assert_int_equal(
         gs_bundle_import(f->dst, net_pk, f->path, on_refusal, &rep, &im),
         GS_OK);
-    assert_int_equal(im.known, N);
+    assert_int_equal(im.known, 1 + N);
     assert_int_equal(im.applied, 0);
     free(ops);
 }

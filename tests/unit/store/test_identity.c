@@ -2,15 +2,18 @@
  * test_identity.c — the device key file: created 0600 and atomically,
  * never overwritten, refused when open to others, holding the seed and
  * nothing else; every damaged or foreign file is an error code, never a
- * crash. Each test works in its own mkdtemp directory, removed afterwards.
+ * crash; a sealed file holds the key in no readable form (issue 5, must
+ * show 9). Each test works in its own mkdtemp directory, removed afterwards.
  */
 #include "testutil.h"
 
 #include "identity.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +393,162 @@ test_identity_sealed_round_trip_and_bad_passphrase(void **state)
     gs_identity_fini(&a);
 }
 
+/* A key known to the test: the seed is bytes 0xa0 + i, so the test can
+ * look for it. The secret key sits in sodium_malloc memory, as
+ * gs_identity_fini expects. */
+static void
+known_identity(gs_identity *id, uint8_t seed[crypto_sign_SEEDBYTES])
+{
+    for (size_t i = 0; i < crypto_sign_SEEDBYTES; i++)
+        seed[i] = (uint8_t)(0xa0 + i);
+    id->sk = sodium_malloc(GS_IDENTITY_SK_BYTES);
+    assert_non_null(id->sk);
+    assert_int_equal(crypto_sign_seed_keypair(id->pk, id->sk, seed), 0);
+}
+
+static bool
+holds(const char *img, size_t len, const void *needle, size_t n)
+{
+    for (size_t i = 0; n > 0 && i + n <= len; i++)
+        if (memcmp(img + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether img holds the n bytes of secret p in any form a careless
+ * writer might leave: raw; hex, lower or upper case; base64, standard or
+ * URL-safe, at each of the three alignments it can take inside a longer
+ * base64 text (only the whole 4-character groups, which do not depend on
+ * the bytes around it). */
+static const char *
+leaks(const char *img, size_t len, const uint8_t *p, size_t n)
+{
+    char hex[2 * GS_IDENTITY_SK_BYTES + 1], b64[2 * GS_IDENTITY_SK_BYTES];
+    assert_true(n <= GS_IDENTITY_SK_BYTES);
+    if (holds(img, len, p, n))
+        return "raw";
+    gs_hex(p, n, hex);
+    if (holds(img, len, hex, 2 * n))
+        return "hex";
+    for (size_t i = 0; i < 2 * n; i++)
+        hex[i] = (char)toupper((unsigned char)hex[i]);
+    if (holds(img, len, hex, 2 * n))
+        return "HEX";
+    const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
+                            sodium_base64_VARIANT_URLSAFE};
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t skip = 0; skip < 3; skip++) {
+            size_t m = n - skip;
+            sodium_bin2base64(b64, sizeof b64, p + skip, m, variants[v]);
+            size_t whole = (m / 3) * 4; /* characters of whole groups */
+            if (holds(img, len, b64, whole))
+                return "base64";
+        }
+    }
+    return NULL;
+}
+
+static void
+test_identity_sealed_file_holds_no_plaintext_key(void **state)
+{
+    tdir *t = *state;
+    static const char pass[] = "issue 5 must show 9";
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    gs_identity a = {{0}, NULL}, b = {{0}, NULL};
+    size_t len = 0;
+    char *img;
+    const char *how;
+
+    known_identity(&a, seed);
+
+    /* The check itself works: a plain key file holds the seed (in hex). */
+    assert_int_equal(gs_identity_save(&a, t->path), GS_OK);
+    img = gs_read_file(t->path, &len);
+    assert_non_null(img);
+    assert_string_equal(leaks(img, len, seed, sizeof seed), "hex");
+    sodium_memzero(img, len);
+    free(img);
+
+    /* Sealed at birth: no seed, no secret key, no passphrase. */
+    char sealed[160];
+    snprintf(sealed, sizeof sealed, "%s/sealed", t->dir);
+    assert_int_equal(gs_identity_save_sealed(&a, sealed, pass, sizeof pass - 1),
+                     GS_OK);
+    img = gs_read_file(sealed, &len);
+    assert_non_null(img);
+    if ((how = leaks(img, len, seed, sizeof seed)) != NULL)
+        fail_msg("the sealed file holds the seed (%s)", how);
+    if ((how = leaks(img, len, a.sk, GS_IDENTITY_SK_BYTES)) != NULL)
+        fail_msg("the sealed file holds the secret key (%s)", how);
+    assert_false(holds(img, len, pass, sizeof pass - 1));
+    free(img);
+    assert_int_equal(gs_identity_load_pass(sealed, pass, sizeof pass - 1, &b),
+                     GS_OK);
+    assert_memory_equal(a.pk, b.pk, sizeof a.pk);
+    assert_int_equal(sodium_memcmp(a.sk, b.sk, GS_IDENTITY_SK_BYTES), 0);
+    gs_identity_fini(&b);
+
+    /* Sealed afterwards (gs_identity_seal over the plain file): the same. */
+    assert_int_equal(gs_identity_seal(&a, t->path, pass, sizeof pass - 1),
+                     GS_OK);
+    struct stat st;
+    assert_int_equal(stat(t->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    img = gs_read_file(t->path, &len);
+    assert_non_null(img);
+    assert_true(!strncmp(img, "gridsync-key v1 sealed\n", 23));
+    if ((how = leaks(img, len, seed, sizeof seed)) != NULL)
+        fail_msg("the resealed file holds the seed (%s)", how);
+    if ((how = leaks(img, len, a.sk, GS_IDENTITY_SK_BYTES)) != NULL)
+        fail_msg("the resealed file holds the secret key (%s)", how);
+    free(img);
+    assert_int_equal(gs_identity_load(t->path, &b), GS_EBADPASS);
+    assert_int_equal(gs_identity_load_pass(t->path, pass, sizeof pass - 1, &b),
+                     GS_OK);
+    assert_memory_equal(a.pk, b.pk, sizeof a.pk);
+    gs_identity_fini(&b);
+
+    /* a new passphrase replaces the old one */
+    assert_int_equal(gs_identity_seal(&a, t->path, "other", 5), GS_OK);
+    assert_int_equal(gs_identity_load_pass(t->path, pass, sizeof pass - 1, &b),
+                     GS_EBADPASS);
+    assert_int_equal(gs_identity_load_pass(t->path, "other", 5, &b), GS_OK);
+    assert_memory_equal(a.pk, b.pk, sizeof a.pk);
+    gs_identity_fini(&b);
+    char tmp[170];
+    snprintf(tmp, sizeof tmp, "%s.tmp", t->path);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+
+    sodium_memzero(seed, sizeof seed);
+    gs_identity_fini(&a);
+}
+
+static void
+test_identity_seal_refuses_bad_calls(void **state)
+{
+    tdir *t = *state;
+    gs_identity a, empty = {{0}, NULL};
+    char p[200];
+    assert_int_equal(gs_identity_generate(&a), GS_OK);
+    /* never makes a key file where there was none */
+    assert_int_equal(gs_identity_seal(&a, t->path, "pw", 2), GS_ENOTFOUND);
+    assert_int_not_equal(access(t->path, F_OK), 0);
+    assert_int_equal(gs_identity_save(&a, t->path), GS_OK);
+    assert_int_equal(gs_identity_seal(&a, t->path, "", 0), GS_EINVAL);
+    assert_int_equal(gs_identity_seal(&a, t->path, NULL, 2), GS_EINVAL);
+    assert_int_equal(gs_identity_seal(&empty, t->path, "pw", 2), GS_EINVAL);
+    assert_int_equal(gs_identity_seal(&a, t->dir, "pw", 2), GS_EMALFORMED);
+    /* a leftover temp file stops it, and the key file stays as it was */
+    snprintf(p, sizeof p, "%s.tmp", t->path);
+    write_file(p, "y", 1, 0600);
+    assert_int_equal(gs_identity_seal(&a, t->path, "pw", 2), GS_EEXIST);
+    gs_identity b;
+    assert_int_equal(gs_identity_load(t->path, &b), GS_OK); /* still plain */
+    assert_memory_equal(a.pk, b.pk, sizeof a.pk);
+    gs_identity_fini(&b);
+    gs_identity_fini(&a);
+}
+
 int
 main(void)
 {
@@ -413,6 +572,10 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_identity_sealed_round_trip_and_bad_passphrase, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_identity_sealed_file_holds_no_plaintext_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_seal_refuses_bad_calls,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,11 @@
  * history, the full op listing, the stored forms of ops and entities
  * (canonical bytes back for every reader), and a map that must grow by
  * itself.
+ *
+ * Every writer is enrolled (a certificate of the network's authority,
+ * store/trust.h) before its ops are ingested, so each refusal tested here
+ * has the one reason the test names; the trust rules themselves are
+ * test_trust.c's.
  */
 #include "testutil.h"
 
@@ -58,6 +63,13 @@ teardown(void **state)
     return 0;
 }
 
+/* Enroll writer w in s for its own scope (and below), as the authority. */
+static void
+enroll(gs_store *s, const struct gs_test_writer *w, bool shop)
+{
+    gs_test_enroll(s, net_pk, net_sk, w->pk, w->scope, shop);
+}
+
 static void
 assert_consistent(gs_store *s, uint8_t digest[GS_HASH_BYTES])
 {
@@ -91,6 +103,7 @@ test_store_ingest_applies_and_matches_rebuild(void **state)
     gs_vref v;
 
     gs_test_writer_init(&w, 1, "yc.g1", net_pk);
+    enroll(f->s, &w, false);
     gs_test_writer_op(&w, "household", "H-1", "name", "张三", &ops[0]);
     gs_test_writer_op(&w, "household", "H-1", "phone", "13800000000", &ops[1]);
     gs_test_writer_op(&w, "household", "H-2", "name", "李四", &ops[2]);
@@ -130,6 +143,7 @@ test_store_reingest_is_noop(void **state)
     gs_store_counts c1, c2;
 
     gs_test_writer_init(&w, 2, "yc.g1", net_pk);
+    enroll(f->s, &w, false);
     gs_test_writer_op(&w, "ticket", "T-1", "title", "路灯坏了", &ops[0]);
     gs_test_writer_op(&w, "ticket", "T-1", "title", "路灯坏了两盏", &ops[1]);
     assert_int_equal(ingest(f->s, ops, 2, &st), GS_OK);
@@ -161,10 +175,12 @@ test_store_refuses_gap(void **state)
     uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
 
     gs_test_writer_init(&w, 3, "yc.g2", net_pk);
+    enroll(f->s, &w, false);
     gs_test_writer_op(&w, "household", "H-5", "name", "王五", &ops[0]);
     gs_test_writer_op(&w, "household", "H-5", "name", "王五一", &ops[1]);
     gs_test_writer_op(&w, "household", "H-5", "name", "王五二", &ops[2]);
     assert_int_equal(ingest(f->s, ops, 1, &st), GS_OK);
+    assert_int_equal(st.applied, 1);
     assert_consistent(f->s, before);
     assert_int_equal(ingest(f->s, &ops[2], 1, &st), GS_OK); /* seq 3 after 1 */
     assert_int_equal(st.applied, 0);
@@ -185,6 +201,7 @@ test_store_keeps_fork_as_evidence(void **state)
     uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
 
     gs_test_writer_init(&w, 4, "yc.g3", net_pk);
+    enroll(f->s, &w, false);
     gs_test_writer_op(&w, "wish", "W-1", "title", "修自行车", &ops[0]);
     twin = w; /* the same device state, cloned: it will equivocate */
     gs_test_writer_op(&w, "wish", "W-1", "title", "修自行车和轮椅", &ops[1]);
@@ -210,8 +227,10 @@ test_store_refuses_forged_fork(void **state)
     gs_store_counts c;
 
     gs_test_writer_init(&w, 5, "yc.g3", net_pk);
+    enroll(f->s, &w, false);
     gs_test_writer_op(&w, "wish", "W-2", "title", "a", &op1);
     assert_int_equal(ingest(f->s, &op1, 1, &st), GS_OK);
+    assert_int_equal(st.applied, 1); /* held: the next one is a "fork" */
     gs_test_writer_init(&twin, 5, "yc.g3", net_pk);
     gs_test_writer_op(&twin, "wish", "W-2", "title", "b", &forged);
     forged.sig.sig[3] ^= 1; /* not really the device's */
@@ -232,8 +251,9 @@ test_store_refuses_bad_signature_and_other_network(void **state)
     uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
     uint8_t other_pk[GS_KEY_BYTES], other_sk[GS_SECRETKEY_BYTES];
 
-    assert_consistent(f->s, before);
     gs_test_writer_init(&w, 6, "yc.g4", net_pk);
+    enroll(f->s, &w, false); /* the signature is the only thing wrong */
+    assert_consistent(f->s, before);
     gs_test_writer_op(&w, "household", "H-7", "name", "赵六", &ops[0]);
     gs_test_writer_op(&w, "household", "H-7", "name", "赵六六", &ops[1]);
     ops[1].sig.sig[0] ^= 1;
@@ -282,6 +302,8 @@ test_store_history_lists_ops_in_time_order(void **state)
 
     gs_test_writer_init(&a, 7, "yc.g5", net_pk);
     gs_test_writer_init(&b, 8, "yc.g5", net_pk);
+    enroll(f->s, &a, false);
+    enroll(f->s, &b, false);
     b.hlc += 5; /* b writes between a's two ops */
     gs_test_writer_op(&a, "ticket", "T-9", "title", "井盖丢失", &oa[0]);
     gs_test_writer_op(&b, "ticket", "T-9", "dept", "市政", &ob[0]);
@@ -338,6 +360,8 @@ test_store_ops_each_rebuilds_equal_replica(void **state)
 
     gs_test_writer_init(&a, 9, "yc.g6", net_pk);
     gs_test_writer_init(&b, 10, "yc.g7", net_pk);
+    enroll(f->s, &a, false);
+    enroll(f->s, &b, false);
     for (int i = 0; i < 3; i++)
         gs_test_writer_op(&a, "household", "H-100", "note", i ? "再访" : "初访",
                   &ops[i]);
@@ -350,7 +374,9 @@ test_store_ops_each_rebuilds_equal_replica(void **state)
     assert_int_equal(gs_store_open(dir, &o, &c->dst), GS_OK);
     assert_int_equal(gs_store_ops_each(f->s, copy_cb, c), GS_OK);
     assert_int_equal(c->n, 0); /* every feed ended on a signed head */
-    assert_int_equal(c->applied, 5);
+    /* the authority's feed came first (the oldest feed): its two
+     * certificates, then the ops they admit */
+    assert_int_equal(c->applied, 2 + 5);
     assert_consistent(f->s, d1);
     assert_consistent(c->dst, d2);
     assert_memory_equal(d1, d2, GS_HASH_BYTES);
@@ -455,6 +481,7 @@ struct rt_check {
     struct rt_feed *feeds;
     size_t feed, seq; /* ops_each: where the walk is */
     size_t seen;
+    size_t certs; /* ops of the authority's trust feed, walked first */
 };
 
 /* The op (bytes) must be one the writers wrote, byte for byte. */
@@ -473,6 +500,14 @@ static int
 rt_each_cb(const uint8_t *bytes, size_t len, const gs_sig *sig, void *ctx)
 {
     struct rt_check *c = ctx;
+    gs_op op;
+    assert_int_equal(gs_op_decode(bytes, len, &op), GS_OK);
+    if (memcmp(op.author, net_pk, GS_KEY_BYTES) == 0) {
+        /* the certificates: the first feed, before any writer's */
+        assert_int_equal(c->seen, 0);
+        assert_int_equal(op.seq, ++c->certs);
+        return 0;
+    }
     /* feeds come in feed-number order: the order they were ingested */
     const struct gs_test_op *want = &c->feeds[c->feed].ops[c->seq];
     assert_int_equal(len, want->n);
@@ -499,6 +534,19 @@ rt_hist_cb(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
     return 0;
 }
 
+/* Apply a held op to the in-memory state in ctx. */
+static int
+rt_apply_cb(const uint8_t *bytes, size_t len, const gs_sig *sig, void *ctx)
+{
+    gs_op op;
+    uint8_t hash[GS_HASH_BYTES];
+    (void)sig;
+    assert_int_equal(gs_op_decode(bytes, len, &op), GS_OK);
+    gs_op_hash(bytes, len, hash);
+    assert_int_equal(gs_state_apply(ctx, &op, hash), GS_OK);
+    return 0;
+}
+
 static void
 test_store_stored_forms_give_canonical_bytes(void **state)
 {
@@ -516,7 +564,13 @@ test_store_stored_forms_give_canonical_bytes(void **state)
         gs_test_writer_init(&feeds[i].w, (uint8_t)(20 + i),
                             i == 2 ? "yc.g9.b" : "yc.g9", net_pk);
         feeds[i].w.hlc += gs_rng_below(&rng, 4); /* stamps interleave */
+        /* shop: the random counter updates on "points" take some away */
+        enroll(f->s, &feeds[i].w, true);
     }
+    /* the state in memory holds the certificates too */
+    assert_int_equal(gs_store_feed_read(f->s, net_pk, gs_slice_of("trust", 5),
+                                        1, 16, rt_apply_cb, mem, NULL),
+                     GS_OK);
     for (size_t k = 0; k < RT_OPS; k++)
         for (size_t i = 0; i < RT_FEEDS; i++)
             rt_op(&feeds[i], &rng, &feeds[i].ops[k]);
@@ -538,9 +592,10 @@ test_store_stored_forms_give_canonical_bytes(void **state)
     assert_int_equal(st.known, RT_OPS);
     assert_int_equal(st.forks, 0);
 
-    struct rt_check c = {feeds, 0, 0, 0};
+    struct rt_check c = {feeds, 0, 0, 0, 0};
     assert_int_equal(gs_store_ops_each(f->s, rt_each_cb, &c), GS_OK);
     assert_int_equal(c.seen, RT_FEEDS * RT_OPS);
+    assert_int_equal(c.certs, RT_FEEDS);
     c.seen = 0;
     for (size_t e = 0; e < 3; e++)
         assert_int_equal(gs_store_history(f->s, gs_slice_of("household", 9),
@@ -592,11 +647,12 @@ test_store_map_grows_when_full(void **state)
     gs_ingest_stats st;
     uint8_t d[GS_HASH_BYTES];
     char id[32];
-    size_t total = 0;
+    size_t total = 1; /* the writer's certificate */
 
     assert_non_null(mkdtemp(dir));
     assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
     gs_test_writer_init(&w, 11, "yc.g8", net_pk);
+    enroll(s, &w, false);
     for (int batch = 0; batch < 40; batch++) {
         for (int i = 0; i < 64; i++) {
             snprintf(id, sizeof id, "H-%d", batch * 64 + i);
@@ -637,6 +693,7 @@ test_store_map_cap_is_an_error_not_a_crash(void **state)
     assert_non_null(mkdtemp(dir));
     assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
     gs_test_writer_init(&w, 12, "yc.g9", net_pk);
+    enroll(s, &w, false);
     for (int batch = 0; batch < 100 && rc == GS_OK; batch++) {
         struct gs_test_writer save = w;
         for (int i = 0; i < 64; i++) {

@@ -7,6 +7,11 @@
  * local write batches longer than GS_STORE_SIG_SPACING. Every segment must
  * end at a signature that verifies, carry every op in order, and apply
  * whole to a fresh replica, whose digest then equals the source's.
+ *
+ * Every writer is enrolled (store/trust.h) in every store before it
+ * writes or its ops are ingested there, in the same order in each store,
+ * so the authority's trust feed is one feed among the others, the same
+ * everywhere.
  */
 #include "testutil.h"
 
@@ -23,6 +28,31 @@ static uint8_t net_pk[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
 static const char *const ids[] = {"H-1", "H-2", "H-3", "T-4"};
 
 /* ---- making feeds ---- */
+
+/* Enroll writer w in s for its scope (and below), as the authority. */
+static void
+enroll(gs_store *s, const struct gs_test_writer *w)
+{
+    gs_test_enroll(s, net_pk, net_sk, w->pk, w->scope, false);
+}
+
+/* The authority's trust feed as a writer, to find it in listings and
+ * read it as any feed: n certificates written. */
+static struct gs_test_writer
+trust_feed(gs_store *s)
+{
+    struct gs_test_writer t;
+    gs_feed_head h;
+    memset(&t, 0, sizeof t);
+    memcpy(t.pk, net_pk, GS_KEY_BYTES);
+    t.scope = "trust";
+    t.network = net_pk;
+    assert_int_equal(gs_store_feed_head(s, net_pk, gs_slice_of("trust", 5), &h),
+                     GS_OK);
+    t.seq = h.seq;
+    memcpy(t.prev, h.hash, GS_HASH_BYTES);
+    return t;
+}
 
 struct fixture {
     char dir[64];
@@ -313,6 +343,7 @@ scoped_feeds(gs_store *s, struct gs_test_writer w[N_SCOPED])
         /* the last one is the first writer again, in another scope */
         gs_test_writer_init(&w[i], (uint8_t)(i == N_SCOPED - 1 ? 40 : 40 + i),
                             scopes[i], net_pk);
+        enroll(s, &w[i]); /* the first writer gets a second write scope */
         if (i % 2)
             ingest_feed(s, &w[i], 3 + i);
         else
@@ -327,9 +358,12 @@ test_feeds_each_lists_every_feed_with_its_head(void **state)
     struct gs_test_writer w[N_SCOPED];
     scoped_feeds(f->s, w);
     struct listing l = list(f->s, "");
-    assert_int_equal(l.n, N_SCOPED);
+    struct gs_test_writer t = trust_feed(f->s);
+    assert_int_equal(t.seq, N_SCOPED); /* a certificate per scope */
+    assert_int_equal(l.n, N_SCOPED + 1);
     for (size_t i = 0; i < N_SCOPED; i++)
         assert_true(listed(&l, &w[i]));
+    assert_true(listed(&l, &t));
     /* a write moves the head it lists */
     write_feed(f->s, &w[3], 1, 1);
     l = list(f->s, "x");
@@ -350,6 +384,8 @@ test_feeds_each_filters_by_scope_on_a_dot(void **state)
     l = list(f->s, "a"); /* all but x */
     assert_int_equal(l.n, 4);
     assert_false(listed(&l, &w[3]));
+    l = list(f->s, "trust"); /* the authority's feed, in a scope of its own */
+    assert_int_equal(l.n, 1);
     l = list(f->s, "a.b.c");
     assert_int_equal(l.n, 1);
     assert_true(listed(&l, &w[1]));
@@ -383,6 +419,7 @@ test_feed_read_small_writes_end_at_signatures(void **state)
     struct fixture *f = *state;
     struct gs_test_writer w;
     gs_test_writer_init(&w, 50, "yc.g1", net_pk);
+    enroll(f->s, &w);
     write_feed(f->s, &w, 7, 400); /* 2,800 ops, a signature every 7 */
 
     /* at least the spacing: segments stay within max_ops */
@@ -403,6 +440,7 @@ test_feed_read_one_long_run_is_one_segment(void **state)
     struct seg g = {.w = &w};
     uint64_t ends[2], to;
     gs_test_writer_init(&w, 51, "yc.g2", net_pk);
+    enroll(f->s, &w);
     ingest_feed(f->s, &w, 5000); /* one signature, on seq 5000 */
 
     assert_int_equal(read_feed(f->s, &w, 100, 0, NULL, ends, 2), 1);
@@ -433,6 +471,7 @@ test_feed_read_long_write_batches_end_at_checkpoints(void **state)
     struct gs_test_writer w;
     uint64_t ends[8];
     gs_test_writer_init(&w, 52, "yc.g3", net_pk);
+    enroll(f->s, &w);
     write_feed(f->s, &w, 3000, 4); /* signed at 3000, 6000, 9000, 12000 */
 
     /* without checkpoints only 12000 would be signed: one segment */
@@ -451,6 +490,7 @@ test_feed_read_spacing_holds_for_single_op_writes(void **state)
     struct fixture *f = *state;
     struct gs_test_writer w;
     gs_test_writer_init(&w, 53, "yc.g4", net_pk);
+    enroll(f->s, &w);
     write_feed(f->s, &w, 1, 10000);
 
     size_t segs = read_feed(f->s, &w, 4096, 4096, NULL, NULL, 0);
@@ -470,6 +510,7 @@ test_feed_read_refuses_bad_starts(void **state)
     gs_slice scope = gs_slice_of("yc.g5", 5);
     uint64_t to = 77;
     gs_test_writer_init(&w, 54, "yc.g5", net_pk);
+    enroll(f->s, &w);
     gs_test_writer_init(&stranger, 55, "yc.g5", net_pk);
     write_feed(f->s, &w, 5, 3);
 
@@ -525,15 +566,20 @@ test_feed_read_segments_apply_to_a_fresh_replica(void **state)
     char dir[] = "/tmp/gs-sync-dst-XXXXXX";
     gs_store *dst = replica_new(dir);
 
-    gs_test_writer_init(&small, 60, "yc.g7", net_pk);
-    gs_test_writer_init(&longrun, 61, "yc.g7.b", net_pk);
-    gs_test_writer_init(&batches, 62, "yc.g8", net_pk);
     gs_store_counts c;
     uint64_t ends[4];
 
     gs_test_writer_init(&small, 60, "yc.g7", net_pk);
     gs_test_writer_init(&longrun, 61, "yc.g7.b", net_pk);
     gs_test_writer_init(&batches, 62, "yc.g8", net_pk);
+    /* both replicas hold the same certificates (as a session that
+     * reconciles `trust` first leaves them) */
+    gs_store *both[2] = {f->s, dst};
+    for (size_t i = 0; i < 2; i++) {
+        enroll(both[i], &small);
+        enroll(both[i], &longrun);
+        enroll(both[i], &batches);
+    }
     write_feed(f->s, &small, 5, 500); /* checkpoints at 1020, 2040 */
     ingest_feed(f->s, &longrun, 5000);
     write_feed(f->s, &batches, 3000, 2); /* checkpoint at 3000 */
@@ -547,12 +593,13 @@ test_feed_read_segments_apply_to_a_fresh_replica(void **state)
     assert_int_equal(read_feed(f->s, &batches, 1000, 3000, dst, NULL, 0), 2);
     assert_same_state(f->s, dst);
     assert_int_equal(gs_store_counts_get(dst, &c), GS_OK);
-    assert_int_equal(c.ops, 2500 + 5000 + 6000);
-    assert_int_equal(c.feeds, 3);
+    assert_int_equal(c.ops, 3 + 2500 + 5000 + 6000); /* 3 certificates */
+    assert_int_equal(c.feeds, 1 + 3);
     struct listing l = list(dst, "");
-    assert_int_equal(l.n, 3);
+    struct gs_test_writer t = trust_feed(f->s);
+    assert_int_equal(l.n, 1 + 3);
     assert_true(listed(&l, &small) && listed(&l, &longrun) &&
-                listed(&l, &batches));
+                listed(&l, &batches) && listed(&l, &t));
 
     /* the receiver kept checkpoints of its own where the segments ended:
      * it passes the feeds on in segments as short */
@@ -580,6 +627,7 @@ test_store_open_adds_sigs_to_older_replica(void **state)
     MDB_dbi dbi;
 
     gs_test_writer_init(&w, 63, "yc.g9", net_pk);
+    enroll(s, &w);
     write_feed(s, &w, 1, 1100); /* one checkpoint, at 1024 */
     gs_store_close(s);
     assert_int_equal(mdb_env_create(&env), 0);

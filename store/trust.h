@@ -1,0 +1,92 @@
+/*
+ * trust.h — who may write what (DESIGN §5, docs/trust.md): the ingest
+ * rules every op meets before it is stored, by sync, bundle import or a
+ * local write alike.
+ *
+ * The district authority's public key is the network id. Certificates and
+ * revocations are ordinary entities in the `trust` scope, written only by
+ * the authority:
+ *   cert/DEVICEHEX        name, role (lww text), write, read (set of
+ *                         scopes), shop (lww bool), until (lww int, ms
+ *                         since the epoch; 0 or absent: no end)
+ *   revocation/DEVICEHEX  cutoff (set of "SCOPE SEQ HASHHEX": per feed of
+ *                         the device, its last valid op), at (lww int)
+ * DEVICEHEX is the device key in 64 lowercase hex digits.
+ *
+ * Rules, for an op of author A in scope S (the feed's scope):
+ *  - A is the authority: anything. (It could enroll itself anyway.)
+ *  - else: no op may touch a cert or a revocation (GS_ESCOPE); A's cert
+ *    must exist (GS_ENOCERT); S must lie within one of its write scopes
+ *    and not within `trust` (GS_ESCOPE); the op's hlc must lie before
+ *    `until` (GS_EEXPIRED); a counter decrease on a field named "points"
+ *    (a redemption) needs shop (GS_ESHOP); if A is revoked, S's cutoff
+ *    (0 when the revocation does not name S) bounds the feed: ops past it
+ *    are GS_EREVOKED, and the op at it must have the pinned hash.
+ * Every rule reads only the op and the trust entities, so every replica
+ * that holds the same trust state decides alike, whatever order ops came
+ * in; an op refused for want of a certificate is not stored, so it is
+ * asked for again once the certificate has arrived (sessions reconcile
+ * `trust` first).
+ *
+ * To narrow a device's rights, revoke it and enroll a new key: `write`,
+ * `until` and `shop` only ever grow (gs_authority_enroll refuses to shrink
+ * `until` and keeps `shop` once given), so an op once valid stays valid.
+ */
+#ifndef GS_STORE_TRUST_H
+#define GS_STORE_TRUST_H
+
+#include "field.h"
+#include "gridsync.h"
+#include "op.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GS_TRUST_SCOPE "trust"
+#define GS_TRUST_CERT "cert"
+#define GS_TRUST_REVOCATION "revocation"
+#define GS_TRUST_POINTS_FIELD "points"
+#define GS_TRUST_SCOPES_MAX 64 /* write or read scopes in one certificate */
+
+/* The trust entities of one author, borrowed for one decision. */
+typedef struct gs_trust_dev {
+    const uint8_t *network; /* the authority's key, GS_KEY_BYTES */
+    const gs_entity *cert;  /* NULL: the author holds none */
+    const gs_entity *revocation; /* NULL: not revoked */
+} gs_trust_dev;
+
+/* True if scope lies in outer: equal, or below it on a '.' boundary ("a.b"
+ * covers "a.b" and "a.b.c", not "a.bc"); an empty outer covers all. */
+bool gs_scope_covers(gs_slice outer, gs_slice scope);
+
+/* True for the refusals of these rules (GS_ENOCERT, GS_ESCOPE, GS_ESHOP,
+ * GS_EEXPIRED, GS_EREVOKED): an honest peer may relay such ops (a device
+ * not enrolled yet), unlike ops that fail their signature or chain. */
+bool gs_trust_refusal(gs_err rc);
+
+/* The id of a device's cert and revocation: 64 lowercase hex + NUL. */
+void gs_trust_id(const uint8_t key[GS_KEY_BYTES], char out[65]);
+
+/* GS_OK if op (already verified: signature, chain) may be stored, else the
+ * reason (see above). hash is op's content hash. */
+GS_MUST_CHECK gs_err gs_trust_check(const gs_trust_dev *d, const gs_op *op,
+                                    const uint8_t hash[GS_HASH_BYTES]);
+
+/* The parts of a certificate, read from its entity (borrowed from it). */
+typedef struct gs_cert_view {
+    gs_slice name, role;
+    size_t n_write, n_read; /* may exceed GS_TRUST_SCOPES_MAX: then only */
+    gs_slice write[GS_TRUST_SCOPES_MAX], read[GS_TRUST_SCOPES_MAX];
+    bool shop;
+    uint64_t until; /* 0: no end */
+} gs_cert_view;
+
+void gs_cert_view_read(const gs_entity *cert, gs_cert_view *out);
+
+/* The cutoff of feed scope in a revocation: *seq and *hash (zeros when the
+ * revocation does not name scope: nothing of it is valid). */
+void gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
+                          uint8_t hash[GS_HASH_BYTES]);
+
+#endif /* GS_STORE_TRUST_H */

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Issue 5 with real agents: who may write what, who is served what, who
+# gets in. A district (reads all of yc), a station (reads yc.s1) and a
+# tablet (reads yc.s1.g1), each enrolled by the authority; the district
+# holds data of 20 grids of yc.s1 and of another station's grid.
+#   read scoping (must show 6): the tablet's store holds no feed outside
+#     its grid and trust; the station's none outside yc.s1;
+#   handshake (must show 7): an unenrolled device dialing the station is
+#     refused at the handshake, and both logs say why;
+#   ingest (must show 2): a device enrolled to write yc.s1.g2 (and read
+#     yc.s1) whose ops were
+#     written before its certificate reached it: those outside its grid
+#     (GS_ESCOPE) and its redemption without the shop flag (GS_ESHOP) are
+#     refused by the station, counted in status, and never reach the
+#     district; its ops inside its grid arrive;
+#   replay (must show 3): the tablet importing its own ops again changes
+#     nothing and sends nothing;
+#   revocation (must show 4, connect): once revoked, the device cannot
+#     connect, and once it knows, it cannot write either.
+# Usage: test_trust.sh GRIDSYNC [GS_HOSTILE]
+. "$(dirname "$0")/lib.sh" "$@"
+
+node district yc yc
+node station yc.s1 yc.s1
+node tablet yc.s1.g1 yc.s1.g1
+link station district
+link tablet station
+for n in district station tablet; do
+    gsr "$n" config set agent.sync_interval 1 >/dev/null
+done
+
+# the district writes 5 households in each of 20 grids of yc.s1, and 5 in
+# a grid of another station, as feeds of those scopes
+for g in $(seq 1 20) x; do
+    sc=yc.s1.g$g
+    [ "$g" == x ] && sc=yc.s2.g1
+    gsr district config set replica.scope "$sc" >/dev/null
+    for i in 1 2 3 4 5; do
+        printf '{"type":"household","id":"H-%s-%d","fields":{"head":"王%d"}}\n' \
+            "$g" "$i" "$i"
+    done >"$TMP/g$g.jsonl"
+    expect_rc "district writes in $sc" 0 gsr district import "$TMP/g$g.jsonl"
+done
+gsr district config set replica.scope yc >/dev/null
+
+# feeds_outside NAME SCOPE...: feeds of NAME's store in none of the scopes
+feeds_outside() {
+    local name=$1
+    shift
+    gsr "$name" feeds --json | python3 -c '
+import json, sys
+ok = sys.argv[1:] + ["trust"]
+bad = [f["scope"] for f in map(json.loads, sys.stdin)
+       if not any(f["scope"] == s or f["scope"].startswith(s + ".") for s in ok)]
+print(" ".join(sorted(bad)) or "none")' "$@"
+}
+ops_in() { # ops_in NAME SCOPE: ops NAME holds in SCOPE and below
+    gsr "$1" feeds --scope "$2" --json | python3 -c '
+import json, sys
+print(sum(json.loads(l)["seq"] for l in sys.stdin))'
+}
+wait_ops() { # wait_ops SECONDS NAME SCOPE WANT
+    local t0=$SECONDS
+    while [ "$(ops_in "$2" "$3")" != "$4" ]; do
+        [ $((SECONDS - t0)) -ge "$1" ] && return 1
+        sleep 0.3
+    done
+}
+
+start_agent district
+start_agent station
+start_agent tablet
+
+# ---- read scoping ----
+if wait_ops 30 station yc.s1 100; then ok; else
+    fail "station never got yc.s1's 100 ops (has $(ops_in station yc.s1))"
+fi
+if wait_ops 30 tablet yc.s1.g1 5; then ok; else
+    fail "tablet never got its grid's 5 ops (has $(ops_in tablet yc.s1.g1))"
+fi
+sleep 2 # two more sync rounds: anything else would have come by now
+expect_eq "the tablet's store holds nothing outside its grid" \
+    "$(feeds_outside tablet yc.s1.g1)" none
+expect_eq "the station's store holds nothing outside yc.s1" \
+    "$(feeds_outside station yc.s1)" none
+expect_eq "the district holds the other station's grid" \
+    "$(ops_in district yc.s2)" 5
+echo "tablet holds: $(gsr tablet feeds | tail -1)"
+
+# ---- an unenrolled device is refused at the handshake ----
+ENROLL=0 node rogue yc.s1.g1
+gsr rogue config set agent.peers \
+    "${KEY[station]}@tcp://127.0.0.1:${PORT[station]}" >/dev/null
+expect_rc "rogue writes" 0 gsr rogue put household R-1 head=假
+start_agent rogue
+t0=$SECONDS
+until grep -q "refused us" "$TMP/rogue.log" 2>/dev/null; do
+    [ $((SECONDS - t0)) -ge 10 ] && break
+    sleep 0.2
+done
+expect_grep "the rogue learns why in its log" "refused us" "$TMP/rogue.log"
+expect_grep "the rogue is told to get enrolled" "authority enroll" \
+    "$TMP/rogue.log"
+expect_grep "the station logs the refusal" \
+    "refused a device at the handshake: not enrolled" "$TMP/station.log"
+expect_rc "rogue's op is not on the station" 1 gsr station get household R-1
+stop_agent rogue
+
+# ---- ingest rules: outside the grid, a redemption without shop ----
+ENROLL=0 node tab2 yc.s1.g2
+gsr tab2 config set replica.scope yc.s1.g3 >/dev/null
+expect_rc "tab2 writes in g3 before its certificate" 0 \
+    gsr tab2 put household OUT-1 head=越界
+gsr tab2 config set replica.scope yc.s1.g2.shop >/dev/null
+expect_rc "tab2 takes points before its certificate" 0 \
+    gsr tab2 put person P-1 points-=5
+gsr tab2 config set replica.scope yc.s1.g2 >/dev/null
+expect_rc "tab2 writes in its grid" 0 gsr tab2 put household IN-1 head=李
+# it reads the whole of yc.s1, so its sessions with the station offer the
+# station its g3 feed too
+"$GS" -r "$AUTH" authority enroll "${KEY[tab2]}" --name tab2 --role tablet \
+    --write yc.s1.g2 --read yc.s1 >/dev/null || fail "enroll tab2"
+trust_to_all
+gsr tab2 config set replica.scope yc.s1.g3 >/dev/null
+expect_rc "tab2, enrolled, writing in g3 is refused at home" 1 \
+    gsr tab2 put household OUT-2 head=越界
+expect_grep "with the reason" "outside its author's write scopes" "$TMP/err"
+gsr tab2 config set replica.scope yc.s1.g2 >/dev/null
+link tab2 station
+sd=$(digest district)
+start_agent tab2
+t0=$SECONDS
+until gsr district get household IN-1 >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -ge 20 ] && break
+    sleep 0.3
+done
+expect_rc "tab2's write in its grid reached the district" 0 \
+    gsr district get household IN-1
+expect_rc "tab2's write outside its grid did not" 1 \
+    gsr district get household OUT-1
+expect_rc "nor to the station" 1 gsr station get household OUT-1
+expect_rc "its redemption did not reach the district" 1 \
+    gsr district get person P-1
+rejected_of() { # rejected_of NAME DEVICE: NAME's refusals of DEVICE's ops
+    gsr "$1" status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+p = [p for p in d["peers"] if p.get("device") == sys.argv[1]]
+print(json.dumps(p[0]["rejected"], sort_keys=True) if p else "none")' "$2"
+}
+t0=$SECONDS
+until rejected_of station "${KEY[tab2]}" | grep -q GS_ESHOP &&
+    rejected_of station "${KEY[tab2]}" | grep -q GS_ESCOPE; do
+    [ $((SECONDS - t0)) -ge 10 ] && break
+    sleep 0.3
+done
+rej=$(rejected_of station "${KEY[tab2]}")
+echo "station refused of tab2: $rej"
+expect_grep "the station counts GS_ESCOPE" GS_ESCOPE <(echo "$rej")
+expect_grep "the station counts GS_ESHOP" GS_ESHOP <(echo "$rej")
+expect_eq "the district holds no feed of tab2 outside yc.s1.g2" \
+    "$(gsr district feeds --json | python3 -c '
+import json, sys
+k = sys.argv[1]
+print(" ".join(sorted(f["scope"] for f in map(json.loads, sys.stdin)
+                      if f["author"] == k and f["scope"] != "yc.s1.g2")) or "none")' "${KEY[tab2]}")" none
+
+# ---- replay: the tablet imports its own ops again ----
+expect_rc "tablet exports" 0 gsr tablet bundle export "$TMP/tablet.bundle"
+td=$(digest tablet)
+out_before=$(gsr tablet status --json | python3 -c '
+import json, sys
+print(sum(p.get("ops_out", 0) for p in json.load(sys.stdin)["peers"]))')
+expect_rc "tablet imports them again" 0 gsr tablet bundle import \
+    "$TMP/tablet.bundle" --json
+expect_grep "nothing new" '"applied":0' "$TMP/out"
+expect_eq "tablet unchanged" "$(digest tablet)" "$td"
+sleep 2
+expect_eq "and it sent nothing for them" "$(gsr tablet status --json | python3 -c '
+import json, sys
+print(sum(p.get("ops_out", 0) for p in json.load(sys.stdin)["peers"]))')" \
+    "$out_before"
+
+# ---- revocation: the device cannot connect; its new ops reach nobody ----
+"$GS" -r "$AUTH" authority revoke "${KEY[tab2]}" >/dev/null ||
+    fail "revoke tab2"
+trust_to_all
+stop_agent tab2
+start_agent tab2
+expect_rc "tab2, knowing it is revoked, cannot write" 1 \
+    gsr tab2 put household LATE-1 head=李
+expect_grep "and is told why" "revoked" "$TMP/err"
+t0=$SECONDS
+until grep -q "refused us" "$TMP/tab2.log" 2>/dev/null; do
+    [ $((SECONDS - t0)) -ge 10 ] && break
+    sleep 0.2
+done
+expect_grep "tab2 is refused at the handshake" "refused us" "$TMP/tab2.log"
+t0=$SECONDS
+until grep -q "revoked by the district" "$TMP/station.log"; do
+    [ $((SECONDS - t0)) -ge 5 ] && break
+    sleep 0.2
+done
+expect_grep "the station says it is revoked" "revoked by the district" \
+    "$TMP/station.log"
+finish
