@@ -638,6 +638,31 @@ on_message(gs_agent *a, const gs_net_event *ev, const gs_buf *msg)
     flush(a, c);
 }
 
+/* A connecting peer sent a message over the limit (docs/protocol.md §6):
+ * counted and logged like any broken session, its key ignored a while. */
+static void
+on_toobig(gs_agent *a, const gs_net_event *ev)
+{
+    char h[17];
+    if (banned(a, ev->curve_pk))
+        return;
+    struct conn *c = conn_of(a, ev);
+    if (c && c->sess) {
+        gs_session_free(c->sess);
+        c->sess = NULL;
+    }
+    if (c && !c->dialed)
+        c->up = false;
+    a->hostile[GS_ETOOBIG]++;
+    ban(a, ev->curve_pk);
+    hex8(ev->curve_pk, h);
+    logf_(a, "peer (CURVE key %s…) broke the protocol (GS_ETOOBIG: a "
+             "message of %zu bytes, over the limit of %zu); ignoring its "
+             "key for %d s",
+          h, ev->size, (size_t)GS_WIRE_MSG_MAX, (int)BAN_S);
+    a->status_dirty = true;
+}
+
 static void
 on_event(gs_agent *a, const gs_net_event *ev)
 {
@@ -649,6 +674,9 @@ on_event(gs_agent *a, const gs_net_event *ev)
         break;
     case GS_NET_POKE:
         mark_all_dirty(a, NULL);
+        break;
+    case GS_NET_TOOBIG:
+        on_toobig(a, ev);
         break;
     case GS_NET_UP:
         if (c) {

@@ -16,7 +16,9 @@
  *   with a new rid; its old rid fails with GS_ECLOSED once ZeroMQ drops
  *   the old connection (at once on a clean close, after the heartbeat
  *   timeout on a silent one). The session layer keys on (rid, session).
- * - Every socket has linger 0 and ZMQ_MAXMSGSIZE; dealers have
+ * - Every socket has linger 0 and ZMQ_MAXMSGSIZE (the ROUTER's twice
+ *   max_msg, so that a message over max_msg is seen and reported as
+ *   GS_NET_TOOBIG rather than dropped unseen); dealers have
  *   ZMQ_IMMEDIATE so nothing queues for a peer that is not connected.
  * - Bytes from the network are never asserted on: wrong frame counts,
  *   oversized routing ids and unparsable monitor or ZAP frames are
@@ -300,7 +302,9 @@ static gs_err
 open_router(gs_net *n, const char *endpoint, char *why, size_t why_len)
 {
     n->router = zmq_socket(n->ctx, ZMQ_ROUTER);
-    if (!n->router || set_link(n->router, n->max_msg, endpoint) ||
+    /* Up to twice max_msg reaches us, to be reported (GS_NET_TOOBIG) and
+     * counted against the peer; ZeroMQ drops anything larger unseen. */
+    if (!n->router || set_link(n->router, 2 * n->max_msg, endpoint) ||
         set_int(n->router, ZMQ_ROUTER_MANDATORY, 1) ||
         set_int(n->router, ZMQ_ROUTER_HANDOVER, 0) ||
         set_int(n->router, ZMQ_CURVE_SERVER, 1) ||
@@ -693,10 +697,15 @@ read_router(gs_net *n, gs_net_event *ev, gs_buf *msg, bool *got_ev)
                        NULL, &bin_len, NULL) != 0 ||
         bin_len != GS_NET_CURVE_BYTES)
         goto out;
-    rc = take(&f[1], msg);
-    if (rc != GS_OK)
-        goto out;
-    ev->kind = GS_NET_MSG;
+    if (zmq_msg_size(&f[1]) > n->max_msg) {
+        ev->kind = GS_NET_TOOBIG; /* its bytes are dropped unread */
+        ev->size = zmq_msg_size(&f[1]);
+    } else {
+        rc = take(&f[1], msg);
+        if (rc != GS_OK)
+            goto out;
+        ev->kind = GS_NET_MSG;
+    }
     ev->from.peer = -1;
     memcpy(ev->from.rid, zmq_msg_data(&f[0]), rid_len);
     ev->from.rid_len = rid_len;

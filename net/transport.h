@@ -128,6 +128,8 @@ enum gs_net_event_kind {
     GS_NET_DOWN,    /* a dialed peer's connection dropped (peer) */
     GS_NET_REFUSED, /* a dialed peer refused our key (peer, why) */
     GS_NET_WAKE,    /* gs_net_wake was called (coalesced) */
+    GS_NET_TOOBIG,  /* a connecting peer sent a message over max_msg (from,
+                       curve_pk, size); its bytes were dropped */
 };
 
 /* UP and DOWN alternate per dialed peer, starting with UP. REFUSED comes
@@ -137,9 +139,10 @@ enum gs_net_event_kind {
  * (up to the heartbeat timeout after a silent loss). */
 typedef struct gs_net_event {
     enum gs_net_event_kind kind;
-    gs_net_addr from;     /* GS_NET_MSG; .peer for UP/DOWN/REFUSED */
-    uint8_t curve_pk[32]; /* GS_NET_MSG: the sender's authenticated key */
+    gs_net_addr from;     /* GS_NET_MSG, TOOBIG; .peer for UP/DOWN/REFUSED */
+    uint8_t curve_pk[32]; /* GS_NET_MSG, TOOBIG: the sender's key */
     char why[128];        /* GS_NET_REFUSED: what went wrong, for a person */
+    size_t size;          /* GS_NET_TOOBIG: the message's size */
 } gs_net_event;
 
 /* Wait up to timeout_ms (-1: forever, 0: poll) for one event; ZAP requests

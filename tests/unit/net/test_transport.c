@@ -24,7 +24,7 @@
 
 #define WAIT_MS 5000
 #define LISTEN "tcp://127.0.0.1:*"
-#define KINDS (GS_NET_WAKE + 1)
+#define KINDS (GS_NET_TOOBIG + 1)
 
 struct admit_list {
     const uint8_t *keys[4]; /* curve keys admitted */
@@ -339,10 +339,18 @@ test_transport_oversized_message_dropped(void **state)
     to.peer = dial_up(&d, &l);
     /* over our own cap: refused before it is sent */
     assert_int_equal(gs_net_send(d.n, &to, big, 65536 + 1), GS_ETOOBIG);
-    /* one byte over the listener's cap: ZeroMQ drops the connection */
+    /* one byte over the listener's cap: reported, not delivered, with
+     * the sender's key (the agent counts it against that peer) */
     assert_int_equal(gs_net_send(d.n, &to, big, 1025), GS_OK);
+    assert_true(pump(all, 2, &l, GS_NET_TOOBIG, WAIT_MS));
+    assert_int_equal(l.last[GS_NET_TOOBIG].size, 1025);
+    assert_memory_equal(l.last[GS_NET_TOOBIG].curve_pk, d.curve_pk, 32);
+    assert_int_equal(l.seen[GS_NET_MSG], 0);
+    /* over twice the cap: ZeroMQ drops the connection unseen */
+    assert_int_equal(gs_net_send(d.n, &to, big, 2 * 1024 + 64), GS_OK);
     assert_true(pump(all, 2, &d, GS_NET_DOWN, WAIT_MS));
     assert_int_equal(l.seen[GS_NET_MSG], 0);
+    assert_int_equal(l.seen[GS_NET_TOOBIG], 1);
     /* ZeroMQ redials; a message of exactly the cap then goes through
      * (CURVE's own bytes do not count against it) */
     assert_true(pump(all, 2, &d, GS_NET_UP, WAIT_MS));
