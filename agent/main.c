@@ -83,7 +83,7 @@ struct args {
     bool json, reveal, meta, rebuild, skip_bad, passphrase;
     const char *where, *scope, *authority, *name, *fields_json;
     const char *timeout, *endpoint, *pass_file, *new_pass_file;
-    const char *role, *write, *read, *until;
+    const char *role, *write, *read, *until, *for_device;
     bool shop;
 };
 
@@ -138,6 +138,8 @@ parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
             val = &a->until;
         else if (!strcmp(s, "--shop") && strstr(allowed, "shop"))
             flag = &a->shop;
+        else if (!strcmp(s, "--for") && strstr(allowed, "for"))
+            val = &a->for_device;
         else if (s[0] == '-' && s[1] == '-')
             return usage_error(c, "unknown option '%s'", s);
         if (flag) {
@@ -647,7 +649,7 @@ static int
 cmd_bundle(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json name");
+    int u = parse_args(current, argc, argv, &a, "json name for");
     if (u >= 0)
         return u;
     if (a.npos != 2 ||
@@ -660,7 +662,14 @@ cmd_bundle(int argc, char **argv)
     gs_bundle_result br = {0};
     gs_err rc;
     bool exp = !strcmp(a.pos[0], "export");
-    if (exp)
+    if (!exp && a.for_device) {
+        gs_replica_close(r);
+        return usage_error(current, "--for goes with 'bundle export'");
+    }
+    if (exp && a.for_device)
+        rc = gs_replica_bundle_export_for(r, a.pos[1], a.name, a.for_device,
+                                          report, "bundle", &br);
+    else if (exp)
         rc = gs_replica_bundle_export(r, a.pos[1], a.name, report, "bundle",
                                       &br);
     else
@@ -1282,10 +1291,12 @@ static const struct cmd cmds[] = {
      "                     F, if the key is sealed (see 'gridsync init "
      "--help')\n"},
     {"bundle", cmd_bundle, "write or read the signed ops for a USB stick",
-     "export FILE [--name ORIGIN] | import FILE [--json]",
+     "export FILE [--name ORIGIN] [--for DEVICE_KEY] | import FILE [--json]",
      "  export FILE        every op this replica holds, signed, in one file\n"
      "  import FILE        apply a bundle; importing twice changes nothing\n"
      "  --name ORIGIN      who made the bundle (default: replica.name)\n"
+     "  --for DEVICE_KEY   only what that device's certificate lets it read,\n"
+     "                     and the certificates (a tablet's stick)\n"
      "A run that fails its checks is named with its reason and the rest\n"
      "are imported; then the exit status is 1. docs/bundle.md has the "
      "format.\n"},

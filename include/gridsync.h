@@ -267,6 +267,13 @@ GS_MUST_CHECK gs_err gs_replica_bundle_export(gs_replica *r, const char *path,
                                               gs_replica_report_fn progress,
                                               void *ctx,
                                               gs_bundle_result *out);
+/* gs_replica_bundle_export for one device (64 hex digits): only what its
+ * certificate lets it read (DESIGN §5 read scoping) and the certificates;
+ * a device whose certificate r does not hold gets the certificates only,
+ * the authority everything. GS_EINVAL for a bad key. */
+GS_MUST_CHECK gs_err gs_replica_bundle_export_for(
+    gs_replica *r, const char *path, const char *origin, const char *device,
+    gs_replica_report_fn progress, void *ctx, gs_bundle_result *out);
 /* Import a bundle: every intact, valid run is applied; each refused run is
  * reported (line = run number + 1, msg naming the feed, rc the reason).
  * Importing a bundle twice changes nothing. GS_ENETWORK: the bundle is for
@@ -310,15 +317,18 @@ GS_MUST_CHECK gs_err gs_authority_enroll(gs_replica *r, const char *device,
                                          size_t why_len);
 
 /* Revoke the device: a revocation naming, per feed of the device that r
- * holds, its head seq and hash as the last valid op. Every replica then
- * refuses the device's later ops. Errors as gs_authority_enroll. */
+ * holds, its head seq, hash and signature as the last valid op. Every
+ * replica then refuses the device's later ops, and one that had applied
+ * some rolls them back (docs/trust.md §2). Errors as
+ * gs_authority_enroll. */
 GS_MUST_CHECK gs_err gs_authority_revoke(gs_replica *r, const char *device,
                                          char *why, size_t why_len);
 
 /* Certificates and revocations r holds, as one JSON object (*json
  * malloc'd; caller frees): {"authority": HEX, "certs": [{"device", "name",
  * "role", "write": [..], "read": [..], "shop", "until" (ms or null),
- * "revoked", "cutoff": ["SCOPE SEQ HASH", ..] (if revoked)}]}. */
+ * "revoked", "cutoff": ["SCOPE SEQ HASH SIG", ..] (if revoked; SIG is
+ * missing from cutoffs written before it was added)}]}. */
 GS_MUST_CHECK gs_err gs_trust_list(gs_replica *r, char **json);
 
 /* ---- the sync agent (docs/protocol.md) ---- */

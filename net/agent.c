@@ -266,27 +266,7 @@ store_read_scopes(gs_store *st, const uint8_t *network,
                   const uint8_t device[GS_KEY_BYTES],
                   char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max)
 {
-    char hex[65];
-    gs_entity e;
-    gs_cert_view v;
-    if (!memcmp(device, network, GS_KEY_BYTES))
-        return -1;
-    gs_trust_id(device, hex);
-    const gs_slice cert = {(const uint8_t *)GS_TRUST_CERT,
-                           sizeof GS_TRUST_CERT - 1};
-    if (gs_store_entity_get(st, cert, gs_slice_of(hex, 64), &e) != GS_OK)
-        return 0;
-    gs_cert_view_read(&e, &v);
-    size_t n = 0;
-    for (size_t i = 0; i < v.n_read && i < GS_TRUST_SCOPES_MAX && n < max;
-         i++) {
-        if (v.read[i].n > GS_SCOPE_BYTES_MAX)
-            continue;
-        memcpy(out[n], v.read[i].p, v.read[i].n);
-        out[n++][v.read[i].n] = 0;
-    }
-    gs_entity_fini(&e);
-    return (int)n;
+    return gs_trust_read_scopes(st, network, device, out, max);
 }
 
 static int

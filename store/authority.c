@@ -291,10 +291,23 @@ gs_authority_enroll(gs_replica *r, const char *device,
     return rc;
 }
 
-/* Revocation: one cutoff per feed of the device, as this replica has it. */
+/* Revocation: one cutoff per feed of the device, as this replica has it:
+ * its head, and the head's signature (the store keeps one for every
+ * head), so that a replica rolling the feed back to the cutoff can keep a
+ * signed head there (docs/trust.md §2). */
+#define CUTOFF_BYTES                                                         \
+    (GS_SCOPE_BYTES_MAX + 2 * GS_HASH_BYTES + 2 * GS_SIGNATURE_BYTES + 24)
+
+struct cutoff {
+    uint8_t scope[GS_SCOPE_BYTES_MAX];
+    size_t scope_n;
+    gs_feed_head head;
+    char text[CUTOFF_BYTES]; /* the set element */
+};
+
 struct cutoffs {
     const uint8_t *device;
-    char (*entry)[GS_SCOPE_BYTES_MAX + 2 * GS_HASH_BYTES + 24];
+    struct cutoff *at;
     size_t n;
 };
 
@@ -302,16 +315,65 @@ static int
 cutoff_one(const gs_store_feed_info *f, void *ctx)
 {
     struct cutoffs *c = ctx;
-    char hash[2 * GS_HASH_BYTES + 1];
     if (memcmp(f->author, c->device, GS_KEY_BYTES) != 0)
         return 0;
-    if (c->n == GS_TRUST_SCOPES_MAX)
+    if (c->n == GS_TRUST_SCOPES_MAX || f->scope.n > GS_SCOPE_BYTES_MAX)
         return 1;
-    sodium_bin2hex(hash, sizeof hash, f->head.hash, GS_HASH_BYTES);
-    snprintf(c->entry[c->n++], sizeof c->entry[0], "%.*s %llu %s",
-             (int)f->scope.n, (const char *)f->scope.p,
-             (unsigned long long)f->head.seq, hash);
+    struct cutoff *e = &c->at[c->n++];
+    memcpy(e->scope, f->scope.p, f->scope.n);
+    e->scope_n = f->scope.n;
+    e->head = f->head;
     return 0;
+}
+
+/* The signature of the head op, as gs_store_feed_read hands it. */
+struct head_sig {
+    const uint8_t *device, *network, *hash;
+    bool found;
+    uint8_t sig[GS_SIGNATURE_BYTES];
+};
+
+static int
+head_sig_one(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
+{
+    struct head_sig *h = ctx;
+    uint8_t hash[GS_HASH_BYTES];
+    if (sig == NULL)
+        return 0;
+    gs_op_hash(op, len, hash);
+    /* the store verified it on the way in; checked again because a wrong
+     * one in a revocation would only make replicas cut deeper */
+    if (memcmp(hash, h->hash, GS_HASH_BYTES) == 0 &&
+        gs_op_verify(hash, sig, h->network, h->device) == GS_OK) {
+        memcpy(h->sig, sig->sig, GS_SIGNATURE_BYTES);
+        h->found = true;
+    }
+    return 1;
+}
+
+/* The cutoff element for e: "SCOPE SEQ HASHHEX SIGHEX", or without SIGHEX
+ * if the head's signature cannot be read. */
+static void
+cutoff_text(gs_replica *r, const uint8_t *device, struct cutoff *e)
+{
+    char hash[2 * GS_HASH_BYTES + 1], sig[2 * GS_SIGNATURE_BYTES + 1];
+    struct head_sig h = {device, gs_replica_network(r), e->head.hash, false,
+                         {0}};
+    sodium_bin2hex(hash, sizeof hash, e->head.hash, GS_HASH_BYTES);
+    if (e->head.seq > 0 &&
+        gs_store_feed_read(gs_replica_store(r), device,
+                           gs_slice_of(e->scope, e->scope_n), e->head.seq, 1,
+                           head_sig_one, &h, NULL) == GS_OK &&
+        h.found) {
+        sodium_bin2hex(sig, sizeof sig, h.sig, GS_SIGNATURE_BYTES);
+        snprintf(e->text, sizeof e->text, "%.*s %llu %s %s", (int)e->scope_n,
+                 (const char *)e->scope, (unsigned long long)e->head.seq,
+                 hash, sig);
+    } else {
+        snprintf(e->text, sizeof e->text, "%.*s %llu %s", (int)e->scope_n,
+                 (const char *)e->scope, (unsigned long long)e->head.seq,
+                 hash);
+    }
 }
 
 gs_err
@@ -331,15 +393,16 @@ gs_authority_revoke(gs_replica *r, const char *device, char *why,
     if (memcmp(key, id->pk, GS_KEY_BYTES) == 0)
         return gs_why(why, why_len, GS_EINVAL,
                       "the authority cannot revoke itself");
-    struct cutoffs c = {key, calloc(GS_TRUST_SCOPES_MAX, sizeof *c.entry),
-                        0};
-    if (!c.entry)
+    struct cutoffs c = {key, calloc(GS_TRUST_SCOPES_MAX, sizeof *c.at), 0};
+    if (!c.at)
         return GS_ENOMEM;
     rc = gs_store_feeds_each(gs_replica_store(r), (gs_slice){NULL, 0},
                              cutoff_one, &c);
     const char *elems[GS_TRUST_SCOPES_MAX];
-    for (size_t i = 0; i < c.n; i++)
-        elems[i] = c.entry[i];
+    for (size_t i = 0; i < c.n; i++) {
+        cutoff_text(r, key, &c.at[i]);
+        elems[i] = c.at[i].text;
+    }
     char hex[65];
     gs_trust_id(key, hex);
     struct trust_op t;
@@ -355,7 +418,7 @@ gs_authority_revoke(gs_replica *r, const char *device, char *why,
         rc = gs_why(why, why_len, rc, "cannot build the revocation: %s",
                     gs_strerror(rc));
     trust_op_fini(&t);
-    free(c.entry);
+    free(c.at);
     return rc;
 }
 

@@ -24,6 +24,7 @@
  * SPEC: docs/bundle.md.
  */
 #include "bundle.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -401,6 +402,9 @@ struct exp {
     void *ctx;
     gs_bundle_stats st;
     gs_err err;
+    const gs_slice *read; /* read scoping: NULL = every feed */
+    size_t n_read;
+    bool skipping; /* in a feed the reader may not be served */
 };
 
 static gs_err
@@ -446,6 +450,13 @@ exp_op(struct exp *e, const uint8_t *bytes, size_t len, const gs_sig *sig)
     gs_err rc = gs_op_decode(bytes, len, &op);
     if (rc != GS_OK)
         return rc; /* the store holds only ops that decode */
+    if (!e->in_feed && !e->skipping && e->read &&
+        !gs_trust_may_read(e->read, e->n_read, op.scope))
+        e->skipping = true; /* until this feed's last op (its sig) */
+    if (e->skipping) {
+        e->skipping = sig == NULL;
+        return GS_OK;
+    }
     if (e->in_feed) {
         if (memcmp(op.author, e->author, GS_KEY_BYTES) != 0 ||
             op.scope.n != e->scope_n ||
@@ -525,6 +536,17 @@ gs_bundle_export(gs_store *s, const uint8_t network[GS_KEY_BYTES],
                  gs_bundle_progress_fn progress, void *ctx,
                  gs_bundle_stats *out)
 {
+    return gs_bundle_export_scoped(s, network, origin, path, NULL, 0,
+                                   progress, ctx, out);
+}
+
+gs_err
+gs_bundle_export_scoped(gs_store *s, const uint8_t network[GS_KEY_BYTES],
+                        const char *origin, const char *path,
+                        const gs_slice *read, size_t n_read,
+                        gs_bundle_progress_fn progress, void *ctx,
+                        gs_bundle_stats *out)
+{
     struct exp e;
     gs_bundle_header h = {GS_BUNDLE_VERSION, {0}, now_ms(), {0}};
     uint8_t hash[GS_HASH_BYTES], end = GS_BUNDLE_TAG_END;
@@ -542,6 +564,8 @@ gs_bundle_export(gs_store *s, const uint8_t network[GS_KEY_BYTES],
     memset(&e, 0, sizeof e);
     e.progress = progress;
     e.ctx = ctx;
+    e.read = read;
+    e.n_read = n_read;
     gs_buf_init(&e.rec, GS_BUNDLE_REC_BYTES_MAX + 64 * 1024);
     gs_buf_init(&e.ops, GS_BUNDLE_REC_BYTES_MAX);
     e.lens = malloc(GS_BUNDLE_REC_OPS_MAX * sizeof *e.lens);

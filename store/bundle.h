@@ -155,6 +155,14 @@ GS_MUST_CHECK gs_err gs_bundle_export(gs_store *s,
                                       gs_bundle_progress_fn progress, void *ctx,
                                       gs_bundle_stats *out);
 
+/* gs_bundle_export of only the feeds a reader may be served (DESIGN §5
+ * read scoping): those in `trust` or in one of read[0..n_read) (scopes
+ * and everything below them). read NULL: every feed. */
+GS_MUST_CHECK gs_err gs_bundle_export_scoped(
+    gs_store *s, const uint8_t network[GS_KEY_BYTES], const char *origin,
+    const char *path, const gs_slice *read, size_t n_read,
+    gs_bundle_progress_fn progress, void *ctx, gs_bundle_stats *out);
+
 /* Import the bundle at path into s (whose network id is network), in
  * batches of about GS_BUNDLE_BATCH_OPS ops, each one store transaction.
  * Every run is verified by the store; a refused run is passed to report

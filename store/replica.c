@@ -30,6 +30,7 @@
 #include "replica_int.h"
 #include "schema.h"
 #include "store.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -1740,25 +1741,63 @@ bundle_result(const gs_bundle_stats *st, gs_bundle_result *out)
     out->err_offset = st->err_offset;
 }
 
-gs_err
-gs_replica_bundle_export(gs_replica *r, const char *path, const char *origin,
-                         gs_replica_report_fn progress, void *ctx,
-                         gs_bundle_result *out)
+/* Export every feed, or (read not NULL) only those a reader may read. */
+static gs_err
+bundle_export(gs_replica *r, const char *path, const char *origin,
+              const gs_slice *read, size_t n_read,
+              gs_replica_report_fn progress, void *ctx, gs_bundle_result *out)
 {
     struct bundle_ctx b = {progress, ctx};
     gs_bundle_stats st;
-    r->detail[0] = 0;
     memset(&st, 0, sizeof st);
     memset(out, 0, sizeof *out);
-    gs_err rc = gs_bundle_export(
+    gs_err rc = gs_bundle_export_scoped(
         r->store, r->network,
-        origin ? origin : gs_config_get(r->cfg, "replica.name"), path,
-        progress ? bundle_progress : NULL, &b, &st);
+        origin ? origin : gs_config_get(r->cfg, "replica.name"), path, read,
+        n_read, progress ? bundle_progress : NULL, &b, &st);
     bundle_result(&st, out);
     if (rc == GS_EFULL)
         detail(r, "the disk holding %s is full; nothing was written", path);
     else if (rc != GS_OK)
         detail(r, "cannot write %s: %s", path, gs_strerror(rc));
+    return rc;
+}
+
+gs_err
+gs_replica_bundle_export(gs_replica *r, const char *path, const char *origin,
+                         gs_replica_report_fn progress, void *ctx,
+                         gs_bundle_result *out)
+{
+    r->detail[0] = 0;
+    return bundle_export(r, path, origin, NULL, 0, progress, ctx, out);
+}
+
+gs_err
+gs_replica_bundle_export_for(gs_replica *r, const char *path,
+                             const char *origin, const char *device,
+                             gs_replica_report_fn progress, void *ctx,
+                             gs_bundle_result *out)
+{
+    uint8_t key[GS_KEY_BYTES];
+    char(*v)[GS_SCOPE_BYTES_MAX + 1] = NULL;
+    gs_slice read[GS_TRUST_SCOPES_MAX];
+    r->detail[0] = 0;
+    memset(out, 0, sizeof *out);
+    if (!device || parse_key_hex(device, key) != GS_OK) {
+        detail(r, "'%s' is not a device key: give the 64 hex digits "
+                  "'gridsync init' printed for the device",
+               device ? device : "");
+        return GS_EINVAL;
+    }
+    if (!(v = calloc(GS_TRUST_SCOPES_MAX, sizeof *v)))
+        return GS_ENOMEM;
+    int n = gs_trust_read_scopes(r->store, r->network, key, v,
+                                 GS_TRUST_SCOPES_MAX);
+    for (int i = 0; i < n; i++)
+        read[i] = gs_slice_of(v[i], strlen(v[i]));
+    gs_err rc = bundle_export(r, path, origin, n < 0 ? NULL : read,
+                              n < 0 ? 0 : (size_t)n, progress, ctx, out);
+    free(v);
     return rc;
 }
 

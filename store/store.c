@@ -17,9 +17,13 @@
  * of them zstd-compressed; entities list the ops that touched them (hist
  * takes over past HIST_INLINE) and name fields by number.
  *
+ * A transaction that applies a revocation ends by rolling its device
+ * back ("rolling back a revoked device" below): the device's ops past the
+ * cutoff leave the log, and what they touched is rebuilt from what stays.
+ *
  * MDB_* and errno codes are mapped here and go no further.
  *
- * SPEC: DESIGN §4; op bytes per docs/op-format.md.
+ * SPEC: DESIGN §4, §5 (revocation); op bytes per docs/op-format.md.
  */
 #include "store.h"
 #include "trust.h"
@@ -379,6 +383,36 @@ put(gs_store *s, MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn,
     if (mrc == MDB_MAP_FULL)
         s->map_full = true;
     return map_err(mrc);
+}
+
+/* Walk the keys of dbi that start with prefix. */
+typedef gs_err (*walk_fn)(const MDB_val *k, const MDB_val *v, void *ctx,
+                          bool *stop);
+
+static gs_err
+walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
+     void *ctx)
+{
+    MDB_cursor *cur;
+    MDB_val k = {pn, (void *)prefix}, v;
+    int mrc = mdb_cursor_open(txn, dbi, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    gs_err rc = GS_OK;
+    bool stop = false;
+    mrc = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST);
+    while (mrc == 0 && !stop) {
+        if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
+            break;
+        rc = fn(&k, &v, ctx, &stop);
+        if (rc != GS_OK)
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == GS_OK && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = map_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
 }
 
 /* ---- feeds ---- */
@@ -1738,6 +1772,10 @@ struct ingest_ctx {
     struct ecodec x;  /* entities to and from their stored form */
     struct blockw bw; /* the block being appended to */
     struct blockr br; /* a block read back (the check for held ops) */
+    /* devices whose revocation an op of this transaction touched: rolled
+     * back by revoke_run before it commits */
+    uint8_t (*revoked)[GS_KEY_BYTES];
+    size_t n_revoked, cap_revoked;
 };
 
 /* Start (or start again) a write transaction's work. */
@@ -1750,6 +1788,7 @@ ingest_ctx_reset(struct ingest_ctx *c)
     c->x.fi.kn = 0;
     c->br.n = 0;
     c->br.fi.kn = 0;
+    c->n_revoked = 0;
     blockw_reset(&c->bw);
 }
 
@@ -1769,6 +1808,7 @@ ingest_ctx_fini(struct ingest_ctx *c)
     blockw_fini(&c->bw);
     ecodec_fini(&c->x);
     gs_buf_fini(&c->scratch);
+    free(c->revoked);
 }
 
 /* The greatest hlc held, kept in meta so every writer's clock, in any
@@ -1935,18 +1975,27 @@ verify_long(const gs_run_item *items, size_t n, const gs_feed_head *head,
     return rc;
 }
 
+/* The hist key of op (feedno, seq), stamped hlc, of entity (type, id). */
+static size_t
+hist_key(gs_slice type, gs_slice id, uint64_t hlc, uint64_t feedno,
+         uint64_t seq, uint8_t out[HIST_KEY_MAX])
+{
+    size_t hn = ent_key(type, id, out);
+    out[hn++] = 0;
+    put_u64be(out + hn, hlc);
+    hn += 8;
+    hn += put_varint(out + hn, feedno);
+    hn += put_varint(out + hn, seq);
+    return hn;
+}
+
 /* Index op (feedno, seq) in hist under its entity. */
 static gs_err
 hist_put(gs_store *s, MDB_txn *txn, gs_slice type, gs_slice id, uint64_t hlc,
          uint64_t feedno, uint64_t seq)
 {
     uint8_t hkey[HIST_KEY_MAX];
-    size_t hn = ent_key(type, id, hkey);
-    hkey[hn++] = 0;
-    put_u64be(hkey + hn, hlc);
-    hn += 8;
-    hn += put_varint(hkey + hn, feedno);
-    hn += put_varint(hkey + hn, seq);
+    size_t hn = hist_key(type, id, hlc, feedno, seq, hkey);
     return put(s, txn, s->hist, hkey, hn, "", 0, 0);
 }
 
@@ -1992,6 +2041,57 @@ hist_add(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, const gs_op *op,
     return hist_put(s, txn, op->type, op->id, op->hlc, feedno, op->seq);
 }
 
+/* A device key from its trust id: 64 lowercase hex digits, as
+ * gs_trust_id writes it (an id in any other spelling is not the entity
+ * the trust rules read). */
+static bool
+trust_id_key(gs_slice id, uint8_t out[GS_KEY_BYTES])
+{
+    if (id.n != 2 * GS_KEY_BYTES)
+        return false;
+    for (size_t i = 0; i < id.n; i++) {
+        uint8_t ch = id.p[i], v;
+        if (ch >= '0' && ch <= '9')
+            v = (uint8_t)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v = (uint8_t)(ch - 'a' + 10);
+        else
+            return false;
+        out[i / 2] = i % 2 ? (uint8_t)(out[i / 2] | v) : (uint8_t)(v << 4);
+    }
+    return true;
+}
+
+/* If op is a revocation by the authority, remember its device: the ops
+ * it had applied past the cutoff are rolled back (revoke_run) before the
+ * transaction commits. Both ingest and local writes come through here. */
+static gs_err
+revoked_note(struct ingest_ctx *c, const gs_op *op)
+{
+    static const char rev[] = GS_TRUST_REVOCATION;
+    uint8_t dev[GS_KEY_BYTES];
+    if (c->network == NULL ||
+        memcmp(op->author, c->network, GS_KEY_BYTES) != 0 ||
+        op->type.n != sizeof rev - 1 ||
+        memcmp(op->type.p, rev, op->type.n) != 0 ||
+        !trust_id_key(op->id, dev) ||
+        memcmp(dev, c->network, GS_KEY_BYTES) == 0)
+        return GS_OK;
+    for (size_t i = 0; i < c->n_revoked; i++)
+        if (memcmp(c->revoked[i], dev, GS_KEY_BYTES) == 0)
+            return GS_OK;
+    if (c->n_revoked == c->cap_revoked) {
+        size_t cap = c->cap_revoked ? 2 * c->cap_revoked : 4;
+        void *p = realloc(c->revoked, cap * sizeof *c->revoked);
+        if (p == NULL)
+            return GS_ENOMEM;
+        c->revoked = p;
+        c->cap_revoked = cap;
+    }
+    memcpy(c->revoked[c->n_revoked++], dev, GS_KEY_BYTES);
+    return GS_OK;
+}
+
 /* Store and merge one verified op (decoded from item into op, so its
  * slices point into item->bytes). cur, if not NULL, is the entity's state
  * already loaded by the caller; it is used up here. */
@@ -2021,6 +2121,8 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
         rc = gs_entity_apply(&e, op, hash);
     if (rc == GS_OK)
         rc = ent_store(s, txn, &e, &c->scratch, &c->x);
+    if (rc == GS_OK)
+        rc = revoked_note(c, op);
     gs_entity_fini(&e);
     return rc;
 }
@@ -2155,6 +2257,536 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
     return feed_put(s, txn, fkey, fkn, &f);
 }
 
+/* ---- rolling back a revoked device (docs/trust.md §2) ----
+ *
+ * A revocation names, per feed of the device, the last valid op. Ops past
+ * it are refused from then on (trust.c); those this replica applied before
+ * the revocation reached it are taken back here, in the transaction that
+ * applied the revocation, so that the replica ends in exactly the state of
+ * one that never saw them (same digest):
+ *  - every feed of the device is cut at what the revocation leaves valid
+ *    (gs_revocation_cutoff over the merged entity: the lower of two
+ *    cutoffs): its blocks past it deleted and the block holding it
+ *    rewritten to end there, its hist entries, checkpoints and fork
+ *    evidence past it deleted, its head moved back; a feed cut to nothing
+ *    loses its record, as if never seen;
+ *  - then every entity the removed ops touched is rebuilt from the ops it
+ *    still lists (merge is commutative: any order gives the same state);
+ *    one that no op touches any more is deleted.
+ * If the op held at the cutoff is not the one pinned (the device forked
+ * there), it is no more valid than those after it (trust.c refuses it):
+ * the feed is cut just below it.
+ *
+ * A head must carry a signature that verifies (store.h). The cutoff
+ * element brings the device's signature of the op at the cutoff (its
+ * 4-field form, written by gs_authority_revoke); if it is missing (an
+ * element written before it had one, or a cutoff moved below a forked op)
+ * or does not verify, a checkpoint at exactly the cutoff serves; failing
+ * that, the feed is cut further, to its greatest checkpoint below the
+ * cutoff (none: all of it). Those ops are valid and come back by sync in
+ * a run signed at its end, as any valid op would.
+ *
+ * Runs once per transaction, at its end (revoke_run), for every device
+ * whose revocation an op of the transaction touched (revoked_note): by
+ * then a batch's own ops past the cutoff have been refused, and what it
+ * applied below the cutoff stays. */
+
+/* A feed cut back here: its ops above `to` are gone. */
+struct cut_feed {
+    uint64_t num, to;
+};
+
+/* An entity a removed op touched: its ents key. */
+struct touched {
+    uint16_t n;
+    uint8_t key[ENT_KEY_MAX];
+};
+
+/* A feed key of the device, copied: the record changes as it is cut. */
+struct dev_feed {
+    size_t n;
+    uint8_t key[FEED_KEY_MAX];
+};
+
+struct rollback {
+    struct cut_feed *cut;
+    size_t n_cut, cap_cut;
+    struct touched *ents; /* sorted and without repeats when rebuilt */
+    size_t n_ents, cap_ents;
+    struct dev_feed *feeds; /* the device being cut */
+    size_t n_feeds, cap_feeds;
+};
+
+/* Make room for one more of *n elements of size sz in *p (capacity
+ * *cap). The arrays are bounded by what they count: feeds of one device,
+ * ops removed. */
+static gs_err
+room(void **p, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap)
+        return GS_OK;
+    size_t c = *cap ? 2 * *cap : 16;
+    if (c > SIZE_MAX / sz)
+        return GS_ENOMEM;
+    void *q = realloc(*p, c * sz);
+    if (q == NULL)
+        return GS_ENOMEM;
+    *p = q;
+    *cap = c;
+    return GS_OK;
+}
+
+static int
+touched_cmp(const void *a, const void *b)
+{
+    const struct touched *x = a, *y = b;
+    int d = memcmp(x->key, y->key, x->n < y->n ? x->n : y->n);
+    return d ? d : (x->n > y->n) - (x->n < y->n);
+}
+
+static void
+touched_unique(struct rollback *rb)
+{
+    size_t k = 0;
+    if (rb->n_ents == 0)
+        return;
+    qsort(rb->ents, rb->n_ents, sizeof *rb->ents, touched_cmp);
+    for (size_t i = 0; i < rb->n_ents; i++)
+        if (k == 0 || touched_cmp(&rb->ents[k - 1], &rb->ents[i]) != 0)
+            rb->ents[k++] = rb->ents[i];
+    rb->n_ents = k;
+}
+
+static gs_err
+touched_add(struct rollback *rb, const uint8_t *key, size_t kn)
+{
+    /* a feed's ops touch the same few entities again and again: drop the
+     * repeats before growing */
+    if (rb->n_ents == rb->cap_ents) {
+        touched_unique(rb);
+        if (rb->cap_ents == 0 || rb->n_ents > rb->cap_ents / 2) {
+            void *p = rb->ents;
+            gs_err rc =
+                room(&p, &rb->cap_ents, rb->cap_ents, sizeof *rb->ents);
+            rb->ents = p;
+            if (rc != GS_OK)
+                return rc;
+        }
+    }
+    struct touched *t = &rb->ents[rb->n_ents++];
+    t->n = (uint16_t)kn;
+    memcpy(t->key, key, kn);
+    return GS_OK;
+}
+
+/* Whether op (num, seq) was removed by a cut of this transaction. */
+static bool
+cut_removed(const struct rollback *rb, uint64_t num, uint64_t seq)
+{
+    for (size_t i = 0; i < rb->n_cut; i++)
+        if (rb->cut[i].num == num && seq > rb->cut[i].to)
+            return true;
+    return false;
+}
+
+/* An LMDB delete's result, with MDB_MAP_FULL reported so with_txn grows
+ * the map (a delete copies pages too). */
+static gs_err
+del_err(gs_store *s, int mrc)
+{
+    if (mrc == MDB_MAP_FULL)
+        s->map_full = true;
+    return map_err(mrc);
+}
+
+/* Delete the keys of feed num above seq `after` from dbi: ops (blocks
+ * starting above it), sigs or forks, all keyed feed number || seq. */
+static gs_err
+seq_del_after(gs_store *s, MDB_txn *txn, MDB_dbi dbi, uint64_t num,
+              uint64_t after)
+{
+    uint8_t key[16];
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, dbi, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    for (;;) {
+        seq_key(num, after + 1, key);
+        MDB_val k = {16, key}, v;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (mrc != 0 || k.mv_size != 16 || get_u64be(k.mv_data) != num)
+            break;
+        if ((mrc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? GS_OK : del_err(s, mrc);
+}
+
+/* Rewrite the last block of feed num, the one holding seq `to` (those
+ * after it are deleted already), to end at `to`. The cut block is open
+ * and raw: a strict prefix of a block lies below both sealing limits, so
+ * blockw_resume could take it up again (a revoked feed takes no more ops,
+ * but the layout stays the one every other feed has). Bytes from disk:
+ * checked as blockr_load checks them. */
+static gs_err
+block_cut(gs_store *s, MDB_txn *txn, uint64_t num, uint64_t to)
+{
+    uint8_t key[16];
+    MDB_cursor *cur;
+    struct blockh h;
+    struct blockw w;
+    uint8_t *dec = NULL;
+    gs_err rc;
+    seq_key(num, to + 1, key);
+    MDB_val k = {16, key}, v;
+    int mrc = mdb_cursor_open(txn, s->ops, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    mrc = mdb_cursor_get(cur, &k, &v, mrc == 0 ? MDB_PREV : MDB_LAST);
+    mdb_cursor_close(cur);
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        return map_err(mrc);
+    if (mrc != 0 || k.mv_size != 16 || get_u64be(k.mv_data) != num)
+        return map_err(MDB_CORRUPTED); /* the feed holds `to` */
+    uint64_t first = get_u64be((const uint8_t *)k.mv_data + 8);
+    if ((rc = block_head(&v, &h)) != GS_OK)
+        return rc;
+    if (first == 0 || first > to || to - first >= h.n)
+        return map_err(MDB_CORRUPTED);
+    size_t keep = (size_t)(to - first + 1);
+    if (keep == h.n)
+        return GS_OK; /* it ends there already */
+    const uint8_t *raw = h.payload.p;
+    if (h.form == BLK_ZSTD) {
+        /* the frame must say its size, and be exactly that */
+        if (ZSTD_getFrameContentSize(h.payload.p, h.payload.n) != h.len)
+            return GS_EMALFORMED;
+        if ((dec = malloc(h.len ? h.len : 1)) == NULL)
+            return GS_ENOMEM;
+        size_t got = ZSTD_decompress(dec, h.len, h.payload.p, h.payload.n);
+        if (ZSTD_isError(got) || got != h.len) {
+            free(dec);
+            return GS_EMALFORMED;
+        }
+        raw = dec;
+    }
+    /* the first `keep` ops: n x (varint m, m bytes) */
+    gs_rd r;
+    gs_rd_init(&r, raw, h.len);
+    for (size_t i = 0; i < keep; i++) {
+        uint64_t m;
+        gs_slice op;
+        if (gs_rd_varint(&r, &m) != GS_OK || m == 0 || m > GS_OP_BYTES_MAX ||
+            gs_rd_bytes(&r, (size_t)m, &op) != GS_OK) {
+            free(dec);
+            return GS_EMALFORMED;
+        }
+    }
+    blockw_init(&w);
+    w.num = num;
+    w.first = first;
+    w.n = keep;
+    memcpy(w.prev, h.prev, GS_HASH_BYTES);
+    /* copied out of the page before the put replaces it */
+    rc = gs_buf_put(&w.raw, raw, (size_t)(r.p - raw));
+    free(dec);
+    if (rc == GS_OK)
+        rc = blockw_value(&w, false);
+    seq_key(num, first, key);
+    if (rc == GS_OK)
+        rc = put(s, txn, s->ops, key, 16, w.val, w.val_n, 0);
+    blockw_fini(&w);
+    return rc;
+}
+
+/* Op (num, seq), which the feed holds: its canonical bytes and hash. */
+static gs_err
+held_op(gs_store *s, MDB_txn *txn, struct blockr *br, uint64_t num,
+        uint64_t seq, gs_slice *op, const uint8_t **hash)
+{
+    gs_err rc = blockr_op(s, txn, br, num, seq, op, hash);
+    return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
+}
+
+/* Cut the device's feed fkey back to what rev leaves valid (above),
+ * noting the entities its removed ops touched. */
+static gs_err
+feed_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+         const uint8_t *fkey, size_t fkn, const gs_entity *rev,
+         struct rollback *rb)
+{
+    uint8_t pin[GS_HASH_BYTES], to_hash[GS_HASH_BYTES] = {0};
+    uint8_t given[GS_SIGNATURE_BYTES];
+    struct feed f;
+    gs_sig sig;
+    gs_slice op;
+    const uint8_t *hash;
+    uint64_t cut, to;
+    bool signed_head = false;
+    gs_err rc = feed_get(s, txn, fkey, fkn, &f);
+    if (rc != GS_OK)
+        return rc;
+    gs_slice scope = gs_slice_of(fkey + GS_KEY_BYTES, fkn - GS_KEY_BYTES);
+    bool has_sig = gs_revocation_cutoff(rev, scope, &cut, pin, given);
+    if (f.head.seq < cut)
+        return GS_OK;
+    to = cut;
+    if (cut > 0) {
+        if ((rc = held_op(s, txn, &c->br, f.num, cut, &op, &hash)) != GS_OK)
+            return rc;
+        if (memcmp(hash, pin, GS_HASH_BYTES) != 0) {
+            to = cut - 1; /* a forked op at the cutoff: not the pinned one */
+            has_sig = false;
+        } else {
+            memcpy(to_hash, hash, GS_HASH_BYTES);
+        }
+    }
+    if (f.head.seq <= to)
+        return GS_OK; /* nothing past it */
+    if (to > 0 && has_sig) {
+        memcpy(sig.network, c->network, GS_KEY_BYTES);
+        memcpy(sig.sig, given, GS_SIGNATURE_BYTES);
+        signed_head = gs_op_verify(to_hash, &sig, c->network, fkey) == GS_OK;
+    }
+    if (to > 0 && !signed_head) {
+        struct ckpt below, above;
+        if ((rc = ckpt_around(s, txn, f.num, to, &below, &above)) != GS_OK)
+            return rc;
+        /* the checkpoint's value is borrowed: decoded before any write */
+        if (above.found && above.seq == to) {
+            gs_sig_decode(above.sig.mv_data, &sig);
+        } else if (below.found) {
+            to = below.seq; /* only what a signature vouches for stays */
+            gs_sig_decode(below.sig.mv_data, &sig);
+        } else {
+            to = 0;
+        }
+        if (to > 0) {
+            if ((rc = held_op(s, txn, &c->br, f.num, to, &op, &hash)))
+                return rc;
+            memcpy(to_hash, hash, GS_HASH_BYTES);
+        }
+    }
+    /* what the removed ops touched; their hist entries go (an entity
+     * listing its ops itself has none: the delete finds nothing) */
+    for (uint64_t seq = to + 1; seq <= f.head.seq; seq++) {
+        uint8_t key[HIST_KEY_MAX];
+        gs_op o;
+        if ((rc = held_op(s, txn, &c->br, f.num, seq, &op, NULL)) != GS_OK)
+            return rc;
+        if ((rc = gs_op_decode(op.p, op.n, &o)) != GS_OK)
+            return rc;
+        if ((rc = touched_add(rb, key, ent_key(o.type, o.id, key))) != GS_OK)
+            return rc;
+        MDB_val hk = {hist_key(o.type, o.id, o.hlc, f.num, seq, key), key};
+        int mrc = mdb_del(txn, s->hist, &hk, NULL);
+        if (mrc != 0 && mrc != MDB_NOTFOUND)
+            return del_err(s, mrc);
+    }
+    if ((rc = seq_del_after(s, txn, s->ops, f.num, to)) != GS_OK ||
+        (rc = seq_del_after(s, txn, s->sigs, f.num, to)) != GS_OK ||
+        (rc = seq_del_after(s, txn, s->forks, f.num, to)) != GS_OK ||
+        (to > 0 && (rc = block_cut(s, txn, f.num, to)) != GS_OK))
+        return rc;
+    c->br.n = 0; /* the block it held may be gone or shorter */
+    void *p = rb->cut;
+    rc = room(&p, &rb->cap_cut, rb->n_cut, sizeof *rb->cut);
+    rb->cut = p;
+    if (rc != GS_OK)
+        return rc;
+    rb->cut[rb->n_cut++] = (struct cut_feed){f.num, to};
+    if (to == 0) {
+        /* nothing of it left: the feed looks never seen (feeds_each and
+         * feed_head know it not). fnum keeps its number, which stored
+         * entities may name the device by (ent_compact's author table);
+         * ops_each skips a number without a record. */
+        MDB_val k = {fkn, (void *)fkey};
+        return del_err(s, mdb_del(txn, s->feeds, &k, NULL));
+    }
+    f.head.seq = to;
+    memcpy(f.head.hash, to_hash, GS_HASH_BYTES);
+    f.has_sig = true;
+    f.sig = sig;
+    return feed_put(s, txn, fkey, fkn, &f);
+}
+
+/* One entity being rebuilt from the ops it still lists. */
+struct rebuild_one {
+    gs_store *s;
+    MDB_txn *txn;
+    struct ingest_ctx *c;
+    const struct rollback *rb;
+    gs_entity *e;
+    size_t kept; /* ops applied */
+    size_t pn;   /* hist: the (type, id) prefix of the keys */
+};
+
+static gs_err
+rebuild_apply(struct rebuild_one *r, uint64_t num, uint64_t seq)
+{
+    gs_slice bytes;
+    const uint8_t *hash;
+    gs_op op;
+    gs_err rc = held_op(r->s, r->txn, &r->c->br, num, seq, &bytes, &hash);
+    if (rc == GS_OK)
+        rc = gs_op_decode(bytes.p, bytes.n, &op);
+    if (rc == GS_OK)
+        rc = gs_entity_apply(r->e, &op, hash);
+    if (rc == GS_OK)
+        r->kept++;
+    return rc;
+}
+
+static gs_err
+rebuild_hist(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+{
+    struct rebuild_one *r = ctx;
+    uint64_t num, seq;
+    gs_rd rd;
+    (void)v;
+    (void)stop;
+    if (k->mv_size < r->pn + 8)
+        return GS_EMALFORMED;
+    gs_rd_init(&rd, (const uint8_t *)k->mv_data + r->pn + 8,
+               k->mv_size - r->pn - 8);
+    if (gs_rd_varint(&rd, &num) != GS_OK || gs_rd_varint(&rd, &seq) != GS_OK ||
+        gs_rd_left(&rd) != 0)
+        return GS_EMALFORMED;
+    return cut_removed(r->rb, num, seq) ? GS_OK : rebuild_apply(r, num, seq);
+}
+
+/* Rebuild entity t from the ops it lists that remain, with its list
+ * rewritten (an entity whose list spilled to hist stays spilled: its
+ * removed entries are gone from hist already); delete it if none does. */
+static gs_err
+ent_rebuild(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+            const struct rollback *rb, const struct touched *t)
+{
+    struct ecodec *x = &c->x;
+    uint8_t refs[HIST_INLINE * 20];
+    MDB_val k = {t->n, (void *)t->key}, v;
+    gs_slice type, id, sl;
+    uint64_t n;
+    gs_entity e;
+    gs_rd r;
+    int mrc = mdb_get(txn, s->ents, &k, &v);
+    if (mrc != 0)
+        return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
+    gs_err rc = ent_key_split(&k, &type, &id);
+    gs_rd_init(&r, v.mv_data, v.mv_size);
+    if (rc == GS_OK)
+        rc = refs_read(&r, &n, &sl);
+    if (rc != GS_OK)
+        return rc;
+    if (sl.n > sizeof refs)
+        return GS_EMALFORMED;
+    memcpy(refs, sl.p, sl.n); /* the value is borrowed: copied first */
+    size_t refs_n = sl.n;
+    if ((rc = gs_entity_init(&e, type, id)) != GS_OK)
+        return rc;
+    struct rebuild_one one = {s, txn, c, rb, &e, 0, 0};
+    refs_none(x);
+    if (n > 0) {
+        gs_rd_init(&r, refs, refs_n);
+        for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
+            uint64_t num, seq;
+            if ((rc = gs_rd_varint(&r, &num)) != GS_OK ||
+                (rc = gs_rd_varint(&r, &seq)) != GS_OK)
+                break;
+            if (cut_removed(rb, num, seq))
+                continue;
+            if ((rc = rebuild_apply(&one, num, seq)) == GS_OK &&
+                (rc = gs_buf_put_varint(&x->refs, num)) == GS_OK &&
+                (rc = gs_buf_put_varint(&x->refs, seq)) == GS_OK)
+                x->n_refs++;
+        }
+    } else {
+        uint8_t prefix[ENT_KEY_MAX + 1];
+        memcpy(prefix, t->key, t->n);
+        prefix[t->n] = 0;
+        one.pn = t->n + 1u;
+        x->spilled = true;
+        rc = walk(txn, s->hist, prefix, one.pn, rebuild_hist, &one);
+    }
+    if (rc == GS_OK && one.kept == 0)
+        rc = del_err(s, mdb_del(txn, s->ents, &k, NULL));
+    else if (rc == GS_OK)
+        rc = ent_store(s, txn, &e, &c->scratch, x);
+    gs_entity_fini(&e);
+    return rc;
+}
+
+static gs_err
+dev_feed_add(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+{
+    struct rollback *rb = ctx;
+    (void)v;
+    (void)stop;
+    if (k->mv_size <= GS_KEY_BYTES || k->mv_size > FEED_KEY_MAX)
+        return GS_EMALFORMED;
+    void *p = rb->feeds;
+    gs_err rc = room(&p, &rb->cap_feeds, rb->n_feeds, sizeof *rb->feeds);
+    rb->feeds = p;
+    if (rc != GS_OK)
+        return rc;
+    struct dev_feed *d = &rb->feeds[rb->n_feeds++];
+    d->n = k->mv_size;
+    memcpy(d->key, k->mv_data, k->mv_size);
+    return GS_OK;
+}
+
+/* Cut every feed of device dev (revoked: its revocation is in ents). */
+static gs_err
+device_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+           const uint8_t dev[GS_KEY_BYTES], struct rollback *rb)
+{
+    char hex[65];
+    gs_entity rev;
+    bool has;
+    gs_trust_id(dev, hex);
+    gs_err rc = trust_get(s, txn, &c->x, GS_TRUST_REVOCATION,
+                          gs_slice_of(hex, 64), &rev, &has);
+    if (rc != GS_OK || !has)
+        return rc;
+    /* feeds keys are author || scope: one prefix walk finds them all */
+    rb->n_feeds = 0;
+    rc = walk(txn, s->feeds, dev, GS_KEY_BYTES, dev_feed_add, rb);
+    for (size_t i = 0; rc == GS_OK && i < rb->n_feeds; i++)
+        rc = feed_cut(s, txn, c, rb->feeds[i].key, rb->feeds[i].n, &rev, rb);
+    gs_entity_fini(&rev);
+    return rc;
+}
+
+/* Roll back every device whose revocation this transaction touched. */
+static gs_err
+revoke_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c)
+{
+    struct rollback rb;
+    gs_err rc;
+    if (c->n_revoked == 0)
+        return GS_OK;
+    memset(&rb, 0, sizeof rb);
+    /* the ops appended so far must be readable */
+    if ((rc = blockw_flush(s, txn, &c->bw)) != GS_OK)
+        return rc;
+    for (size_t i = 0; rc == GS_OK && i < c->n_revoked; i++)
+        rc = device_cut(s, txn, c, c->revoked[i], &rb);
+    /* what the append path remembers may name blocks or feeds now gone */
+    blockw_reset(&c->bw);
+    c->br.n = 0;
+    c->x.hint_num = 0;
+    c->x.n_cache = 0;
+    touched_unique(&rb);
+    for (size_t i = 0; rc == GS_OK && i < rb.n_ents; i++)
+        rc = ent_rebuild(s, txn, c, &rb, &rb.ents[i]);
+    free(rb.cut);
+    free(rb.ents);
+    free(rb.feeds);
+    return rc;
+}
+
 /* The authority's runs go first, then the others, each in the order
  * given (so a feed's runs keep theirs): the certificates a batch carries
  * count for the ops it carries, whatever order its runs came in (trust.h:
@@ -2174,7 +2806,8 @@ ingest_fn(gs_store *s, MDB_txn *txn, void *ctx)
             if (rc != GS_OK)
                 return rc;
         }
-    return hlc_raise(s, txn, c->hlc_max);
+    gs_err rc = revoke_run(s, txn, c);
+    return rc == GS_OK ? hlc_raise(s, txn, c->hlc_max) : rc;
 }
 
 gs_err
@@ -2351,6 +2984,8 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
     gs_op_sign(f.head.hash, w->network, w->sk, &f.sig);
     f.has_sig = true;
     rc = feed_put(s, txn, fkey, fkn, &f);
+    if (rc == GS_OK) /* the authority's revocations roll back here too */
+        rc = revoke_run(s, txn, &w->ic);
     if (rc == GS_OK)
         rc = hlc_raise(s, txn, w->ic.hlc_max);
     return rc;
@@ -2377,6 +3012,7 @@ gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
     if (sk == NULL)
         return GS_EBADPASS; /* a sealed key still locked: nothing to sign */
     ingest_ctx_init(&w.ic);
+    w.ic.network = network; /* revoked_note knows the authority by it */
     gs_buf_init(&w.op, GS_OP_BYTES_MAX);
     gs_err rc = with_txn(s, true, write_fn, &w);
     gs_buf_fini(&w.op);
@@ -2440,36 +3076,6 @@ gs_store_entity_get(gs_store *s, gs_slice type, gs_slice id, gs_entity *out)
     ecodec_init(&c.x);
     gs_err rc = with_txn(s, false, entity_get_fn, &c);
     ecodec_fini(&c.x);
-    return rc;
-}
-
-/* Walk the keys of dbi that start with prefix. */
-typedef gs_err (*walk_fn)(const MDB_val *k, const MDB_val *v, void *ctx,
-                          bool *stop);
-
-static gs_err
-walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
-     void *ctx)
-{
-    MDB_cursor *cur;
-    MDB_val k = {pn, (void *)prefix}, v;
-    int mrc = mdb_cursor_open(txn, dbi, &cur);
-    if (mrc != 0)
-        return map_err(mrc);
-    gs_err rc = GS_OK;
-    bool stop = false;
-    mrc = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST);
-    while (mrc == 0 && !stop) {
-        if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
-            break;
-        rc = fn(&k, &v, ctx, &stop);
-        if (rc != GS_OK)
-            break;
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    if (rc == GS_OK && mrc != 0 && mrc != MDB_NOTFOUND)
-        rc = map_err(mrc);
-    mdb_cursor_close(cur);
     return rc;
 }
 
@@ -2691,10 +3297,14 @@ each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
         v->mv_size > FEED_KEY_MAX)
         return GS_EMALFORMED;
     gs_err rc = feed_get(w->s, w->txn, v->mv_data, v->mv_size, &w->f);
+    /* a number whose feed a revocation cut to nothing (no record), or
+     * which a later feed_new replaced: kept for the entities that name
+     * their author by it, with no ops */
+    if (rc == GS_ENOTFOUND ||
+        (rc == GS_OK && w->f.num != get_u64be(k->mv_data)))
+        return GS_OK;
     if (rc != GS_OK)
         return rc;
-    if (w->f.num != get_u64be(k->mv_data))
-        return GS_EMALFORMED;
     rc = feed_ops(w, 1, w->f.head.seq, w->f.has_sig ? &w->f.sig : NULL);
     *stop = w->stopped;
     return rc;
@@ -2943,7 +3553,8 @@ counts_fn(gs_store *s, MDB_txn *txn, void *ctx)
     struct {
         MDB_dbi dbi;
         uint64_t *out;
-    } q[] = {{s->fnum, &c->counts->feeds},
+    } q[] = {{s->feeds, &c->counts->feeds}, /* fnum may hold numbers of
+                                                  feeds rolled back to none */
              {s->ents, &c->counts->entities},
              {s->forks, &c->counts->forks}};
     memset(c->counts, 0, sizeof *c->counts);

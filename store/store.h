@@ -10,7 +10,9 @@
  *          device key live in gridsync.conf and device.key
  *   feeds  author(32) || scope -> feed record (number, head seq, head
  *          hash, head signature, frozen flag)
- *   fnum   feed number (u64be) -> author(32) || scope
+ *   fnum   feed number (u64be) -> author(32) || scope; a number outlives
+ *          its record when a revocation cuts the feed to nothing (stored
+ *          entities may name the author by it)
  *   ops    feed number (u64be) || seq of its first op (u64be) -> a block
  *          of up to 64 consecutive ops of the feed: u8 form (0 open, 1
  *          sealed raw, 2 sealed zstd), varint n, the 32-byte prev of its
@@ -56,9 +58,17 @@
  *    are never stored.
  *  - ents equals the state obtained by applying every op in ops (checked by
  *    gs_store_digest_rebuild).
+ *  - No feed of a revoked device holds an op past what its revocation
+ *    leaves valid (store/trust.h): the transaction that applies the
+ *    revocation cuts the feed back (blocks, hist, sigs and forks past the
+ *    cutoff; the head moved back and signed with the cutoff's signature,
+ *    or cut further to a signed seq when that does not verify; a feed
+ *    cut to nothing has no record) and rebuilds every entity the removed
+ *    ops touched from its remaining ops, so the replica equals one that
+ *    never saw them.
  *  - A second, different op at a known (feed, seq) is kept in forks as
  *    evidence and not applied, nor is anything chained after it. (Freezing
- *    the feed at the last common op and rolling back is the trust work.)
+ *    the feed at the last common op is the trust work still to come.)
  *  - ents keys sort as the digest needs: (type, id) by bytes, because
  *    neither holds a 0x00 byte.
  *
@@ -125,7 +135,10 @@ typedef struct gs_ingest_stats {
  * the trust rules (trust.h) is refused whole and counted; the others are
  * applied. The authority's runs go first, then the rest in the order
  * given, so certificates count for the ops of the same batch whatever
- * their order. network is the replica's
+ * their order. A revocation the batch applies rolls its device's feeds
+ * back before the transaction commits (see the invariants above; a local
+ * write of a revocation by the authority does the same). network is the
+ * replica's
  * network id. Returns GS_OK even when runs were refused (see stats);
  * an error return means nothing was written: GS_EFULL (disk full),
  * GS_ETOOBIG (map at its cap), GS_ENOMEM, GS_EIO. */

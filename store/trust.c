@@ -6,6 +6,7 @@
  */
 #include "trust.h"
 #include "hlc.h"
+#include "store.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -73,46 +74,58 @@ gs_cert_view_read(const gs_entity *cert, gs_cert_view *out)
         out->until = (uint64_t)v.i;
 }
 
-/* "SCOPE SEQ HASHHEX": the scope, then decimal seq, then 64 hex digits. */
+/* "SCOPE SEQ HASHHEX" or "SCOPE SEQ HASHHEX SIGHEX": the scope, then
+ * decimal seq, then 64 hex digits, then optionally 128 (the device's
+ * signature of that op; *has_sig says whether it was there). */
 static bool
 cutoff_parse(gs_slice e, gs_slice *scope, uint64_t *seq,
-             uint8_t hash[GS_HASH_BYTES])
+             uint8_t hash[GS_HASH_BYTES], bool *has_sig,
+             uint8_t sig[GS_SIGNATURE_BYTES])
 {
-    size_t sp1 = 0, sp2 = 0;
+    size_t sp[3], n_sp = 0;
     for (size_t i = 0; i < e.n; i++)
         if (e.p[i] == ' ') {
-            if (!sp1)
-                sp1 = i;
-            else if (!sp2)
-                sp2 = i;
-            else
+            if (n_sp == 3)
                 return false;
+            sp[n_sp++] = i;
         }
-    if (!sp1 || !sp2 || sp2 == sp1 + 1 || e.n - sp2 - 1 != 2 * GS_HASH_BYTES)
+    if (n_sp < 2)
+        return false;
+    size_t hash_end = n_sp == 3 ? sp[2] : e.n;
+    if (sp[0] == 0 || sp[1] == sp[0] + 1 ||
+        hash_end - sp[1] - 1 != 2 * GS_HASH_BYTES ||
+        (n_sp == 3 && e.n - sp[2] - 1 != 2 * GS_SIGNATURE_BYTES))
         return false;
     uint64_t n = 0;
-    for (size_t i = sp1 + 1; i < sp2; i++) {
+    for (size_t i = sp[0] + 1; i < sp[1]; i++) {
         if (e.p[i] < '0' || e.p[i] > '9' || n > (UINT64_MAX - 9) / 10)
             return false;
         n = n * 10 + (uint64_t)(e.p[i] - '0');
     }
     size_t got = 0;
-    if (sodium_hex2bin(hash, GS_HASH_BYTES, (const char *)e.p + sp2 + 1,
+    if (sodium_hex2bin(hash, GS_HASH_BYTES, (const char *)e.p + sp[1] + 1,
                        2 * GS_HASH_BYTES, NULL, &got, NULL) != 0 ||
         got != GS_HASH_BYTES)
         return false;
-    *scope = (gs_slice){e.p, sp1};
+    *has_sig = n_sp == 3;
+    if (*has_sig &&
+        (sodium_hex2bin(sig, GS_SIGNATURE_BYTES, (const char *)e.p + sp[2] + 1,
+                        2 * GS_SIGNATURE_BYTES, NULL, &got, NULL) != 0 ||
+         got != GS_SIGNATURE_BYTES))
+        return false;
+    *scope = (gs_slice){e.p, sp[0]};
     *seq = n;
     return true;
 }
 
-void
+bool
 gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
-                     uint8_t hash[GS_HASH_BYTES])
+                     uint8_t hash[GS_HASH_BYTES],
+                     uint8_t sig[GS_SIGNATURE_BYTES])
 {
     gs_slice all[GS_TRUST_SCOPES_MAX];
     size_t n = set_of(rev, "cutoff", all, GS_TRUST_SCOPES_MAX);
-    bool found = false;
+    bool found = false, signed_ = false;
     *seq = 0;
     memset(hash, 0, GS_HASH_BYTES);
     /* a feed named twice (two revocations merged) keeps the lower cutoff:
@@ -120,15 +133,28 @@ gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
     for (size_t i = 0; i < n && i < GS_TRUST_SCOPES_MAX; i++) {
         gs_slice s;
         uint64_t q;
-        uint8_t h[GS_HASH_BYTES];
-        if (!cutoff_parse(all[i], &s, &q, h) || gs_slice_cmp(s, scope) != 0)
+        uint8_t h[GS_HASH_BYTES], g[GS_SIGNATURE_BYTES];
+        bool has_g;
+        if (!cutoff_parse(all[i], &s, &q, h, &has_g, g) ||
+            gs_slice_cmp(s, scope) != 0)
             continue;
         if (!found || q < *seq) {
             *seq = q;
             memcpy(hash, h, GS_HASH_BYTES);
+            signed_ = false;
         }
         found = true;
+        /* the signature only lets the store keep a signed head; it never
+         * changes the decision, so any element pinning the same op may
+         * bring it (an older 3-field one beside a newer 4-field one) */
+        if (!signed_ && has_g && q == *seq &&
+            memcmp(h, hash, GS_HASH_BYTES) == 0) {
+            signed_ = true;
+            if (sig)
+                memcpy(sig, g, GS_SIGNATURE_BYTES);
+        }
     }
+    return signed_;
 }
 
 /* A redemption: the op takes from a "points" counter. */
@@ -175,10 +201,48 @@ gs_trust_check(const gs_trust_dev *d, const gs_op *op,
     if (d->revocation) {
         uint64_t cut;
         uint8_t pin[GS_HASH_BYTES];
-        gs_revocation_cutoff(d->revocation, op->scope, &cut, pin);
+        gs_revocation_cutoff(d->revocation, op->scope, &cut, pin, NULL);
         if (op->seq > cut ||
             (op->seq == cut && sodium_memcmp(pin, hash, GS_HASH_BYTES) != 0))
             return GS_EREVOKED;
     }
     return GS_OK;
+}
+
+bool
+gs_trust_may_read(const gs_slice *read, size_t n, gs_slice scope)
+{
+    if (gs_scope_covers(SLICE(GS_TRUST_SCOPE), scope))
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (gs_scope_covers(read[i], scope))
+            return true;
+    return false;
+}
+
+int
+gs_trust_read_scopes(struct gs_store *st, const uint8_t *network,
+                     const uint8_t device[GS_KEY_BYTES],
+                     char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max)
+{
+    char hex[65];
+    gs_entity e;
+    gs_cert_view v;
+    if (!memcmp(device, network, GS_KEY_BYTES))
+        return -1;
+    gs_trust_id(device, hex);
+    if (gs_store_entity_get(st, SLICE(GS_TRUST_CERT), gs_slice_of(hex, 64),
+                            &e) != GS_OK)
+        return 0;
+    gs_cert_view_read(&e, &v);
+    size_t n = 0;
+    for (size_t i = 0; i < v.n_read && i < GS_TRUST_SCOPES_MAX && n < max;
+         i++) {
+        if (v.read[i].n > GS_SCOPE_BYTES_MAX)
+            continue;
+        memcpy(out[n], v.read[i].p, v.read[i].n);
+        out[n++][v.read[i].n] = 0;
+    }
+    gs_entity_fini(&e);
+    return (int)n;
 }

@@ -9,9 +9,13 @@
  *   cert/DEVICEHEX        name, role (lww text), write, read (set of
  *                         scopes), shop (lww bool), until (lww int, ms
  *                         since the epoch; 0 or absent: no end)
- *   revocation/DEVICEHEX  cutoff (set of "SCOPE SEQ HASHHEX": per feed of
- *                         the device, its last valid op), at (lww int)
- * DEVICEHEX is the device key in 64 lowercase hex digits.
+ *   revocation/DEVICEHEX  cutoff (set of "SCOPE SEQ HASHHEX SIGHEX": per
+ *                         feed of the device, its last valid op, and the
+ *                         device's signature of that op; elements written
+ *                         before the signature was added have no SIGHEX),
+ *                         at (lww int)
+ * DEVICEHEX is the device key in 64 lowercase hex digits; SIGHEX the
+ * 64-byte Ed25519 signature in 128, made for this network (crdt/op.h).
  *
  * Rules, for an op of author A in scope S (the feed's scope):
  *  - A is the authority: anything. (It could enroll itself anyway.)
@@ -21,7 +25,10 @@
  *    `until` (GS_EEXPIRED); a counter decrease on a field named "points"
  *    (a redemption) needs shop (GS_ESHOP); if A is revoked, S's cutoff
  *    (0 when the revocation does not name S) bounds the feed: ops past it
- *    are GS_EREVOKED, and the op at it must have the pinned hash.
+ *    are GS_EREVOKED, and the op at it must have the pinned hash. Ops
+ *    a replica applied before the revocation reached it are rolled back
+ *    by the store (store.c, "rolling back"): the signature in the cutoff
+ *    lets it keep a signed head at the cutoff.
  * Every rule reads only the op and the trust entities, so every replica
  * that holds the same trust state decides alike, whatever order ops came
  * in; an op refused for want of a certificate is not stored, so it is
@@ -85,8 +92,30 @@ typedef struct gs_cert_view {
 void gs_cert_view_read(const gs_entity *cert, gs_cert_view *out);
 
 /* The cutoff of feed scope in a revocation: *seq and *hash (zeros when the
- * revocation does not name scope: nothing of it is valid). */
-void gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
-                          uint8_t hash[GS_HASH_BYTES]);
+ * revocation does not name scope: nothing of it is valid). Elements of
+ * either form count ("SCOPE SEQ HASHHEX", or with " SIGHEX" after it);
+ * malformed ones are ignored. Of several naming scope (revocations merged)
+ * the lowest seq wins, whatever order they came in. sig, if not NULL,
+ * gets the signature the winning cutoff carries (any element with the
+ * same seq and hash may bring it); returns whether there was one. The
+ * signature is as the authority wrote it, not verified here. */
+bool gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
+                          uint8_t hash[GS_HASH_BYTES],
+                          uint8_t sig[GS_SIGNATURE_BYTES]);
+
+/* ---- read scoping (DESIGN §5) ---- */
+
+/* May a reader whose read scopes are read[0..n) be served feeds of scope?
+ * `trust` always. */
+bool gs_trust_may_read(const gs_slice *read, size_t n, gs_slice scope);
+
+struct gs_store;
+/* The read scopes of device in store st (NUL-terminated, each at most
+ * GS_SCOPE_BYTES_MAX bytes) into out[0..max): their count; -1 for the
+ * authority (device == network: it reads everything); 0 for a device
+ * whose certificate st does not hold (it reads only `trust`). */
+int gs_trust_read_scopes(struct gs_store *st, const uint8_t *network,
+                         const uint8_t device[GS_KEY_BYTES],
+                         char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max);
 
 #endif /* GS_STORE_TRUST_H */

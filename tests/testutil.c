@@ -332,6 +332,25 @@ gs_test_revocation_op(const gs_feed_head *head,
     gs_buf_fini(&pc);
 }
 
+void
+gs_test_cutoff(const char *scope, uint64_t seq,
+               const uint8_t hash[GS_HASH_BYTES], const gs_sig *sig,
+               char *out, size_t len)
+{
+    char h[2 * GS_HASH_BYTES + 1], g[2 * GS_SIGNATURE_BYTES + 1];
+    int n;
+    gs_hex(hash, GS_HASH_BYTES, h);
+    if (sig) {
+        gs_hex(sig->sig, GS_SIGNATURE_BYTES, g);
+        n = snprintf(out, len, "%s %llu %s %s", scope,
+                     (unsigned long long)seq, h, g);
+    } else {
+        n = snprintf(out, len, "%s %llu %s", scope, (unsigned long long)seq,
+                     h);
+    }
+    assert_true(n > 0 && (size_t)n < len);
+}
+
 /* Ingest op, the next of the authority's trust feed in s: it must apply. */
 static void
 authority_put(gs_store *s, const uint8_t net[GS_KEY_BYTES],

@@ -96,8 +96,9 @@ void gs_test_cert_op(const gs_feed_head *head,
                      const struct gs_test_cert *c, struct gs_test_op *out);
 
 /* The same for revocation/HEX(dev): its `cutoff` set holds the n elements
- * given ("SCOPE SEQ HASHHEX", store/trust.h; tests may give malformed
- * ones), its `at` the op's ms. */
+ * given ("SCOPE SEQ HASHHEX" or "SCOPE SEQ HASHHEX SIGHEX", store/trust.h,
+ * see gs_test_cutoff; tests may give malformed ones), its `at` the op's
+ * ms. The op holds 512 bytes: one 4-field element fits, not two. */
 void gs_test_revocation_op(const gs_feed_head *head,
                            const uint8_t author[GS_KEY_BYTES],
                            const uint8_t sk[GS_SECRETKEY_BYTES],
@@ -105,6 +106,14 @@ void gs_test_revocation_op(const gs_feed_head *head,
                            const uint8_t dev[GS_KEY_BYTES],
                            const char *const *cutoff, size_t n,
                            struct gs_test_op *out);
+
+/* A cutoff element (store/trust.h) into out (len bytes; 512 hold any):
+ * "SCOPE SEQ HASHHEX" for the op of scope at seq with content hash hash,
+ * then " SIGHEX" (the 4-field form gs_authority_revoke writes) with the
+ * 64 signature bytes of sig when sig is not NULL. */
+void gs_test_cutoff(const char *scope, uint64_t seq,
+                    const uint8_t hash[GS_HASH_BYTES], const gs_sig *sig,
+                    char *out, size_t len);
 
 /* Enroll device dev in store s as the authority of network net (net_sk
  * its secret key: the network id is the authority's key, store/trust.h):

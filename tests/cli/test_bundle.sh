@@ -85,6 +85,27 @@ expect_grep "B's write arrived" '"points":5' "$TMP/p"
 expect_eq "C consistent" "$("$GS" -r "$C" digest)" \
     "$("$GS" -r "$C" digest --rebuild)"
 
+# a stick for one device holds only what its certificate lets it read
+E=$TMP/e
+"$GS" init "$E" --scope yc.yimei.nanjun.xinxin.g013 --authority "$NET" \
+    --json >"$TMP/inite"
+EKEY=$(sed 's/.*"device":"\([0-9a-f]*\)".*/\1/' "$TMP/inite")
+expect_rc "A enrolls E to read g013" 0 "$GS" -r "$A" authority enroll \
+    "$EKEY" --name e --role tablet --write yc.yimei.nanjun.xinxin.g013 \
+    --read yc.yimei.nanjun.xinxin.g013
+expect_rc "a stick for E" 0 "$GS" -r "$A" bundle export "$TMP/e.bundle" \
+    --for "$EKEY"
+expect_rc "E takes it" 0 "$GS" -r "$E" bundle import "$TMP/e.bundle"
+expect_eq "E holds g013 and the certificates only" \
+    "$("$GS" -r "$E" feeds --json | python3 -c '
+import json, sys
+print(" ".join(sorted(set(json.loads(l)["scope"] for l in sys.stdin))))')" \
+    "trust yc.yimei.nanjun.xinxin.g013"
+expect_rc "E has B's write" 0 "$GS" -r "$E" get person P-0001
+expect_rc "--for needs a device key" 1 "$GS" -r "$A" bundle export \
+    "$TMP/x.bundle" --for nope
+expect_grep "says what a key is" "is not a device key" "$TMP/err"
+
 # another network
 D=$TMP/d
 new_replica "$D" yc.other.g1

@@ -36,8 +36,9 @@ test_schema_default_loads(void **state)
     assert_int_equal(strlen(gs_default_schema_json),
                      gs_default_schema_json_len);
 
-    static const char *const types[] = {
-        "household", "person", "ticket", "visit", "checkin", "wish", "rating"};
+    static const char *const types[] = {"household", "person",  "ticket",
+                                        "visit",     "checkin", "wish",
+                                        "rating",    "org",     "list_item"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         const gs_schema_type *t = gs_schema_type_get(sc, S(types[i]));
         assert_non_null(t);
@@ -52,9 +53,9 @@ test_schema_default_loads(void **state)
         for (size_t j = 0; j + 1 < t->n_fields; j++)
             assert_false(t->fields[j].system);
     }
-    assert_int_equal(gs_schema_type_count(sc), 7);
+    assert_int_equal(gs_schema_type_count(sc), 9);
     assert_null(gs_schema_type_get(sc, S("spaceship")));
-    assert_null(gs_schema_type_at(sc, 7));
+    assert_null(gs_schema_type_at(sc, 9));
 
     /* kinds and flags the domain relies on */
     assert_true(field(sc, "household", "phone")->personal);
@@ -72,6 +73,28 @@ test_schema_default_loads(void **state)
     assert_int_equal(field(sc, "wish", "claims")->kind, GS_KIND_CLAIM);
     assert_int_equal(field(sc, "ticket", "photos")->kind, GS_KIND_SET);
     assert_null(field(sc, "person", "nmae"));
+    /* issue 6: org units, the three lists, ratings, grid on every record
+     * a grid worker writes (the generator and "per grid" queries use it) */
+    static const char *const org_fields[] = {"kind", "name", "parent", "scope"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(field(sc, "org", org_fields[i])->kind, GS_KIND_LWW);
+    assert_true(field(sc, "org", "phone")->personal);
+    assert_false(field(sc, "org", "name")->personal);
+    assert_int_equal(field(sc, "list_item", "participants")->kind, GS_KIND_SET);
+    assert_int_equal(field(sc, "list_item", "notes")->kind, GS_KIND_LOG);
+    assert_non_null(field(sc, "list_item", "status"));
+    assert_int_equal(field(sc, "rating", "stars")->vtype, GS_SCHEMA_INT);
+    assert_non_null(field(sc, "rating", "kind"));
+    assert_non_null(field(sc, "rating", "level"));
+    static const char *const gridded[] = {"household", "person",   "ticket",
+                                          "visit",     "checkin",  "wish",
+                                          "rating",    "list_item"};
+    for (size_t i = 0; i < sizeof gridded / sizeof gridded[0]; i++)
+        assert_non_null(field(sc, gridded[i], "grid"));
+    static const char *const ticket_fields[] = {
+        "category", "reporter", "department", "deadline", "address", "source"};
+    for (size_t i = 0; i < sizeof ticket_fields / sizeof ticket_fields[0]; i++)
+        assert_non_null(field(sc, "ticket", ticket_fields[i]));
 
     /* ticket stages, in order, both ways */
     const gs_schema_field *st = field(sc, "ticket", "stage");
@@ -96,10 +119,10 @@ test_schema_default_loads(void **state)
     /* messages list what would have been valid, system fields left out */
     char buf[256];
     gs_schema_names(NULL, gs_schema_type_get(sc, S("visit")), buf, sizeof buf);
-    assert_string_equal(buf, "household, worker, note, at");
+    assert_string_equal(buf, "household, worker, note, at, grid");
     gs_schema_names(sc, NULL, buf, sizeof buf);
     assert_string_equal(buf, "household, person, ticket, visit, checkin, wish, "
-                             "rating");
+                             "rating, org, list_item");
     gs_schema_names(sc, NULL, buf, 20);
     assert_true(strlen(buf) < 20);
     assert_non_null(strstr(buf, "..."));

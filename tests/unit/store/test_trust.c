@@ -17,14 +17,23 @@
  *    (GS_EEXPIRED); revocation cutoffs (GS_EREVOKED, the pinned hash,
  *    malformed cutoffs meaning "nothing of the feed is valid", two
  *    cutoffs keeping the lower);
+ *  - rolling back (must show 4): ops applied before the revocation came
+ *    are taken back, to the digest of a store that never saw them (which
+ *    equals its rebuild), with the head at the cutoff signed, the feed
+ *    readable to it, history without them and entities only they touched
+ *    gone; cutoff 0 (the feed as never seen), two cutoffs merged, the
+ *    revocation in the same batch, cuts inside and at block boundaries,
+ *    cutoffs without a usable signature (checkpoints, cutting deeper),
+ *    and through replicas and bundles;
  *  - order independence: ops refused for want of a certificate are
  *    accepted once it has come, to the same digest as a store that had it
  *    first, also when the certificate comes later in the same batch;
  *  - local writes (gs_store_write) meet the rules once the writer's
  *    certificate is present, and wait for it when it is not;
  *  - the authority writes anything;
- *  - gs_authority_enroll / gs_authority_revoke / gs_trust_list through
- *    replicas; gs_scope_covers and the cutoff parser on their own.
+ *  - gs_authority_enroll / gs_authority_revoke (the 4-field cutoff) /
+ *    gs_trust_list through replicas; gs_scope_covers and the cutoff
+ *    parser (both forms) on their own.
  *
  * Writers are gs_test_writer devices; certificates and revocations are
  * written as the authority with gs_test_enroll_cert / gs_test_revoke
@@ -220,6 +229,53 @@ assert_refused(gs_store *s, const struct gs_test_op *ops, size_t n,
     assert_memory_equal(h1.hash, h0.hash, GS_HASH_BYTES);
 }
 
+/* The signature the store holds for the head of (author, scope), as
+ * gs_store_feed_read hands it with the head op; it must verify for net. */
+struct sig_read {
+    size_t n;
+    bool found;
+    gs_sig sig;
+    uint8_t hash[GS_HASH_BYTES];
+};
+
+static int
+sig_read_one(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
+{
+    struct sig_read *r = ctx;
+    r->n++;
+    if (sig) {
+        r->found = true;
+        r->sig = *sig;
+        gs_op_hash(op, len, r->hash);
+    }
+    return 0;
+}
+
+static gs_sig
+head_sig_for(gs_store *s, const uint8_t net[GS_KEY_BYTES],
+             const uint8_t author[GS_KEY_BYTES], const char *scope)
+{
+    struct sig_read r = {0};
+    gs_feed_head h = head_of(s, author, scope);
+    uint64_t to = 0;
+    assert_int_equal(gs_store_feed_read(s, author,
+                                        gs_slice_of(scope, strlen(scope)),
+                                        h.seq, 1, sig_read_one, &r, &to),
+                     GS_OK);
+    assert_int_equal(to, h.seq);
+    assert_int_equal(r.n, 1);
+    assert_true(r.found);
+    assert_memory_equal(r.hash, h.hash, GS_HASH_BYTES);
+    assert_int_equal(gs_op_verify(h.hash, &r.sig, net, author), GS_OK);
+    return r.sig;
+}
+
+static gs_sig
+head_sig(gs_store *s, const uint8_t author[GS_KEY_BYTES], const char *scope)
+{
+    return head_sig_for(s, net_pk, author, scope);
+}
+
 /* ops[0..n) are applied, every one. */
 static void
 assert_applied(gs_store *s, const struct gs_test_op *ops, size_t n)
@@ -231,17 +287,24 @@ assert_applied(gs_store *s, const struct gs_test_op *ops, size_t n)
     assert_int_equal(st.applied, n);
 }
 
-/* "SCOPE SEQ HASHHEX" for op (its seq) of scope. */
+/* "SCOPE SEQ HASHHEX SIGHEX" for op (its seq) of scope, with the op's
+ * own signature (the device's, for the network: what gs_authority_revoke
+ * writes), or the older "SCOPE SEQ HASHHEX" when !signed_. */
 static void
-cutoff_of(const char *scope, const struct gs_test_op *op, char *out, size_t len)
+cutoff_form(const char *scope, const struct gs_test_op *op, bool signed_,
+            char *out, size_t len)
 {
     uint8_t hash[GS_HASH_BYTES];
-    char hex[2 * GS_HASH_BYTES + 1];
     gs_op o;
     assert_int_equal(gs_op_decode(op->bytes, op->n, &o), GS_OK);
     gs_op_hash(op->bytes, op->n, hash);
-    gs_hex(hash, GS_HASH_BYTES, hex);
-    snprintf(out, len, "%s %llu %s", scope, (unsigned long long)o.seq, hex);
+    gs_test_cutoff(scope, o.seq, hash, signed_ ? &op->sig : NULL, out, len);
+}
+
+static void
+cutoff_of(const char *scope, const struct gs_test_op *op, char *out, size_t len)
+{
+    cutoff_form(scope, op, true, out, len);
 }
 
 /* ---- 1. signatures, certificates, networks ---- */
@@ -444,7 +507,7 @@ test_trust_replay_is_a_no_op(void **state)
     struct gs_test_op ops[4];
     gs_ingest_stats st;
     uint8_t d0[GS_HASH_BYTES], d1[GS_HASH_BYTES];
-    char cut[160];
+    char cut[400];
     const char *cuts[] = {cut};
 
     gs_test_writer_init(&d, 13, "yc.g1", net_pk);
@@ -479,7 +542,7 @@ test_trust_revocation_cuts_the_feed(void **state)
     struct gs_test_op ops[5], fork3;
     gs_ingest_stats st;
     uint8_t d0[GS_HASH_BYTES], d1[GS_HASH_BYTES];
-    char cut[160];
+    char cut[400];
     const char *cuts[] = {cut};
 
     /* the authority's replica: D enrolled, D's 5 ops, then the revocation
@@ -533,7 +596,7 @@ test_trust_revocation_without_cutoff_refuses_everything(void **state)
     struct fixture *f = *state;
     struct gs_test_writer d, g2;
     struct gs_test_op ops[2], other;
-    char good[160], h[2 * GS_HASH_BYTES + 1], m[6][200];
+    char good[400], h[2 * GS_HASH_BYTES + 1], m[6][200];
     uint8_t hash[GS_HASH_BYTES];
 
     gs_test_writer_init(&d, 15, "yc.g1", net_pk);
@@ -587,6 +650,476 @@ test_trust_expired_certificate_refused(void **state)
     gs_test_enroll_cert(f->s, net_pk, net_sk, late.pk, &past);
     writer_ops(&late, ops, 2);
     assert_refused(f->s, ops, 2, late.pk, "yc.g1", GS_EEXPIRED);
+}
+
+/* ---- 4b. rolling back what a revocation took back (must show 4) ----
+ *
+ * A replica that applied a device's ops before the revocation reached it
+ * ends where one that never saw the ops past the cutoff is: same digest
+ * (each equal to a rebuild from its op log), same counts, the feed's
+ * head at the cutoff with a signature that verifies, the feed readable
+ * up to it, history without the removed ops, entities only they touched
+ * gone. */
+
+/* ops[0..n) applied in runs of up to 16, each signed at its end. */
+static void
+apply_all(gs_store *s, const struct gs_test_op *ops, size_t n)
+{
+    for (size_t at = 0; at < n; at += 16)
+        assert_applied(s, ops + at, n - at < 16 ? n - at : 16);
+}
+
+/* a and b hold the same state. */
+static void
+same_state(gs_store *a, gs_store *b)
+{
+    uint8_t da[GS_HASH_BYTES], db[GS_HASH_BYTES];
+    gs_store_counts ca, cb;
+    digest_of(a, da); /* each equal to its own rebuild */
+    digest_of(b, db);
+    assert_memory_equal(da, db, GS_HASH_BYTES);
+    assert_int_equal(gs_store_counts_get(a, &ca), GS_OK);
+    assert_int_equal(gs_store_counts_get(b, &cb), GS_OK);
+    assert_int_equal(ca.feeds, cb.feeds);
+    assert_int_equal(ca.ops, cb.ops);
+    assert_int_equal(ca.entities, cb.entities);
+}
+
+struct feed_check {
+    const struct gs_test_op *ops;
+    size_t n, i;
+};
+
+static int
+feed_check_one(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
+{
+    struct feed_check *c = ctx;
+    assert_true(c->i < c->n);
+    assert_int_equal(len, c->ops[c->i].n);
+    assert_memory_equal(op, c->ops[c->i].bytes, len);
+    assert_int_equal(sig != NULL, c->i == c->n - 1);
+    c->i++;
+    return 0;
+}
+
+/* The feed (author, scope) holds exactly ops[0..n): read from seq 1 it
+ * gives them, signed at the last with a signature that verifies; n == 0:
+ * the feed is unknown (as never seen). */
+static void
+feed_is(gs_store *s, const uint8_t author[GS_KEY_BYTES], const char *scope,
+        const struct gs_test_op *ops, size_t n)
+{
+    struct feed_check c = {ops, n, 0};
+    uint64_t to = 0;
+    gs_err rc = gs_store_feed_read(s, author, gs_slice_of(scope, strlen(scope)),
+                                   1, 100000, feed_check_one, &c, &to);
+    gs_feed_head h = head_of(s, author, scope);
+    assert_int_equal(h.seq, n);
+    if (n == 0) {
+        assert_int_equal(rc, GS_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, GS_OK);
+    assert_int_equal(to, n);
+    assert_int_equal(c.i, n);
+    uint8_t hash[GS_HASH_BYTES];
+    gs_op_hash(ops[n - 1].bytes, ops[n - 1].n, hash);
+    assert_memory_equal(h.hash, hash, GS_HASH_BYTES);
+    head_sig(s, author, scope); /* verifies */
+}
+
+struct hist_check {
+    const struct gs_test_op *const *want;
+    size_t n, seen;
+};
+
+static int
+hist_check_one(const uint8_t *op, size_t len, const uint8_t hash[GS_HASH_BYTES],
+               void *ctx)
+{
+    struct hist_check *c = ctx;
+    uint8_t h[GS_HASH_BYTES];
+    bool found = false;
+    gs_op_hash(op, len, h);
+    assert_memory_equal(h, hash, GS_HASH_BYTES);
+    for (size_t i = 0; i < c->n && !found; i++)
+        found = c->want[i]->n == len &&
+                memcmp(c->want[i]->bytes, op, len) == 0;
+    if (!found)
+        fail_msg("history lists an op it should not");
+    c->seen++;
+    return 0;
+}
+
+/* The history of household id lists exactly the n ops of want. */
+static void
+history_is(gs_store *s, const char *id, const struct gs_test_op *const *want,
+           size_t n)
+{
+    struct hist_check c = {want, n, 0};
+    assert_int_equal(gs_store_history(s, gs_slice_of("household", 9),
+                                      gs_slice_of(id, strlen(id)),
+                                      hist_check_one, &c),
+                     GS_OK);
+    assert_int_equal(c.seen, n);
+}
+
+static gs_err
+household_get(gs_store *s, const char *id)
+{
+    gs_entity e;
+    gs_err rc = gs_store_entity_get(s, gs_slice_of("household", 9),
+                                    gs_slice_of(id, strlen(id)), &e);
+    if (rc == GS_OK)
+        gs_entity_fini(&e);
+    return rc;
+}
+
+/* (a) D's 6 ops on several entities (H-2 written by E too, H-3 only by
+ * D's ops past the cutoff), then a revocation at 3. */
+static void
+test_trust_revocation_rolls_back_applied_ops(void **state)
+{
+    struct fixture *f = *state; /* A: D's ops first, then the revocation */
+    struct gs_test_writer d, e;
+    struct gs_test_op dops[6], eops[2];
+    gs_ingest_stats st;
+    char cut[400];
+    const char *cuts[] = {cut};
+    char dir[] = "/tmp/gs-trust-b-XXXXXX";
+    gs_store *b = store_new(dir); /* B: never sees D's ops past 3 */
+
+    gs_test_writer_init(&d, 40, "yc.g1", net_pk);
+    gs_test_writer_init(&e, 41, "yc.g1", net_pk);
+    gs_test_writer_op(&d, "household", "H-1", "name", "d1", &dops[0]);
+    gs_test_writer_op(&d, "household", "H-2", "name", "d2", &dops[1]);
+    gs_test_writer_op(&d, "household", "H-1", "phone", "d3", &dops[2]);
+    gs_test_writer_op(&d, "household", "H-3", "name", "d4", &dops[3]);
+    gs_test_writer_op(&d, "household", "H-2", "phone", "d5", &dops[4]);
+    gs_test_writer_op(&d, "household", "H-1", "name", "d6", &dops[5]);
+    gs_test_writer_op(&e, "household", "H-2", "name", "e1", &eops[0]);
+    gs_test_writer_op(&e, "household", "H-4", "name", "e2", &eops[1]);
+    cutoff_of("yc.g1", &dops[2], cut, sizeof cut);
+
+    enroll(f->s, &d, "yc.g1", false);
+    enroll(f->s, &e, "yc.g1", false);
+    assert_applied(f->s, dops, 6);
+    assert_applied(f->s, eops, 2);
+    assert_int_equal(household_get(f->s, "H-3"), GS_OK);
+    gs_test_revoke(f->s, net_pk, net_sk, d.pk, cuts, 1);
+
+    enroll(b, &d, "yc.g1", false);
+    enroll(b, &e, "yc.g1", false);
+    gs_test_revoke(b, net_pk, net_sk, d.pk, cuts, 1);
+    assert_applied(b, dops, 3);
+    assert_applied(b, eops, 2);
+
+    same_state(f->s, b);
+    feed_is(f->s, d.pk, "yc.g1", dops, 3);
+    feed_is(f->s, e.pk, "yc.g1", eops, 2);
+    const struct gs_test_op *h1[] = {&dops[0], &dops[2]};
+    const struct gs_test_op *h2[] = {&dops[1], &eops[0]};
+    const struct gs_test_op *h4[] = {&eops[1]};
+    history_is(f->s, "H-1", h1, 2);
+    history_is(f->s, "H-2", h2, 2);
+    history_is(f->s, "H-4", h4, 1);
+    history_is(f->s, "H-3", NULL, 0);
+    assert_int_equal(household_get(f->s, "H-3"), GS_ENOTFOUND);
+    /* from now on A decides as B does: past the cutoff refused, up to it
+     * known */
+    assert_refused(f->s, &dops[3], 3, d.pk, "yc.g1", GS_EREVOKED);
+    assert_refused(b, &dops[3], 3, d.pk, "yc.g1", GS_EREVOKED);
+    ingest(f->s, dops, 3, &st);
+    assert_int_equal(st.known, 3);
+    assert_int_equal(st.rejected, 0);
+    same_state(f->s, b);
+    store_rm(dir, b);
+}
+
+static int
+count_feeds_of(const gs_store_feed_info *fi, void *ctx)
+{
+    const uint8_t *author = ((const void *const *)ctx)[0];
+    size_t *n = ((void *const *)ctx)[1];
+    if (memcmp(fi->author, author, GS_KEY_BYTES) == 0)
+        (*n)++;
+    return 0;
+}
+
+static size_t
+feeds_of(gs_store *s, const uint8_t author[GS_KEY_BYTES])
+{
+    size_t n = 0;
+    const void *ctx[2] = {author, &n};
+    assert_int_equal(
+        gs_store_feeds_each(s, gs_slice_of("", 0), count_feeds_of, ctx),
+        GS_OK);
+    return n;
+}
+
+static int
+count_op(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
+{
+    (void)op;
+    (void)len;
+    (void)sig;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* (b) A revocation naming no feed of D in yc.g1 (cutoff 0): all of that
+ * feed goes, and the feed looks never seen. D's feed in yc.g2 is named
+ * at its head and stays; H-7, written there by D and then by E, is
+ * stored naming D by the number of D's first feed (yc.g1's), which is
+ * gone, and must still read. */
+static void
+test_trust_revocation_cutoff_zero_removes_the_feed(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer d, d2, e;
+    struct gs_test_op dops[3], d2op, eops[3];
+    char cut[400];
+    const char *cuts[] = {cut};
+    char dir[] = "/tmp/gs-trust-b-XXXXXX";
+    gs_store *b = store_new(dir);
+
+    gs_test_writer_init(&d, 42, "yc.g1", net_pk);
+    gs_test_writer_init(&d2, 42, "yc.g2", net_pk);
+    gs_test_writer_init(&e, 43, "yc.g1", net_pk);
+    writer_ops(&d, dops, 3); /* H-0, H-1, H-2 */
+    gs_test_writer_op(&d2, "household", "H-7", "name", "d2", &d2op);
+    gs_test_writer_op(&e, "household", "H-0", "phone", "e1", &eops[0]);
+    gs_test_writer_op(&e, "household", "H-7", "phone", "e2", &eops[1]);
+    cutoff_of("yc.g2", &d2op, cut, sizeof cut);
+
+    enroll(f->s, &d, "yc", false);
+    enroll(f->s, &e, "yc.g1", false);
+    assert_applied(f->s, dops, 3);
+    assert_applied(f->s, &d2op, 1);
+    assert_applied(f->s, eops, 2);
+    assert_int_equal(feeds_of(f->s, d.pk), 2);
+    gs_test_revoke(f->s, net_pk, net_sk, d.pk, cuts, 1);
+
+    enroll(b, &d, "yc", false);
+    enroll(b, &e, "yc.g1", false);
+    gs_test_revoke(b, net_pk, net_sk, d.pk, cuts, 1);
+    assert_applied(b, &d2op, 1);
+    assert_applied(b, eops, 2);
+
+    same_state(f->s, b);
+    feed_is(f->s, d.pk, "yc.g1", NULL, 0);
+    feed_is(f->s, d2.pk, "yc.g2", &d2op, 1);
+    assert_int_equal(feeds_of(f->s, d.pk), 1);
+    assert_int_equal(household_get(f->s, "H-1"), GS_ENOTFOUND);
+    assert_int_equal(household_get(f->s, "H-2"), GS_ENOTFOUND);
+    assert_int_equal(household_get(f->s, "H-7"), GS_OK);
+    const struct gs_test_op *h0[] = {&eops[0]};
+    history_is(f->s, "H-0", h0, 1);
+    /* every op of every feed, as a bundle sends them: none of yc.g1 */
+    size_t na = 0, nb = 0;
+    assert_int_equal(gs_store_ops_each(f->s, count_op, &na), GS_OK);
+    assert_int_equal(gs_store_ops_each(b, count_op, &nb), GS_OK);
+    assert_int_equal(na, nb);
+    assert_int_equal(na, 3 + 1 + 2);
+    /* nothing of yc.g1 is valid now, on either */
+    assert_refused(f->s, dops, 3, d.pk, "yc.g1", GS_EREVOKED);
+    assert_refused(b, dops, 3, d.pk, "yc.g1", GS_EREVOKED);
+    /* and both go on alike */
+    gs_test_writer_op(&e, "household", "H-7", "name", "e3", &eops[2]);
+    assert_applied(f->s, &eops[2], 1);
+    assert_applied(b, &eops[2], 1);
+    same_state(f->s, b);
+    store_rm(dir, b);
+}
+
+/* (c) Two revocations merged, cutoffs 4 then 2: the lower wins, in the
+ * store as in the decision. */
+static void
+test_trust_revocation_merged_cutoffs_roll_back_to_the_lower(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer d;
+    struct gs_test_op ops[6];
+    char c4[400], c2[400];
+    const char *cuts4[] = {c4}, *cuts2[] = {c2};
+    char dir[] = "/tmp/gs-trust-b-XXXXXX";
+    gs_store *b = store_new(dir);
+
+    gs_test_writer_init(&d, 44, "yc.g1", net_pk);
+    writer_ops(&d, ops, 6);
+    cutoff_of("yc.g1", &ops[3], c4, sizeof c4);
+    cutoff_of("yc.g1", &ops[1], c2, sizeof c2);
+
+    enroll(f->s, &d, "yc.g1", false);
+    assert_applied(f->s, ops, 6);
+    gs_test_revoke(f->s, net_pk, net_sk, d.pk, cuts4, 1);
+    feed_is(f->s, d.pk, "yc.g1", ops, 4);
+    gs_test_revoke(f->s, net_pk, net_sk, d.pk, cuts2, 1);
+    feed_is(f->s, d.pk, "yc.g1", ops, 2);
+
+    enroll(b, &d, "yc.g1", false);
+    gs_test_revoke(b, net_pk, net_sk, d.pk, cuts4, 1);
+    gs_test_revoke(b, net_pk, net_sk, d.pk, cuts2, 1);
+    assert_applied(b, ops, 2);
+    assert_refused(b, &ops[2], 2, d.pk, "yc.g1", GS_EREVOKED);
+    same_state(f->s, b);
+    const struct gs_test_op *h0[] = {&ops[0]}, *h1[] = {&ops[1]};
+    history_is(f->s, "H-0", h0, 1);
+    history_is(f->s, "H-1", h1, 1);
+    assert_int_equal(household_get(f->s, "H-2"), GS_ENOTFOUND);
+    store_rm(dir, b);
+}
+
+/* (d) The revocation in the same batch as D's ops past the cutoff, after
+ * them: the authority's runs go first, so those ops are refused, and
+ * what was applied before is rolled back in the same transaction. */
+static void
+test_trust_revocation_in_the_same_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer d;
+    struct gs_test_op ops[6], rev;
+    gs_ingest_stats st;
+    char cut[400];
+    const char *cuts[] = {cut};
+    char dir[] = "/tmp/gs-trust-b-XXXXXX";
+    gs_store *b = store_new(dir);
+
+    gs_test_writer_init(&d, 45, "yc.g1", net_pk);
+    writer_ops(&d, ops, 6);
+    cutoff_of("yc.g1", &ops[2], cut, sizeof cut);
+    enroll(f->s, &d, "yc.g1", false);
+    assert_applied(f->s, ops, 4);
+
+    gs_feed_head th = head_of(f->s, net_pk, "trust");
+    gs_test_revocation_op(&th, net_pk, net_sk, net_pk, d.pk, cuts, 1, &rev);
+    gs_run_item items[3] = {{ops[4].bytes, ops[4].n, NULL},
+                            {ops[5].bytes, ops[5].n, &ops[5].sig},
+                            {rev.bytes, rev.n, &rev.sig}};
+    gs_store_run runs[2] = {{items, 2}, {items + 2, 1}};
+    assert_int_equal(gs_store_ingest(f->s, runs, 2, net_pk, &st), GS_OK);
+    assert_int_equal(st.applied, 1);
+    assert_int_equal(st.rejected, 2);
+    assert_int_equal(st.by_reason[GS_EREVOKED], 2);
+    assert_int_equal(st.first_bad_run, 0);
+
+    enroll(b, &d, "yc.g1", false);
+    gs_test_revoke(b, net_pk, net_sk, d.pk, cuts, 1);
+    assert_applied(b, ops, 3);
+    same_state(f->s, b);
+    feed_is(f->s, d.pk, "yc.g1", ops, 3);
+    store_rm(dir, b);
+}
+
+/* (e) Blocks: a feed of 150 ops (blocks 1-64 and 65-128 sealed, 129-150
+ * open), cut inside the second block (its prefix rewritten, the third
+ * deleted) and at each block boundary. H-0..H-2 each get 50 ops: their
+ * history lives in hist, whose removed entries must go. */
+#define LONG_OPS 150
+static void
+test_trust_revocation_cuts_blocks(void **state)
+{
+    (void)state;
+    static struct gs_test_op ops[LONG_OPS];
+    static const size_t cutoffs[] = {80, 64, 128, 1};
+    struct gs_test_writer d;
+    char cut[400];
+    const char *cuts[] = {cut};
+
+    gs_test_writer_init(&d, 46, "yc.g1", net_pk);
+    writer_ops(&d, ops, LONG_OPS);
+    for (size_t k = 0; k < sizeof cutoffs / sizeof cutoffs[0]; k++) {
+        size_t c = cutoffs[k];
+        char da[] = "/tmp/gs-trust-a-XXXXXX", db[] = "/tmp/gs-trust-b-XXXXXX";
+        gs_store *a = store_new(da), *b = store_new(db);
+        cutoff_of("yc.g1", &ops[c - 1], cut, sizeof cut);
+        enroll(a, &d, "yc.g1", false);
+        apply_all(a, ops, LONG_OPS);
+        gs_test_revoke(a, net_pk, net_sk, d.pk, cuts, 1);
+        enroll(b, &d, "yc.g1", false);
+        gs_test_revoke(b, net_pk, net_sk, d.pk, cuts, 1);
+        apply_all(b, ops, c);
+        same_state(a, b);
+        feed_is(a, d.pk, "yc.g1", ops, c);
+        /* H-0 got ops 1, 4, 7, ...: those up to the cutoff remain */
+        const struct gs_test_op *h0[LONG_OPS];
+        size_t n = 0;
+        for (size_t i = 0; i < c; i += 3)
+            h0[n++] = &ops[i];
+        history_is(a, "H-0", h0, n);
+        if (c == 1)
+            assert_int_equal(household_get(a, "H-1"), GS_ENOTFOUND);
+        store_rm(da, a);
+        store_rm(db, b);
+    }
+}
+
+/* (g) A cutoff without a usable signature: the 3-field form, or a
+ * signature that does not verify. A checkpoint at exactly the cutoff
+ * serves; else the feed is cut to its greatest checkpoint below (none:
+ * to nothing), and the valid ops past that come back when sent again in
+ * a run signed at the cutoff. 1040 ops ingested in runs of 16 leave one
+ * checkpoint, at 1024 (GS_STORE_SIG_SPACING). */
+#define CKPT_OPS 1040
+static void
+test_trust_revocation_without_signature(void **state)
+{
+    (void)state;
+    static struct gs_test_op ops[CKPT_OPS];
+    struct gs_test_writer d;
+    struct gs_test_op wrong;
+    char cut[400];
+    const char *cuts[] = {cut};
+    uint8_t hash[GS_HASH_BYTES];
+    gs_op o;
+
+    gs_test_writer_init(&d, 47, "yc.g1", net_pk);
+    writer_ops(&d, ops, CKPT_OPS);
+    /* cutoff, then what the feed holds after the revocation */
+    static const struct {
+        size_t cut, kept;
+        bool signed_, bad_sig;
+    } cases[] = {
+        {1024, 1024, false, false}, /* the checkpoint at the cutoff */
+        {1030, 1024, false, false}, /* the checkpoint below it */
+        {1030, 1024, true, true},   /* a signature that does not verify */
+        {1030, 1030, true, false},  /* signed: exactly the cutoff */
+        {5, 0, false, false},       /* no checkpoint below: nothing */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t c = cases[k].cut;
+        char da[] = "/tmp/gs-trust-a-XXXXXX", db[] = "/tmp/gs-trust-b-XXXXXX";
+        gs_store *a = store_new(da), *b = store_new(db);
+        assert_int_equal(gs_op_decode(ops[c - 1].bytes, ops[c - 1].n, &o),
+                         GS_OK);
+        gs_op_hash(ops[c - 1].bytes, ops[c - 1].n, hash);
+        wrong = ops[c - 1];
+        wrong.sig = ops[c - 2].sig; /* another op's */
+        gs_test_cutoff("yc.g1", o.seq, hash,
+                       !cases[k].signed_  ? NULL
+                       : cases[k].bad_sig ? &wrong.sig
+                                          : &ops[c - 1].sig,
+                       cut, sizeof cut);
+        enroll(a, &d, "yc.g1", false);
+        apply_all(a, ops, CKPT_OPS);
+        gs_test_revoke(a, net_pk, net_sk, d.pk, cuts, 1);
+        feed_is(a, d.pk, "yc.g1", ops, cases[k].kept);
+        enroll(b, &d, "yc.g1", false);
+        gs_test_revoke(b, net_pk, net_sk, d.pk, cuts, 1);
+        if (cases[k].kept)
+            apply_all(b, ops, cases[k].kept);
+        same_state(a, b);
+        /* what lies between is valid: sent again, signed at the cutoff,
+         * it is taken on both */
+        if (cases[k].kept < c) {
+            assert_applied(a, ops + cases[k].kept, c - cases[k].kept);
+            assert_applied(b, ops + cases[k].kept, c - cases[k].kept);
+            feed_is(a, d.pk, "yc.g1", ops, c);
+            same_state(a, b);
+        }
+        store_rm(da, a);
+        store_rm(db, b);
+    }
 }
 
 /* ---- 5. order independence ---- */
@@ -844,8 +1377,8 @@ test_trust_scope_covers_on_dots(void **state)
 }
 
 /* The revocation entity of a device with the n cutoff elements given,
- * written by revocations of up to 3 elements each (an op of the tests
- * holds 512 bytes), merged as a store merges them. */
+ * written by revocations of one element each (an op of the tests holds
+ * 512 bytes: one 4-field element), merged as a store merges them. */
 static void
 revocation_entity(const char *const *cutoff, size_t n, gs_entity *e)
 {
@@ -854,8 +1387,8 @@ revocation_entity(const char *const *cutoff, size_t n, gs_entity *e)
     uint8_t dev[GS_KEY_BYTES];
     gs_op o;
     memset(dev, 0x42, sizeof dev);
-    for (size_t at = 0; at == 0 || at < n; at += 3) {
-        size_t k = n - at < 3 ? n - at : 3;
+    for (size_t at = 0; at == 0 || at < n; at++) {
+        size_t k = n - at < 1 ? n - at : 1;
         gs_test_revocation_op(&head, net_pk, net_sk, net_pk, dev,
                               k ? cutoff + at : NULL, k, &op);
         assert_int_equal(gs_op_decode(op.bytes, op.n, &o), GS_OK);
@@ -874,9 +1407,28 @@ cutoff_is(const gs_entity *e, const char *scope, uint64_t seq,
     uint64_t got;
     uint8_t h[GS_HASH_BYTES], zero[GS_HASH_BYTES] = {0};
     memset(h, 0x77, sizeof h);
-    gs_revocation_cutoff(e, gs_slice_of(scope, strlen(scope)), &got, h);
+    gs_revocation_cutoff(e, gs_slice_of(scope, strlen(scope)), &got, h,
+                         NULL);
     assert_int_equal(got, seq);
     assert_memory_equal(h, hash ? hash : zero, GS_HASH_BYTES);
+}
+
+/* The signature the cutoff of scope carries: sig, or none if NULL. */
+static void
+cutoff_sig_is(const gs_entity *e, const char *scope,
+              const uint8_t sig[GS_SIGNATURE_BYTES])
+{
+    uint64_t seq;
+    uint8_t h[GS_HASH_BYTES], got[GS_SIGNATURE_BYTES];
+    bool has = gs_revocation_cutoff(e, gs_slice_of(scope, strlen(scope)),
+                                    &seq, h, got);
+    assert_int_equal(has, sig != NULL);
+    if (sig)
+        assert_memory_equal(got, sig, GS_SIGNATURE_BYTES);
+    /* the sig is optional: NULL for it gives the same cutoff */
+    assert_int_equal(gs_revocation_cutoff(
+                         e, gs_slice_of(scope, strlen(scope)), &seq, h, NULL),
+                     sig != NULL);
 }
 
 static void
@@ -932,6 +1484,65 @@ test_trust_cutoff_parser(void **state)
     /* no cutoff field at all (a revocation of a device with no feeds) */
     revocation_entity(NULL, 0, &rev);
     cutoff_is(&rev, "yc.g1", 0, NULL);
+    cutoff_sig_is(&rev, "yc.g1", NULL);
+    gs_entity_fini(&rev);
+
+    /* the 4-field form: the device's signature of the op at the cutoff */
+    uint8_t g1[GS_SIGNATURE_BYTES], g2[GS_SIGNATURE_BYTES];
+    char s1[2 * GS_SIGNATURE_BYTES + 1], s2[2 * GS_SIGNATURE_BYTES + 1];
+    char f[10][400];
+    memset(g1, 0x5a, sizeof g1);
+    memset(g2, 0xc3, sizeof g2);
+    gs_hex(g1, GS_SIGNATURE_BYTES, s1);
+    gs_hex(g2, GS_SIGNATURE_BYTES, s2);
+    snprintf(f[0], sizeof f[0], "yc.g1 3 %s %s", x1, s1);
+    /* the same cutoff in both forms (an older revocation beside a newer
+     * one): the signature is kept */
+    snprintf(f[1], sizeof f[1], "yc.g2 4 %s", x1);
+    snprintf(f[2], sizeof f[2], "yc.g2 4 %s %s", x1, s2);
+    /* a lower 3-field cutoff wins over a signed higher one: no signature */
+    snprintf(f[3], sizeof f[3], "yc.g3 9 %s %s", x1, s1);
+    snprintf(f[4], sizeof f[4], "yc.g3 5 %s", x2);
+    /* a signed lower one wins over a higher 3-field one */
+    snprintf(f[5], sizeof f[5], "yc.g4 9 %s", x1);
+    snprintf(f[6], sizeof f[6], "yc.g4 2 %s %s", x2, s2);
+    /* another op pinned at the same seq brings no signature for this one */
+    snprintf(f[7], sizeof f[7], "yc.g5 6 %s", x1);
+    snprintf(f[8], sizeof f[8], "yc.g5 6 %s %s", x2, s1);
+    const char *four[] = {f[0], f[1], f[2], f[3], f[4], f[5], f[6]};
+    revocation_entity(four, 7, &rev);
+    cutoff_is(&rev, "yc.g1", 3, h1);
+    cutoff_sig_is(&rev, "yc.g1", g1);
+    cutoff_is(&rev, "yc.g2", 4, h1);
+    cutoff_sig_is(&rev, "yc.g2", g2);
+    cutoff_is(&rev, "yc.g3", 5, h2);
+    cutoff_sig_is(&rev, "yc.g3", NULL);
+    cutoff_is(&rev, "yc.g4", 2, h2);
+    cutoff_sig_is(&rev, "yc.g4", g2);
+    cutoff_sig_is(&rev, "yc.g9", NULL);
+    gs_entity_fini(&rev);
+    const char *same_seq[] = {f[7], f[8]};
+    revocation_entity(same_seq, 2, &rev);
+    uint64_t q;
+    uint8_t pin[GS_HASH_BYTES];
+    bool has = gs_revocation_cutoff(&rev, gs_slice_of("yc.g5", 5), &q, pin,
+                                    NULL);
+    assert_int_equal(q, 6);
+    /* whichever pin won (set order), a signature is kept only beside it */
+    assert_int_equal(has, memcmp(pin, h2, GS_HASH_BYTES) == 0);
+    gs_entity_fini(&rev);
+
+    /* malformed 4-field elements: ignored */
+    snprintf(f[0], sizeof f[0], "yc.g1 3 %s %.*s", x1, 127, s1); /* short */
+    snprintf(f[1], sizeof f[1], "yc.g1 3 %s %sa", x1, s1);       /* long */
+    snprintf(f[2], sizeof f[2], "yc.g1 3 %s %.*szz", x1, 126, s1);
+    snprintf(f[3], sizeof f[3], "yc.g1 3 %s %s x", x1, s1); /* 5 fields */
+    snprintf(f[4], sizeof f[4], "yc.g1 3 %s ", x1);         /* empty sig */
+    snprintf(f[5], sizeof f[5], "yc.g1 3 %.*s %s", 62, x1, s1);
+    const char *bad4[] = {f[0], f[1], f[2], f[3], f[4], f[5]};
+    revocation_entity(bad4, 6, &rev);
+    cutoff_is(&rev, "yc.g1", 0, NULL);
+    cutoff_sig_is(&rev, "yc.g1", NULL);
     gs_entity_fini(&rev);
 }
 
@@ -1211,11 +1822,12 @@ test_trust_authority_revoke_names_every_feed(void **state)
     uint8_t dev[GS_KEY_BYTES];
     assert_int_equal(gs_unhex(n.key_dev, dev, sizeof dev), GS_KEY_BYTES);
     for (size_t i = 0; i < 2; i++) {
+        /* the 4-field form: the head and the head's signature */
         gs_feed_head h = head_of(gs_replica_store(ra), dev, grids[i]);
-        char want[200], hex[65];
-        gs_hex(h.hash, GS_HASH_BYTES, hex);
-        snprintf(want, sizeof want, "%s %llu %s", grids[i],
-                 (unsigned long long)h.seq, hex);
+        gs_sig sig = head_sig_for(gs_replica_store(ra),
+                                  gs_replica_network(ra), dev, grids[i]);
+        char want[400];
+        gs_test_cutoff(grids[i], h.seq, h.hash, &sig, want, sizeof want);
         assert_int_equal(h.seq, i == 0 ? 2 : 1);
         assert_true(json_has(cut, want));
     }
@@ -1234,6 +1846,78 @@ test_trust_authority_revoke_names_every_feed(void **state)
     assert_int_equal(gs_replica_put_assign(rd, "household", "H-5",
                                            (const char *[]){"head=x"}, 1),
                      GS_EREVOKED);
+    gs_replica_close(rd);
+    gs_replica_close(ra);
+    gs_test_rmtree(n.base);
+}
+
+/* (f) Through replicas: gs_authority_revoke writes the 4-field form, and
+ * a replica that held the device's op past it (and the device's own
+ * replica) rolls back when it imports the authority's bundle. */
+static void
+test_trust_authority_revoke_rolls_back_by_bundle(void **state)
+{
+    (void)state;
+    struct net3 n;
+    char why[512] = "";
+    const char *g1[] = {"yc.s1.g1"};
+    uint8_t dev[GS_KEY_BYTES], net[GS_KEY_BYTES];
+    uint8_t da[GS_HASH_BYTES], dd[GS_HASH_BYTES], dother[GS_HASH_BYTES];
+    net3_init(&n);
+    gs_replica *ra = open_replica(n.auth), *rd = open_replica(n.dev),
+               *ro = open_replica(n.other);
+    assert_int_equal(gs_unhex(n.key_dev, dev, sizeof dev), GS_KEY_BYTES);
+    assert_int_equal(gs_unhex(n.key_auth, net, sizeof net), GS_KEY_BYTES);
+    gs_store *sa = gs_replica_store(ra), *sd = gs_replica_store(rd),
+             *so = gs_replica_store(ro);
+
+    gs_cert_opts o = {"tablet", "tablet", g1, 1, g1, 1, 0, 0};
+    assert_int_equal(gs_authority_enroll(ra, n.key_dev, &o, why, sizeof why),
+                     GS_OK);
+    put_one(rd, "H-1");
+    put_one(rd, "H-2");
+    assert_int_equal(carry(&n, rd, ra).applied, 2);
+    put_one(rd, "H-3"); /* the authority never sees this one */
+    carry(&n, ra, ro);
+    assert_int_equal(carry(&n, rd, ro).applied, 1);
+    assert_int_equal(head_of(so, dev, "yc.s1.g1").seq, 3);
+    assert_int_equal(household_get(so, "H-3"), GS_OK);
+
+    assert_int_equal(gs_authority_revoke(ra, n.key_dev, why, sizeof why),
+                     GS_OK);
+    json_t *root, *c = listed_cert(ra, n.key_dev, &root);
+    gs_feed_head h = head_of(sa, dev, "yc.s1.g1");
+    gs_sig sig = head_sig_for(sa, net, dev, "yc.s1.g1");
+    char want[400];
+    gs_test_cutoff("yc.s1.g1", h.seq, h.hash, &sig, want, sizeof want);
+    assert_int_equal(h.seq, 2);
+    assert_int_equal(json_array_size(json_object_get(c, "cutoff")), 1);
+    assert_true(json_has(json_object_get(c, "cutoff"), want));
+    json_decref(root);
+
+    /* the other replica and the device's own roll back to 2 */
+    carry(&n, ra, ro);
+    carry(&n, ra, rd);
+    digest_of(sa, da);
+    digest_of(so, dother);
+    digest_of(sd, dd);
+    assert_memory_equal(da, dother, GS_HASH_BYTES);
+    assert_memory_equal(da, dd, GS_HASH_BYTES);
+    for (size_t i = 0; i < 3; i++) {
+        gs_store *s = i == 0 ? sa : i == 1 ? so : sd;
+        gs_feed_head hs = head_of(s, dev, "yc.s1.g1");
+        assert_int_equal(hs.seq, 2);
+        assert_memory_equal(hs.hash, h.hash, GS_HASH_BYTES);
+        head_sig_for(s, net, dev, "yc.s1.g1"); /* verifies */
+        assert_int_equal(household_get(s, "H-3"), GS_ENOTFOUND);
+        assert_int_equal(household_get(s, "H-2"), GS_OK);
+    }
+    /* the device's op 3 comes back from nowhere: refused everywhere */
+    gs_bundle_result im = carry(&n, rd, ro);
+    assert_int_equal(im.applied, 0);
+    digest_of(so, dother);
+    assert_memory_equal(da, dother, GS_HASH_BYTES);
+    gs_replica_close(ro);
     gs_replica_close(rd);
     gs_replica_close(ra);
     gs_test_rmtree(n.base);
@@ -1272,6 +1956,18 @@ main(void)
         cmocka_unit_test_setup_teardown(test_trust_expired_certificate_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
+            test_trust_revocation_rolls_back_applied_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trust_revocation_cutoff_zero_removes_the_feed, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trust_revocation_merged_cutoffs_roll_back_to_the_lower, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_trust_revocation_in_the_same_batch,
+                                        setup, teardown),
+        cmocka_unit_test(test_trust_revocation_cuts_blocks),
+        cmocka_unit_test(test_trust_revocation_without_signature),
+        cmocka_unit_test_setup_teardown(
             test_trust_certificate_after_ops_same_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_local_writes, setup,
                                         teardown),
@@ -1280,6 +1976,7 @@ main(void)
         cmocka_unit_test(test_trust_authority_enroll_refuses_bad_input),
         cmocka_unit_test(test_trust_authority_enroll_only_widens),
         cmocka_unit_test(test_trust_authority_revoke_names_every_feed),
+        cmocka_unit_test(test_trust_authority_revoke_rolls_back_by_bundle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
