@@ -15,7 +15,9 @@
 #     district; its ops inside its grid arrive;
 #   replay (must show 3): the tablet importing its own ops again changes
 #     nothing and sends nothing;
-#   revocation (must show 4, connect): once revoked, the device cannot
+#   revocation (must show 4): a write of the device that spread before
+#     the revocation, past its cutoff, is rolled back on the station and
+#     the district (the one before the cutoff stays); the device cannot
 #     connect, and once it knows, it cannot write either.
 # Usage: test_trust.sh GRIDSYNC [GS_HOSTILE]
 . "$(dirname "$0")/lib.sh" "$@"
@@ -181,10 +183,31 @@ import json, sys
 print(sum(p.get("ops_out", 0) for p in json.load(sys.stdin)["peers"]))')" \
     "$out_before"
 
-# ---- revocation: the device cannot connect; its new ops reach nobody ----
+# ---- revocation: what came after the cutoff is rolled back everywhere,
+# the device cannot connect, and knowing it, cannot write ----
+# the authority learns what the district holds (a stick from the district):
+# its cutoff for tab2's grid feed will be IN-1
+expect_rc "district's stick" 0 gsr district bundle export "$TMP/d.bundle"
+expect_rc "to the authority" 0 "$GS" -r "$AUTH" bundle import "$TMP/d.bundle"
+# then tab2 writes once more, and the write spreads before the revocation
+expect_rc "tab2 writes again" 0 gsr tab2 put household IN-2 head=李
+t0=$SECONDS
+until gsr district get household IN-2 >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -ge 20 ] && break
+    sleep 0.3
+done
+expect_rc "IN-2 reached the district" 0 gsr district get household IN-2
 "$GS" -r "$AUTH" authority revoke "${KEY[tab2]}" >/dev/null ||
     fail "revoke tab2"
 trust_to_all
+for n in station district; do
+    expect_rc "$n keeps tab2's op up to the cutoff" 0 \
+        gsr "$n" get household IN-1
+    expect_rc "$n rolled back tab2's op past the cutoff" 1 \
+        gsr "$n" get household IN-2
+    expect_eq "$n's state is its op log" "$(gsr "$n" digest --rebuild)" \
+        "$(digest "$n")"
+done
 stop_agent tab2
 start_agent tab2
 expect_rc "tab2, knowing it is revoked, cannot write" 1 \
