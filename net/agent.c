@@ -94,6 +94,7 @@ struct wanted {
 struct keyset {
     uint8_t (*k)[32];
     size_t n, cap;
+    bool short_; /* a key could not be added (out of memory) */
 };
 
 struct gs_agent {
@@ -225,8 +226,10 @@ keyset_add_entity(const gs_entity *e, void *ctx)
     if (ks->n == ks->cap) {
         size_t cap = ks->cap ? 2 * ks->cap : 64;
         void *p = realloc(ks->k, cap * sizeof *ks->k);
-        if (!p)
+        if (!p) {
+            ks->short_ = true;
             return 1;
+        }
         ks->k = p;
         ks->cap = cap;
     }
@@ -243,16 +246,22 @@ trust_refresh(gs_agent *a)
     gs_feed_head h;
     const gs_slice trust = {(const uint8_t *)GS_TRUST_SCOPE,
                             sizeof GS_TRUST_SCOPE - 1};
-    if (gs_store_feed_head(a->st, a->network, trust, &h) != GS_OK ||
-        (a->trust_read && h.seq == a->trust_seq))
+    if (gs_store_feed_head(a->st, a->network, trust, &h) != GS_OK) {
+        a->trust_read = false; /* admit fails closed until read */
         return;
+    }
+    if (a->trust_read && h.seq == a->trust_seq)
+        return;
+    a->trust_read = false;
     a->enrolled.n = a->revoked.n = 0;
+    a->enrolled.short_ = a->revoked.short_ = false;
     const gs_slice cert = {(const uint8_t *)GS_TRUST_CERT,
                            sizeof GS_TRUST_CERT - 1};
     const gs_slice rev = {(const uint8_t *)GS_TRUST_REVOCATION,
                           sizeof GS_TRUST_REVOCATION - 1};
     if (gs_store_entity_each(a->st, cert, keyset_add_entity, &a->enrolled) ||
-        gs_store_entity_each(a->st, rev, keyset_add_entity, &a->revoked))
+        gs_store_entity_each(a->st, rev, keyset_add_entity, &a->revoked) ||
+        a->enrolled.short_ || a->revoked.short_)
         return; /* read again next time */
     a->trust_seq = h.seq;
     a->trust_read = true;
@@ -300,7 +309,10 @@ admit(const uint8_t curve_pk[32], void *ctx)
     if (banned(a, curve_pk))
         return false;
     trust_refresh(a);
-    if (keyset_has(&a->revoked, curve_pk)) {
+    if (!a->trust_read) {
+        /* fail closed: without the revocations nobody is let in */
+        why = "this replica could not read its certificates just now";
+    } else if (keyset_has(&a->revoked, curve_pk)) {
         why = "revoked by the district authority";
     } else {
         if (gs_net_curve_keys(a->network, NULL, auth, NULL) == GS_OK &&
