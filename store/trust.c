@@ -231,6 +231,13 @@ gs_trust_read_scopes(struct gs_store *st, const uint8_t *network,
     if (!memcmp(device, network, GS_KEY_BYTES))
         return -1;
     gs_trust_id(device, hex);
+    /* a revoked device is served the certificates only, also over a
+     * connection it opened before the revocation came */
+    if (gs_store_entity_get(st, SLICE(GS_TRUST_REVOCATION),
+                            gs_slice_of(hex, 64), &e) == GS_OK) {
+        gs_entity_fini(&e);
+        return 0;
+    }
     if (gs_store_entity_get(st, SLICE(GS_TRUST_CERT), gs_slice_of(hex, 64),
                             &e) != GS_OK)
         return 0;

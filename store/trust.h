@@ -113,7 +113,8 @@ struct gs_store;
 /* The read scopes of device in store st (NUL-terminated, each at most
  * GS_SCOPE_BYTES_MAX bytes) into out[0..max): their count; -1 for the
  * authority (device == network: it reads everything); 0 for a device
- * whose certificate st does not hold (it reads only `trust`). */
+ * whose certificate st does not hold, or which is revoked (it reads only
+ * `trust`). */
 int gs_trust_read_scopes(struct gs_store *st, const uint8_t *network,
                          const uint8_t device[GS_KEY_BYTES],
                          char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max);

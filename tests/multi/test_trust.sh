@@ -200,6 +200,12 @@ expect_rc "IN-2 reached the district" 0 gsr district get household IN-2
 "$GS" -r "$AUTH" authority revoke "${KEY[tab2]}" >/dev/null ||
     fail "revoke tab2"
 trust_to_all
+# tab2's connection opened before the revocation: it is served nothing more
+expect_rc "the station writes in yc.s1" 0 gsr station put household NEW-1 \
+    head=赵
+sleep 3
+expect_rc "tab2, revoked but still connected, did not get it" 1 \
+    gsr tab2 get household NEW-1
 for n in station district; do
     expect_rc "$n keeps tab2's op up to the cutoff" 0 \
         gsr "$n" get household IN-1
