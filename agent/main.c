@@ -1020,6 +1020,28 @@ parse_until(const char *s)
     return *s && !*end ? v : 0;
 }
 
+/* Enroll (o given) or revoke (o NULL) the device a->pos[1] on the
+ * authority's replica, its key unlocked; false after saying why. On
+ * success a running agent is poked, so the new trust op reaches the
+ * peers without waiting for the next sync. */
+static bool
+authority_write(const struct args *a, const gs_cert_opts *o)
+{
+    char why[512] = "";
+    gs_replica *r = open_replica_key(true, a->pass_file);
+    if (!r)
+        return false;
+    gs_err rc = o ? gs_authority_enroll(r, a->pos[1], o, why, sizeof why)
+                  : gs_authority_revoke(r, a->pos[1], why, sizeof why);
+    gs_replica_close(r);
+    if (rc != GS_OK) {
+        fail(o ? "enroll" : "revoke", "%s", why[0] ? why : gs_strerror(rc));
+        return false;
+    }
+    gs_agent_poke(replica_dir);
+    return true;
+}
+
 static int
 authority_enroll(struct args *a)
 {
@@ -1041,17 +1063,8 @@ authority_enroll(struct args *a)
         return usage_error(current, "--until takes a date, YYYY-MM-DD");
     gs_cert_opts o = {a->name, a->role ? a->role : "tablet", w, (size_t)nw,
                       rd, (size_t)nr, a->shop, until};
-    gs_replica *r = open_replica_key(true, a->pass_file);
-    if (!r)
+    if (!authority_write(a, &o))
         return EXIT_FAIL;
-    char why[512] = "";
-    gs_err rc = gs_authority_enroll(r, a->pos[1], &o, why, sizeof why);
-    gs_replica_close(r);
-    if (rc != GS_OK) {
-        fail("enroll", "%s", why[0] ? why : gs_strerror(rc));
-        return EXIT_FAIL;
-    }
-    gs_agent_poke(replica_dir);
     if (a->json)
         printf("{\"enrolled\":\"%s\"}\n", a->pos[1]);
     else
@@ -1067,17 +1080,8 @@ authority_revoke(struct args *a)
 {
     if (a->npos != 2)
         return usage_error(current, "name the device key to revoke");
-    gs_replica *r = open_replica_key(true, a->pass_file);
-    if (!r)
+    if (!authority_write(a, NULL))
         return EXIT_FAIL;
-    char why[512] = "";
-    gs_err rc = gs_authority_revoke(r, a->pos[1], why, sizeof why);
-    gs_replica_close(r);
-    if (rc != GS_OK) {
-        fail("revoke", "%s", why[0] ? why : gs_strerror(rc));
-        return EXIT_FAIL;
-    }
-    gs_agent_poke(replica_dir);
     if (a->json)
         printf("{\"revoked\":\"%s\"}\n", a->pos[1]);
     else

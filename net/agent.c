@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "identity.h"
 #include "replica_int.h"
 #include "session.h"
 #include "transport.h"
@@ -219,9 +220,7 @@ keyset_add_entity(const gs_entity *e, void *ctx)
 {
     struct keyset *ks = ctx;
     uint8_t ed[32];
-    size_t len;
-    if (e->id_n != 64 ||
-        sodium_hex2bin(ed, 32, e->id, 64, NULL, &len, NULL) != 0 || len != 32)
+    if (gs_identity_hex_decode(e->id, e->id_n, ed) != GS_OK)
         return 0;
     if (ks->n == ks->cap) {
         size_t cap = ks->cap ? 2 * ks->cap : 64;

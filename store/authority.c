@@ -15,6 +15,7 @@
 #include "err.h"
 #include "field.h"
 #include "hlc.h"
+#include "identity.h"
 #include "replica_int.h"
 #include "store.h"
 #include "trust.h"
@@ -168,16 +169,6 @@ trust_write(gs_replica *r, const gs_identity *id, struct trust_op *t,
     return GS_OK;
 }
 
-static bool
-device_valid(const char *hex, uint8_t out[GS_KEY_BYTES])
-{
-    size_t got = 0;
-    return hex && strlen(hex) == 2 * GS_KEY_BYTES &&
-           sodium_hex2bin(out, GS_KEY_BYTES, hex, 2 * GS_KEY_BYTES, NULL, &got,
-                          NULL) == 0 &&
-           got == GS_KEY_BYTES;
-}
-
 static gs_err
 scopes_valid(const char *what, const char *const *v, size_t n, char *why,
              size_t len)
@@ -207,7 +198,7 @@ gs_authority_enroll(gs_replica *r, const char *device,
     gs_err rc;
     static const char *const roles[] = {"district", "station", "tablet"};
 
-    if (!device_valid(device, key))
+    if (!device || gs_identity_hex_decode(device, strlen(device), key) != GS_OK)
         return gs_why(why, why_len, GS_EINVAL,
                       "'%s' is not a device key: give the 64 hex digits "
                       "'gridsync init' printed",
@@ -383,7 +374,7 @@ gs_authority_revoke(gs_replica *r, const char *device, char *why,
     uint8_t key[GS_KEY_BYTES];
     const gs_identity *id;
     gs_err rc;
-    if (!device_valid(device, key))
+    if (!device || gs_identity_hex_decode(device, strlen(device), key) != GS_OK)
         return gs_why(why, why_len, GS_EINVAL,
                       "'%s' is not a device key: give the 64 hex digits of "
                       "the device to revoke",

@@ -111,6 +111,22 @@ gs_identity_hex(const uint8_t pk[GS_IDENTITY_PK_BYTES],
 }
 
 gs_err
+gs_identity_hex_decode(const char *hex, size_t len,
+                       uint8_t pk[GS_IDENTITY_PK_BYTES])
+{
+    uint8_t key[GS_IDENTITY_PK_BYTES];
+    size_t got = 0;
+    if (hex == NULL || len != 2 * GS_IDENTITY_PK_BYTES)
+        return GS_EINVAL;
+    /* no ignore set, no end pointer: a byte that is not a hex digit fails */
+    if (sodium_hex2bin(key, sizeof key, hex, len, NULL, &got, NULL) != 0 ||
+        got != sizeof key)
+        return GS_EINVAL;
+    memcpy(pk, key, sizeof key);
+    return GS_OK;
+}
+
+gs_err
 gs_identity_save(const gs_identity *id, const char *path)
 {
     /* header, newline, seed hex, newline */

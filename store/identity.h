@@ -112,4 +112,12 @@ GS_MUST_CHECK gs_err gs_identity_load(const char *path, gs_identity *id);
 void gs_identity_hex(const uint8_t pk[GS_IDENTITY_PK_BYTES],
                      char out[GS_IDENTITY_HEX_BYTES]);
 
+/* The public key whose hex is hex (len bytes, borrowed, need not be
+ * NUL-terminated): exactly 64 hex digits, either case, nothing around
+ * them — a device key as a person, a config file or an entity id gives
+ * it. pk is written only on success. Errors: GS_EINVAL (hex NULL, another
+ * length, or a byte that is not a hex digit). */
+GS_MUST_CHECK gs_err gs_identity_hex_decode(const char *hex, size_t len,
+                                            uint8_t pk[GS_IDENTITY_PK_BYTES]);
+
 #endif

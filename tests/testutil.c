@@ -6,11 +6,16 @@
 
 #include <ftw.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint64_t
 splitmix(uint64_t *x)
@@ -175,6 +180,74 @@ gs_test_rmtree(const char *dir)
 }
 
 void
+gs_test_mkdtemp(char *dir, size_t cap, const char *tmpl)
+{
+    assert_true(strlen(tmpl) < cap);
+    strcpy(dir, tmpl);
+    if (!mkdtemp(dir))
+        fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
+}
+
+void *
+gs_test_dir_new(size_t size, const char *tmpl)
+{
+    assert_true(size >= GS_TEST_DIR_BYTES);
+    char *dir = calloc(1, size); /* the state's first member */
+    assert_non_null(dir);
+    gs_test_mkdtemp(dir, GS_TEST_DIR_BYTES, tmpl);
+    return dir;
+}
+
+int
+gs_test_dir_teardown(void **state)
+{
+    char *dir = *state; /* a struct's first member is at its address */
+    gs_test_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+void
+gs_test_replica_init(const char *dir, const char *authority, const char *scope,
+                     const char *name, const char *pass, size_t passlen,
+                     char key[65])
+{
+    char why[512] = "";
+    gs_replica_init_opts o = {authority, scope, name};
+    gs_err rc =
+        gs_replica_init_pass(dir, &o, pass, passlen, key, why, sizeof why);
+    if (rc != GS_OK)
+        fail_msg("init %s: %s: %s", dir, gs_errname(rc), why);
+}
+
+gs_replica *
+gs_test_replica_open(const char *dir)
+{
+    gs_replica *r = NULL;
+    char why[512] = "";
+    gs_err rc = gs_replica_open(dir, &r, why, sizeof why);
+    if (rc != GS_OK)
+        fail_msg("open %s: %s: %s", dir, gs_errname(rc), why);
+    return r;
+}
+
+int
+gs_test_free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+void
 gs_test_writer_init(struct gs_test_writer *w, uint8_t key_seed,
                     const char *scope, const uint8_t *network)
 {
@@ -189,14 +262,25 @@ void
 gs_test_writer_op(struct gs_test_writer *w, const char *type, const char *id,
                   const char *field, const char *text, struct gs_test_op *out)
 {
-    gs_buf pay, enc;
-    gs_op op;
+    gs_buf pay;
     gs_vref v = {GS_V_STR, 0, gs_slice_of(text, strlen(text))};
-    uint8_t hash[GS_HASH_BYTES];
 
     gs_buf_init(&pay, 1024);
-    gs_buf_init(&enc, sizeof out->bytes);
     assert_int_equal(gs_payload_lww(&pay, 0, &v), GS_OK);
+    gs_test_writer_update(w, type, id, field, GS_KIND_LWW, &pay, out);
+    gs_buf_fini(&pay);
+}
+
+void
+gs_test_writer_update(struct gs_test_writer *w, const char *type,
+                      const char *id, const char *field, uint8_t kind,
+                      const gs_buf *pay, struct gs_test_op *out)
+{
+    gs_buf enc;
+    gs_op op;
+    uint8_t hash[GS_HASH_BYTES];
+
+    gs_buf_init(&enc, sizeof out->bytes);
     memset(&op, 0, sizeof op);
     op.version = GS_OP_VERSION;
     memcpy(op.author, w->pk, GS_KEY_BYTES);
@@ -207,16 +291,14 @@ gs_test_writer_op(struct gs_test_writer *w, const char *type, const char *id,
     op.type = gs_slice_of(type, strlen(type));
     op.id = gs_slice_of(id, strlen(id));
     op.n_updates = 1;
-    op.updates[0].field = gs_slice_of(field, strlen(field));
-    op.updates[0].kind = GS_KIND_LWW;
-    op.updates[0].payload = gs_slice_of(pay.data, pay.len);
+    op.updates[0] = (gs_update){gs_slice_of(field, strlen(field)), kind,
+                                gs_slice_of(pay->data, pay->len)};
     assert_int_equal(gs_op_encode(&op, &enc), GS_OK);
     memcpy(out->bytes, enc.data, enc.len);
     out->n = enc.len;
     gs_op_hash(out->bytes, out->n, hash);
     gs_op_sign(hash, w->network, w->sk, &out->sig);
     memcpy(w->prev, hash, GS_HASH_BYTES);
-    gs_buf_fini(&pay);
     gs_buf_fini(&enc);
 }
 

@@ -1,7 +1,9 @@
 /*
  * testutil.h — helpers shared by the cmocka tests: a seeded PRNG that
  * prints its seed and replays with GS_SEED=, hex conversion, deterministic
- * keys, and reading files from the source tree.
+ * keys, reading files from the source tree, scratch directories and
+ * replicas in them, and ops and certificates written as a test's devices
+ * and authority.
  *
  * cmocka needs <stdarg.h>, <stddef.h>, <setjmp.h> before <cmocka.h>; this
  * header includes them in that order, so tests include only testutil.h.
@@ -51,6 +53,40 @@ char *gs_read_file(const char *path, size_t *len);
 /* Remove dir and everything below it (test scratch directories). */
 void gs_test_rmtree(const char *dir);
 
+/* ---- scratch directories, replicas, ports ---- */
+
+/* mkdtemp of the template tmpl (e.g. "/tmp/gs-test-NAME-XXXXXX") into dir
+ * (cap bytes). Fails the test if it does not fit or cannot be made; the
+ * test removes it with gs_test_rmtree. */
+void gs_test_mkdtemp(char *dir, size_t cap, const char *tmpl);
+
+/* A cmocka state with a scratch directory: size bytes, zeroed, of a struct
+ * whose first member is char dir[GS_TEST_DIR_BYTES], made there by
+ * gs_test_mkdtemp from tmpl. Being first lets gs_test_dir_teardown end any
+ * such struct. Fails the test on any error. */
+#define GS_TEST_DIR_BYTES 64
+void *gs_test_dir_new(size_t size, const char *tmpl);
+/* cmocka teardown of a gs_test_dir_new state: removes the directory and
+ * everything below it and frees the state. */
+int gs_test_dir_teardown(void **state);
+
+/* gs_replica_init_pass of dir: a device of the network whose authority has
+ * the key authority (hex; NULL: the replica is its own network's
+ * authority), writing in scope, named name (NULL: unnamed), its key sealed
+ * with pass (passlen bytes; NULL: kept in clear). The device key's hex
+ * goes to key. Fails the test with init's reason on any error. */
+void gs_test_replica_init(const char *dir, const char *authority,
+                          const char *scope, const char *name, const char *pass,
+                          size_t passlen, char key[65]);
+
+/* gs_replica_open of dir (the caller closes it); fails the test with the
+ * reason on any error. */
+gs_replica *gs_test_replica_open(const char *dir);
+
+/* A TCP port free on 127.0.0.1 now: bound, read and closed again, for the
+ * test's agent to bind next. */
+int gs_test_free_port(void);
+
 /* A writer for store tests: one feed of one device in one scope, writing
  * lww text fields, each op signed for network. */
 struct gs_test_writer {
@@ -73,6 +109,12 @@ void gs_test_writer_init(struct gs_test_writer *w, uint8_t key_seed,
 void gs_test_writer_op(struct gs_test_writer *w, const char *type,
                        const char *id, const char *field, const char *text,
                        struct gs_test_op *out);
+/* The writer's next op: one update of any kind, its payload pay
+ * (borrowed), to field on (type, id). Tests use it for ops the rules
+ * refuse, such as a certificate written by a device. */
+void gs_test_writer_update(struct gs_test_writer *w, const char *type,
+                           const char *id, const char *field, uint8_t kind,
+                           const gs_buf *pay, struct gs_test_op *out);
 
 /* A certificate as the tests write it (store/trust.h): the scopes dev may
  * write (given as its read scopes too), the shop flag, and until (ms since

@@ -14,36 +14,16 @@
 #include "gridsync.h"
 #include "testutil.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 struct fix {
     char base[64], a[96], b[96], c[96];
     char key_a[65], key_b[65], key_c[65];
     char peer_a[200];
 };
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 static double
 now(void)
@@ -57,25 +37,19 @@ static void
 setup(struct fix *f)
 {
     char why[512];
-    strcpy(f->base, "/tmp/gs-agent-XXXXXX");
-    assert_non_null(mkdtemp(f->base));
+    gs_test_mkdtemp(f->base, sizeof f->base, "/tmp/gs-agent-XXXXXX");
     snprintf(f->a, sizeof f->a, "%s/a", f->base);
     snprintf(f->b, sizeof f->b, "%s/b", f->base);
     snprintf(f->c, sizeof f->c, "%s/c", f->base);
-    gs_replica_init_opts oa = {NULL, "yc.s1", "station"};
-    assert_int_equal(gs_replica_init(f->a, &oa, f->key_a, why, sizeof why),
-                     GS_OK);
-    gs_replica_init_opts ob = {f->key_a, "yc.s1.g1", "tablet"};
-    assert_int_equal(gs_replica_init(f->b, &ob, f->key_b, why, sizeof why),
-                     GS_OK);
-    gs_replica_init_opts oc = {f->key_a, "yc.s1.g2", "stranger"};
-    assert_int_equal(gs_replica_init(f->c, &oc, f->key_c, why, sizeof why),
-                     GS_OK);
+    gs_test_replica_init(f->a, NULL, "yc.s1", "station", NULL, 0, f->key_a);
+    gs_test_replica_init(f->b, f->key_a, "yc.s1.g1", "tablet", NULL, 0,
+                         f->key_b);
+    gs_test_replica_init(f->c, f->key_a, "yc.s1.g2", "stranger", NULL, 0,
+                         f->key_c);
     char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", free_port());
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", gs_test_free_port());
     snprintf(f->peer_a, sizeof f->peer_a, "%s@%s", f->key_a, ep);
-    gs_replica *r;
-    assert_int_equal(gs_replica_open(f->a, &r, why, sizeof why), GS_OK);
+    gs_replica *r = gs_test_replica_open(f->a);
     assert_int_equal(gs_replica_config_set(r, "agent.endpoint", ep), GS_OK);
     assert_int_equal(gs_replica_config_set(r, "agent.accept", f->key_b),
                      GS_OK);
@@ -171,7 +145,7 @@ test_agent_sync_once_refuses_bad_peer_text(void **state)
     /* nobody listens: a timeout that says what to check */
     char peer[200];
     snprintf(peer, sizeof peer, "%s@tcp://127.0.0.1:%d", f.key_a,
-             free_port());
+             gs_test_free_port());
     assert_int_equal(gs_sync_once(f.b, peer, 1000, &res, why, sizeof why),
                      GS_ETIMEOUT);
     assert_non_null(strstr(why, "did not answer"));

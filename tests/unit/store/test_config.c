@@ -18,30 +18,16 @@
 #include <unistd.h>
 
 typedef struct tdir {
-    char dir[64];
-    char path[128]; /* dir/gridsync.ini */
+    char dir[GS_TEST_DIR_BYTES]; /* first: gs_test_dir_new */
+    char path[128];              /* dir/gridsync.ini */
 } tdir;
 
 static int
 setup(void **state)
 {
-    tdir *t = calloc(1, sizeof *t);
-    if (!t)
-        return -1;
-    strcpy(t->dir, "/tmp/gs-test-config-XXXXXX");
-    if (!mkdtemp(t->dir))
-        return -1;
+    tdir *t = gs_test_dir_new(sizeof *t, "/tmp/gs-test-config-XXXXXX");
     snprintf(t->path, sizeof t->path, "%s/gridsync.ini", t->dir);
     *state = t;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    tdir *t = *state;
-    gs_test_rmtree(t->dir);
-    free(t);
     return 0;
 }
 
@@ -458,15 +444,15 @@ main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_every_default_passes_its_check),
         cmocka_unit_test_setup_teardown(test_config_write_load_round_trip,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test(test_config_unknown_names_report_their_line),
         cmocka_unit_test(test_config_bad_values_report_their_line),
         cmocka_unit_test(test_config_comments_and_whitespace),
         cmocka_unit_test(test_config_set_validates),
         cmocka_unit_test_setup_teardown(test_config_oversize_file_is_refused,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_config_load_missing_file, setup,
-                                        teardown),
+                                        gs_test_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

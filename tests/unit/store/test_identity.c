@@ -23,30 +23,18 @@
 #define HEADER "gridsync-key v1 plain\n"
 
 typedef struct tdir {
-    char dir[64];
-    char path[128]; /* dir/key */
+    char dir[GS_TEST_DIR_BYTES]; /* first: gs_test_dir_new */
+    char path[128];              /* dir/key */
 } tdir;
 
 static int
 setup(void **state)
 {
-    tdir *t = calloc(1, sizeof *t);
-    if (!t || sodium_init() < 0)
+    if (sodium_init() < 0)
         return -1;
-    strcpy(t->dir, "/tmp/gs-test-identity-XXXXXX");
-    if (!mkdtemp(t->dir))
-        return -1;
+    tdir *t = gs_test_dir_new(sizeof *t, "/tmp/gs-test-identity-XXXXXX");
     snprintf(t->path, sizeof t->path, "%s/key", t->dir);
     *state = t;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    tdir *t = *state;
-    gs_test_rmtree(t->dir);
-    free(t);
     return 0;
 }
 
@@ -549,33 +537,73 @@ test_identity_seal_refuses_bad_calls(void **state)
     gs_identity_fini(&a);
 }
 
+/* gs_identity_hex_decode: what the command line, the config and the
+ * certificates' entity ids give as a device key. */
+static void
+test_identity_hex_decode(void **state)
+{
+    (void)state;
+    gs_identity a;
+    char hex[GS_IDENTITY_HEX_BYTES], bad[GS_IDENTITY_HEX_BYTES + 2];
+    uint8_t pk[GS_IDENTITY_PK_BYTES], was[GS_IDENTITY_PK_BYTES];
+    assert_int_equal(gs_identity_generate(&a), GS_OK);
+    gs_identity_hex(a.pk, hex);
+    assert_int_equal(gs_identity_hex_decode(hex, 64, pk), GS_OK);
+    assert_memory_equal(pk, a.pk, sizeof pk);
+    for (size_t i = 0; i < 64; i++) /* either case */
+        bad[i] = (char)toupper((unsigned char)hex[i]);
+    assert_int_equal(gs_identity_hex_decode(bad, 64, pk), GS_OK);
+    assert_memory_equal(pk, a.pk, sizeof pk);
+
+    /* refused, and pk left as it was */
+    memset(pk, 0xa5, sizeof pk);
+    memcpy(was, pk, sizeof pk);
+    assert_int_equal(gs_identity_hex_decode(NULL, 64, pk), GS_EINVAL);
+    assert_int_equal(gs_identity_hex_decode(hex, 63, pk), GS_EINVAL);
+    assert_int_equal(gs_identity_hex_decode(hex, 62, pk), GS_EINVAL);
+    snprintf(bad, sizeof bad, "%s00", hex);
+    assert_int_equal(gs_identity_hex_decode(bad, 66, pk), GS_EINVAL);
+    memcpy(bad, hex, 64);
+    bad[63] = 'g';
+    assert_int_equal(gs_identity_hex_decode(bad, 64, pk), GS_EINVAL);
+    bad[63] = hex[63];
+    bad[10] = ' ';
+    assert_int_equal(gs_identity_hex_decode(bad, 64, pk), GS_EINVAL);
+    assert_memory_equal(pk, was, sizeof pk);
+    gs_identity_fini(&a);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identity_hex_decode),
         cmocka_unit_test_setup_teardown(test_identity_save_load_round_trip,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(
-            test_identity_generate_gives_distinct_keys, setup, teardown),
+            test_identity_generate_gives_distinct_keys, setup,
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_identity_save_refuses_overwrite,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_identity_save_refuses_bad_calls,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(
-            test_identity_load_refuses_file_open_to_others, setup, teardown),
+            test_identity_load_refuses_file_open_to_others, setup,
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_identity_load_refuses_garbage,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_identity_load_missing_file, setup,
-                                        teardown),
+                                        gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_identity_file_holds_the_seed_only,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(
             test_identity_sealed_round_trip_and_bad_passphrase, setup,
-            teardown),
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(
-            test_identity_sealed_file_holds_no_plaintext_key, setup, teardown),
+            test_identity_sealed_file_holds_no_plaintext_key, setup,
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_identity_seal_refuses_bad_calls,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

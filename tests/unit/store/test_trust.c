@@ -118,37 +118,6 @@ ingest(gs_store *s, const struct gs_test_op *ops, size_t n, gs_ingest_stats *st)
     assert_int_equal(gs_store_ingest(s, &run, 1, net_pk, st), GS_OK);
 }
 
-/* The writer's next op: an update of any kind on (type, id). */
-static void
-writer_update(struct gs_test_writer *w, const char *type, const char *id,
-              const char *field, uint8_t kind, const gs_buf *pay,
-              struct gs_test_op *out)
-{
-    gs_buf enc;
-    gs_op op;
-    uint8_t hash[GS_HASH_BYTES];
-    gs_buf_init(&enc, sizeof out->bytes);
-    memset(&op, 0, sizeof op);
-    op.version = GS_OP_VERSION;
-    memcpy(op.author, w->pk, GS_KEY_BYTES);
-    op.scope = gs_slice_of(w->scope, strlen(w->scope));
-    op.seq = ++w->seq;
-    memcpy(op.prev, w->prev, GS_HASH_BYTES);
-    op.hlc = ++w->hlc;
-    op.type = gs_slice_of(type, strlen(type));
-    op.id = gs_slice_of(id, strlen(id));
-    op.n_updates = 1;
-    op.updates[0] = (gs_update){gs_slice_of(field, strlen(field)), kind,
-                                gs_slice_of(pay->data, pay->len)};
-    assert_int_equal(gs_op_encode(&op, &enc), GS_OK);
-    memcpy(out->bytes, enc.data, enc.len);
-    out->n = enc.len;
-    gs_op_hash(out->bytes, out->n, hash);
-    gs_op_sign(hash, w->network, w->sk, &out->sig);
-    memcpy(w->prev, hash, GS_HASH_BYTES);
-    gs_buf_fini(&enc);
-}
-
 /* The writer's next op: counter `field` of member id changed by delta. */
 static void
 writer_counter(struct gs_test_writer *w, const char *id, const char *field,
@@ -157,7 +126,7 @@ writer_counter(struct gs_test_writer *w, const char *id, const char *field,
     gs_buf pay;
     gs_buf_init(&pay, 64);
     assert_int_equal(gs_payload_counter(&pay, delta, total), GS_OK);
-    writer_update(w, "member", id, field, GS_KIND_COUNTER, &pay, out);
+    gs_test_writer_update(w, "member", id, field, GS_KIND_COUNTER, &pay, out);
     gs_buf_fini(&pay);
 }
 
@@ -445,10 +414,11 @@ test_trust_devices_never_touch_trust(void **state)
     gs_buf_init(&pay, 256);
     assert_int_equal(gs_payload_set(&pay, &it, 1), GS_OK);
     struct gs_test_writer save = g1;
-    writer_update(&g1, "cert", hex, "write", GS_KIND_SET, &pay, &op);
+    gs_test_writer_update(&g1, "cert", hex, "write", GS_KIND_SET, &pay, &op);
     assert_refused(f->s, &op, 1, g1.pk, "yc.g1", GS_ESCOPE);
     g1 = save;
-    writer_update(&g1, "revocation", hex, "cutoff", GS_KIND_SET, &pay, &op);
+    gs_test_writer_update(&g1, "revocation", hex, "cutoff", GS_KIND_SET, &pay,
+                          &op);
     assert_refused(f->s, &op, 1, g1.pk, "yc.g1", GS_ESCOPE);
     gs_buf_fini(&pay);
     /* a certificate that names `trust` among its write scopes (the
@@ -1242,7 +1212,7 @@ write_local(gs_store *s, const struct build *b, size_t n,
             gs_store_write_result *res)
 {
     gs_store_target t[4];
-    char ids[4][16];
+    char ids[4][24];
     assert_true(n <= 4);
     for (size_t i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "H-%zu", i);
@@ -1341,8 +1311,8 @@ test_trust_authority_writes_anywhere(void **state)
         assert_applied(f->s, &op, 1);
         writer_counter(&a, "M-1", "points", -7, -7, &op); /* a redemption */
         assert_applied(f->s, &op, 1);
-        writer_update(&a, "cert", "not-a-device", "name", GS_KIND_LWW, &pay,
-                      &op);
+        gs_test_writer_update(&a, "cert", "not-a-device", "name", GS_KIND_LWW,
+                              &pay, &op);
         assert_applied(f->s, &op, 1);
     }
     gs_buf_fini(&pay);
@@ -1556,32 +1526,15 @@ struct net3 {
 static void
 net3_init(struct net3 *n)
 {
-    char why[512] = "";
-    strcpy(n->base, "/tmp/gs-trust-rep-XXXXXX");
-    assert_non_null(mkdtemp(n->base));
+    gs_test_mkdtemp(n->base, sizeof n->base, "/tmp/gs-trust-rep-XXXXXX");
     snprintf(n->auth, sizeof n->auth, "%s/auth", n->base);
     snprintf(n->dev, sizeof n->dev, "%s/dev", n->base);
     snprintf(n->other, sizeof n->other, "%s/other", n->base);
-    gs_replica_init_opts oa = {NULL, "yc", "district"};
-    assert_int_equal(
-        gs_replica_init(n->auth, &oa, n->key_auth, why, sizeof why), GS_OK);
-    gs_replica_init_opts od = {n->key_auth, "yc.s1.g1", "tablet"};
-    assert_int_equal(gs_replica_init(n->dev, &od, n->key_dev, why, sizeof why),
-                     GS_OK);
-    gs_replica_init_opts oo = {n->key_auth, "yc.s1", "station"};
-    assert_int_equal(
-        gs_replica_init(n->other, &oo, n->key_other, why, sizeof why), GS_OK);
-}
-
-static gs_replica *
-open_replica(const char *dir)
-{
-    char why[512] = "";
-    gs_replica *r;
-    gs_err rc = gs_replica_open(dir, &r, why, sizeof why);
-    if (rc != GS_OK)
-        fail_msg("open %s: %s: %s", dir, gs_errname(rc), why);
-    return r;
+    gs_test_replica_init(n->auth, NULL, "yc", "district", NULL, 0, n->key_auth);
+    gs_test_replica_init(n->dev, n->key_auth, "yc.s1.g1", "tablet", NULL, 0,
+                         n->key_dev);
+    gs_test_replica_init(n->other, n->key_auth, "yc.s1", "station", NULL, 0,
+                         n->key_other);
 }
 
 /* The certificate of device hex in r's trust list, or NULL; *root is the
@@ -1629,7 +1582,8 @@ test_trust_authority_enroll_refuses_bad_input(void **state)
                *below[] = {"trust.x"}, *ugly[] = {"Yc S1"};
     gs_cert_opts ok = {"tablet g1", "tablet", g1, 1, g1, 1, 0, 0};
     net3_init(&n);
-    gs_replica *ra = open_replica(n.auth), *ro = open_replica(n.other);
+    gs_replica *ra = gs_test_replica_open(n.auth),
+               *ro = gs_test_replica_open(n.other);
 
     gs_cert_opts o = ok;
     why[0] = 0;
@@ -1707,7 +1661,7 @@ test_trust_authority_enroll_only_widens(void **state)
     const char *g1[] = {"yc.s1.g1"}, *g2[] = {"yc.s1.g2"}, *s1[] = {"yc.s1"};
     const unsigned long long until = WRITER_MS + 86400000ull;
     net3_init(&n);
-    gs_replica *ra = open_replica(n.auth);
+    gs_replica *ra = gs_test_replica_open(n.auth);
 
     gs_cert_opts o = {"tablet g1", "tablet", g1, 1, s1, 1, 1, until};
     assert_int_equal(gs_authority_enroll(ra, n.key_dev, &o, why, sizeof why),
@@ -1793,7 +1747,8 @@ test_trust_authority_revoke_names_every_feed(void **state)
     char why[512] = "";
     const char *grids[] = {"yc.s1.g1", "yc.s1.g2"};
     net3_init(&n);
-    gs_replica *ra = open_replica(n.auth), *rd = open_replica(n.dev);
+    gs_replica *ra = gs_test_replica_open(n.auth),
+               *rd = gs_test_replica_open(n.dev);
 
     gs_cert_opts o = {"tablet", "tablet", grids, 2, grids, 2, 0, 0};
     assert_int_equal(gs_authority_enroll(ra, n.key_dev, &o, why, sizeof why),
@@ -1802,11 +1757,11 @@ test_trust_authority_revoke_names_every_feed(void **state)
     put_one(rd, "H-1");
     put_one(rd, "H-2");
     gs_replica_close(rd);
-    rd = open_replica(n.dev);
+    rd = gs_test_replica_open(n.dev);
     assert_int_equal(gs_replica_config_set(rd, "replica.scope", "yc.s1.g2"),
                      GS_OK);
     gs_replica_close(rd);
-    rd = open_replica(n.dev);
+    rd = gs_test_replica_open(n.dev);
     put_one(rd, "H-3");
     gs_bundle_result im = carry(&n, rd, ra);
     assert_int_equal(im.applied, 3);
@@ -1864,8 +1819,9 @@ test_trust_authority_revoke_rolls_back_by_bundle(void **state)
     uint8_t dev[GS_KEY_BYTES], net[GS_KEY_BYTES];
     uint8_t da[GS_HASH_BYTES], dd[GS_HASH_BYTES], dother[GS_HASH_BYTES];
     net3_init(&n);
-    gs_replica *ra = open_replica(n.auth), *rd = open_replica(n.dev),
-               *ro = open_replica(n.other);
+    gs_replica *ra = gs_test_replica_open(n.auth),
+               *rd = gs_test_replica_open(n.dev),
+               *ro = gs_test_replica_open(n.other);
     assert_int_equal(gs_unhex(n.key_dev, dev, sizeof dev), GS_KEY_BYTES);
     assert_int_equal(gs_unhex(n.key_auth, net, sizeof net), GS_KEY_BYTES);
     gs_store *sa = gs_replica_store(ra), *sd = gs_replica_store(rd),
