@@ -681,24 +681,16 @@ stage_of(const wctx *w, json_t *v, uint64_t *out)
                  names, jtype(v));
 }
 
+/* A stage input as written, before any state gives it a round. */
 static gs_err
-stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
+stage_read(const wctx *w, json_t *v, gs_json_stage *in)
 {
-    uint64_t cr = 0, cs = 0, round, stage;
-    gs_stamp at;
-    bool have = w->cur != NULL && gs_field_stage_get(w->cur, &cr, &cs, &at);
-    gs_err rc;
-
-    round = have ? cr : 0;
+    *in = (gs_json_stage){w->t, w->sf, GS_JSON_STAGE_AT, 0, 0};
     if (json_is_string(v) && strcmp(json_string_value(v), "reopen") == 0) {
-        if (!have)
-            return WFAIL(w, GS_ENOTFOUND, "nothing to reopen: no stage yet");
-        if (cr >= GS_ROUND_MAX)
-            return WFAIL(w, GS_ETOOBIG, "reopened too often (round %llu)",
-                         (unsigned long long)cr);
-        round = cr + 1;
-        stage = 0;
-    } else if (json_is_object(v)) {
+        in->form = GS_JSON_STAGE_REOPEN;
+        return GS_OK;
+    }
+    if (json_is_object(v)) {
         json_t *r = json_object_get(v, "round");
         json_t *s = json_object_get(v, "stage");
         if (json_object_size(v) != 2 || !json_is_integer(r) || s == NULL)
@@ -707,26 +699,89 @@ stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
         if (json_integer_value(r) < 0 ||
             (uint64_t)json_integer_value(r) > GS_ROUND_MAX)
             return WFAIL(w, GS_ESCHEMA, "round must be 0..%u", GS_ROUND_MAX);
-        round = (uint64_t)json_integer_value(r);
-        if ((rc = stage_of(w, s, &stage)) != GS_OK)
-            return rc;
-    } else if ((rc = stage_of(w, v, &stage)) != GS_OK) {
-        return rc;
+        in->form = GS_JSON_STAGE_IN_ROUND;
+        in->round = (uint64_t)json_integer_value(r);
+        return stage_of(w, s, &in->stage);
     }
+    return stage_of(w, v, &in->stage);
+}
 
-    if (have && (round < cr || (round == cr && stage < cs))) {
+/* The one rule of stage writes, for put and for import's check alike:
+ * where in moves a field at (*have, *round, *stage). */
+static gs_err
+stage_next(const wctx *w, const gs_json_stage *in, bool *have, uint64_t *round,
+           uint64_t *stage, bool *wrote)
+{
+    uint64_t cr = *have ? *round : 0, cs = *have ? *stage : 0;
+    uint64_t nr = cr, ns = in->stage;
+
+    *wrote = false;
+    if (in->form == GS_JSON_STAGE_REOPEN) {
+        if (!*have)
+            return WFAIL(w, GS_ENOTFOUND, "nothing to reopen: no stage yet");
+        if (cr >= GS_ROUND_MAX)
+            return WFAIL(w, GS_ETOOBIG, "reopened too often (round %llu)",
+                         (unsigned long long)cr);
+        nr = cr + 1;
+        ns = 0;
+    } else if (in->form == GS_JSON_STAGE_IN_ROUND) {
+        nr = in->round;
+    }
+    if (*have && (nr < cr || (nr == cr && ns < cs))) {
         const char *cname = gs_schema_stage_name(w->sf, cs);
         return WFAIL(w, GS_ESCHEMA,
                      "already at %s (round %llu); an earlier stage would "
                      "never take effect (use reopen to start a new round)",
                      cname ? cname : "a later stage", (unsigned long long)cr);
     }
-    if (have && round == cr && stage == cs)
+    if (*have && nr == cr && ns == cs)
         return GS_OK; /* already there: nothing to write */
+    *have = true;
+    *round = nr;
+    *stage = ns;
+    *wrote = true;
+    return GS_OK;
+}
+
+/* later (NULL: put) is set instead of refusing a reopen for want of a
+ * stage when the state is not known yet (gs_json_updates_check). */
+static gs_err
+stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote, gs_json_stage *in,
+         bool *later)
+{
+    uint64_t round = 0, stage = 0;
+    gs_stamp at;
+    bool have =
+        w->cur != NULL && gs_field_stage_get(w->cur, &round, &stage, &at);
+    bool moved;
+    gs_err rc;
+
+    if ((rc = stage_read(w, v, in)) != GS_OK)
+        return rc;
+    if (later != NULL && in->form == GS_JSON_STAGE_REOPEN && !have) {
+        *later = true;
+        return GS_OK;
+    }
+    if ((rc = stage_next(w, in, &have, &round, &stage, &moved)) != GS_OK ||
+        !moved)
+        return rc;
     if ((rc = gs_payload_stage(b, round, stage)) != GS_OK)
         return WFAIL(w, rc, "cannot encode the stage: %s", gs_strerror(rc));
     *wrote = true;
     return GS_OK;
+}
+
+gs_err
+gs_json_stage_next(const gs_json_stage *in, bool *have, uint64_t *round,
+                   uint64_t *stage, bool *wrote, char *why, size_t why_len)
+{
+    if (why != NULL && why_len > 0)
+        why[0] = '\0';
+    if (in == NULL || in->t == NULL || in->sf == NULL || have == NULL ||
+        round == NULL || stage == NULL || wrote == NULL)
+        return gs_why(why, why_len, GS_EINVAL, "no stage input or state");
+    wctx w = {in->t, in->sf, NULL, NULL, why, why_len};
+    return stage_next(&w, in, have, round, stage, wrote);
 }
 
 static gs_err
@@ -779,13 +834,15 @@ gs_json_updates_fini(gs_json_updates *u)
     for (size_t i = 0; i < u->n; i++)
         gs_buf_fini(&u->u[i].payload);
     u->n = 0;
+    u->n_stages = 0;
+    u->later = false;
 }
 
-gs_err
-gs_json_updates_decode(const gs_schema *sc, gs_slice type,
-                       const gs_entity *current,
-                       const uint8_t author[GS_KEY_BYTES], json_t *fields,
-                       gs_json_updates *out, char *why, size_t why_len)
+/* gs_json_updates_decode, or with check gs_json_updates_check. */
+static gs_err
+decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
+       const uint8_t author[GS_KEY_BYTES], json_t *fields, gs_json_updates *out,
+       char *why, size_t why_len)
 {
     char list[GS_JSON_WHY_BYTES / 2];
     const gs_schema_type *t;
@@ -798,6 +855,8 @@ gs_json_updates_decode(const gs_schema *sc, gs_slice type,
     if (out == NULL)
         return GS_EINVAL;
     out->n = 0;
+    out->n_stages = 0;
+    out->later = false;
     if (sc == NULL || author == NULL)
         return gs_why(why, why_len, GS_EINVAL, "no schema or author");
     t = gs_schema_type_get(sc, type);
@@ -852,7 +911,11 @@ gs_json_updates_decode(const gs_schema *sc, gs_slice type,
             rc = log_in(&w, v, &u->payload, &wrote);
             break;
         case GS_KIND_STAGE:
-            rc = stage_in(&w, v, &u->payload, &wrote);
+            rc = stage_in(&w, v, &u->payload, &wrote,
+                          &out->stages[out->n_stages],
+                          check ? &out->later : NULL);
+            if (rc == GS_OK)
+                out->n_stages++;
             break;
         case GS_KIND_CLAIM:
             rc = claim_in(&w, v, &u->payload, &wrote);
@@ -873,6 +936,23 @@ out:
     if (rc != GS_OK)
         gs_json_updates_fini(out);
     return rc;
+}
+
+gs_err
+gs_json_updates_decode(const gs_schema *sc, gs_slice type,
+                       const gs_entity *current,
+                       const uint8_t author[GS_KEY_BYTES], json_t *fields,
+                       gs_json_updates *out, char *why, size_t why_len)
+{
+    return decode(sc, type, current, false, author, fields, out, why, why_len);
+}
+
+gs_err
+gs_json_updates_check(const gs_schema *sc, gs_slice type,
+                      const uint8_t author[GS_KEY_BYTES], json_t *fields,
+                      gs_json_updates *out, char *why, size_t why_len)
+{
+    return decode(sc, type, NULL, true, author, fields, out, why, why_len);
 }
 
 void

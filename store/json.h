@@ -90,9 +90,28 @@ typedef struct gs_json_update {
     gs_buf payload; /* owned */
 } gs_json_update;
 
+/* A stage field's input as written, before the entity's state gives it a
+ * round: a stage of the current round, a stage of a given round, or
+ * "reopen". t and sf are borrowed from the schema. */
+enum gs_json_stage_form {
+    GS_JSON_STAGE_AT = 0,   /* stage (in the current round) */
+    GS_JSON_STAGE_IN_ROUND, /* {"round": round, "stage": stage} */
+    GS_JSON_STAGE_REOPEN,   /* round + 1, first stage */
+};
+
+typedef struct gs_json_stage {
+    const gs_schema_type *t;
+    const gs_schema_field *sf;
+    uint8_t form;          /* enum gs_json_stage_form */
+    uint64_t round, stage; /* as given; 0 where the form has none */
+} gs_json_stage;
+
 typedef struct gs_json_updates {
     size_t n;
     gs_json_update u[GS_OP_UPDATES_MAX];
+    size_t n_stages; /* the stage inputs, as given, writing or not */
+    gs_json_stage stages[GS_OP_UPDATES_MAX];
+    bool later; /* gs_json_updates_check: an update waits for the state */
 } gs_json_updates;
 
 /* The updates for writing fields (a JSON object, borrowed) to entity
@@ -115,6 +134,31 @@ GS_MUST_CHECK gs_err gs_json_updates_decode(const gs_schema *sc, gs_slice type,
                                             json_t *fields,
                                             gs_json_updates *out, char *why,
                                             size_t why_len);
+
+/* The check of fields (a JSON object, borrowed) for entity (type, ...)
+ * before its state is known — import checks every line of a file before
+ * it writes any. As gs_json_updates_decode with current NULL, but a stage
+ * "reopen" is not refused for want of a stage: it is left out of out->u
+ * and out->later is set, so the updates are those of a fresh entity only
+ * if !out->later (else decode again with the state). Either way
+ * out->stages lists every stage input, for the caller to follow the
+ * stages through a sequence of writes (gs_json_stage_next). Inputs that
+ * need other state (a set remove, a withdraw) are refused as with NULL.
+ * Errors and ownership as gs_json_updates_decode. */
+GS_MUST_CHECK gs_err gs_json_updates_check(const gs_schema *sc, gs_slice type,
+                                           const uint8_t author[GS_KEY_BYTES],
+                                           json_t *fields, gs_json_updates *out,
+                                           char *why, size_t why_len);
+
+/* Move a stage field's state (*have: ever written; then *round, *stage)
+ * by a write of in, by the rule gs_json_updates_decode applies: *wrote
+ * false if in writes nothing (the field is there already). On error the
+ * state is unchanged and why says why: GS_ENOTFOUND (reopen with no stage
+ * yet), GS_ETOOBIG (reopened GS_ROUND_MAX times), GS_ESCHEMA (a stage
+ * below the current one), GS_EINVAL (NULL arguments). */
+GS_MUST_CHECK gs_err gs_json_stage_next(const gs_json_stage *in, bool *have,
+                                        uint64_t *round, uint64_t *stage,
+                                        bool *wrote, char *why, size_t why_len);
 
 void gs_json_updates_fini(gs_json_updates *u);
 

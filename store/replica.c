@@ -94,19 +94,6 @@ mkdirs(const char *dir)
     return GS_OK;
 }
 
-static gs_err
-parse_key_hex(const char *hex, uint8_t out[GS_KEY_BYTES])
-{
-    size_t n = 0;
-    if (hex == NULL || strlen(hex) != 2 * GS_KEY_BYTES)
-        return GS_EINVAL;
-    if (sodium_hex2bin(out, GS_KEY_BYTES, hex, strlen(hex), NULL, &n, NULL) !=
-            0 ||
-        n != GS_KEY_BYTES)
-        return GS_EINVAL;
-    return GS_OK;
-}
-
 gs_err
 gs_replica_init(const char *dir, const gs_replica_init_opts *opts,
                 char device_hex[65], char *why, size_t why_len)
@@ -144,7 +131,8 @@ gs_replica_init_pass(const char *dir, const gs_replica_init_opts *opts,
                       "replica without a passphrase");
     }
     if (opts->authority && *opts->authority &&
-        parse_key_hex(opts->authority, net) != GS_OK) {
+        gs_identity_hex_decode(opts->authority, strlen(opts->authority), net) !=
+            GS_OK) {
         return gs_why(why, why_len, GS_EINVAL,
                       "the authority must be 64 hex digits, as "
                       "'gridsync authority init' prints it");
@@ -245,7 +233,8 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
         goto fail;
     }
     const char *auth = gs_config_get(r->cfg, "network.authority");
-    if (parse_key_hex(auth, r->network) != GS_OK) {
+    if (!auth ||
+        gs_identity_hex_decode(auth, strlen(auth), r->network) != GS_OK) {
         rc = GS_EINVAL;
         (void)gs_why(why, why_len, GS_OK,
                      "%s: network.authority is not set; set it with "
@@ -896,9 +885,11 @@ gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
 /* ---- import / export ---- */
 
 /*
- * Import (gs_replica_import) reads the file twice. The check pass parses
- * every line, so that a bad line changes nothing unless skip_bad, and
- * keeps what the write pass needs of each good line (struct keep). The
+ * Import (gs_replica_import) reads the file twice, and applies it as if
+ * each line were put after the one before. The check pass parses every
+ * line, so that a bad line changes nothing unless skip_bad, follows the
+ * stage fields from line to line (struct stages), and keeps what the
+ * write pass needs of each good line (struct keep). The
  * write pass then writes the records in transactions of IMPORT_BATCH, one
  * signature each, from what was kept, parsing again only the lines past
  * the keep's cap.
@@ -1043,17 +1034,19 @@ parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
 
 /* What the check pass keeps of the good lines, so that the write pass
  * need not parse them again: each line's type, id and the updates that a
- * build for an entity with no state makes (gs_json_updates_decode depends
- * on nothing else), with the line's place in the file. The write pass
- * uses them for an entity the replica does not hold yet and reads the
- * line again for one it holds. The arena is capped: lines past the cap
- * are parsed again in the write pass.
+ * build for an entity with no state makes (gs_json_updates_check), with
+ * the line's place in the file. The write pass uses them for an entity
+ * the replica does not hold yet and reads the line again for one it
+ * holds. A line whose updates need the state (a reopen) keeps none and is
+ * always read again; the check pass followed its stages through the file
+ * (struct stages), so the write pass finds the state the check saw. The
+ * arena is capped: lines past the cap are parsed again in the write pass.
  *
  * Entry: varint line, varint offset, varint length, str type, str id,
- * then the updates: varint n, n x (str field, u8 kind, str payload). The
- * write pass makes entries of the lines past the cap the same way, but
- * may leave out updates that no longer check (the file changed) or found
- * no memory: the build then reads the line again (struct batch, ups). */
+ * u8 kept, then if kept the updates: varint n, n x (str field, u8 kind,
+ * str payload). The write pass makes entries of the lines past the cap
+ * the same way, but may leave out updates that no longer check (the file
+ * changed) or found no memory: kept 0, the build reads the line again. */
 #define IMPORT_KEEP_MAX ((size_t)16 << 20)
 
 struct keep {
@@ -1062,9 +1055,12 @@ struct keep {
     bool full;          /* the arena filled: the rest is in the file */
     unsigned long line; /* if full: the first line not kept (1-based) */
     off_t off;          /* ... and its offset */
+    gs_buf late;        /* skip_bad: lines past the cap that parse but
+                           were refused for their stages (varints, in
+                           order), for the write pass to skip */
 };
 
-/* Append the entry of a line to b; u NULL: no updates (n = 0). */
+/* Append the entry of a line to b; u NULL: no updates kept. */
 static gs_err
 entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
           const char *type, const char *id, const gs_json_updates *u)
@@ -1075,7 +1071,8 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
         (rc = gs_buf_put_varint(b, (uint64_t)off)) == GS_OK &&
         (rc = gs_buf_put_varint(b, len)) == GS_OK &&
         (rc = gs_buf_put_str(b, type, strlen(type))) == GS_OK &&
-        (rc = gs_buf_put_str(b, id, strlen(id))) == GS_OK)
+        (rc = gs_buf_put_str(b, id, strlen(id))) == GS_OK &&
+        (rc = gs_buf_put_u8(b, u != NULL)) == GS_OK && u != NULL)
         rc = gs_buf_put_varint(b, n);
     for (size_t i = 0; rc == GS_OK && i < n; i++) {
         if ((rc = gs_buf_put_str(b, u->u[i].field, strlen(u->u[i].field))) ==
@@ -1087,22 +1084,29 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
 }
 
 /* Read the entry at rd into rec and t (borrowing its bytes); the updates
- * are stepped over, and rec->kept points at them for the build. */
+ * are stepped over, and rec->kept points at them for the build (NULL if
+ * none were kept: the build reads the line again). */
 static gs_err
 entry_read(gs_rd *rd, struct record *rec, gs_store_target *t)
 {
     uint64_t ln, o, n, nu;
     gs_slice type, id, sl;
-    uint8_t kind;
+    uint8_t kind, kept;
     gs_err rc;
     if ((rc = gs_rd_varint(rd, &ln)) != GS_OK ||
         (rc = gs_rd_varint(rd, &o)) != GS_OK ||
         (rc = gs_rd_varint(rd, &n)) != GS_OK ||
         (rc = gs_rd_str(rd, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
-        (rc = gs_rd_str(rd, GS_ID_BYTES_MAX, &id)) != GS_OK)
+        (rc = gs_rd_str(rd, GS_ID_BYTES_MAX, &id)) != GS_OK ||
+        (rc = gs_rd_u8(rd, &kept)) != GS_OK)
         return rc;
-    *rec =
-        (struct record){NULL, (unsigned long)ln, rd->p, 0, (off_t)o, (size_t)n};
+    *rec = (struct record){.line = (unsigned long)ln,
+                           .kept = kept ? rd->p : NULL,
+                           .off = (off_t)o,
+                           .len = (size_t)n};
+    *t = (gs_store_target){type, id};
+    if (!kept)
+        return GS_OK;
     if ((rc = gs_rd_varint(rd, &nu)) != GS_OK)
         return rc;
     for (uint64_t i = 0; rc == GS_OK && i < nu; i++)
@@ -1110,7 +1114,6 @@ entry_read(gs_rd *rd, struct record *rec, gs_store_target *t)
             (rc = gs_rd_u8(rd, &kind)) == GS_OK)
             rc = gs_rd_str(rd, GS_PAYLOAD_BYTES_MAX, &sl);
     rec->kept_n = (size_t)(rd->p - rec->kept);
-    *t = (gs_store_target){type, id};
     return rc;
 }
 
@@ -1130,6 +1133,186 @@ keep_take(struct keep *k, unsigned long line, off_t off, const uint8_t *e,
     k->off = off;
 }
 
+/*
+ * The stages a file sets, line after line, for the check pass: an import
+ * is checked as if its lines were put one after the other, and a stage
+ * input is the one thing whose check depends on the lines before it
+ * ("reopen" needs a stage; a stage below the current one is refused;
+ * a plain stage lands in the current round). The parsers note each line's
+ * stage inputs (stages_put_line); the caller follows them in line order
+ * (stage_check) from the replica's state of the entity, and records where
+ * each good line leaves each stage field. The write pass needs none of
+ * this: it decodes every line of an entity already written against the
+ * entity's state, which is then the state the check followed.
+ *
+ * The table holds (type, id, field) as its 128-bit SipHash under a key
+ * drawn for the import (no file can be made to collide; by chance, two of
+ * 2M keys collide with odds about 2^-87), open addressing, at most half
+ * full, IMPORT_STAGES_MAX entries (96 MiB of table at most).
+ */
+#define IMPORT_STAGES_MAX ((size_t)1 << 21) /* stage fields in one file */
+#define STAGE_KEY_BYTES crypto_shorthash_siphashx24_BYTES
+
+struct stage_slot {
+    uint8_t key[STAGE_KEY_BYTES];
+    uint32_t round; /* <= GS_ROUND_MAX */
+    uint8_t stage;  /* <= GS_STAGE_MAX */
+    uint8_t used;
+};
+
+struct stages {
+    struct stage_slot *slot;
+    size_t cap, n; /* cap 0 or a power of two; n <= cap / 2 */
+    uint8_t hkey[crypto_shorthash_siphashx24_KEYBYTES];
+};
+
+/* The key of (type, id, field). */
+static void
+stage_key(const struct stages *st, gs_slice type, gs_slice id,
+          const gs_schema_field *sf, uint8_t key[STAGE_KEY_BYTES])
+{
+    uint8_t in[GS_NAME_BYTES_MAX + 1 + GS_ID_BYTES_MAX + 1 + GS_NAME_BYTES_MAX];
+    size_t n = 0;
+    /* type and id were read with their bounds (stage_check), the name is
+     * the schema's; no NUL is in any of them, so the parts stay apart */
+    memcpy(in, type.p, type.n);
+    n += type.n;
+    in[n++] = 0;
+    memcpy(in + n, id.p, id.n);
+    n += id.n;
+    in[n++] = 0;
+    memcpy(in + n, sf->name, sf->name_n);
+    n += sf->name_n;
+    crypto_shorthash_siphashx24(key, in, n, st->hkey);
+}
+
+/* The slot of key: its entry, or the free slot where it would go. */
+static struct stage_slot *
+stage_slot(const struct stages *st, const uint8_t key[STAGE_KEY_BYTES])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof h);
+    for (size_t i = (size_t)h & (st->cap - 1);; i = (i + 1) & (st->cap - 1)) {
+        struct stage_slot *s = &st->slot[i];
+        if (!s->used || memcmp(s->key, key, STAGE_KEY_BYTES) == 0)
+            return s;
+    }
+}
+
+/* Set key's stage; GS_ETOOBIG past IMPORT_STAGES_MAX entries. */
+static gs_err
+stages_set(struct stages *st, const uint8_t key[STAGE_KEY_BYTES],
+           uint64_t round, uint64_t stage)
+{
+    if (st->n + 1 > st->cap / 2) {
+        if (st->n >= IMPORT_STAGES_MAX)
+            return GS_ETOOBIG;
+        struct stages grown = *st;
+        grown.cap = st->cap ? st->cap * 2 : 1024;
+        grown.slot = calloc(grown.cap, sizeof *grown.slot);
+        if (grown.slot == NULL)
+            return GS_ENOMEM;
+        for (size_t i = 0; i < st->cap; i++)
+            if (st->slot[i].used)
+                *stage_slot(&grown, st->slot[i].key) = st->slot[i];
+        free(st->slot);
+        *st = grown;
+    }
+    struct stage_slot *s = stage_slot(st, key);
+    st->n += !s->used;
+    memcpy(s->key, key, STAGE_KEY_BYTES);
+    s->round = (uint32_t)round;
+    s->stage = (uint8_t)stage;
+    s->used = 1;
+    return GS_OK;
+}
+
+/* A line's stage inputs, for stage_check: str type, str id, varint n,
+ * n x gs_json_stage (its bytes: it points into the schema, which outlives
+ * the import). */
+static gs_err
+stages_put_line(gs_buf *b, const char *type, const char *id,
+                const gs_json_updates *u)
+{
+    gs_err rc;
+    if ((rc = gs_buf_put_str(b, type, strlen(type))) != GS_OK ||
+        (rc = gs_buf_put_str(b, id, strlen(id))) != GS_OK ||
+        (rc = gs_buf_put_varint(b, u->n_stages)) != GS_OK)
+        return rc;
+    return gs_buf_put(b, u->stages, u->n_stages * sizeof u->stages[0]);
+}
+
+/* Follow the stage inputs at p (n bytes, stages_put_line's) from where the
+ * lines before left them, or the replica's state of the entity. A refusal
+ * is the line's (*bad, why says it, as put would); any other error is the
+ * import's. On success the table holds where the line leaves them. */
+static gs_err
+stage_check(gs_replica *r, struct stages *st, const uint8_t *p, size_t n,
+            bool *bad, char *why, size_t why_len)
+{
+    struct {
+        uint8_t key[STAGE_KEY_BYTES];
+        uint64_t round, stage;
+    } to[GS_OP_UPDATES_MAX];
+    gs_slice type, id, in_b;
+    uint64_t k;
+    gs_entity held;
+    bool looked = false, have_held = false;
+    gs_rd rd;
+    gs_err rc;
+
+    *bad = false;
+    gs_rd_init(&rd, p, n);
+    if ((rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
+        (rc = gs_rd_str(&rd, GS_ID_BYTES_MAX, &id)) != GS_OK ||
+        (rc = gs_rd_varint(&rd, &k)) != GS_OK)
+        return rc;
+    if (k > GS_OP_UPDATES_MAX)
+        return GS_EINVAL;
+    for (size_t i = 0; i < k; i++) {
+        gs_json_stage in;
+        bool have, wrote;
+        if ((rc = gs_rd_bytes(&rd, sizeof in, &in_b)) != GS_OK)
+            goto out;
+        memcpy(&in, in_b.p, sizeof in);
+        stage_key(st, type, id, in.sf, to[i].key);
+        const struct stage_slot *s = st->cap ? stage_slot(st, to[i].key) : NULL;
+        if (s != NULL && s->used) {
+            have = true;
+            to[i].round = s->round;
+            to[i].stage = s->stage;
+        } else {
+            /* the first line of the file to set it: from the replica */
+            if (!looked) {
+                rc = gs_store_entity_get(r->store, type, id, &held);
+                if (rc != GS_OK && rc != GS_ENOTFOUND)
+                    goto out;
+                have_held = rc == GS_OK;
+                looked = true;
+            }
+            const gs_field *f =
+                have_held ? gs_entity_field(&held, in.sf->name, GS_KIND_STAGE)
+                          : NULL;
+            gs_stamp at;
+            have = f != NULL &&
+                   gs_field_stage_get(f, &to[i].round, &to[i].stage, &at);
+        }
+        rc = gs_json_stage_next(&in, &have, &to[i].round, &to[i].stage, &wrote,
+                                why, why_len);
+        if (rc != GS_OK) {
+            *bad = true;
+            goto out;
+        }
+    }
+    /* all or nothing: the line is one op */
+    for (size_t i = 0; rc == GS_OK && i < k; i++)
+        rc = stages_set(st, to[i].key, to[i].round, to[i].stage);
+out:
+    if (have_held)
+        gs_entity_fini(&held);
+    return rc;
+}
+
 /* One line of a chunk, and what a parser made of it. */
 struct cline {
     unsigned long no; /* 1-based */
@@ -1141,6 +1324,8 @@ struct cline {
     bool ups;       /* the entry holds its updates (else read it again) */
     size_t why;     /* rc != GS_OK: its reason at whys[why]; SIZE_MAX:
                        none could be kept, say gs_strerror(rc) */
+    size_t sat, sn; /* check pass: its stages at stg[sat, sat + sn) (sn 0:
+                       it writes no stage), see stages_put_line */
 };
 
 enum { CHUNK_FREE, CHUNK_READ, CHUNK_BUSY, CHUNK_DONE };
@@ -1149,7 +1334,7 @@ struct chunk {
     int state;
     struct cline line[IMPORT_CHUNK_LINES];
     size_t n;
-    gs_buf text, keep, whys;
+    gs_buf text, keep, whys, stg;
 };
 
 struct parsers {
@@ -1186,6 +1371,8 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
     l->kat = c->keep.len;
     l->kn = 0;
     l->ups = false;
+    l->sat = c->stg.len;
+    l->sn = 0;
     if (l->too_long)
         rc = gs_why(why, sizeof why, GS_ETOOBIG, "line longer than %u bytes",
                     IMPORT_LINE_MAX);
@@ -1195,14 +1382,23 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
     if (rc == GS_OK) {
         /* The fields' values against the schema: what can be checked
          * without the entity's state is checked before anything is
-         * written. In the write pass without skip_bad every line was
-         * found good already; should this one not be now (the file
-         * changed), its build reads it again and names the line. */
-        rc = gs_json_updates_decode(
-            p->r->schema, gs_slice_of(type, strlen(type)), NULL, p->r->id.pk,
+         * written; the stages, which depend on the lines before, are
+         * followed in line order by the caller (stage_check). In the
+         * write pass without skip_bad every line was found good already;
+         * should this one not be now (the file changed), its build reads
+         * it again and names the line. */
+        rc = gs_json_updates_check(
+            p->r->schema, gs_slice_of(type, strlen(type)), p->r->id.pk,
             json_object_get(doc, "fields"), &ups, why, sizeof why);
         made = true;
-        l->ups = rc == GS_OK;
+        l->ups = rc == GS_OK && !ups.later;
+        if (rc == GS_OK && !p->write && ups.n_stages > 0 &&
+            stages_put_line(&c->stg, type, id, &ups) != GS_OK) {
+            c->stg.len = l->sat;
+            rc = gs_why(why, sizeof why, GS_ENOMEM, "out of memory");
+        }
+        if (rc == GS_OK)
+            l->sn = c->stg.len - l->sat;
         if (rc != GS_OK && p->write && !p->skip_bad)
             rc = GS_OK;
     }
@@ -1270,6 +1466,7 @@ chunk_read(struct parsers *p, struct chunk *c)
     gs_buf_reset(&c->text);
     gs_buf_reset(&c->keep);
     gs_buf_reset(&c->whys);
+    gs_buf_reset(&c->stg);
     /* a chunk that held a long line lets its memory go */
     if (c->text.cap > IMPORT_CHUNK_TEXT * 2 ||
         c->keep.cap > IMPORT_CHUNK_KEEP) {
@@ -1339,6 +1536,7 @@ parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
         gs_buf_init(&p->c[i].text, IMPORT_CHUNK_TEXT + IMPORT_LINE_MAX);
         gs_buf_init(&p->c[i].keep, SIZE_MAX);
         gs_buf_init(&p->c[i].whys, SIZE_MAX);
+        gs_buf_init(&p->c[i].stg, SIZE_MAX);
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
@@ -1423,6 +1621,7 @@ parsers_stop(struct parsers *p)
             gs_buf_fini(&p->c[i].text);
             gs_buf_fini(&p->c[i].keep);
             gs_buf_fini(&p->c[i].whys);
+            gs_buf_fini(&p->c[i].stg);
         }
         free(p->c);
         p->c = NULL;
@@ -1452,7 +1651,6 @@ struct batch {
     size_t at[IMPORT_BATCH]; /* a copied entry: keep[at, at + len) */
     size_t len[IMPORT_BATCH];
     bool copied[IMPORT_BATCH];
-    bool ups[IMPORT_BATCH]; /* a copied entry holds its updates */
     size_t n;
     gs_buf keep;
 };
@@ -1464,7 +1662,6 @@ batch_copy(struct batch *b, const struct chunk *c, const struct cline *l)
     b->at[b->n] = b->keep.len;
     b->len[b->n] = l->kn;
     b->copied[b->n] = true;
-    b->ups[b->n] = l->ups;
     gs_err rc = gs_buf_put(&b->keep, c->keep.data + l->kat, l->kn);
     if (rc == GS_OK)
         b->n++;
@@ -1486,8 +1683,6 @@ batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
             continue;
         gs_rd_init(&rd, b->keep.data + b->at[i], b->len[i]);
         rc = entry_read(&rd, &b->rec[i], &b->t[i]);
-        if (!b->ups[i])
-            b->rec[i].kept = NULL; /* the build reads the line again */
     }
     if (rc == GS_OK && b->n > 0)
         rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
@@ -1502,17 +1697,21 @@ batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
     return rc;
 }
 
-/* The check pass: parse every line; report the bad ones (stopping at the
- * first unless skip_bad); keep what k can hold of the good ones. */
+/* The check pass: parse every line and follow the stages in line order;
+ * report the bad lines (stopping at the first unless skip_bad); keep what
+ * k can hold of the good ones. */
 static gs_err
 check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
            void *ctx, struct keep *k, gs_import_stats *st)
 {
     struct parsers p;
+    struct stages sg = {NULL, 0, 0, {0}};
     struct chunk *c;
-    gs_err rc, first_bad = GS_OK;
+    char swhy[GS_JSON_WHY_BYTES];
+    gs_err rc, first_bad = GS_OK, fatal = GS_OK;
     bool stop = false;
 
+    randombytes_buf(sg.hkey, sizeof sg.hkey);
     if ((rc = parsers_start(&p, r, f, false, skip_bad, 0, 0)) != GS_OK) {
         parsers_stop(&p);
         return rc;
@@ -1520,20 +1719,50 @@ check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
     while (!stop && (c = parsers_next(&p)) != NULL) {
         for (size_t i = 0; i < c->n && !stop; i++) {
             const struct cline *l = &c->line[i];
-            if (l->rc == GS_OK) {
+            const char *why = NULL;
+            gs_err lrc = l->rc;
+            if (lrc == GS_OK && l->sn > 0) {
+                bool bad;
+                lrc = stage_check(r, &sg, c->stg.data + l->sat, l->sn, &bad,
+                                  swhy, sizeof swhy);
+                if (lrc != GS_OK && !bad) {
+                    if (lrc == GS_ETOOBIG)
+                        detail(r,
+                               "line %lu: more than %zu stage fields in one "
+                               "file; split it",
+                               l->no, (size_t)IMPORT_STAGES_MAX);
+                    else
+                        detail(r, "line %lu: cannot follow its stages: %s",
+                               l->no, gs_strerror(lrc));
+                    fatal = lrc;
+                    stop = true;
+                    break;
+                }
+                why = swhy;
+                /* past the keep's cap the write pass parses the line
+                 * again, and only this pass knows it is bad */
+                if (lrc != GS_OK && k->full &&
+                    gs_buf_put_varint(&k->late, l->no) != GS_OK) {
+                    detail(r, "out of memory checking line %lu", l->no);
+                    fatal = GS_ENOMEM;
+                    stop = true;
+                    break;
+                }
+            }
+            if (lrc == GS_OK) {
                 keep_take(k, l->no, l->off, c->keep.data + l->kat, l->kn);
                 st->lines = l->no;
                 continue;
             }
-            const char *why = l->why == SIZE_MAX
-                                  ? gs_strerror(l->rc)
-                                  : (const char *)c->whys.data + l->why;
+            if (why == NULL)
+                why = l->why == SIZE_MAX ? gs_strerror(lrc)
+                                         : (const char *)c->whys.data + l->why;
             if (st->bad_line == 0)
                 st->bad_line = l->no;
             if (fn)
-                fn(l->no, l->rc, why, ctx);
+                fn(l->no, lrc, why, ctx);
             if (first_bad == GS_OK)
-                first_bad = l->rc;
+                first_bad = lrc;
             if (!skip_bad) {
                 detail(r, "line %lu: %s", l->no, why);
                 stop = true;
@@ -1543,8 +1772,9 @@ check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
         }
         parsers_release(&p, c);
     }
-    rc = stop ? GS_OK : parsers_read_rc(r, &p);
+    rc = fatal != GS_OK ? fatal : stop ? GS_OK : parsers_read_rc(r, &p);
     parsers_stop(&p);
+    free(sg.slot);
     if (rc != GS_OK)
         return rc;
     return skip_bad ? GS_OK : first_bad;
@@ -1560,7 +1790,8 @@ write_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
     struct parsers p = {0};
     struct chunk *c;
     int fd = fileno(f);
-    gs_rd rd;
+    gs_rd rd, late;
+    uint64_t next_late = 0; /* the next line of k->late; 0: none */
     gs_err rc = GS_OK;
 
     if (b == NULL)
@@ -1588,10 +1819,17 @@ write_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
     if ((rc = parsers_start(&p, r, f, true, skip_bad, k->line - 1, k->off)) !=
         GS_OK)
         goto done;
+    gs_rd_init(&late, k->late.data, k->late.len);
+    if (gs_rd_left(&late) > 0 && gs_rd_varint(&late, &next_late) != GS_OK)
+        next_late = 0;
     while (rc == GS_OK && (c = parsers_next(&p)) != NULL) {
         for (size_t i = 0; rc == GS_OK && i < c->n; i++) {
             const struct cline *l = &c->line[i];
-            if (l->rc != GS_OK) {
+            bool refused = l->no == next_late;
+            if (refused && (gs_rd_left(&late) == 0 ||
+                            gs_rd_varint(&late, &next_late) != GS_OK))
+                next_late = 0;
+            if (l->rc != GS_OK || refused) {
                 st->skipped++; /* reported by the check */
                 continue;
             }
@@ -1635,6 +1873,7 @@ gs_replica_import(gs_replica *r, const char *path, int skip_bad,
     }
     struct keep k = {.full = false};
     gs_buf_init(&k.arena, IMPORT_KEEP_MAX);
+    gs_buf_init(&k.late, SIZE_MAX);
     /* Pass 1 checks every line, so a bad line changes nothing. */
     gs_err rc = check_pass(r, f, skip_bad, fn, ctx, &k, stats);
     if (rc == GS_OK) {
@@ -1646,6 +1885,7 @@ gs_replica_import(gs_replica *r, const char *path, int skip_bad,
         stats->bad_line = bad;
     }
     gs_buf_fini(&k.arena);
+    gs_buf_fini(&k.late);
     fclose(f);
     return rc;
 }
@@ -1783,7 +2023,8 @@ gs_replica_bundle_export_for(gs_replica *r, const char *path,
     gs_slice read[GS_TRUST_SCOPES_MAX];
     r->detail[0] = 0;
     memset(out, 0, sizeof *out);
-    if (!device || parse_key_hex(device, key) != GS_OK) {
+    if (!device ||
+        gs_identity_hex_decode(device, strlen(device), key) != GS_OK) {
         detail(r, "'%s' is not a device key: give the 64 hex digits "
                   "'gridsync init' printed for the device",
                device ? device : "");

@@ -62,4 +62,42 @@ expect_eq "entities" "$(wc -l <"$TMP/list1")" 15000
 if cmp -s "$TMP/list1" "$TMP/list2"; then ok; else
     fail "one import past the keep and four within it differ"
 fi
+
+# Stages past the keep: the check follows them through the whole file, so
+# a reopen there starts the next round, a stage going back there is named
+# (once, with --skip-bad: the write pass parses the line again but knows
+# it was refused) and nothing is written without --skip-bad.
+python3 - "$TMP" <<'P'
+import json, sys
+tmp = sys.argv[1]
+pad = "新新社区" * 160  # ~1,900 bytes a line: 10,000 lines pass the keep
+t = lambda f: json.dumps({"type": "ticket", "id": "T-1", "fields": f})
+lines = [t({"title": "lamp", "stage": "reported"})]
+for i in range(10000):
+    lines.append(json.dumps({"type": "household", "id": f"H-{i}",
+                             "fields": {"address": f"{pad}{i}"}},
+                            ensure_ascii=False))
+lines += [t({"stage": "resolved"}), t({"stage": "reopen"}),
+          t({"stage": "accepted"}), t({"stage": "reported"}),
+          t({"stage": "dispatched"})]
+with open(f"{tmp}/stages.jsonl", "w") as f:
+    f.write("\n".join(lines) + "\n")
+P
+R3=$TMP/r3
+new_replica "$R3"
+before=$("$GS" -r "$R3" digest)
+expect_rc "stages past the keep: going back" 1 "$GS" -r "$R3" import \
+    "$TMP/stages.jsonl"
+expect_grep "names the line going back" \
+    "line 10005: ticket.stage: already at accepted (round 1)" "$TMP/err"
+expect_eq "going back past the keep: nothing written" \
+    "$("$GS" -r "$R3" digest)" "$before"
+expect_rc "stages past the keep: --skip-bad" 0 "$GS" -r "$R3" import \
+    "$TMP/stages.jsonl" --skip-bad --json
+expect_eq "the line going back is reported once" \
+    "$(grep -c "line 10005: " "$TMP/err")" 1
+expect_grep "counts" '"records":10005,"ops":10005,"skipped":1' "$TMP/out"
+"$GS" -r "$R3" get ticket T-1 --json >"$TMP/t"
+expect_grep "round 1 after the reopen past the keep" \
+    '"stage":{"round":1,"stage":"dispatched"}' "$TMP/t"
 finish

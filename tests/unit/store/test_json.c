@@ -3,8 +3,10 @@
  * kind (masking, --reveal, meta, fields unknown to the schema), JSON
  * records and command-line assignments turned into updates for every kind
  * (lww base, counter totals, set removes carrying observed tags, stage
- * reopen, claim and withdraw), the refusals and their messages, and round
- * trips: updates applied to an entity through real encoded ops, then shown.
+ * reopen, claim and withdraw), the refusals and their messages, import's
+ * check before any state (a reopen left for later, stages followed by
+ * gs_json_stage_next), and round trips: updates applied to an entity
+ * through real encoded ops, then shown.
  */
 #include "testutil.h"
 
@@ -521,6 +523,71 @@ test_json_updates_stage_and_reopen(void **state)
     gs_entity_fini(&t);
 }
 
+/* gs_json_updates_check (import's check, before any state is known)
+ * leaves a reopen for later and lists every stage input; gs_json_stage_next
+ * follows a stage field through writes by put's rule. */
+static void
+test_json_updates_check_and_stage_next(void **state)
+{
+    (void)state;
+    gs_json_updates u;
+    char why[GS_JSON_WHY_BYTES];
+    json_t *f = json_loads("{\"title\":\"x\",\"stage\":\"reopen\"}", 0, NULL);
+    assert_int_equal(
+        gs_json_updates_check(SC, S("ticket"), A, f, &u, why, sizeof why),
+        GS_OK);
+    assert_true(u.later);
+    assert_int_equal(u.n, 1); /* the title; the reopen waits for a state */
+    assert_int_equal(u.n_stages, 1);
+    assert_int_equal(u.stages[0].form, GS_JSON_STAGE_REOPEN);
+    gs_json_updates_fini(&u);
+    json_decref(f);
+    f = json_loads("{\"stage\":\"resolved\"}", 0, NULL);
+    assert_int_equal(
+        gs_json_updates_check(SC, S("ticket"), A, f, &u, why, sizeof why),
+        GS_OK);
+    assert_false(u.later);
+    assert_int_equal(u.n, 1);
+    gs_json_stage in = u.stages[0];
+    assert_int_equal(in.form, GS_JSON_STAGE_AT);
+    assert_int_equal(in.stage, 4);
+    gs_json_updates_fini(&u);
+    json_decref(f);
+
+    bool have = false, wrote;
+    uint64_t round = 0, stage = 0;
+    gs_json_stage reopen = in;
+    reopen.form = GS_JSON_STAGE_REOPEN;
+    assert_int_equal(gs_json_stage_next(&reopen, &have, &round, &stage, &wrote,
+                                        why, sizeof why),
+                     GS_ENOTFOUND);
+    assert_non_null(strstr(why, "nothing to reopen"));
+    assert_int_equal(
+        gs_json_stage_next(&in, &have, &round, &stage, &wrote, why, sizeof why),
+        GS_OK);
+    assert_true(have && wrote && round == 0 && stage == 4);
+    assert_int_equal(
+        gs_json_stage_next(&in, &have, &round, &stage, &wrote, why, sizeof why),
+        GS_OK);
+    assert_false(wrote); /* already there */
+    gs_json_stage back = in;
+    back.stage = 1;
+    assert_int_equal(gs_json_stage_next(&back, &have, &round, &stage, &wrote,
+                                        why, sizeof why),
+                     GS_ESCHEMA);
+    assert_non_null(strstr(why, "ticket.stage: already at resolved"));
+    assert_true(round == 0 && stage == 4); /* unchanged */
+    assert_int_equal(gs_json_stage_next(&reopen, &have, &round, &stage, &wrote,
+                                        why, sizeof why),
+                     GS_OK);
+    assert_true(wrote && round == 1 && stage == 0);
+    /* a plain stage now lands in round 1 */
+    assert_int_equal(gs_json_stage_next(&back, &have, &round, &stage, &wrote,
+                                        why, sizeof why),
+                     GS_OK);
+    assert_true(wrote && round == 1 && stage == 1);
+}
+
 static void
 test_json_updates_claim_withdraw(void **state)
 {
@@ -789,6 +856,7 @@ main(void)
         cmocka_unit_test(test_json_updates_set_remove_carries_observed_tags),
         cmocka_unit_test(test_json_updates_log_entries),
         cmocka_unit_test(test_json_updates_stage_and_reopen),
+        cmocka_unit_test(test_json_updates_check_and_stage_next),
         cmocka_unit_test(test_json_updates_claim_withdraw),
         cmocka_unit_test(test_json_updates_refusals),
         cmocka_unit_test(test_json_assignments_to_json),

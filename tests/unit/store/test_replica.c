@@ -5,19 +5,19 @@
  * GS_EBADPASS and a detail until gs_replica_unlock; a wrong passphrase
  * leaves everything as it was; gs_replica_passphrase_set seals a key kept
  * in clear or changes the passphrase; the embedded agent and
- * gs_sync_once_pass run on sealed keys (127.0.0.1 only). Each test works
- * in its own mkdtemp directory, removed afterwards.
+ * gs_sync_once_pass run on sealed keys (127.0.0.1 only). Also
+ * gs_replica_import of stages within one file, applied line after line as
+ * puts are: a reopen after a stage of the file, the stage after it in the
+ * new round, a stage going back named by its line with nothing written.
+ * Each test works in its own mkdtemp directory, removed afterwards.
  */
 #include "gridsync.h"
 #include "testutil.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,54 +25,19 @@ static const char pass[] = "station pass";
 #define PASS pass, sizeof pass - 1
 
 typedef struct tdir {
-    char base[64], a[96], b[96];
+    char base[GS_TEST_DIR_BYTES]; /* first: gs_test_dir_new */
+    char a[96], b[96];
     char key_a[65], key_b[65];
 } tdir;
 
 static int
 setup(void **state)
 {
-    tdir *t = calloc(1, sizeof *t);
-    if (!t)
-        return -1;
-    strcpy(t->base, "/tmp/gs-test-replica-XXXXXX");
-    if (!mkdtemp(t->base))
-        return -1;
+    tdir *t = gs_test_dir_new(sizeof *t, "/tmp/gs-test-replica-XXXXXX");
     snprintf(t->a, sizeof t->a, "%s/a", t->base);
     snprintf(t->b, sizeof t->b, "%s/b", t->base);
     *state = t;
     return 0;
-}
-
-static int
-teardown(void **state)
-{
-    tdir *t = *state;
-    gs_test_rmtree(t->base);
-    free(t);
-    return 0;
-}
-
-static void
-init_sealed(const char *dir, const char *authority, const char *scope,
-            const char *p, size_t n, char key[65])
-{
-    char why[512] = "";
-    gs_replica_init_opts o = {authority, scope, NULL};
-    gs_err rc = gs_replica_init_pass(dir, &o, p, n, key, why, sizeof why);
-    if (rc != GS_OK)
-        fail_msg("init %s: %s: %s", dir, gs_errname(rc), why);
-}
-
-static gs_replica *
-open_ok(const char *dir)
-{
-    gs_replica *r = NULL;
-    char why[512] = "";
-    gs_err rc = gs_replica_open(dir, &r, why, sizeof why);
-    if (rc != GS_OK)
-        fail_msg("open %s: %s: %s", dir, gs_errname(rc), why);
-    return r;
 }
 
 static void
@@ -124,7 +89,7 @@ test_replica_sealed_opens_locked_and_reads(void **state)
     unsigned char d0[32], d1[32];
     int n = 0;
 
-    init_sealed(t->a, NULL, "yc.t.g1", PASS, t->key_a);
+    gs_test_replica_init(t->a, NULL, "yc.t.g1", NULL, PASS, t->key_a);
     snprintf(path, sizeof path, "%s/device.key", t->a);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
@@ -134,7 +99,7 @@ test_replica_sealed_opens_locked_and_reads(void **state)
     assert_true(!strncmp(img, "gridsync-key v1 sealed\n", 23));
     free(img);
 
-    gs_replica *r = open_ok(t->a);
+    gs_replica *r = gs_test_replica_open(t->a);
     assert_true(gs_replica_locked(r));
     /* reads need no key */
     digest_of(r, d0);
@@ -209,7 +174,7 @@ test_replica_init_refuses_empty_passphrase(void **state)
     /* pass NULL is a key in clear, unlocked from the start */
     assert_int_equal(
         gs_replica_init_pass(t->a, &o, NULL, 0, key, why, sizeof why), GS_OK);
-    gs_replica *r = open_ok(t->a);
+    gs_replica *r = gs_test_replica_open(t->a);
     assert_false(gs_replica_locked(r));
     assert_int_equal(gs_replica_unlock(r, NULL, 0), GS_OK);
     assert_int_equal(gs_replica_put(r, "person", "P-1", "{\"name\":\"A\"}"),
@@ -227,7 +192,7 @@ test_replica_passphrase_set_seals_and_changes(void **state)
                      GS_OK);
     snprintf(path, sizeof path, "%s/device.key", t->a);
 
-    gs_replica *r = open_ok(t->a);
+    gs_replica *r = gs_test_replica_open(t->a);
     assert_int_equal(gs_replica_passphrase_set(r, "", 0), GS_EINVAL);
     assert_int_equal(gs_replica_passphrase_set(r, PASS), GS_OK);
     /* this handle keeps its unlocked key and writes on */
@@ -239,7 +204,7 @@ test_replica_passphrase_set_seals_and_changes(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
-    r = open_ok(t->a);
+    r = gs_test_replica_open(t->a);
     assert_true(gs_replica_locked(r));
     /* locked: cannot change what it cannot read */
     assert_int_equal(gs_replica_passphrase_set(r, "new", 3), GS_EBADPASS);
@@ -247,29 +212,13 @@ test_replica_passphrase_set_seals_and_changes(void **state)
     assert_int_equal(gs_replica_passphrase_set(r, "new", 3), GS_OK);
     gs_replica_close(r);
 
-    r = open_ok(t->a);
+    r = gs_test_replica_open(t->a);
     assert_int_equal(gs_replica_unlock(r, PASS), GS_EBADPASS);
     assert_int_equal(gs_replica_unlock(r, "new", 3), GS_OK);
     assert_int_equal(gs_replica_put(r, "person", "P-2", "{\"name\":\"B\"}"),
                      GS_OK);
     assert_written_by(r, "P-2", t->key_a); /* still the same device */
     gs_replica_close(r);
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 static void
@@ -281,19 +230,19 @@ test_replica_sealed_agent_and_sync(void **state)
     gs_sync_result res;
     gs_agent *ag = NULL;
 
-    init_sealed(t->a, NULL, "yc.s1", PASS, t->key_a);
-    init_sealed(t->b, t->key_a, "yc.s1.g1", pass_b, sizeof pass_b - 1,
-                t->key_b);
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", free_port());
+    gs_test_replica_init(t->a, NULL, "yc.s1", NULL, PASS, t->key_a);
+    gs_test_replica_init(t->b, t->key_a, "yc.s1.g1", NULL, pass_b,
+                         sizeof pass_b - 1, t->key_b);
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", gs_test_free_port());
     snprintf(peer, sizeof peer, "%s@%s", t->key_a, ep);
 
     /* the app opens, unlocks and starts the agent on its handle */
-    gs_replica *ra = open_ok(t->a);
+    gs_replica *ra = gs_test_replica_open(t->a);
     assert_int_equal(gs_replica_config_set(ra, "agent.endpoint", ep), GS_OK);
     assert_int_equal(gs_replica_config_set(ra, "agent.accept", t->key_b),
                      GS_OK);
     gs_replica_close(ra);
-    ra = open_ok(t->a);
+    ra = gs_test_replica_open(t->a);
     assert_int_equal(gs_replica_unlock(ra, PASS), GS_OK);
     gs_err rc = gs_agent_start(ra, NULL, &ag, why, sizeof why);
     if (rc != GS_OK)
@@ -323,18 +272,194 @@ test_replica_sealed_agent_and_sync(void **state)
     gs_replica_close(ra);
 }
 
+/* ---- import: stages within one file ----
+ * An import is applied as if its lines were put one after the other: a
+ * line's stage sees the stages the lines before it set. */
+
+/* One import line about ticket id; fields is JSON text. */
+#define TICKET(id, fields)                                                     \
+    "{\"type\":\"ticket\",\"id\":\"" id "\",\"fields\":" fields "}"
+
+/* Write head, then filler households, then tail (NULL-ended) to path. */
+static void
+imp_write(const char *path, const char *const *head, size_t filler,
+          const char *const *tail)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (; head && *head; head++)
+        fprintf(f, "%s\n", *head);
+    for (size_t i = 0; i < filler; i++)
+        fprintf(f,
+                "{\"type\":\"household\",\"id\":\"H-%zu\","
+                "\"fields\":{\"address\":\"%zu\"}}\n",
+                i, i);
+    for (; tail && *tail; tail++)
+        fprintf(f, "%s\n", *tail);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The bad lines an import reported (progress reports left out). */
+struct imp_bad {
+    unsigned long line[8];
+    size_t n;
+    char why[512];
+};
+
+static void
+imp_bad_one(unsigned long line, gs_err rc, const char *msg, void *ctx)
+{
+    struct imp_bad *b = ctx;
+    (void)rc;
+    if (line == 0)
+        return;
+    if (b->n < sizeof b->line / sizeof b->line[0])
+        b->line[b->n] = line;
+    b->n++;
+    snprintf(b->why, sizeof b->why, "%s", msg);
+}
+
+/* Ticket id's stage shows as want, e.g. {"round":1,"stage":"accepted"}. */
+static void
+assert_stage(gs_replica *r, const char *id, const char *want)
+{
+    char *json = NULL, field[128];
+    assert_int_equal(gs_replica_get(r, "ticket", id, 0, &json), GS_OK);
+    snprintf(field, sizeof field, "\"stage\":%s", want);
+    if (strstr(json, field) == NULL)
+        fail_msg("ticket %s is %s; want %s", id, json, field);
+    free(json);
+}
+
+static void
+test_import_stage_within_file_reopen(void **state)
+{
+    tdir *t = *state;
+    char path[128];
+    gs_import_stats st;
+    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
+    gs_replica *r = gs_test_replica_open(t->a);
+    snprintf(path, sizeof path, "%s/reopen.jsonl", t->base);
+    /* T-1 is made, resolved, reopened and moved on in one file; T-2 is
+     * made and reopened with lines of T-1 between (the replica holds
+     * neither before the file) */
+    imp_write(path,
+              (const char *const[]){
+                  TICKET("T-1", "{\"title\":\"lamp\",\"stage\":\"reported\"}"),
+                  TICKET("T-2", "{\"title\":\"bench\",\"stage\":\"accepted\"}"),
+                  TICKET("T-1", "{\"stage\":\"resolved\"}"),
+                  TICKET("T-1", "{\"stage\":\"reopen\"}"),
+                  TICKET("T-2", "{\"stage\":\"reopen\"}"), NULL},
+              0,
+              (const char *const[]){TICKET("T-1", "{\"stage\":\"dispatched\"}"),
+                                    NULL});
+    if (gs_replica_import(r, path, 0, NULL, NULL, &st) != GS_OK)
+        fail_msg("import: %s", gs_replica_detail(r));
+    assert_int_equal(st.records, 6);
+    assert_int_equal(st.ops, 6);
+    /* the stage after the reopen lands in the reopened round */
+    assert_stage(r, "T-1", "{\"round\":1,\"stage\":\"dispatched\"}");
+    assert_stage(r, "T-2", "{\"round\":1,\"stage\":\"reported\"}");
+    gs_replica_close(r);
+}
+
+static void
+test_import_stage_within_file_reopen_held(void **state)
+{
+    tdir *t = *state;
+    char path[128];
+    gs_import_stats st;
+    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
+    gs_replica *r = gs_test_replica_open(t->a);
+    assert_int_equal(gs_replica_put(r, "ticket", "T-1",
+                                    "{\"title\":\"lamp\",\"stage\":"
+                                    "\"resolved\"}"),
+                     GS_OK);
+    snprintf(path, sizeof path, "%s/held.jsonl", t->base);
+    imp_write(path,
+              (const char *const[]){TICKET("T-1", "{\"stage\":\"reopen\"}"),
+                                    TICKET("T-1", "{\"stage\":\"accepted\"}"),
+                                    NULL},
+              0, NULL);
+    if (gs_replica_import(r, path, 0, NULL, NULL, &st) != GS_OK)
+        fail_msg("import: %s", gs_replica_detail(r));
+    assert_int_equal(st.ops, 2);
+    assert_stage(r, "T-1", "{\"round\":1,\"stage\":\"accepted\"}");
+    gs_replica_close(r);
+}
+
+static void
+test_import_stage_within_file_backwards(void **state)
+{
+    tdir *t = *state;
+    char path[128];
+    unsigned char d0[32], d1[32];
+    gs_import_stats st;
+    struct imp_bad bad = {{0}, 0, ""};
+    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
+    gs_replica *r = gs_test_replica_open(t->a);
+    digest_of(r, d0);
+    snprintf(path, sizeof path, "%s/back.jsonl", t->base);
+    /* more lines between than one write batch holds (1,000), so that a
+     * refusal only when its batch is written would leave the first batch
+     * written; a later round is no step back */
+    imp_write(
+        path,
+        (const char *const[]){
+            TICKET("T-1", "{\"title\":\"lamp\",\"stage\":\"dispatched\"}"),
+            TICKET("T-2", "{\"title\":\"bench\",\"stage\":\"closed\"}"),
+            TICKET("T-2", "{\"stage\":{\"round\":1,\"stage\":\"reported\"}}"),
+            NULL},
+        1200,
+        (const char *const[]){TICKET("T-2", "{\"stage\":\"accepted\"}"),
+                              TICKET("T-1", "{\"stage\":\"accepted\"}"), NULL});
+    /* line 1205: T-1 going back from dispatched to accepted */
+    assert_int_equal(gs_replica_import(r, path, 0, imp_bad_one, &bad, &st),
+                     GS_ESCHEMA);
+    if (strstr(gs_replica_detail(r), "line 1205: ") == NULL ||
+        strstr(gs_replica_detail(r), "already at dispatched") == NULL)
+        fail_msg("detail: %s", gs_replica_detail(r));
+    assert_int_equal(st.bad_line, 1205);
+    assert_int_equal(bad.n, 1);
+    assert_int_equal(bad.line[0], 1205);
+    digest_of(r, d1);
+    assert_memory_equal(d0, d1, 32); /* nothing written */
+
+    /* --skip-bad: every other line, the bad one named once */
+    bad.n = 0;
+    assert_int_equal(gs_replica_import(r, path, 1, imp_bad_one, &bad, &st),
+                     GS_OK);
+    assert_int_equal(bad.n, 1);
+    assert_int_equal(bad.line[0], 1205);
+    assert_int_equal(st.records, 1204);
+    assert_int_equal(st.skipped, 1);
+    assert_stage(r, "T-1", "{\"round\":0,\"stage\":\"dispatched\"}");
+    assert_stage(r, "T-2", "{\"round\":1,\"stage\":\"accepted\"}");
+    gs_replica_close(r);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_replica_sealed_opens_locked_and_reads, setup, teardown),
+            test_replica_sealed_opens_locked_and_reads, setup,
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(
-            test_replica_init_refuses_empty_passphrase, setup, teardown),
+            test_replica_init_refuses_empty_passphrase, setup,
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(
-            test_replica_passphrase_set_seals_and_changes, setup, teardown),
+            test_replica_passphrase_set_seals_and_changes, setup,
+            gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_replica_sealed_agent_and_sync,
-                                        setup, teardown),
+                                        setup, gs_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_import_stage_within_file_reopen,
+                                        setup, gs_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_import_stage_within_file_reopen_held, setup,
+            gs_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_import_stage_within_file_backwards,
+                                        setup, gs_test_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
