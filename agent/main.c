@@ -675,7 +675,7 @@ cmd_bundle(int argc, char **argv)
     else
         rc = gs_replica_bundle_import(r, a.pos[1], report, "bundle", &br);
     report_done();
-    if (!exp && br.applied)
+    if (!exp && (br.applied || br.forks))
         gs_agent_poke(replica_dir);
     int ret = EXIT_OK;
     if (rc != GS_OK)
@@ -697,12 +697,17 @@ cmd_bundle(int argc, char **argv)
                    br.runs_refused);
         else
             printf("read %llu ops in %llu runs: %llu new, %llu already "
-                   "here, %llu refused (%llu runs), %llu fork evidence\n",
+                   "here, %llu refused (%llu runs), %llu fork evidence%s\n",
                    br.ops, br.runs, br.applied, br.known, br.rejected,
-                   br.runs_refused, br.forks);
+                   br.runs_refused, br.forks,
+                   br.forks ? " (a device signed two histories: see "
+                              "'gridsync forks')"
+                            : "");
     }
-    if (ret == EXIT_OK && br.runs_refused > 0)
-        ret = EXIT_FAIL; /* the good runs are in; say that some were not */
+    /* the good runs are in; say that some were not. A forked feed's runs
+     * are no failure of the import: the fork is what status shows. */
+    if (ret == EXIT_OK && br.runs_refused > br.runs_forked)
+        ret = EXIT_FAIL;
     gs_replica_close(r);
     return ret;
 }
@@ -888,6 +893,68 @@ agent_running(void)
     return held;
 }
 
+/* ---- forks ---- */
+
+struct forks_out {
+    bool json;
+    unsigned long long n;
+    json_t *alarms; /* status: {author, scope, seq} per frozen feed */
+};
+
+static void
+branch_print(int i, json_t *b)
+{
+    json_t *f = json_object_get(b, "first");
+    printf("  branch %d: %lld op(s), signature %s; first: %s %s at %s:", i,
+           (long long)json_integer_value(json_object_get(b, "ops")),
+           json_is_true(json_object_get(b, "signed")) ? "verifies"
+                                                      : "DOES NOT VERIFY",
+           json_string_value(json_object_get(f, "type")),
+           json_string_value(json_object_get(f, "id")),
+           json_string_value(json_object_get(f, "at")));
+    const char *k;
+    json_t *u;
+    json_object_foreach(json_object_get(f, "updates"), k, u)
+    {
+        char *v = json_dumps(json_object_get(u, "value"),
+                             JSON_COMPACT | JSON_ENCODE_ANY);
+        printf(" %s=%s", k, v ? v : "?");
+        free(v);
+    }
+    printf("\n");
+}
+
+static int
+forks_one(const char *json, void *ctx)
+{
+    struct forks_out *o = ctx;
+    json_t *f = json_loads(json, 0, NULL);
+    o->n++;
+    const char *author = json_string_value(json_object_get(f, "author"));
+    const char *scope = json_string_value(json_object_get(f, "scope"));
+    long long seq = json_integer_value(json_object_get(f, "seq"));
+    if (o->alarms) {
+        json_array_append_new(o->alarms,
+                              json_pack("{s:s, s:s, s:I}", "author", author,
+                                        "scope", scope, "seq", seq));
+    } else if (o->json) {
+        puts(json);
+    } else {
+        printf("device %s, feed %s: two different ops signed at seq %lld; "
+               "%s\n",
+               author, scope, seq,
+               json_is_true(json_object_get(f, "frozen"))
+                   ? "the feed is frozen at the op before"
+                   : "kept as evidence");
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(f, "branches"), i, b)
+            branch_print((int)i + 1, b);
+    }
+    json_decref(f);
+    return 0;
+}
+
 static int
 cmd_status(int argc, char **argv)
 {
@@ -900,6 +967,14 @@ cmd_status(int argc, char **argv)
     gs_replica *r = open_replica();
     if (!r)
         return EXIT_FAIL;
+    struct forks_out fo = {false, 0, json_array()};
+    gs_err rc = gs_replica_forks(r, forks_one, &fo);
+    if (rc != GS_OK) {
+        json_decref(fo.alarms);
+        int ret = api_fail(r, "status", rc);
+        gs_replica_close(r);
+        return ret;
+    }
     gs_replica_close(r);
     char path[4200];
     snprintf(path, sizeof path, "%s/agent.status", replica_dir);
@@ -909,6 +984,7 @@ cmd_status(int argc, char **argv)
     if (!st)
         st = json_pack("{s:b,s:[]}", "running", 0, "peers");
     json_object_set_new(st, "running", json_boolean(running));
+    json_object_set_new(st, "forks", fo.alarms);
     if (a.json) {
         char *s = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
         puts(s ? s : "{}");
@@ -916,6 +992,14 @@ cmd_status(int argc, char **argv)
         json_decref(st);
         return EXIT_OK;
     }
+    size_t i;
+    json_t *p;
+    json_array_foreach(fo.alarms, i, p)
+        printf("ALARM: device %.16s… signed two different ops at seq %lld "
+               "of %s; that feed is frozen. See 'gridsync forks'.\n",
+               json_string_value(json_object_get(p, "author")),
+               (long long)json_integer_value(json_object_get(p, "seq")),
+               json_string_value(json_object_get(p, "scope")));
     printf("agent: %s", running ? "running" : "not running");
     const char *ep = json_string_value(json_object_get(st, "endpoint"));
     if (running && ep)
@@ -927,8 +1011,6 @@ cmd_status(int argc, char **argv)
     if (upd)
         printf("\nstatus as of %s", upd);
     printf("\n");
-    size_t i;
-    json_t *p;
     json_array_foreach(json_object_get(st, "peers"), i, p)
     {
         const char *d = json_string_value(json_object_get(p, "device"));
@@ -1229,6 +1311,35 @@ cmd_feeds(int argc, char **argv)
     return ret;
 }
 
+static int
+cmd_forks(int argc, char **argv)
+{
+    struct args a;
+    int u = parse_args(current, argc, argv, &a, "json");
+    if (u >= 0)
+        return u;
+    if (a.npos)
+        return usage_error(current, "takes no arguments");
+    gs_replica *r = open_replica();
+    if (!r)
+        return EXIT_FAIL;
+    struct forks_out o = {a.json, 0, NULL};
+    gs_err rc = gs_replica_forks(r, forks_one, &o);
+    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "forks", rc);
+    gs_replica_close(r);
+    if (rc == GS_OK && !a.json) {
+        if (o.n)
+            printf("%llu forked feed(s). A device that signs two histories "
+                   "has its key in two places: have the authority revoke it "
+                   "('gridsync authority revoke KEY') and enroll a new key "
+                   "for the device that should keep working.\n",
+                   o.n);
+        else
+            printf("no forks\n");
+    }
+    return ret;
+}
+
 static const struct cmd cmds[] = {
     {"init", cmd_init, "create a replica: a device key, a config, a store",
      "DIR --scope SCOPE [--authority KEY] [--name NAME] [--passphrase "
@@ -1368,6 +1479,12 @@ static const struct cmd cmds[] = {
      "again only widens: scopes are added, --until moves later. The\n"
      "certificates reach devices in every sync (the trust scope goes\n"
      "first) or on a stick: 'bundle export' here, 'bundle import' there.\n"},
+    {"forks", cmd_forks,
+     "devices that signed two histories: the evidence, and the frozen feeds",
+     "[--json]",
+     "  --json             one JSON object per forked feed: author, scope,\n"
+     "                     seq, frozen, and both branches (ops, whether the\n"
+     "                     signature verifies, the first op)\n"},
     {"feeds", cmd_feeds, "what this replica holds, feed by feed",
      "[--scope SCOPE] [--json]",
      "  --scope SCOPE      only feeds in SCOPE and below it\n"

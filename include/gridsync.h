@@ -199,7 +199,8 @@ GS_MUST_CHECK gs_err gs_replica_list(gs_replica *r, const char *type,
                                      const char *where_value, unsigned flags,
                                      gs_replica_json_fn fn, void *ctx);
 /* Every op that touched the entity, oldest first: {"seq", "author",
- * "scope", "at", "hlc", "hash", "updates": {field: {"kind", "value"}}}. */
+ * "scope", "at", "hlc", "hash", "type", "id", "updates": {field: {"kind",
+ * "value"}}}. */
 GS_MUST_CHECK gs_err gs_replica_history(gs_replica *r, const char *type,
                                         const char *id, gs_replica_json_fn fn,
                                         void *ctx);
@@ -210,6 +211,15 @@ GS_MUST_CHECK gs_err gs_replica_history(gs_replica *r, const char *type,
  * A nonzero return from fn stops the walk (GS_OK). */
 GS_MUST_CHECK gs_err gs_replica_feeds(gs_replica *r, const char *under,
                                       gs_replica_json_fn fn, void *ctx);
+
+/* The fork evidence r holds (docs/trust.md §4), one JSON object per forked
+ * feed: {"author": HEX, "scope", "seq" (where the two branches part),
+ * "frozen" (the feed stands frozen at seq - 1), "branches": two of
+ * {"ops" (how many), "signed" (the author's signature verifies), "first"
+ * (the branch's op at seq, as gs_replica_history shows an op)}}. A
+ * nonzero return from fn stops the walk (GS_OK). */
+GS_MUST_CHECK gs_err gs_replica_forks(gs_replica *r, gs_replica_json_fn fn,
+                                      void *ctx);
 
 /* State digest (32 bytes), from the materialised state or, with rebuild,
  * recomputed from the op log alone. */
@@ -256,6 +266,8 @@ GS_MUST_CHECK gs_err gs_replica_config_set(gs_replica *r, const char *key,
 typedef struct gs_bundle_result {
     unsigned long long runs, ops, bytes;
     unsigned long long applied, known, rejected, forks, runs_refused;
+    unsigned long long runs_forked; /* of runs_refused: GS_EFORK only (a
+                                       forked feed, frozen; not a failure) */
     unsigned long long err_offset; /* import: where reading stopped */
 } gs_bundle_result;
 

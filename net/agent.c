@@ -493,6 +493,21 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
           dt);
     if (s->ops_in)
         mark_all_dirty(a, c); /* relay what this peer brought */
+    if (s->forks || s->suspects) {
+        /* a feed froze: every peer, this one too, is to hear of it (it
+         * may hold the other branch); a suspect feed is asked for again
+         * from seq 1 */
+        mark_all_dirty(a, NULL);
+        if (s->forks)
+            logf_(a, "session with %s: a device signed two histories; its "
+                     "feed is frozen; see 'gridsync forks'",
+                  lb);
+        if (s->suspects)
+            logf_(a, "session with %s: %llu run(s) did not follow on from "
+                     "what we hold (a fork below our head, or a broken "
+                     "peer); asking for those feeds from their start",
+                  lb, (unsigned long long)s->suspects);
+    }
     if (rc != GS_OK && hostile_code(rc) && s->peer_error == GS_OK) {
         a->hostile[rc]++;
         ban(a, c->curve);
@@ -1282,7 +1297,7 @@ gs_sync_once_pass(const char *dir, const char *peer, const char *pass,
         res->round_trips = st->round_trips;
         sodium_bin2hex(res->peer_device, sizeof res->peer_device,
                        st->peer_device, 32);
-        if (st->ops_in)
+        if (st->ops_in || st->forks)
             gs_agent_poke(dir); /* a local agent relays what we got */
     }
 out:

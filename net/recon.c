@@ -48,9 +48,11 @@ gs_recon_feed_cmp(const gs_wire_feed *a, const gs_wire_feed *b)
 }
 
 static void
-item_hash(const gs_wire_head *h, uint8_t out[GS_WIRE_FP_BYTES])
+item_hash(const gs_wire_head *h, const gs_recon_meta *m,
+          uint8_t out[GS_WIRE_FP_BYTES])
 {
-    uint8_t buf[GS_KEY_BYTES + 2 + GS_SCOPE_BYTES_MAX + 10];
+    uint8_t buf[GS_KEY_BYTES + 2 + GS_SCOPE_BYTES_MAX + 10 +
+                GS_RECON_TAG_BYTES];
     size_t n = GS_KEY_BYTES, len = h->feed.scope.n;
     uint64_t v;
 
@@ -66,6 +68,11 @@ item_hash(const gs_wire_head *h, uint8_t out[GS_WIRE_FP_BYTES])
     for (v = h->seq; v >= 0x80; v >>= 7)
         buf[n++] = (uint8_t)(v | 0x80);
     buf[n++] = (uint8_t)v;
+    if (m)
+        memcpy(buf + n, m->tag, GS_RECON_TAG_BYTES);
+    else
+        memset(buf + n, 0, GS_RECON_TAG_BYTES);
+    n += GS_RECON_TAG_BYTES;
     crypto_generichash(out, GS_WIRE_FP_BYTES, buf, n, NULL, 0);
 }
 
@@ -77,13 +84,13 @@ fp_xor(uint8_t *acc, const uint8_t *x)
 }
 
 void
-gs_recon_fingerprint(const gs_wire_head *items, size_t n,
-                     uint8_t out[GS_WIRE_FP_BYTES])
+gs_recon_fingerprint(const gs_wire_head *items, const gs_recon_meta *meta,
+                     size_t n, uint8_t out[GS_WIRE_FP_BYTES])
 {
     uint8_t h[GS_WIRE_FP_BYTES];
     memset(out, 0, GS_WIRE_FP_BYTES);
     for (size_t i = 0; i < n; i++) {
-        item_hash(&items[i], h);
+        item_hash(&items[i], meta ? &meta[i] : NULL, h);
         fp_xor(out, h);
     }
 }
@@ -96,7 +103,7 @@ scope_eq(gs_slice a, gs_slice b)
 
 gs_err
 gs_recon_init(struct gs_recon *r, gs_slice scope, const gs_wire_head *items,
-              size_t n)
+              const gs_recon_meta *meta, size_t n)
 {
     memset(r, 0, sizeof *r);
     if (scope.n == 0 || scope.n > GS_SCOPE_BYTES_MAX)
@@ -117,12 +124,13 @@ gs_recon_init(struct gs_recon *r, gs_slice scope, const gs_wire_head *items,
     memset(r->prefix[0], 0, GS_WIRE_FP_BYTES);
     for (size_t i = 0; i < n; i++) {
         uint8_t h[GS_WIRE_FP_BYTES];
-        item_hash(&items[i], h);
+        item_hash(&items[i], meta ? &meta[i] : NULL, h);
         memcpy(r->prefix[i + 1], r->prefix[i], GS_WIRE_FP_BYTES);
         fp_xor(r->prefix[i + 1], h);
     }
     r->scope = scope;
     r->items = items;
+    r->meta = meta;
     r->n = n;
     /* as if we had sent our SUMMARY: the whole key space, open */
     memset(r->open, 0, sizeof *r->open);
@@ -223,14 +231,40 @@ want_push(struct gs_recon *r, const uint8_t *author, uint64_t from)
     return GS_OK;
 }
 
+static bool
+suspect(const struct gs_recon *r, size_t i)
+{
+    return r->meta && r->meta[i].suspect;
+}
+
+/* A full listing that explains nothing (header: "Forks"): want every
+ * listed feed from its seq, or from 1 if suspect. */
+static gs_err
+probe(struct gs_recon *r, const struct plan *p, const gs_wire_head *h)
+{
+    gs_err rc = GS_OK;
+    size_t j = p->a;
+    for (size_t i = 0; rc == GS_OK && i < p->in->n_heads; i++) {
+        while (j < p->b && memcmp(r->items[j].feed.author, h[i].feed.author,
+                                  GS_KEY_BYTES) < 0)
+            j++;
+        if (h[i].seq < GS_RECON_FROZEN)
+            rc = want_push(r, h[i].feed.author,
+                           j < p->b && suspect(r, j) ? 1 : h[i].seq);
+    }
+    return rc;
+}
+
 /* Check the listed heads of p against its bounds and want every feed the
  * other side is ahead on; count in p->n_heads our heads it lacks or is
- * behind on (used when the listing is a full one). */
+ * behind on (used when the listing is a full one, which also probes when
+ * it explains nothing). */
 static gs_err
-take_listing(struct gs_recon *r, struct plan *p, const gs_wire_head *heads)
+take_listing(struct gs_recon *r, struct plan *p, const gs_wire_head *heads,
+             bool full)
 {
     const gs_wire_head *h = heads + p->heads_at;
-    size_t j = p->a, diff = 0;
+    size_t j = p->a, diff = 0, wants0 = r->n_wants;
     gs_err rc;
 
     for (size_t i = 0; i < p->in->n_heads; i++) {
@@ -246,20 +280,26 @@ take_listing(struct gs_recon *r, struct plan *p, const gs_wire_head *heads)
             j++;
         }
         uint64_t ours = 0;
+        bool sus = false;
         if (j < p->b && memcmp(r->items[j].feed.author, h[i].feed.author,
                                GS_KEY_BYTES) == 0) {
             ours = r->items[j].seq;
+            sus = suspect(r, j);
             if (ours > h[i].seq)
                 diff++;
             j++;
         }
         if (h[i].seq > ours) {
-            if ((rc = want_push(r, h[i].feed.author, ours + 1)) != GS_OK)
+            if ((rc = want_push(r, h[i].feed.author, sus ? 1 : ours + 1)) !=
+                GS_OK)
                 return rc;
-            r->owed += h[i].seq - ours;
+            if (h[i].seq < GS_RECON_FROZEN) /* else a few ops of evidence */
+                r->owed += h[i].seq - ours;
         }
     }
     p->n_heads = diff + (p->b - j);
+    if (full && p->n_heads == 0 && r->n_wants == wants0)
+        return probe(r, p, h);
     return GS_OK;
 }
 
@@ -361,14 +401,14 @@ answer(struct gs_recon *r, const gs_wire_range *rs, size_t nr,
                 rc = GS_EMALFORMED;
                 goto out;
             }
-            if ((rc = take_listing(r, p, heads)) != GS_OK)
+            if ((rc = take_listing(r, p, heads, false)) != GS_OK)
                 goto out;
             p->act = ACT_NONE;
             continue;
         }
         awaits = true;
         if (in->listed) { /* a full listing answering our fingerprint */
-            if ((rc = take_listing(r, p, heads)) != GS_OK)
+            if ((rc = take_listing(r, p, heads, true)) != GS_OK)
                 goto out;
             p->act = p->n_heads ? ACT_DIFFLIST : ACT_NONE;
             heads_need += p->n_heads;

@@ -21,7 +21,21 @@
  * exactly the bounds it received.
  *
  * Fingerprint of a set: XOR of BLAKE2b-128 (crypto_generichash, 16 bytes)
- * of each item's canonical encoding author || str(scope) || varint(seq).
+ * of each item's canonical encoding author || str(scope) || varint(seq)
+ * || tag, where the tag is 8 bytes of the feed's head hash (zeros for a
+ * frozen feed, or when no meta is given): two replicas at one seq of a
+ * feed but on different ops (a fork) differ, though a listing shows only
+ * seqs.
+ *
+ * Forks (docs/trust.md §4). A frozen feed is an item with seq
+ * gs_recon_frozen_seq(head): above any real seq, so a side that is not
+ * frozen wants it (and gets the evidence), and the lower the frozen head
+ * the greater, so a side frozen higher wants it from a side frozen lower.
+ * A full listing that explains nothing — same feeds, same seqs, yet the
+ * fingerprints differed — means a head differs: every listed feed is
+ * wanted from its own seq (a probe: the peer's op there is held already,
+ * or is the other branch). A feed marked suspect (its meta) is wanted
+ * from seq 1 instead, which finds a fork below the head.
  *
  * The exchange (per scope; messages alternate, each side answers the
  * other's last message):
@@ -74,12 +88,28 @@
 #define GS_RECON_SPLIT 4       /* sub-ranges per split (tunable) */
 #define GS_RECON_LIST_MAX 8 /* list a differing range this small */
 #define GS_RECON_BULK_MAX 1024 /* list this many when the peer has none */
+#define GS_RECON_TAG_BYTES 8
+#define GS_RECON_FROZEN (UINT64_C(1) << 62) /* seqs from here: frozen */
+
+/* The item seq of a feed frozen at head (< GS_RECON_FROZEN). */
+static inline uint64_t
+gs_recon_frozen_seq(uint64_t head)
+{
+    return GS_RECON_FROZEN + (GS_RECON_FROZEN - 1 - head);
+}
+
+/* What recon knows of an item beyond its wire form. */
+typedef struct gs_recon_meta {
+    uint8_t tag[GS_RECON_TAG_BYTES]; /* head hash prefix; zeros if frozen */
+    bool suspect; /* want the feed from seq 1 (gs_store_feed_info) */
+} gs_recon_meta;
 
 struct gs_recon_open; /* an interval we sent and await an answer for */
 
 struct gs_recon {
     gs_slice scope;            /* borrowed */
     const gs_wire_head *items; /* borrowed, n, strictly ascending */
+    const gs_recon_meta *meta; /* borrowed, n, or NULL */
     size_t n;
     uint8_t (*prefix)[GS_WIRE_FP_BYTES]; /* n + 1 prefix XORs */
     struct gs_recon_open *open;
@@ -93,16 +123,18 @@ struct gs_recon {
 /* Order of feed keys (see above): <0, 0, >0. */
 int gs_recon_feed_cmp(const gs_wire_feed *a, const gs_wire_feed *b);
 
-/* XOR of BLAKE2b-128 of each item's canonical encoding into out. */
-void gs_recon_fingerprint(const gs_wire_head *items, size_t n,
-                          uint8_t out[GS_WIRE_FP_BYTES]);
+/* XOR of BLAKE2b-128 of each item's canonical encoding into out (meta
+ * may be NULL: zero tags). */
+void gs_recon_fingerprint(const gs_wire_head *items, const gs_recon_meta *meta,
+                          size_t n, uint8_t out[GS_WIRE_FP_BYTES]);
 
-/* Start reconciling scope over items[0..n) (borrowed). GS_EINVAL if the
- * items are not strictly ascending, not all of scope, or a seq is 0;
- * GS_ENOMEM. Hashes every item once (the prefix XORs make any range's
- * fingerprint O(1)). */
+/* Start reconciling scope over items[0..n) and their meta (both borrowed;
+ * meta may be NULL). GS_EINVAL if the items are not strictly ascending,
+ * not all of scope, or a seq is 0; GS_ENOMEM. Hashes every item once (the
+ * prefix XORs make any range's fingerprint O(1)). */
 GS_MUST_CHECK gs_err gs_recon_init(struct gs_recon *r, gs_slice scope,
-                                   const gs_wire_head *items, size_t n);
+                                   const gs_wire_head *items,
+                                   const gs_recon_meta *meta, size_t n);
 void gs_recon_fini(struct gs_recon *r);
 
 /* Our SUMMARY entry for the scope: count and fingerprint of all items. */

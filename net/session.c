@@ -44,7 +44,10 @@ struct feed {
     uint8_t id[GS_KEY_BYTES];
     uint8_t author[GS_KEY_BYTES];
     size_t scope_off, scope_n; /* in the scope's arena */
-    uint64_t seq;
+    uint64_t seq;  /* as recon lists it (a frozen feed's is encoded) */
+    uint64_t head; /* the real head */
+    bool frozen, suspect;
+    uint8_t tag[GS_RECON_TAG_BYTES];
 };
 
 struct sc {
@@ -53,6 +56,7 @@ struct sc {
     struct feed *feeds; /* sorted by id */
     size_t n_feeds, cap_feeds;
     gs_wire_head *items; /* (id, name, seq) in feed order */
+    gs_recon_meta *meta; /* per item */
     gs_buf arena;        /* feed scopes */
     struct gs_recon r;
     bool ready; /* r initialised */
@@ -62,6 +66,7 @@ struct serve {
     size_t sc, feed;
     uint64_t from, next, end; /* asked from, next to send, last */
     size_t ord; /* arrival order, for a stable sort */
+    bool second; /* a frozen feed: its first branch went, the second next */
 };
 
 enum phase { P_HELLO, P_RECON, P_SYNC, P_OVER };
@@ -172,6 +177,7 @@ sc_fini(struct sc *c)
     free(c->name);
     free(c->feeds);
     free(c->items);
+    free(c->meta);
     gs_buf_fini(&c->arena);
 }
 
@@ -228,7 +234,7 @@ collect_feed(const gs_store_feed_info *f, void *ctx)
 {
     struct collect *k = ctx;
     struct sc *c = k->c;
-    if (f->head.seq == 0 || !may_read(k->s, f->scope))
+    if ((f->head.seq == 0 && !f->frozen) || !may_read(k->s, f->scope))
         return 0;
     if (c->n_feeds == c->cap_feeds) {
         size_t cap = c->cap_feeds ? c->cap_feeds * 2 : 64;
@@ -245,7 +251,14 @@ collect_feed(const gs_store_feed_info *f, void *ctx)
         return -1;
     memcpy(d->author, f->author, GS_KEY_BYTES);
     gs_session_feed_id(f->author, f->scope, d->id);
-    d->seq = f->head.seq;
+    d->head = f->head.seq;
+    d->frozen = f->frozen;
+    d->suspect = f->suspect;
+    d->seq = f->frozen ? gs_recon_frozen_seq(f->head.seq) : f->head.seq;
+    if (f->frozen) /* the same on every replica frozen there */
+        memset(d->tag, 0, sizeof d->tag);
+    else
+        memcpy(d->tag, f->head.hash, sizeof d->tag);
     c->n_feeds++;
     return 0;
 }
@@ -271,14 +284,18 @@ sc_load(gs_session *s, struct sc *c)
     if (c->n_feeds > 1)
         qsort(c->feeds, c->n_feeds, sizeof *c->feeds, feed_cmp);
     c->items = calloc(c->n_feeds ? c->n_feeds : 1, sizeof *c->items);
-    if (!c->items)
+    c->meta = calloc(c->n_feeds ? c->n_feeds : 1, sizeof *c->meta);
+    if (!c->items || !c->meta)
         return GS_ENOMEM;
     for (size_t i = 0; i < c->n_feeds; i++) {
         memcpy(c->items[i].feed.author, c->feeds[i].id, GS_KEY_BYTES);
         c->items[i].feed.scope = c->slice;
         c->items[i].seq = c->feeds[i].seq;
+        memcpy(c->meta[i].tag, c->feeds[i].tag, GS_RECON_TAG_BYTES);
+        c->meta[i].suspect = c->feeds[i].suspect;
     }
-    if ((rc = gs_recon_init(&c->r, c->slice, c->items, c->n_feeds)) != GS_OK)
+    if ((rc = gs_recon_init(&c->r, c->slice, c->items, c->meta,
+                            c->n_feeds)) != GS_OK)
         return rc;
     c->ready = true;
     return GS_OK;
@@ -735,7 +752,14 @@ on_want(gs_session *s, const gs_wire_msg *rx)
         struct feed *f = c ? feed_by_id(c, w->feeds[i].feed.author) : NULL;
         if (!f || w->feeds[i].from == 0)
             return GS_EPROTO; /* we never listed such a feed */
-        if (w->feeds[i].from > f->seq)
+        uint64_t from = w->feeds[i].from, end = f->seq;
+        if (f->frozen) {
+            /* up to the head, then both branches (docs/trust.md §4): a
+             * peer past the head gets the branches alone */
+            from = from <= f->head ? from : f->head + 1;
+            end = f->head + 1;
+        }
+        if (from > end)
             continue;
         if (s->n_serve == s->cap_serve) {
             size_t cap = s->cap_serve ? s->cap_serve * 2 : 64;
@@ -746,10 +770,10 @@ on_want(gs_session *s, const gs_wire_msg *rx)
             s->cap_serve = cap;
         }
         s->serve[s->n_serve] = (struct serve){
-            (size_t)(c - s->sc), (size_t)(f - c->feeds), w->feeds[i].from,
-            w->feeds[i].from, f->seq, s->n_serve};
+            (size_t)(c - s->sc), (size_t)(f - c->feeds), from, from, end,
+            s->n_serve, false};
         s->n_serve++;
-        s->st.ops_promised_out += f->seq - w->feeds[i].from + 1;
+        s->st.ops_promised_out += end - from + 1 + f->frozen;
     }
     /* Serve in the order of the wanted scopes, so `trust` (the dialer
      * names it first) goes before the ops its certificates admit; a feed
@@ -864,19 +888,22 @@ send_batch(gs_session *s)
         struct serve *v = &s->serve[s->serve_pos];
         struct sc *c = &s->sc[v->sc];
         struct feed *f = &c->feeds[v->feed];
-        uint64_t to = 0;
+        uint64_t to = 0, first = v->second ? f->head + 1 : v->next;
         gs_buf_reset(&g.raw);
         g.n = 0;
         g.signed_ = false;
-        rc = gs_store_feed_read(s->o.store, f->author, feed_scope(c, f),
-                                v->next, s->o.batch_ops - ops, seg_add, &g,
-                                &to);
-        if (rc == GS_OK && (g.n == 0 || !g.signed_ ||
-                            g.n != to - v->next + 1))
+        if (v->second)
+            rc = gs_store_feed_read_fork(s->o.store, f->author,
+                                         feed_scope(c, f), seg_add, &g, &to);
+        else
+            rc = gs_store_feed_read(s->o.store, f->author, feed_scope(c, f),
+                                    v->next, s->o.batch_ops - ops, seg_add,
+                                    &g, &to);
+        if (rc == GS_OK && (g.n == 0 || !g.signed_ || g.n != to - first + 1))
             rc = g.n ? GS_ENOSIG : GS_ENOTFOUND;
         size_t n0 = b.n, len0 = b.compact.len;
         if (rc == GS_OK)
-            rc = seg_to_runs(&b, &g, c, f, v->next);
+            rc = seg_to_runs(&b, &g, c, f, first);
         if (rc == GS_ETOOBIG && n0) { /* full: this segment next time */
             b.n = n0;
             b.compact.len = len0;
@@ -887,7 +914,14 @@ send_batch(gs_session *s)
             goto out;
         ops += g.n;
         v->next = to + 1;
-        if (v->next > v->end)
+        if (f->frozen && !v->second && to > f->head) {
+            /* the first branch went; the second must reach the peer in
+             * a later batch, once this one is applied (its first op
+             * chains on the head, which the peer may get only now) */
+            v->second = true;
+            break;
+        }
+        if (v->second || v->next > v->end)
             s->serve_pos++;
     }
     if (b.n == 0)
@@ -969,26 +1003,28 @@ hash_first(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
     return 1;
 }
 
-/* The content hash of op `seq` of the feed, which we hold. */
+/* The content hash of op `seq` of the feed, which we hold; *gap if we
+ * do not hold it: GS_ECHAIN, or GS_EFORK past a frozen head. */
 static gs_err
 prev_hash(gs_store *st, const gs_wire_run *r, uint64_t seq,
-          uint8_t out[GS_HASH_BYTES], bool *gap)
+          uint8_t out[GS_HASH_BYTES], gs_err *gap)
 {
-    gs_feed_head h;
+    gs_store_feed_info fi;
     gs_err rc;
-    *gap = false;
+    *gap = GS_OK;
     if (seq == 0) {
         memset(out, 0, GS_HASH_BYTES);
         return GS_OK;
     }
-    if ((rc = gs_store_feed_head(st, r->author, r->scope, &h)) != GS_OK)
+    if ((rc = gs_store_feed_info_get(st, r->author, r->scope, &fi)) != GS_OK)
         return rc;
+    const gs_feed_head h = fi.head;
     if (h.seq == seq) {
         memcpy(out, h.hash, GS_HASH_BYTES);
         return GS_OK;
     }
     if (h.seq < seq) {
-        *gap = true;
+        *gap = fi.frozen ? GS_EFORK : GS_ECHAIN;
         return GS_OK;
     }
     return gs_store_feed_read(st, r->author, r->scope, seq, 1, hash_first,
@@ -1040,7 +1076,7 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
                      p->first_seq + p->n == r->first_seq &&
                      g[ng - 1].refused == GS_OK;
         uint8_t prev[GS_HASH_BYTES];
-        bool gap = false;
+        gs_err gap = GS_OK;
         if (!joins) {
             g[ng++] = (struct group){i, 0, item, 0, 0, GS_OK};
             bool in_scope = !scopes;
@@ -1051,8 +1087,8 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             } else if ((rc = prev_hash(st, r, r->first_seq - 1, prev,
                                        &gap)) != GS_OK) {
                 goto out;
-            } else if (gap) {
-                g[ng - 1].refused = GS_ECHAIN;
+            } else if (gap != GS_OK) {
+                g[ng - 1].refused = gap;
             }
         } else {
             gs_op_hash(ex.data + off[item - 1], items[item - 1].n, prev);
@@ -1112,6 +1148,18 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             is.applied += one.applied;
             is.known += one.known;
         }
+        if (why == GS_EBADSIG && g[i].refused == GS_OK &&
+            b.runs[g[i].first_run].first_seq > 1) {
+            /* It should have chained on an op of ours: a peer on another
+             * branch of a fork below it looks just so (the wire leaves
+             * prev out). The next sync asks for the feed from seq 1. */
+            const gs_wire_run *fr = &b.runs[g[i].first_run];
+            if ((rc = gs_store_feed_suspect(st, fr->author, fr->scope)) !=
+                GS_OK)
+                goto out;
+            if (stats)
+                stats->suspects++;
+        }
         if (g[i].refused == GS_OK)
             k++;
         else
@@ -1129,6 +1177,7 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
         }
     }
     if (stats) {
+        stats->forks += is.forks;
         stats->ops_in += is.applied;
         stats->ops_known += is.known;
         stats->rejected += ack->rejected;

@@ -81,6 +81,8 @@ typedef struct gs_session_stats {
                               of them end the session */
     uint64_t rejected_by_reason[GS_ERR_COUNT_]; /* ops, by reason */
     uint64_t refused_by_peer; /* runs of ours the peer refused */
+    uint64_t forks;    /* forks the peer's ops showed us (the feed froze) */
+    uint64_t suspects; /* feeds marked suspect (gs_store_feed_suspect) */
     gs_err peer_error;        /* code of an ERROR the peer sent, else GS_OK */
     /* Dialer: round trips until it was done, i.e. the longest chain of
      * "we sent, the peer answered" the session needed; 0 for the listener.

@@ -712,6 +712,7 @@ imp_refuse(struct imp *m, gs_bundle_refusal *ref, gs_err why)
 {
     ref->reason = why;
     m->st->runs_refused++;
+    m->st->runs_forked += why == GS_EFORK;
     if (m->report)
         m->report(ref, m->ctx);
 }

@@ -121,6 +121,7 @@ typedef struct gs_bundle_stats {
     uint64_t rejected;       /* import: ops refused (in refused runs) */
     uint64_t forks;          /* import: second ops kept as fork evidence */
     uint64_t runs_refused;   /* import: runs reported to the report callback */
+    uint64_t runs_forked;    /* import: of those, refused with GS_EFORK */
     uint64_t err_offset;     /* import: where reading stopped on error */
     gs_bundle_header header; /* import: the bundle's header */
 } gs_bundle_stats;

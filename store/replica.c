@@ -548,6 +548,11 @@ write_batch(gs_replica *r, const gs_store_target *targets,
                       "device's range");
     } else if (b.bad_rc != GS_OK) {
         detail(r, "line %lu: %s", recs[res->failed_at].line, b.why);
+    } else if (rc == GS_EFORK) {
+        detail(r, "this device's key signed two different histories (it is "
+                  "in use on another device too), so its feed is frozen and "
+                  "takes no more writes; see 'gridsync forks', and ask the "
+                  "authority for a new enrolment");
     } else if (rc == GS_EFULL) {
         detail(r, "the disk is full: nothing was written; free some space "
                   "and try again");
@@ -822,17 +827,14 @@ update_json(const gs_update *u)
     return j;
 }
 
-static int
-hist_one(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
-         void *ctx)
+json_t *
+gs_replica_op_json(const uint8_t *bytes, size_t len,
+                   const uint8_t hash[GS_HASH_BYTES])
 {
-    struct hist_ctx *c = ctx;
     gs_op op;
     char hex[2 * GS_HASH_BYTES + 1], at[32];
-    if (gs_op_decode(bytes, len, &op) != GS_OK) {
-        c->rc = GS_EMALFORMED;
-        return 1;
-    }
+    if (gs_op_decode(bytes, len, &op) != GS_OK)
+        return NULL;
     json_t *j = json_object(), *ups = json_object();
     sodium_bin2hex(hex, sizeof hex, op.author, GS_KEY_BYTES);
     json_object_set_new(j, "author", json_string(hex));
@@ -844,6 +846,9 @@ hist_one(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
     json_object_set_new(j, "hlc", json_integer((json_int_t)op.hlc));
     sodium_bin2hex(hex, sizeof hex, hash, GS_HASH_BYTES);
     json_object_set_new(j, "hash", json_string(hex));
+    json_object_set_new(j, "type",
+                        json_stringn((const char *)op.type.p, op.type.n));
+    json_object_set_new(j, "id", json_stringn((const char *)op.id.p, op.id.n));
     for (size_t i = 0; i < op.n_updates; i++) {
         char name[GS_NAME_BYTES_MAX + 1];
         memcpy(name, op.updates[i].field.p, op.updates[i].field.n);
@@ -851,6 +856,19 @@ hist_one(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
         json_object_set_new(ups, name, update_json(&op.updates[i]));
     }
     json_object_set_new(j, "updates", ups);
+    return j;
+}
+
+static int
+hist_one(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
+         void *ctx)
+{
+    struct hist_ctx *c = ctx;
+    json_t *j = gs_replica_op_json(bytes, len, hash);
+    if (j == NULL) {
+        c->rc = GS_EMALFORMED;
+        return 1;
+    }
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (text == NULL) {
@@ -1978,6 +1996,7 @@ bundle_result(const gs_bundle_stats *st, gs_bundle_result *out)
     out->rejected = st->rejected;
     out->forks = st->forks;
     out->runs_refused = st->runs_refused;
+    out->runs_forked = st->runs_forked;
     out->err_offset = st->err_offset;
 }
 

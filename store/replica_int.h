@@ -12,6 +12,8 @@
 #include "identity.h"
 #include "store.h"
 
+#include <jansson.h>
+
 gs_store *gs_replica_store(gs_replica *r);
 /* The identity as it is: sk NULL while a sealed key is locked. */
 const gs_identity *gs_replica_identity(const gs_replica *r);
@@ -27,5 +29,11 @@ const char *gs_replica_dir(const gs_replica *r);
 GS_MUST_CHECK gs_err gs_replica_key(gs_replica *r, const char *pass,
                                     size_t passlen, const gs_identity **id,
                                     char *why, size_t why_len);
+
+/* An op as history shows it: {"author", "scope", "seq", "at", "hlc",
+ * "hash", "type", "id", "updates"}; a new reference, NULL if the bytes
+ * are not an op. */
+json_t *gs_replica_op_json(const uint8_t *bytes, size_t len,
+                           const uint8_t hash[GS_HASH_BYTES]);
 
 #endif /* GS_STORE_REPLICA_INT_H */

@@ -70,7 +70,14 @@ struct feed {
     uint8_t flags;
 };
 
-#define FEED_FROZEN 0x01 /* flags: the trust work's; nothing sets it yet */
+/* flags. FROZEN: the author forked the feed; its head is the last op
+ * before the fork (maybe seq 0) and may be unsigned: the evidence's first
+ * branch, whose first op chains on it, vouches for it (docs/trust.md §4).
+ * SUSPECT: a run that should have chained on our head failed its
+ * signature, which is what a fork below the head looks like over the wire
+ * (prev is left out there): the next sync asks for the feed from seq 1. */
+#define FEED_FROZEN 0x01
+#define FEED_SUSPECT 0x02
 
 static gs_err
 map_err(int rc)
@@ -1761,6 +1768,13 @@ ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, gs_buf *scratch,
 
 /* ---- ingest ---- */
 
+/* A feed to freeze at the end of the transaction: its key, the fork's seq. */
+struct freeze_at {
+    uint8_t key[FEED_KEY_MAX];
+    size_t kn;
+    uint64_t seq;
+};
+
 struct ingest_ctx {
     const gs_store_run *runs;
     size_t n_runs;
@@ -1773,9 +1787,12 @@ struct ingest_ctx {
     struct blockw bw; /* the block being appended to */
     struct blockr br; /* a block read back (the check for held ops) */
     /* devices whose revocation an op of this transaction touched: rolled
-     * back by revoke_run before it commits */
+     * back by rollback_run before it commits */
     uint8_t (*revoked)[GS_KEY_BYTES];
     size_t n_revoked, cap_revoked;
+    /* feeds a fork was found in, at seq: frozen by rollback_run */
+    struct freeze_at *frozen;
+    size_t n_frozen, cap_frozen;
 };
 
 /* Start (or start again) a write transaction's work. */
@@ -1789,6 +1806,7 @@ ingest_ctx_reset(struct ingest_ctx *c)
     c->br.n = 0;
     c->br.fi.kn = 0;
     c->n_revoked = 0;
+    c->n_frozen = 0;
     blockw_reset(&c->bw);
 }
 
@@ -1809,6 +1827,7 @@ ingest_ctx_fini(struct ingest_ctx *c)
     ecodec_fini(&c->x);
     gs_buf_fini(&c->scratch);
     free(c->revoked);
+    free(c->frozen);
 }
 
 /* The greatest hlc held, kept in meta so every writer's clock, in any
@@ -2063,7 +2082,7 @@ trust_id_key(gs_slice id, uint8_t out[GS_KEY_BYTES])
 }
 
 /* If op is a revocation by the authority, remember its device: the ops
- * it had applied past the cutoff are rolled back (revoke_run) before the
+ * it had applied past the cutoff are rolled back (rollback_run) before the
  * transaction commits. Both ingest and local writes come through here. */
 static gs_err
 revoked_note(struct ingest_ctx *c, const gs_op *op)
@@ -2127,6 +2146,206 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
     return rc;
 }
 
+/* ---- fork evidence (docs/trust.md §4) ----
+ *
+ * The forks database keeps, under feed number || seq, the proof that the
+ * author signed two different ops at that seq: two branches, each the ops
+ * from seq up to one the author signed, with that signature, so anyone
+ * holding the author's key can check it. Branch 0 is the one this replica
+ * held, branch 1 the one that came. Both chain on the op before seq, the
+ * frozen head, which both sides of the fork hold alike.
+ *   u8 1 (form), then per branch: varint n >= 1, n x str(op bytes), the
+ *   GS_SIG_BYTES signature of its last op.
+ * A feed keeps one record: the lowest fork found. */
+#define EVIDENCE_FORM 1
+#define EVIDENCE_BYTES_MAX ((size_t)256 << 20)
+
+struct evidence {
+    struct {
+        gs_slice *ops; /* borrowed from the value */
+        size_t n;
+        gs_sig sig;
+    } b[2];
+};
+
+static void
+evidence_fini(struct evidence *e)
+{
+    free(e->b[0].ops);
+    free(e->b[1].ops);
+    memset(e, 0, sizeof *e);
+}
+
+/* Bytes from disk: every count checked against what is left. */
+static gs_err
+evidence_decode(const uint8_t *p, size_t n, struct evidence *e)
+{
+    gs_rd r;
+    uint8_t form;
+    gs_slice sig;
+    gs_err rc;
+    memset(e, 0, sizeof *e);
+    gs_rd_init(&r, p, n);
+    if ((rc = gs_rd_u8(&r, &form)) != GS_OK)
+        return rc;
+    if (form != EVIDENCE_FORM)
+        return GS_EMALFORMED;
+    for (int b = 0; b < 2; b++) {
+        uint64_t k;
+        if ((rc = gs_rd_varint(&r, &k)) != GS_OK)
+            goto fail;
+        if (k == 0 || k > gs_rd_left(&r) / 2) { /* an op takes >= 2 bytes */
+            rc = GS_EMALFORMED;
+            goto fail;
+        }
+        if ((e->b[b].ops = malloc((size_t)k * sizeof *e->b[b].ops)) == NULL) {
+            rc = GS_ENOMEM;
+            goto fail;
+        }
+        e->b[b].n = (size_t)k;
+        for (size_t i = 0; i < e->b[b].n; i++)
+            if ((rc = gs_rd_str(&r, GS_OP_BYTES_MAX, &e->b[b].ops[i])) !=
+                GS_OK)
+                goto fail;
+        if ((rc = gs_rd_bytes(&r, GS_SIG_BYTES, &sig)) != GS_OK)
+            goto fail;
+        gs_sig_decode(sig.p, &e->b[b].sig);
+    }
+    if (gs_rd_left(&r) == 0)
+        return GS_OK;
+    rc = GS_EMALFORMED;
+fail:
+    evidence_fini(e);
+    return rc;
+}
+
+/* The evidence at (num, seq), borrowing the transaction's page. */
+static gs_err
+evidence_get(gs_store *s, MDB_txn *txn, uint64_t num, uint64_t seq,
+             struct evidence *e)
+{
+    uint8_t key[16];
+    seq_key(num, seq, key);
+    MDB_val k = {16, key}, v;
+    int mrc = mdb_get(txn, s->forks, &k, &v);
+    if (mrc != 0)
+        return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
+    return evidence_decode(v.mv_data, v.mv_size, e);
+}
+
+static gs_err
+branch_end(gs_buf *out, const gs_sig *sig)
+{
+    uint8_t enc[GS_SIG_BYTES];
+    gs_sig_encode(sig, enc);
+    return gs_buf_put(out, enc, sizeof enc);
+}
+
+static gs_err held_op(gs_store *s, MDB_txn *txn, struct blockr *br,
+                      uint64_t num, uint64_t seq, gs_slice *op,
+                      const uint8_t **hash);
+
+/* Append the branch feed f holds from seq: its ops up to the first one
+ * signed (a checkpoint or the head). A frozen feed's head may be
+ * unsigned: then the branch runs on through the first branch of the
+ * evidence it froze on, which chains on that head. */
+static gs_err
+branch_held(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+            const struct feed *f, uint64_t seq, gs_buf *out)
+{
+    struct ckpt below, above;
+    struct evidence e = {0};
+    uint64_t to = f->head.seq;
+    gs_sig sig = f->sig;
+    bool has = f->has_sig, more = false;
+    gs_err rc = ckpt_around(s, txn, f->num, seq, &below, &above);
+    if (rc != GS_OK)
+        return rc;
+    if (above.found && above.seq < to) {
+        to = above.seq;
+        gs_sig_decode(above.sig.mv_data, &sig);
+        has = true;
+    }
+    if (!has) {
+        if (!(f->flags & FEED_FROZEN))
+            return map_err(MDB_CORRUPTED); /* every other head is signed */
+        if ((rc = evidence_get(s, txn, f->num, f->head.seq + 1, &e)) != GS_OK)
+            return rc;
+        more = true;
+        sig = e.b[0].sig;
+    }
+    rc = gs_buf_put_varint(out, (to - seq + 1) + (more ? e.b[0].n : 0));
+    for (uint64_t q = seq; rc == GS_OK && q <= to; q++) {
+        gs_slice op;
+        if ((rc = held_op(s, txn, &c->br, f->num, q, &op, NULL)) == GS_OK)
+            rc = gs_buf_put_str(out, op.p, op.n);
+    }
+    for (size_t i = 0; more && rc == GS_OK && i < e.b[0].n; i++)
+        rc = gs_buf_put_str(out, e.b[0].ops[i].p, e.b[0].ops[i].n);
+    if (rc == GS_OK)
+        rc = branch_end(out, &sig);
+    evidence_fini(&e);
+    return rc;
+}
+
+/* Remember to freeze feed fkey at seq when the transaction ends. */
+static gs_err
+freeze_note(struct ingest_ctx *c, const uint8_t *fkey, size_t fkn,
+            uint64_t seq)
+{
+    for (size_t i = 0; i < c->n_frozen; i++)
+        if (c->frozen[i].kn == fkn && !memcmp(c->frozen[i].key, fkey, fkn)) {
+            if (seq < c->frozen[i].seq)
+                c->frozen[i].seq = seq;
+            return GS_OK;
+        }
+    if (c->n_frozen == c->cap_frozen) {
+        size_t cap = c->cap_frozen ? 2 * c->cap_frozen : 4;
+        void *p = realloc(c->frozen, cap * sizeof *c->frozen);
+        if (p == NULL)
+            return GS_ENOMEM;
+        c->frozen = p;
+        c->cap_frozen = cap;
+    }
+    struct freeze_at *z = &c->frozen[c->n_frozen++];
+    memcpy(z->key, fkey, fkn);
+    z->kn = fkn;
+    z->seq = seq;
+    return GS_OK;
+}
+
+/* A verified run of n ops from seq whose first differs from the op f
+ * holds there: keep the evidence and freeze the feed at seq - 1. An
+ * evidence too large to keep (a run of a million ops) leaves the feed as
+ * it was; the run is refused with GS_EFORK all the same. */
+static gs_err
+fork_found(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+           const struct feed *f, const uint8_t *fkey, size_t fkn,
+           uint64_t seq, const gs_run_item *items, size_t n)
+{
+    uint8_t key[16];
+    gs_buf b;
+    gs_buf_init(&b, EVIDENCE_BYTES_MAX);
+    gs_err rc = gs_buf_put_u8(&b, EVIDENCE_FORM);
+    if (rc == GS_OK)
+        rc = branch_held(s, txn, c, f, seq, &b);
+    if (rc == GS_OK)
+        rc = gs_buf_put_varint(&b, n);
+    for (size_t i = 0; rc == GS_OK && i < n; i++)
+        rc = gs_buf_put_str(&b, items[i].bytes, items[i].n);
+    if (rc == GS_OK)
+        rc = branch_end(&b, items[n - 1].sig);
+    if (rc == GS_ETOOBIG) {
+        gs_buf_fini(&b);
+        return GS_OK;
+    }
+    seq_key(f->num, seq, key);
+    if (rc == GS_OK)
+        rc = put(s, txn, s->forks, key, 16, b.data, b.len, 0);
+    gs_buf_fini(&b);
+    return rc == GS_OK ? freeze_note(c, fkey, fkn, seq) : rc;
+}
+
 /* Ingest one run. Refusals are counted, not returned: only storage
  * failures abort the batch. */
 static gs_err
@@ -2151,7 +2370,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         return GS_OK;
     }
     size_t fkn = feed_key(op.author, op.scope, fkey);
-    bool is_new = false;
+    bool is_new = false, from_one = op.seq == 1;
     rc = feed_get(s, txn, fkey, fkn, &f);
     if (rc == GS_ENOTFOUND) {
         memset(&f, 0, sizeof f);
@@ -2192,11 +2411,17 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
             refuse(st, r, rc, run->n - k);
             return GS_OK;
         }
-        gs_buf_reset(&c->scratch);
-        rc = gs_buf_put_str(&c->scratch, it->bytes, it->n);
-        if (rc != GS_OK)
+        /* and it must be an op the trust rules take: one they refuse
+         * (a revoked device's op that is not the one its revocation
+         * pinned, say) is no evidence against the feed */
+        gs_err why;
+        if ((rc = trust_run(s, txn, c, run, k, &why)) != GS_OK)
             return rc;
-        rc = put(s, txn, s->forks, key, 16, c->scratch.data, c->scratch.len, 0);
+        if (why != GS_OK) {
+            refuse(st, r, why, run->n - k);
+            return GS_OK;
+        }
+        rc = fork_found(s, txn, c, &f, fkey, fkn, op.seq, it, run->n - k);
         if (rc != GS_OK)
             return rc;
         st->forks++;
@@ -2209,8 +2434,18 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
             refuse(st, r, GS_EFORK, run->n - k - 1);
         return GS_OK;
     }
-    if (k == run->n)
-        return GS_OK; /* all known */
+    if (k == run->n) { /* all known */
+        if (!from_one || !(f.flags & FEED_SUSPECT))
+            return GS_OK;
+        f.flags &= (uint8_t)~FEED_SUSPECT; /* the whole feed matched */
+        return feed_put(s, txn, fkey, fkn, &f);
+    }
+    if (f.flags & FEED_FROZEN) {
+        /* past the fork nothing of the feed is taken (the other branch
+         * included: it is in the evidence) */
+        refuse(st, r, GS_EFORK, run->n - k);
+        return GS_OK;
+    }
 
     size_t n = run->n - k;
     size_t bad = 0;
@@ -2253,6 +2488,8 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         return rc;
     f.has_sig = true;
     f.sig = *run->items[run->n - 1].sig;
+    if (from_one)
+        f.flags &= (uint8_t)~FEED_SUSPECT;
     st->applied += n;
     return feed_put(s, txn, fkey, fkn, &f);
 }
@@ -2286,7 +2523,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
  * cutoff (none: all of it). Those ops are valid and come back by sync in
  * a run signed at its end, as any valid op would.
  *
- * Runs once per transaction, at its end (revoke_run), for every device
+ * Runs once per transaction, at its end (rollback_run), for every device
  * whose revocation an op of the transaction touched (revoked_note): by
  * then a batch's own ops past the cutoff have been refused, and what it
  * applied below the cutoff stays. */
@@ -2510,6 +2747,48 @@ held_op(gs_store *s, MDB_txn *txn, struct blockr *br, uint64_t num,
     return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
 }
 
+/* Take feed f's ops above `to` out of the log: their hist entries,
+ * blocks, checkpoints and the fork evidence above forks_after go, and the
+ * entities they touched are noted in rb for the rebuild. The caller
+ * writes the feed's new record. */
+static gs_err
+feed_trim(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+          const struct feed *f, uint64_t to, uint64_t forks_after,
+          struct rollback *rb)
+{
+    gs_slice op;
+    gs_err rc;
+    /* what the removed ops touched; their hist entries go (an entity
+     * listing its ops itself has none: the delete finds nothing) */
+    for (uint64_t seq = to + 1; seq <= f->head.seq; seq++) {
+        uint8_t key[HIST_KEY_MAX];
+        gs_op o;
+        if ((rc = held_op(s, txn, &c->br, f->num, seq, &op, NULL)) != GS_OK)
+            return rc;
+        if ((rc = gs_op_decode(op.p, op.n, &o)) != GS_OK)
+            return rc;
+        if ((rc = touched_add(rb, key, ent_key(o.type, o.id, key))) != GS_OK)
+            return rc;
+        MDB_val hk = {hist_key(o.type, o.id, o.hlc, f->num, seq, key), key};
+        int mrc = mdb_del(txn, s->hist, &hk, NULL);
+        if (mrc != 0 && mrc != MDB_NOTFOUND)
+            return del_err(s, mrc);
+    }
+    if ((rc = seq_del_after(s, txn, s->ops, f->num, to)) != GS_OK ||
+        (rc = seq_del_after(s, txn, s->sigs, f->num, to)) != GS_OK ||
+        (rc = seq_del_after(s, txn, s->forks, f->num, forks_after)) != GS_OK ||
+        (to > 0 && (rc = block_cut(s, txn, f->num, to)) != GS_OK))
+        return rc;
+    c->br.n = 0; /* the block it held may be gone or shorter */
+    void *p = rb->cut;
+    rc = room(&p, &rb->cap_cut, rb->n_cut, sizeof *rb->cut);
+    rb->cut = p;
+    if (rc != GS_OK)
+        return rc;
+    rb->cut[rb->n_cut++] = (struct cut_feed){f->num, to};
+    return GS_OK;
+}
+
 /* Cut the device's feed fkey back to what rev leaves valid (above),
  * noting the entities its removed ops touched. */
 static gs_err
@@ -2569,34 +2848,8 @@ feed_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
             memcpy(to_hash, hash, GS_HASH_BYTES);
         }
     }
-    /* what the removed ops touched; their hist entries go (an entity
-     * listing its ops itself has none: the delete finds nothing) */
-    for (uint64_t seq = to + 1; seq <= f.head.seq; seq++) {
-        uint8_t key[HIST_KEY_MAX];
-        gs_op o;
-        if ((rc = held_op(s, txn, &c->br, f.num, seq, &op, NULL)) != GS_OK)
-            return rc;
-        if ((rc = gs_op_decode(op.p, op.n, &o)) != GS_OK)
-            return rc;
-        if ((rc = touched_add(rb, key, ent_key(o.type, o.id, key))) != GS_OK)
-            return rc;
-        MDB_val hk = {hist_key(o.type, o.id, o.hlc, f.num, seq, key), key};
-        int mrc = mdb_del(txn, s->hist, &hk, NULL);
-        if (mrc != 0 && mrc != MDB_NOTFOUND)
-            return del_err(s, mrc);
-    }
-    if ((rc = seq_del_after(s, txn, s->ops, f.num, to)) != GS_OK ||
-        (rc = seq_del_after(s, txn, s->sigs, f.num, to)) != GS_OK ||
-        (rc = seq_del_after(s, txn, s->forks, f.num, to)) != GS_OK ||
-        (to > 0 && (rc = block_cut(s, txn, f.num, to)) != GS_OK))
+    if ((rc = feed_trim(s, txn, c, &f, to, to, rb)) != GS_OK)
         return rc;
-    c->br.n = 0; /* the block it held may be gone or shorter */
-    void *p = rb->cut;
-    rc = room(&p, &rb->cap_cut, rb->n_cut, sizeof *rb->cut);
-    rb->cut = p;
-    if (rc != GS_OK)
-        return rc;
-    rb->cut[rb->n_cut++] = (struct cut_feed){f.num, to};
     if (to == 0) {
         /* nothing of it left: the feed looks never seen (feeds_each and
          * feed_head know it not). fnum keeps its number, which stored
@@ -2609,7 +2862,50 @@ feed_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
     memcpy(f.head.hash, to_hash, GS_HASH_BYTES);
     f.has_sig = true;
     f.sig = sig;
+    /* cut below a fork: the evidence went with the ops, and the
+     * revocation is what stops the feed now */
+    f.flags = 0;
     return feed_put(s, txn, fkey, fkn, &f);
+}
+
+/* Freeze the feed z names at the op before its fork (docs/trust.md §4):
+ * every replica ends there, whichever branch it held. Its head keeps a
+ * signature if a checkpoint lies exactly there; else the evidence's first
+ * branch vouches for it. */
+static gs_err
+feed_freeze(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+            const struct freeze_at *z, struct rollback *rb)
+{
+    struct feed f;
+    struct ckpt below, above;
+    gs_slice op;
+    const uint8_t *hash;
+    uint64_t to = z->seq - 1;
+    gs_err rc = feed_get(s, txn, z->key, z->kn, &f);
+    if (rc == GS_ENOTFOUND)
+        return GS_OK; /* a revocation in this batch cut it to nothing */
+    if (rc != GS_OK)
+        return rc;
+    if (f.head.seq < z->seq)
+        return GS_OK; /* frozen lower already, or revoked below the fork */
+    f.has_sig = false;
+    memset(f.head.hash, 0, GS_HASH_BYTES);
+    if (to > 0) {
+        if ((rc = held_op(s, txn, &c->br, f.num, to, &op, &hash)) != GS_OK)
+            return rc;
+        memcpy(f.head.hash, hash, GS_HASH_BYTES);
+        if ((rc = ckpt_around(s, txn, f.num, to, &below, &above)) != GS_OK)
+            return rc;
+        if (above.found && above.seq == to) {
+            gs_sig_decode(above.sig.mv_data, &f.sig);
+            f.has_sig = true;
+        }
+    }
+    if ((rc = feed_trim(s, txn, c, &f, to, z->seq, rb)) != GS_OK)
+        return rc;
+    f.head.seq = to;
+    f.flags = FEED_FROZEN;
+    return feed_put(s, txn, z->key, z->kn, &f);
 }
 
 /* One entity being rebuilt from the ops it still lists. */
@@ -2759,13 +3055,14 @@ device_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
     return rc;
 }
 
-/* Roll back every device whose revocation this transaction touched. */
+/* Roll back every device whose revocation this transaction touched, and
+ * freeze every feed it found a fork in. */
 static gs_err
-revoke_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c)
+rollback_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c)
 {
     struct rollback rb;
     gs_err rc;
-    if (c->n_revoked == 0)
+    if (c->n_revoked == 0 && c->n_frozen == 0)
         return GS_OK;
     memset(&rb, 0, sizeof rb);
     /* the ops appended so far must be readable */
@@ -2773,6 +3070,8 @@ revoke_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c)
         return rc;
     for (size_t i = 0; rc == GS_OK && i < c->n_revoked; i++)
         rc = device_cut(s, txn, c, c->revoked[i], &rb);
+    for (size_t i = 0; rc == GS_OK && i < c->n_frozen; i++)
+        rc = feed_freeze(s, txn, c, &c->frozen[i], &rb);
     /* what the append path remembers may name blocks or feeds now gone */
     blockw_reset(&c->bw);
     c->br.n = 0;
@@ -2806,7 +3105,7 @@ ingest_fn(gs_store *s, MDB_txn *txn, void *ctx)
             if (rc != GS_OK)
                 return rc;
         }
-    gs_err rc = revoke_run(s, txn, c);
+    gs_err rc = rollback_run(s, txn, c);
     return rc == GS_OK ? hlc_raise(s, txn, c->hlc_max) : rc;
 }
 
@@ -2873,6 +3172,8 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
     }
     if (rc != GS_OK)
         return rc;
+    if (f.flags & FEED_FROZEN)
+        return GS_EFORK; /* this key signed two histories: no more */
     if ((rc = hlc_get(s, txn, &seen)) != GS_OK)
         return rc;
     /* The device's own writes meet the trust rules once its certificate
@@ -2985,7 +3286,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
     f.has_sig = true;
     rc = feed_put(s, txn, fkey, fkn, &f);
     if (rc == GS_OK) /* the authority's revocations roll back here too */
-        rc = revoke_run(s, txn, &w->ic);
+        rc = rollback_run(s, txn, &w->ic);
     if (rc == GS_OK)
         rc = hlc_raise(s, txn, w->ic.hlc_max);
     return rc;
@@ -3039,6 +3340,8 @@ struct read_ctx {
     const uint8_t *author; /* feed_read: the feed (author, scope) */
     gs_slice scope;        /* feed_read; feeds_each: the filter */
     uint64_t from, to;     /* feed_read: the segment asked, its end */
+    int branch;            /* feed_read of a frozen feed: 1, the evidence's
+                              second branch */
     size_t max_ops;
     gs_entity *out;
     gs_store_entity_fn efn;
@@ -3288,7 +3591,23 @@ feed_ops(struct ops_walk *w, uint64_t from, uint64_t to, const gs_sig *sig)
     return rc;
 }
 
-/* ops_each: per feed (in feed-number order), its ops 1..head. */
+/* Hand c->ffn branch b of the evidence of the frozen feed being walked,
+ * its signature on the last op. */
+static gs_err
+evidence_ops(struct ops_walk *w, int b)
+{
+    struct evidence e;
+    gs_err rc = evidence_get(w->s, w->txn, w->f.num, w->f.head.seq + 1, &e);
+    for (size_t i = 0; rc == GS_OK && !w->stopped && i < e.b[b].n; i++)
+        w->stopped = w->c->ffn(e.b[b].ops[i].p, e.b[b].ops[i].n,
+                               i + 1 == e.b[b].n ? &e.b[b].sig : NULL,
+                               w->c->ctx) != 0;
+    evidence_fini(&e);
+    return rc;
+}
+
+/* ops_each: per feed (in feed-number order), its ops 1..head; a frozen
+ * feed's evidence after them. */
 static gs_err
 each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
 {
@@ -3305,7 +3624,15 @@ each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
         return GS_OK;
     if (rc != GS_OK)
         return rc;
-    rc = feed_ops(w, 1, w->f.head.seq, w->f.has_sig ? &w->f.sig : NULL);
+    if (w->f.flags & FEED_FROZEN) {
+        /* up to the fork, then both branches: what a replica needs to
+         * end frozen at the same place */
+        rc = feed_ops(w, 1, w->f.head.seq, NULL);
+        for (int b = 0; rc == GS_OK && !w->stopped && b < 2; b++)
+            rc = evidence_ops(w, b);
+    } else {
+        rc = feed_ops(w, 1, w->f.head.seq, w->f.has_sig ? &w->f.sig : NULL);
+    }
     *stop = w->stopped;
     return rc;
 }
@@ -3356,6 +3683,7 @@ each_feed_info(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     fi.scope = gs_slice_of(p + GS_KEY_BYTES, k->mv_size - GS_KEY_BYTES);
     fi.head = f.head;
     fi.frozen = (f.flags & FEED_FROZEN) != 0;
+    fi.suspect = (f.flags & FEED_SUSPECT) != 0;
     *stop = c->feedfn(&fi, c->ctx) != 0;
     return GS_OK;
 }
@@ -3374,6 +3702,35 @@ gs_store_feeds_each(gs_store *s, gs_slice under, gs_store_feed_fn fn, void *ctx)
     return with_txn(s, false, feeds_each_fn, &c);
 }
 
+/* The frozen feed w->f from `from`: for branch 0, its ops from..head
+ * unsigned and then branch 0 of its evidence, which chains on the head
+ * and is signed at its end; for branch 1, that branch alone (from is the
+ * fork's seq). */
+static gs_err
+frozen_read(struct ops_walk *w, int b, uint64_t from)
+{
+    struct evidence e;
+    uint64_t head = w->f.head.seq;
+    if (from > head + 1 || (b == 1 && from != head + 1))
+        return GS_EINVAL;
+    if (b == 0 && head + 1 - from >= GS_STORE_RUN_MAX)
+        return GS_ETOOBIG;
+    gs_err rc = evidence_get(w->s, w->txn, w->f.num, head + 1, &e);
+    if (rc != GS_OK)
+        return rc;
+    blockr_init(&w->br);
+    if (b == 0 && from <= head)
+        rc = feed_ops(w, from, head, NULL);
+    blockr_fini(&w->br);
+    for (size_t i = 0; rc == GS_OK && !w->stopped && i < e.b[b].n; i++)
+        w->stopped = w->c->ffn(e.b[b].ops[i].p, e.b[b].ops[i].n,
+                               i + 1 == e.b[b].n ? &e.b[b].sig : NULL,
+                               w->c->ctx) != 0;
+    w->c->to = head + e.b[b].n;
+    evidence_fini(&e);
+    return rc;
+}
+
 /* feed_read: the segment's end is the last signed seq in the window
  * from..from+max_ops-1, else the first signed seq past it; the signed seqs
  * are the checkpoints in sigs and the head. */
@@ -3387,14 +3744,20 @@ feed_read_fn(gs_store *s, MDB_txn *txn, void *ctx)
     gs_err rc = feed_get(s, txn, key, kn, &w.f);
     if (rc != GS_OK)
         return rc;
-    if (c->from > w.f.head.seq)
+    bool frozen = (w.f.flags & FEED_FROZEN) != 0;
+    if (c->from > w.f.head.seq + frozen || c->branch > frozen)
         return GS_ENOTFOUND;
-    if (!w.f.has_sig)
+    if (c->branch)
+        return frozen_read(&w, 1, w.f.head.seq + 1);
+    if (frozen && c->from > w.f.head.seq)
+        return frozen_read(&w, 0, c->from);
+    if (!w.f.has_sig && !frozen)
         return GS_ENOSIG; /* the store never holds such a feed */
     uint64_t span =
         c->max_ops < GS_STORE_RUN_MAX ? c->max_ops : GS_STORE_RUN_MAX;
     uint64_t to = w.f.head.seq;
     gs_sig sig = w.f.sig;
+    bool tail = frozen; /* a frozen head: ops up to it, then branch 0 */
     if (to - c->from >= span) {
         /* the head lies past the window: look around its end */
         struct ckpt below, above;
@@ -3409,8 +3772,11 @@ feed_read_fn(gs_store *s, MDB_txn *txn, void *ctx)
         if (at) {
             to = at->seq;
             gs_sig_decode(at->sig.mv_data, &sig);
+            tail = false;
         }
     }
+    if (tail)
+        return frozen_read(&w, 0, c->from);
     /* only a local write batch longer than a run can make one this long */
     if (to - c->from >= GS_STORE_RUN_MAX)
         return GS_ETOOBIG;
@@ -3438,6 +3804,143 @@ gs_store_feed_read(gs_store *s, const uint8_t author[GS_KEY_BYTES],
     if (rc == GS_OK && to_out)
         *to_out = c.to;
     return rc;
+}
+
+gs_err
+gs_store_feed_read_fork(gs_store *s, const uint8_t author[GS_KEY_BYTES],
+                        gs_slice scope, gs_store_feed_op_fn fn, void *ctx,
+                        uint64_t *seq_out)
+{
+    struct read_ctx c = {.author = author,
+                         .scope = scope,
+                         .from = 1,
+                         .branch = 1,
+                         .ffn = fn,
+                         .ctx = ctx};
+    if (scope.n > GS_SCOPE_BYTES_MAX)
+        return GS_EINVAL;
+    gs_err rc = with_txn(s, false, feed_read_fn, &c);
+    if (rc == GS_OK && seq_out)
+        *seq_out = c.to;
+    return rc;
+}
+
+struct fork_walk {
+    gs_store *s;
+    MDB_txn *txn;
+    gs_store_fork_fn fn;
+    void *ctx;
+};
+
+static gs_err
+each_fork(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+{
+    struct fork_walk *w = ctx;
+    struct evidence e;
+    struct feed f;
+    if (k->mv_size != 16)
+        return GS_EMALFORMED;
+    uint8_t nk[8];
+    memcpy(nk, k->mv_data, 8);
+    MDB_val fk = {8, nk}, fv;
+    int mrc = mdb_get(w->txn, w->s->fnum, &fk, &fv);
+    if (mrc != 0)
+        return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
+    if (fv.mv_size <= GS_KEY_BYTES || fv.mv_size > FEED_KEY_MAX)
+        return GS_EMALFORMED;
+    gs_err rc = feed_get(w->s, w->txn, fv.mv_data, fv.mv_size, &f);
+    if (rc != GS_OK)
+        return rc == GS_ENOTFOUND ? GS_OK : rc;
+    if ((rc = evidence_decode(v->mv_data, v->mv_size, &e)) != GS_OK)
+        return rc;
+    gs_store_fork x;
+    memcpy(x.author, fv.mv_data, GS_KEY_BYTES);
+    x.scope = gs_slice_of((const uint8_t *)fv.mv_data + GS_KEY_BYTES,
+                          fv.mv_size - GS_KEY_BYTES);
+    x.seq = get_u64be((const uint8_t *)k->mv_data + 8);
+    x.frozen = (f.flags & FEED_FROZEN) && f.head.seq + 1 == x.seq;
+    for (int b = 0; b < 2; b++) {
+        x.ops[b] = e.b[b].ops;
+        x.n[b] = e.b[b].n;
+        x.sig[b] = e.b[b].sig;
+    }
+    *stop = w->fn(&x, w->ctx) != 0;
+    evidence_fini(&e);
+    return GS_OK;
+}
+
+static gs_err
+forks_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct fork_walk *w = ctx;
+    w->s = s;
+    w->txn = txn;
+    return walk(txn, s->forks, NULL, 0, each_fork, w);
+}
+
+gs_err
+gs_store_forks_each(gs_store *s, gs_store_fork_fn fn, void *ctx)
+{
+    struct fork_walk w = {.fn = fn, .ctx = ctx};
+    return with_txn(s, false, forks_each_fn, &w);
+}
+
+struct feed_mark {
+    uint8_t key[FEED_KEY_MAX];
+    size_t kn;
+    gs_store_feed_info *info; /* get */
+};
+
+static gs_err
+info_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct feed_mark *m = ctx;
+    struct feed f;
+    gs_err rc = feed_get(s, txn, m->key, m->kn, &f);
+    if (rc != GS_OK)
+        return rc;
+    m->info->head = f.head;
+    m->info->frozen = (f.flags & FEED_FROZEN) != 0;
+    m->info->suspect = (f.flags & FEED_SUSPECT) != 0;
+    return GS_OK;
+}
+
+gs_err
+gs_store_feed_info_get(gs_store *s, const uint8_t author[GS_KEY_BYTES],
+                       gs_slice scope, gs_store_feed_info *out)
+{
+    struct feed_mark m = {.info = out};
+    if (scope.n > GS_SCOPE_BYTES_MAX)
+        return GS_EINVAL;
+    memset(out, 0, sizeof *out);
+    memcpy(out->author, author, GS_KEY_BYTES);
+    out->scope = scope;
+    m.kn = feed_key(author, scope, m.key);
+    gs_err rc = with_txn(s, false, info_get_fn, &m);
+    return rc == GS_ENOTFOUND ? GS_OK : rc;
+}
+
+static gs_err
+suspect_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct feed_mark *m = ctx;
+    struct feed f;
+    gs_err rc = feed_get(s, txn, m->key, m->kn, &f);
+    if (rc != GS_OK || (f.flags & (FEED_FROZEN | FEED_SUSPECT)))
+        return rc == GS_ENOTFOUND ? GS_OK : rc;
+    f.flags |= FEED_SUSPECT;
+    return feed_put(s, txn, m->key, m->kn, &f);
+}
+
+gs_err
+gs_store_feed_suspect(gs_store *s, const uint8_t author[GS_KEY_BYTES],
+                      gs_slice scope)
+{
+    struct feed_mark m;
+    if (scope.n > GS_SCOPE_BYTES_MAX)
+        return GS_EINVAL;
+    m.kn = feed_key(author, scope, m.key);
+    return with_txn(s, true, suspect_fn, &m);
 }
 
 /* ---- digests ---- */
@@ -3539,8 +4042,10 @@ count_ops(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     (void)k;
     (void)stop;
     gs_err rc = feed_decode(v, &f);
-    if (rc == GS_OK)
+    if (rc == GS_OK) {
         c->ops += f.head.seq;
+        c->frozen_feeds += (f.flags & FEED_FROZEN) != 0;
+    }
     return rc;
 }
 

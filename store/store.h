@@ -42,8 +42,10 @@
  *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || varint feed number
  *          || varint seq -> empty: the entity->ops index behind history,
  *          for entities touched by more than 16 ops (others list theirs)
- *   forks  feed number || seq -> the second op seen there (canonical,
- *          length-prefixed), and its sig
+ *   forks  feed number || seq -> fork evidence: the two branches the
+ *          author signed from seq, each its ops up to a signed one and
+ *          that signature (store.c "fork evidence"); one per feed, the
+ *          lowest fork found
  *   sigs   feed number (u64be) || seq (u64be) -> the encoded gs_sig of
  *          that op, once the feed's head: checkpoints kept as the head
  *          moves on, about every GS_STORE_SIG_SPACING ops (see "sync").
@@ -55,7 +57,8 @@
  *  - ops holds, per feed, exactly seq 1..head with no gap (in blocks that
  *    follow each other), each linking to the one before, and the head
  *    carries a signature that verifies; ops past the last signature held
- *    are never stored.
+ *    are never stored. The one exception is a frozen feed, whose head
+ *    (the op before its fork) the evidence's first branch vouches for.
  *  - ents equals the state obtained by applying every op in ops (checked by
  *    gs_store_digest_rebuild).
  *  - No feed of a revoked device holds an op past what its revocation
@@ -66,9 +69,12 @@
  *    cut to nothing has no record) and rebuilds every entity the removed
  *    ops touched from its remaining ops, so the replica equals one that
  *    never saw them.
- *  - A second, different op at a known (feed, seq) is kept in forks as
- *    evidence and not applied, nor is anything chained after it. (Freezing
- *    the feed at the last common op is the trust work still to come.)
+ *  - A second, different op at a known (feed, seq), signed by the author,
+ *    is kept in forks as evidence with the branch held, and the feed is
+ *    frozen at seq - 1 in the same transaction: cut back as a revocation
+ *    cuts (the entities its removed ops touched rebuilt), marked frozen,
+ *    and taking no op past its head from then on (GS_EFORK), nor a local
+ *    write. Every replica that learns of the fork ends at the same head.
  *  - ents keys sort as the digest needs: (type, id) by bytes, because
  *    neither holds a 0x00 byte.
  *
@@ -249,7 +255,10 @@ typedef struct gs_store_feed_info {
     uint8_t author[GS_KEY_BYTES];
     gs_slice scope;    /* borrowed: valid during the callback only */
     gs_feed_head head; /* seq and content hash of its newest op */
-    bool frozen;       /* a fork was seen: the feed takes no more ops */
+    bool frozen;       /* a fork was seen: the feed takes no more ops; head
+                          is the op before the fork (seq may be 0) */
+    bool suspect;      /* a run that should have chained on the head failed
+                          its signature: sync asks for it from seq 1 */
 } gs_store_feed_info;
 
 /* Return nonzero to stop early (the call then returns GS_OK). */
@@ -279,6 +288,51 @@ GS_MUST_CHECK gs_err gs_store_feed_read(gs_store *s,
                                         size_t max_ops,
                                         gs_store_feed_op_fn fn, void *ctx,
                                         uint64_t *to_out);
+
+/* A frozen feed (docs/trust.md §4) is read as: its ops up to the head,
+ * then the first branch of its fork evidence, which chains on the head
+ * and carries the signature (gs_store_feed_read gives both as one
+ * segment; `to` is then the branch's last seq); then, on its own, the
+ * second branch: gs_store_feed_read_fork hands fn its ops (seq head + 1
+ * on), the signature on the last, and *to_out its last seq. A replica
+ * given both ends frozen at the same head. GS_ENOTFOUND if the feed is
+ * not frozen. */
+GS_MUST_CHECK gs_err gs_store_feed_read_fork(gs_store *s,
+                                             const uint8_t author[GS_KEY_BYTES],
+                                             gs_slice scope,
+                                             gs_store_feed_op_fn fn, void *ctx,
+                                             uint64_t *to_out);
+
+/* The feed (author, scope) into *out (scope borrows the argument); seq 0
+ * and no flags if unknown. */
+GS_MUST_CHECK gs_err gs_store_feed_info_get(gs_store *s,
+                                            const uint8_t author[GS_KEY_BYTES],
+                                            gs_slice scope,
+                                            gs_store_feed_info *out);
+
+/* Mark the feed suspect (see gs_store_feed_info): a session saw a run of
+ * it fail its signature where it should have chained on our head. The
+ * next run from seq 1 that verifies, or a fork, clears it. Unknown or
+ * frozen feeds are left alone. One durable write transaction. */
+GS_MUST_CHECK gs_err gs_store_feed_suspect(gs_store *s,
+                                           const uint8_t author[GS_KEY_BYTES],
+                                           gs_slice scope);
+
+/* Fork evidence as gs_store_forks_each reports it: the author signed two
+ * different ops at seq; each branch runs from seq to an op it signed
+ * (sig), ops are canonical bytes. Everything is borrowed for the call. */
+typedef struct gs_store_fork {
+    uint8_t author[GS_KEY_BYTES];
+    gs_slice scope;
+    uint64_t seq;
+    bool frozen; /* the feed stands frozen at seq - 1 */
+    const gs_slice *ops[2];
+    size_t n[2];
+    gs_sig sig[2];
+} gs_store_fork;
+typedef int (*gs_store_fork_fn)(const gs_store_fork *f, void *ctx);
+GS_MUST_CHECK gs_err gs_store_forks_each(gs_store *s, gs_store_fork_fn fn,
+                                         void *ctx);
 
 /* State digest from the materialised entities. */
 GS_MUST_CHECK gs_err gs_store_digest(gs_store *s, uint8_t out[GS_HASH_BYTES]);

@@ -18,6 +18,7 @@ static const char SCOPE[] = "yc.yimei.nanjun";
 
 struct side {
     gs_wire_head *items;
+    gs_recon_meta *meta; /* NULL: zero tags, and the wants are checked */
     size_t n;
     struct gs_recon r;
 };
@@ -108,8 +109,10 @@ run(struct side *a, struct side *b, struct stats *st)
     assert_non_null(rx);
     gs_buf_init(&buf, GS_WIRE_MSG_MAX);
     memset(st, 0, sizeof *st);
-    assert_int_equal(gs_recon_init(&a->r, scope, a->items, a->n), GS_OK);
-    assert_int_equal(gs_recon_init(&b->r, scope, b->items, b->n), GS_OK);
+    assert_int_equal(gs_recon_init(&a->r, scope, a->items, a->meta, a->n),
+                     GS_OK);
+    assert_int_equal(gs_recon_init(&b->r, scope, b->items, b->meta, b->n),
+                     GS_OK);
 
     m->type = GS_WIRE_SUMMARY;
     m->u.summary.n = 1;
@@ -146,8 +149,10 @@ run(struct side *a, struct side *b, struct stats *st)
     assert_true(gs_recon_done(&a->r));
     assert_true(gs_recon_done(&b->r));
     st->rtts = (st->msgs + 1) / 2;
-    check_wants(a, b);
-    check_wants(b, a);
+    if (!a->meta && !b->meta) {
+        check_wants(a, b);
+        check_wants(b, a);
+    }
 
     /* the wants make valid WANT messages */
     for (int i = 0; i < 2; i++) {
@@ -162,8 +167,10 @@ run(struct side *a, struct side *b, struct stats *st)
         gs_buf_reset(&buf);
         assert_int_equal(gs_wire_encode(m, &buf), GS_OK);
     }
-    gs_recon_fini(&a->r);
-    gs_recon_fini(&b->r);
+    if (!a->meta && !b->meta) { /* else the caller looks at the wants */
+        gs_recon_fini(&a->r);
+        gs_recon_fini(&b->r);
+    }
     gs_buf_fini(&buf);
     free(m);
     free(rx);
@@ -181,14 +188,14 @@ test_recon_fingerprint_order_free(void **state)
         rand_head(&g, &v[i]);
     for (int i = 0; i < 5; i++)
         w[i] = v[4 - i];
-    gs_recon_fingerprint(v, 5, f1);
-    gs_recon_fingerprint(w, 5, f2);
+    gs_recon_fingerprint(v, NULL, 5, f1);
+    gs_recon_fingerprint(w, NULL, 5, f2);
     assert_memory_equal(f1, f2, sizeof f1);
     w[0].seq++;
-    gs_recon_fingerprint(w, 5, f2);
+    gs_recon_fingerprint(w, NULL, 5, f2);
     assert_memory_not_equal(f1, f2, sizeof f1);
     memset(z, 0, sizeof z);
-    gs_recon_fingerprint(v, 0, f2);
+    gs_recon_fingerprint(v, NULL, 0, f2);
     assert_memory_equal(f2, z, sizeof z);
 }
 
@@ -204,9 +211,9 @@ test_recon_init_refuses_unsorted(void **state)
     gs_wire_head t = v[0];
     v[0] = v[1];
     v[1] = t;
-    assert_int_equal(gs_recon_init(&r, scope, v, 3), GS_EINVAL);
+    assert_int_equal(gs_recon_init(&r, scope, v, NULL, 3), GS_EINVAL);
     v[1] = v[0];
-    assert_int_equal(gs_recon_init(&r, scope, v, 3), GS_EINVAL);
+    assert_int_equal(gs_recon_init(&r, scope, v, NULL, 3), GS_EINVAL);
     free(v);
 }
 
@@ -343,6 +350,97 @@ test_recon_random_differences(void **state)
            max_rtts, max_bytes);
 }
 
+
+/* Two sides that agree on every seq but hold another op at one head (a
+ * fork): the side that answers the listing probes the listed feeds from
+ * their own seq, and from 1 where it marked the feed suspect (issue 5,
+ * must show 5). a and b share items; b's meta has the fork's tag. */
+static void
+fork_probe(bool suspect)
+{
+    gs_rng g;
+    gs_rng_seed(&g, gs_test_seed());
+    struct side a = {0}, b = {0};
+    struct stats st;
+    size_t n = 40, forked = 17;
+    a.items = rand_items(&g, n);
+    b.items = calloc(n, sizeof *b.items);
+    assert_non_null(b.items);
+    memcpy(b.items, a.items, n * sizeof *b.items);
+    a.n = b.n = n;
+    a.meta = calloc(n, sizeof *a.meta);
+    b.meta = calloc(n, sizeof *b.meta);
+    assert_non_null(a.meta);
+    assert_non_null(b.meta);
+    for (size_t i = 0; i < n; i++) {
+        memset(a.meta[i].tag, (int)i, GS_RECON_TAG_BYTES);
+        memset(b.meta[i].tag, (int)i, GS_RECON_TAG_BYTES);
+    }
+    b.meta[forked].tag[0] ^= 0x80;
+    a.meta[forked].suspect = b.meta[forked].suspect = suspect;
+    run(&a, &b, &st);
+    size_t na, nb, hit = 0;
+    const gs_wire_want *wa = gs_recon_wants(&a.r, &na);
+    const gs_wire_want *wb = gs_recon_wants(&b.r, &nb);
+    assert_true(na + nb >= 1 && na + nb <= GS_RECON_LIST_MAX);
+    for (size_t i = 0; i < na + nb; i++) {
+        const gs_wire_want *w = i < na ? &wa[i] : &wb[i - na];
+        uint64_t seq = seq_in(a.items, n, w->feed.author);
+        bool is_fork = !memcmp(w->feed.author, a.items[forked].feed.author,
+                               GS_KEY_BYTES);
+        hit += is_fork;
+        assert_int_equal(w->from, is_fork && suspect ? 1 : seq);
+    }
+    assert_int_equal(hit, 1);
+    gs_recon_fini(&a.r);
+    gs_recon_fini(&b.r);
+    free(a.items);
+    free(b.items);
+    free(a.meta);
+    free(b.meta);
+}
+
+static void
+test_recon_fork_at_equal_seq_is_probed(void **state)
+{
+    (void)state;
+    fork_probe(false);
+}
+
+static void
+test_recon_suspect_feed_is_wanted_from_one(void **state)
+{
+    (void)state;
+    fork_probe(true);
+}
+
+/* A frozen feed lists above any seq: the side not frozen wants it, and of
+ * two frozen sides the one frozen higher wants it from the lower. */
+static void
+test_recon_frozen_feed_is_wanted(void **state)
+{
+    (void)state;
+    gs_rng g;
+    gs_rng_seed(&g, gs_test_seed());
+    for (int c = 0; c < 2; c++) {
+        struct side a = {0}, b = {0};
+        struct stats st;
+        size_t n = 30;
+        a.items = rand_items(&g, n);
+        b.items = calloc(n, sizeof *b.items);
+        assert_non_null(b.items);
+        memcpy(b.items, a.items, n * sizeof *b.items);
+        a.n = b.n = n;
+        uint64_t head = a.items[9].seq;
+        a.items[9].seq = gs_recon_frozen_seq(head - 1);
+        b.items[9].seq = c ? gs_recon_frozen_seq(head) : head + 5;
+        assert_true(a.items[9].seq > b.items[9].seq);
+        run(&a, &b, &st); /* checks: b wants it, a does not */
+        free(a.items);
+        free(b.items);
+    }
+}
+
 int
 main(void)
 {
@@ -352,6 +450,9 @@ main(void)
         cmocka_unit_test(test_recon_equal_sets_one_round_trip),
         cmocka_unit_test(test_recon_one_change_cost_follows_difference),
         cmocka_unit_test(test_recon_random_differences),
+        cmocka_unit_test(test_recon_fork_at_equal_seq_is_probed),
+        cmocka_unit_test(test_recon_suspect_feed_is_wanted_from_one),
+        cmocka_unit_test(test_recon_frozen_feed_is_wanted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,31 +190,208 @@ test_store_refuses_gap(void **state)
     assert_memory_equal(before, after, GS_HASH_BYTES);
 }
 
+/* Runs as gs_store_ops_each or feed_read hand them: a signature ends one. */
+struct runs_out {
+    struct gs_test_op ops[16];
+    gs_run_item items[16];
+    gs_store_run runs[4];
+    size_t n_ops, n_runs, run_start;
+};
+
+static int
+runs_add(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
+{
+    struct runs_out *o = ctx;
+    assert_true(o->n_ops < 16 && len <= sizeof o->ops[0].bytes);
+    struct gs_test_op *t = &o->ops[o->n_ops];
+    memcpy(t->bytes, op, len);
+    t->n = len;
+    o->items[o->n_ops] = (gs_run_item){t->bytes, len, NULL};
+    if (sig) {
+        t->sig = *sig;
+        o->items[o->n_ops].sig = &t->sig;
+    }
+    o->n_ops++;
+    if (sig) {
+        assert_true(o->n_runs < 4);
+        o->runs[o->n_runs++] = (gs_store_run){o->items + o->run_start,
+                                              o->n_ops - o->run_start};
+        o->run_start = o->n_ops;
+    }
+    return 0;
+}
+
+static int
+fork_seen(const gs_store_fork *x, void *ctx)
+{
+    *(gs_store_fork *)ctx = *x;
+    ((gs_store_fork *)ctx)->ops[0] = ((gs_store_fork *)ctx)->ops[1] = NULL;
+    return 0;
+}
+
+static gs_store_feed_info
+info_of(gs_store *s, const struct gs_test_writer *w)
+{
+    gs_store_feed_info fi;
+    assert_int_equal(gs_store_feed_info_get(s, w->pk,
+                                            gs_slice_of(w->scope,
+                                                        strlen(w->scope)),
+                                            &fi),
+                     GS_OK);
+    return fi;
+}
+
+static gs_store *
+store_fresh(char *dir)
+{
+    gs_store *s;
+    gs_store_opts o = {0, 0, true};
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
+    return s;
+}
+
+/* Issue 5, must show 5 at store level: a device signs two ops at seq 2;
+ * each replica holding either branch ends frozen at seq 1 with the same
+ * state, keeps both branches as evidence, and takes nothing more. */
 static void
-test_store_keeps_fork_as_evidence(void **state)
+test_store_fork_freezes_feed_at_last_common_op(void **state)
 {
     struct fixture *f = *state;
     struct gs_test_writer w, twin;
-    struct gs_test_op ops[2], other;
+    struct gs_test_op ops[3], other;
     gs_ingest_stats st;
     gs_store_counts c;
-    uint8_t before[GS_HASH_BYTES], after[GS_HASH_BYTES];
+    gs_store_fork x;
+    uint8_t d1[GS_HASH_BYTES], d2[GS_HASH_BYTES], d[GS_HASH_BYTES];
 
     gs_test_writer_init(&w, 4, "yc.g3", net_pk);
     enroll(f->s, &w, false);
     gs_test_writer_op(&w, "wish", "W-1", "title", "修自行车", &ops[0]);
     twin = w; /* the same device state, cloned: it will equivocate */
     gs_test_writer_op(&w, "wish", "W-1", "title", "修自行车和轮椅", &ops[1]);
+    gs_test_writer_op(&w, "wish", "W-2", "title", "读报", &ops[2]);
     gs_test_writer_op(&twin, "wish", "W-1", "title", "买米", &other);
-    assert_int_equal(ingest(f->s, ops, 2, &st), GS_OK);
-    assert_consistent(f->s, before);
+    assert_int_equal(ingest(f->s, ops, 1, &st), GS_OK);
+    assert_consistent(f->s, d1);
+    assert_int_equal(ingest(f->s, &ops[1], 1, &st), GS_OK);
+    assert_int_equal(st.applied, 1);
+    assert_consistent(f->s, d2);
+    assert_memory_not_equal(d1, d2, GS_HASH_BYTES);
+
+    /* the other op 2: evidence, and the feed goes back to op 1 */
     assert_int_equal(ingest(f->s, &other, 1, &st), GS_OK);
     assert_int_equal(st.forks, 1);
     assert_int_equal(st.applied, 0);
-    assert_consistent(f->s, after);
-    assert_memory_equal(before, after, GS_HASH_BYTES);
+    assert_consistent(f->s, d);
+    assert_memory_equal(d, d1, GS_HASH_BYTES);
+    gs_store_feed_info fi = info_of(f->s, &w);
+    assert_true(fi.frozen);
+    assert_int_equal(fi.head.seq, 1);
     assert_int_equal(gs_store_counts_get(f->s, &c), GS_OK);
     assert_int_equal(c.forks, 1);
+    assert_int_equal(c.frozen_feeds, 1);
+    assert_int_equal(c.ops, 2); /* the certificate and op 1 */
+
+    /* nothing past the fork is taken, either branch or after it */
+    assert_int_equal(ingest(f->s, &ops[1], 2, &st), GS_OK);
+    assert_int_equal(st.by_reason[GS_EFORK], 2);
+    assert_int_equal(st.applied, 0);
+    assert_int_equal(ingest(f->s, &other, 1, &st), GS_OK);
+    assert_int_equal(st.by_reason[GS_EFORK], 1);
+    assert_consistent(f->s, d);
+    assert_memory_equal(d, d1, GS_HASH_BYTES);
+
+    /* the evidence: both branches at seq 2, signed */
+    memset(&x, 0, sizeof x);
+    assert_int_equal(gs_store_forks_each(f->s, fork_seen, &x), GS_OK);
+    assert_int_equal(x.seq, 2);
+    assert_true(x.frozen);
+    assert_int_equal(x.n[0], 1);
+    assert_int_equal(x.n[1], 1);
+    assert_memory_equal(x.author, w.pk, GS_KEY_BYTES);
+
+    /* read for sync: op 1 and the first branch, then the second branch */
+    struct runs_out o;
+    uint64_t to = 0;
+    memset(&o, 0, sizeof o);
+    assert_int_equal(gs_store_feed_read(f->s, w.pk,
+                                        gs_slice_of("yc.g3", 5), 1, 1000,
+                                        runs_add, &o, &to),
+                     GS_OK);
+    assert_int_equal(to, 2);
+    assert_int_equal(o.n_runs, 1);
+    assert_int_equal(o.runs[0].n, 2);
+    assert_int_equal(gs_store_feed_read_fork(f->s, w.pk,
+                                             gs_slice_of("yc.g3", 5),
+                                             runs_add, &o, &to),
+                     GS_OK);
+    assert_int_equal(to, 2);
+    assert_int_equal(o.n_runs, 2);
+    assert_int_equal(o.runs[1].n, 1);
+
+    /* the replica that held the other branch ends in the same state */
+    char dir2[] = "/tmp/gs-store-other-XXXXXX";
+    gs_store *s2 = store_fresh(dir2);
+    enroll(s2, &w, false);
+    assert_int_equal(ingest(s2, ops, 1, &st), GS_OK);
+    assert_int_equal(ingest(s2, &other, 1, &st), GS_OK);
+    assert_int_equal(st.applied, 1);
+    assert_int_equal(gs_store_ingest(s2, o.runs, 1, net_pk, &st), GS_OK);
+    assert_int_equal(st.forks, 1);
+    assert_consistent(s2, d);
+    assert_memory_equal(d, d1, GS_HASH_BYTES);
+    fi = info_of(s2, &w);
+    assert_true(fi.frozen);
+    assert_int_equal(fi.head.seq, 1);
+    gs_store_close(s2);
+    gs_test_rmtree(dir2);
+
+    /* and one that saw neither, given what ops_each (a bundle) holds */
+    char dir3[] = "/tmp/gs-store-third-XXXXXX";
+    gs_store *s3 = store_fresh(dir3);
+    enroll(s3, &w, false);
+    memset(&o, 0, sizeof o);
+    assert_int_equal(gs_store_ops_each(f->s, runs_add, &o), GS_OK);
+    /* the authority's certificate feed, then ours: op 1 + branch 0, and
+     * branch 1 */
+    assert_int_equal(o.n_runs, 3);
+    assert_int_equal(gs_store_ingest(s3, o.runs, o.n_runs, net_pk, &st),
+                     GS_OK);
+    assert_int_equal(st.forks, 1);
+    assert_consistent(s3, d);
+    assert_memory_equal(d, d1, GS_HASH_BYTES);
+    assert_true(info_of(s3, &w).frozen);
+    gs_store_close(s3);
+    gs_test_rmtree(dir3);
+}
+
+/* A fork at a feed's first op leaves it frozen with no op, still known. */
+static void
+test_store_fork_at_first_op_freezes_to_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer w, twin;
+    struct gs_test_op a, b;
+    gs_ingest_stats st;
+    uint8_t d0[GS_HASH_BYTES], d[GS_HASH_BYTES];
+
+    gs_test_writer_init(&w, 7, "yc.g5", net_pk);
+    enroll(f->s, &w, false);
+    assert_consistent(f->s, d0);
+    twin = w;
+    gs_test_writer_op(&w, "wish", "W-9", "title", "a", &a);
+    gs_test_writer_op(&twin, "wish", "W-9", "title", "b", &b);
+    assert_int_equal(ingest(f->s, &a, 1, &st), GS_OK);
+    assert_int_equal(ingest(f->s, &b, 1, &st), GS_OK);
+    assert_int_equal(st.forks, 1);
+    assert_consistent(f->s, d);
+    assert_memory_equal(d, d0, GS_HASH_BYTES);
+    gs_store_feed_info fi = info_of(f->s, &w);
+    assert_true(fi.frozen);
+    assert_int_equal(fi.head.seq, 0);
+    assert_int_equal(ingest(f->s, &a, 1, &st), GS_OK);
+    assert_int_equal(st.by_reason[GS_EFORK], 1);
 }
 
 static void
@@ -721,7 +898,10 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_refuses_gap, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_store_keeps_fork_as_evidence,
+        cmocka_unit_test_setup_teardown(
+            test_store_fork_at_first_op_freezes_to_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_fork_freezes_feed_at_last_common_op,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_refuses_forged_fork, setup,
                                         teardown),

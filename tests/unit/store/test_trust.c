@@ -539,10 +539,12 @@ test_trust_revocation_cuts_the_feed(void **state)
     assert_applied(s, ops, 3);
     assert_refused(s, &ops[3], 1, d.pk, "yc.g1", GS_EREVOKED);
     assert_refused(s, &ops[3], 2, d.pk, "yc.g1", GS_EREVOKED);
-    /* another op at the cutoff's seq is a fork: evidence, not applied */
+    /* another op at the cutoff's seq is not the pinned one: refused, and
+     * no evidence against the part the revocation keeps */
     digest_of(s, d0);
     ingest(s, &fork3, 1, &st);
-    assert_int_equal(st.forks, 1);
+    assert_int_equal(st.forks, 0);
+    assert_int_equal(st.by_reason[GS_EREVOKED], 1);
     assert_int_equal(st.applied, 0);
     digest_of(s, d1);
     assert_memory_equal(d0, d1, GS_HASH_BYTES);
