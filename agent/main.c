@@ -692,9 +692,9 @@ cmd_bundle(int argc, char **argv)
         if (a.json)
             printf("{\"runs\":%llu,\"ops\":%llu,\"applied\":%llu,"
                    "\"known\":%llu,\"rejected\":%llu,\"forks\":%llu,"
-                   "\"runs_refused\":%llu}\n",
+                   "\"runs_refused\":%llu,\"purged_ops\":%llu}\n",
                    br.runs, br.ops, br.applied, br.known, br.rejected, br.forks,
-                   br.runs_refused);
+                   br.runs_refused, br.purged_ops);
         else
             printf("read %llu ops in %llu runs: %llu new, %llu already "
                    "here, %llu refused (%llu runs), %llu fork evidence%s\n",
@@ -703,6 +703,11 @@ cmd_bundle(int argc, char **argv)
                    br.forks ? " (a device signed two histories: see "
                               "'gridsync forks')"
                             : "");
+        if (!a.json && br.purged_feeds)
+            printf("this device is revoked: removed %llu ops of %llu feeds "
+                   "it may no longer read (its own writes and the "
+                   "certificates stay)\n",
+                   br.purged_ops, br.purged_feeds);
     }
     /* the good runs are in; say that some were not. A forked feed's runs
      * are no failure of the import: the fork is what status shows. */
@@ -808,12 +813,12 @@ cmd_sync(int argc, char **argv)
                "\"ops_in\":%llu,\"ops_known\":%llu,\"ops_out\":%llu,"
                "\"rejected\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
                "\"messages_in\":%llu,\"messages_out\":%llu,"
-               "\"seconds\":%.3f}\n",
+               "\"purged_ops\":%llu,\"seconds\":%.3f}\n",
                rc == GS_OK ? "true" : "false", rc ? "\"" : "",
                rc ? gs_errname(rc) : "null", rc ? "\"" : "", res.peer_device,
                res.ops_in, res.ops_known, res.ops_out, res.rejected,
                res.bytes_in, res.bytes_out, res.msgs_in, res.msgs_out,
-               res.seconds);
+               res.purged_ops, res.seconds);
     }
     if (rc != GS_OK) {
         fail("sync failed", "%s", why[0] ? why : gs_strerror(rc));
@@ -824,6 +829,10 @@ cmd_sync(int argc, char **argv)
                "refused), %llu ops out; %llu bytes in, %llu out; %.2f s\n",
                res.peer_device, res.ops_in, res.ops_known, res.rejected,
                res.ops_out, res.bytes_in, res.bytes_out, res.seconds);
+    if (!a.json && res.purged_ops)
+        printf("this device is revoked: removed %llu ops it may no longer "
+               "read (its own writes and the certificates stay)\n",
+               res.purged_ops);
     return EXIT_OK;
 }
 

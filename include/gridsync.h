@@ -268,6 +268,8 @@ typedef struct gs_bundle_result {
     unsigned long long applied, known, rejected, forks, runs_refused;
     unsigned long long runs_forked; /* of runs_refused: GS_EFORK only (a
                                        forked feed, frozen; not a failure) */
+    unsigned long long purged_feeds, purged_ops; /* import: this device is
+                                       revoked; what it let go of */
     unsigned long long err_offset; /* import: where reading stopped */
 } gs_bundle_result;
 
@@ -400,6 +402,8 @@ typedef struct gs_sync_result {
     unsigned long long round_trips;
     double seconds;
     char peer_device[65]; /* hex */
+    unsigned long long purged_ops; /* the session told us we are revoked:
+                                      ops let go of (gs_trust_purge) */
 } gs_sync_result;
 
 /* One session with the peer "DEVICE_KEY@ENDPOINT" and return: for tablets

@@ -264,6 +264,20 @@ trust_refresh(gs_agent *a)
         return; /* read again next time */
     a->trust_seq = h.seq;
     a->trust_read = true;
+    /* the certificates moved: if they say we are revoked, let go of
+     * what we may no longer read */
+    gs_store_purge_result pr;
+    gs_err rc = gs_trust_purge(a->st, a->network, a->id->pk, &pr);
+    if (rc != GS_OK)
+        logf_(a, "this device is revoked, and removing the data it may no "
+                 "longer read failed: %s; it is tried again when the "
+                 "certificates move",
+              gs_strerror(rc));
+    else if (pr.feeds)
+        logf_(a, "this device is revoked: removed %llu ops of %llu feeds it "
+                 "may no longer read (its own writes and the certificates "
+                 "stay)",
+              (unsigned long long)pr.ops, (unsigned long long)pr.feeds);
 }
 
 /* gs_session_read_fn over a store: the authority reads everything; an
@@ -491,8 +505,10 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
           (unsigned long long)s->rejected, (unsigned long long)s->ops_out,
           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
           dt);
-    if (s->ops_in)
+    if (s->ops_in) {
         mark_all_dirty(a, c); /* relay what this peer brought */
+        trust_refresh(a);     /* and look at the certificates it brought */
+    }
     if (s->forks || s->suspects) {
         /* a feed froze: every peer, this one too, is to hear of it (it
          * may hold the other branch); a suspect feed is asked for again
@@ -1299,6 +1315,11 @@ gs_sync_once_pass(const char *dir, const char *peer, const char *pass,
                        st->peer_device, 32);
         if (st->ops_in || st->forks)
             gs_agent_poke(dir); /* a local agent relays what we got */
+        gs_store_purge_result pr;
+        if (st->ops_in && gs_trust_purge(gs_replica_store(r),
+                                         gs_replica_network(r), id->pk,
+                                         &pr) == GS_OK)
+            res->purged_ops = pr.ops; /* we learnt we are revoked */
     }
 out:
     res->seconds = mono() - t0;

@@ -2074,6 +2074,19 @@ gs_replica_bundle_import(gs_replica *r, const char *path,
     gs_err rc = gs_bundle_import(r->store, r->network, path,
                                  report ? bundle_refusal : NULL, &b, &st);
     bundle_result(&st, out);
+    if (rc == GS_OK || st.runs > 0) {
+        /* the bundle may have told us we are revoked */
+        gs_store_purge_result pr;
+        gs_err prc = gs_trust_purge(r->store, r->network, r->id.pk, &pr);
+        out->purged_feeds = pr.feeds;
+        out->purged_ops = pr.ops;
+        if (rc == GS_OK && prc != GS_OK) {
+            detail(r, "this device is revoked, and removing the data it may "
+                      "no longer read failed: %s; run the import again",
+                   gs_strerror(prc));
+            return prc;
+        }
+    }
     switch (rc) {
     case GS_OK:
         break;

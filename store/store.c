@@ -3086,6 +3086,82 @@ rollback_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c)
     return rc;
 }
 
+/* ---- purge: a replica lets go of what it may no longer read ---- */
+
+struct purge_txn {
+    struct ingest_ctx ic;
+    const uint8_t *self;
+    const gs_slice *keep;
+    size_t n_keep;
+    struct rollback rb;
+    gs_store_purge_result *out;
+};
+
+/* feeds walk: note every feed neither ours nor in a kept scope */
+static gs_err
+purge_pick(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
+{
+    struct purge_txn *p = ctx;
+    if (k->mv_size <= GS_KEY_BYTES || k->mv_size > FEED_KEY_MAX)
+        return GS_EMALFORMED;
+    if (memcmp(k->mv_data, p->self, GS_KEY_BYTES) == 0)
+        return GS_OK;
+    gs_slice scope = gs_slice_of((const uint8_t *)k->mv_data + GS_KEY_BYTES,
+                                 k->mv_size - GS_KEY_BYTES);
+    for (size_t i = 0; i < p->n_keep; i++)
+        if (gs_scope_covers(p->keep[i], scope))
+            return GS_OK;
+    return dev_feed_add(k, v, &p->rb, stop);
+}
+
+static gs_err
+purge_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct purge_txn *p = ctx;
+    struct ingest_ctx *c = &p->ic;
+    gs_err rc;
+    ingest_ctx_reset(c); /* this may be a second try */
+    memset(p->out, 0, sizeof *p->out);
+    p->rb.n_cut = p->rb.n_ents = p->rb.n_feeds = 0;
+    if ((rc = walk(txn, s->feeds, NULL, 0, purge_pick, p)) != GS_OK)
+        return rc;
+    for (size_t i = 0; rc == GS_OK && i < p->rb.n_feeds; i++) {
+        struct dev_feed *d = &p->rb.feeds[i];
+        struct feed f;
+        if ((rc = feed_get(s, txn, d->key, d->n, &f)) != GS_OK)
+            break;
+        p->out->ops += f.head.seq;
+        p->out->feeds++;
+        /* as a revocation cut to nothing: no record, the number kept */
+        if ((rc = feed_trim(s, txn, c, &f, 0, 0, &p->rb)) == GS_OK) {
+            MDB_val k = {d->n, d->key};
+            rc = del_err(s, mdb_del(txn, s->feeds, &k, NULL));
+        }
+    }
+    c->br.n = 0;
+    c->x.hint_num = 0;
+    c->x.n_cache = 0;
+    touched_unique(&p->rb);
+    for (size_t i = 0; rc == GS_OK && i < p->rb.n_ents; i++)
+        rc = ent_rebuild(s, txn, c, &p->rb, &p->rb.ents[i]);
+    return rc;
+}
+
+gs_err
+gs_store_purge(gs_store *s, const uint8_t self[GS_KEY_BYTES],
+               const gs_slice *keep, size_t n_keep, gs_store_purge_result *out)
+{
+    struct purge_txn p = {.self = self, .keep = keep, .n_keep = n_keep,
+                          .out = out};
+    ingest_ctx_init(&p.ic);
+    gs_err rc = with_txn(s, true, purge_fn, &p);
+    ingest_ctx_fini(&p.ic);
+    free(p.rb.cut);
+    free(p.rb.ents);
+    free(p.rb.feeds);
+    return rc;
+}
+
 /* The authority's runs go first, then the others, each in the order
  * given (so a feed's runs keep theirs): the certificates a batch carries
  * count for the ops it carries, whatever order its runs came in (trust.h:

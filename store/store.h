@@ -334,6 +334,22 @@ typedef int (*gs_store_fork_fn)(const gs_store_fork *f, void *ctx);
 GS_MUST_CHECK gs_err gs_store_forks_each(gs_store *s, gs_store_fork_fn fn,
                                          void *ctx);
 
+/* What gs_store_purge let go of. */
+typedef struct gs_store_purge_result {
+    uint64_t feeds, ops;
+} gs_store_purge_result;
+
+/* Remove every feed not authored by self whose scope no keep[i] covers
+ * (store/trust.h gs_scope_covers): its ops, history entries, checkpoints
+ * and fork evidence, as a revocation cuts a feed to nothing, and rebuild
+ * the entities they touched from the ops that remain (deleting those no op
+ * touches any more). One durable write transaction; GS_EFULL etc. as
+ * ingest. The device's own feeds stay: they are its own writes. */
+GS_MUST_CHECK gs_err gs_store_purge(gs_store *s,
+                                    const uint8_t self[GS_KEY_BYTES],
+                                    const gs_slice *keep, size_t n_keep,
+                                    gs_store_purge_result *out);
+
 /* State digest from the materialised entities. */
 GS_MUST_CHECK gs_err gs_store_digest(gs_store *s, uint8_t out[GS_HASH_BYTES]);
 /* State digest recomputed from the op log alone (slow; for checks). */

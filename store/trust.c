@@ -253,3 +253,24 @@ gs_trust_read_scopes(struct gs_store *st, const uint8_t *network,
     gs_entity_fini(&e);
     return (int)n;
 }
+
+gs_err
+gs_trust_purge(struct gs_store *st, const uint8_t *network,
+               const uint8_t self[GS_KEY_BYTES], gs_store_purge_result *out)
+{
+    char hex[65];
+    gs_entity e;
+    memset(out, 0, sizeof *out);
+    if (!memcmp(self, network, GS_KEY_BYTES))
+        return GS_OK; /* the authority reads everything */
+    gs_trust_id(self, hex);
+    gs_err rc = gs_store_entity_get(st, SLICE(GS_TRUST_REVOCATION),
+                                    gs_slice_of(hex, 64), &e);
+    if (rc == GS_ENOTFOUND)
+        return GS_OK;
+    if (rc != GS_OK)
+        return rc;
+    gs_entity_fini(&e);
+    const gs_slice keep = SLICE(GS_TRUST_SCOPE);
+    return gs_store_purge(st, self, &keep, 1, out);
+}

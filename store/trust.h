@@ -119,4 +119,16 @@ int gs_trust_read_scopes(struct gs_store *st, const uint8_t *network,
                          const uint8_t device[GS_KEY_BYTES],
                          char (*out)[GS_SCOPE_BYTES_MAX + 1], size_t max);
 
+/* A device that loses its read rights lets go of the data: if self (this
+ * replica's device) is revoked in st, every feed but `trust` and self's
+ * own is purged (gs_store_purge; what was purged in *out, zeros if
+ * nothing). Read scopes only grow (docs/trust.md §1), so revocation is
+ * the one way to lose them. Called after anything that may bring trust
+ * ops: a bundle import, a session. */
+struct gs_store_purge_result;
+GS_MUST_CHECK gs_err gs_trust_purge(struct gs_store *st,
+                                    const uint8_t *network,
+                                    const uint8_t self[GS_KEY_BYTES],
+                                    struct gs_store_purge_result *out);
+
 #endif /* GS_STORE_TRUST_H */

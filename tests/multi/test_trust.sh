@@ -18,7 +18,8 @@
 #   revocation (must show 4): a write of the device that spread before
 #     the revocation, past its cutoff, is rolled back on the station and
 #     the district (the one before the cutoff stays); the device cannot
-#     connect, and once it knows, it cannot write either.
+#     connect, and once it knows, it cannot write either, and it purges
+#     every feed but its own and the certificates.
 # Usage: test_trust.sh GRIDSYNC [GS_HOSTILE]
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -219,6 +220,12 @@ start_agent tab2
 expect_rc "tab2, knowing it is revoked, cannot write" 1 \
     gsr tab2 put household LATE-1 head=李
 expect_grep "and is told why" "revoked" "$TMP/err"
+# and knowing it, it let go of what it read: only its own feed and trust
+expect_eq "tab2 purged what it may no longer read" \
+    "$(gsr tab2 feeds --json | python3 -c '
+import json, sys
+print(sorted({f["scope"] for f in map(json.loads, sys.stdin)
+              if f["author"] != sys.argv[1]}))' "${KEY[tab2]}")" "['trust']"
 t0=$SECONDS
 until grep -q "refused us" "$TMP/tab2.log" 2>/dev/null; do
     [ $((SECONDS - t0)) -ge 10 ] && break

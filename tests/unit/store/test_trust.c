@@ -600,6 +600,65 @@ test_trust_revocation_without_cutoff_refuses_everything(void **state)
     assert_refused(f->s, &other, 1, g2.pk, "yc.g2", GS_EREVOKED);
 }
 
+/* A device that learns it is revoked lets go of what it may no longer
+ * read: every feed but its own and the certificates, with the entities
+ * they touched rebuilt from what remains (issue 5: "a device that loses
+ * read rights to a scope purges that scope's data"). */
+static void
+test_trust_revoked_device_purges_what_it_read(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer t, o;
+    struct gs_test_op tops[2], oops[3];
+    gs_store_purge_result pr;
+    uint8_t d1[GS_HASH_BYTES], d2[GS_HASH_BYTES], d3[GS_HASH_BYTES];
+    char cut[400];
+    const char *cuts[] = {cut};
+
+    gs_test_writer_init(&t, 31, "yc.g1", net_pk);
+    gs_test_writer_init(&o, 32, "yc.g2", net_pk);
+    enroll(f->s, &t, "yc.g1", false);
+    enroll(f->s, &o, "yc.g2", false);
+    writer_ops(&t, tops, 2);
+    writer_ops(&o, oops, 3);
+    assert_applied(f->s, tops, 2);
+    assert_applied(f->s, oops, 3);
+
+    /* not revoked: nothing goes */
+    assert_int_equal(gs_trust_purge(f->s, net_pk, t.pk, &pr), GS_OK);
+    assert_int_equal(pr.feeds, 0);
+    assert_int_equal(head_of(f->s, o.pk, "yc.g2").seq, 3);
+
+    cutoff_of("yc.g1", &tops[1], cut, sizeof cut);
+    gs_test_revoke(f->s, net_pk, net_sk, t.pk, cuts, 1);
+    assert_int_equal(gs_trust_purge(f->s, net_pk, t.pk, &pr), GS_OK);
+    assert_int_equal(pr.feeds, 1);
+    assert_int_equal(pr.ops, 3);
+    assert_int_equal(head_of(f->s, o.pk, "yc.g2").seq, 0);
+    assert_int_equal(head_of(f->s, t.pk, "yc.g1").seq, 2); /* its own */
+    digest_of(f->s, d1);
+    assert_int_equal(gs_store_digest_rebuild(f->s, d2), GS_OK);
+    assert_memory_equal(d1, d2, GS_HASH_BYTES);
+    gs_entity e;
+    assert_int_equal(gs_store_entity_get(f->s, gs_slice_of("household", 9),
+                                         gs_slice_of("H-2", 3), &e),
+                     GS_ENOTFOUND); /* only o wrote it */
+
+    /* the same as a replica that only ever held its own ops */
+    char dir[] = "/tmp/gs-trust-own-XXXXXX";
+    gs_store *s = store_new(dir);
+    enroll(s, &t, "yc.g1", false);
+    enroll(s, &o, "yc.g2", false);
+    assert_applied(s, tops, 2);
+    gs_test_revoke(s, net_pk, net_sk, t.pk, cuts, 1);
+    digest_of(s, d3);
+    assert_memory_equal(d1, d3, GS_HASH_BYTES);
+    /* and again: nothing more to let go of */
+    assert_int_equal(gs_trust_purge(f->s, net_pk, t.pk, &pr), GS_OK);
+    assert_int_equal(pr.feeds, 0);
+    store_rm(dir, s);
+}
+
 static void
 test_trust_expired_certificate_refused(void **state)
 {
@@ -1935,6 +1994,8 @@ main(void)
         cmocka_unit_test(test_trust_authority_enroll_only_widens),
         cmocka_unit_test(test_trust_authority_revoke_names_every_feed),
         cmocka_unit_test(test_trust_authority_revoke_rolls_back_by_bundle),
+        cmocka_unit_test_setup_teardown(
+            test_trust_revoked_device_purges_what_it_read, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
