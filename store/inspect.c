@@ -14,16 +14,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct feeds_ctx {
+/* Hand o (taken) to the caller's fn as compact JSON; what fn returned, or
+ * -1 without memory. */
+struct emit {
     gs_replica_json_fn fn;
     void *ctx;
     int stopped;
 };
 
 static int
+emit(struct emit *e, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s)
+        return e->stopped = -1;
+    int r = e->fn(s, e->ctx);
+    free(s);
+    return e->stopped = r;
+}
+
+static int
 feed_one(const gs_store_feed_info *f, void *ctx)
 {
-    struct feeds_ctx *c = ctx;
     char author[65], hash[65];
     sodium_bin2hex(author, sizeof author, f->author, GS_KEY_BYTES);
     sodium_bin2hex(hash, sizeof hash, f->head.hash, GS_HASH_BYTES);
@@ -31,20 +44,14 @@ feed_one(const gs_store_feed_info *f, void *ctx)
                           "scope", (const char *)f->scope.p, f->scope.n,
                           "seq", (json_int_t)f->head.seq, "head", hash,
                           "frozen", f->frozen);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s)
-        return c->stopped = -1;
-    int r = c->fn(s, c->ctx);
-    free(s);
-    return c->stopped = r;
+    return emit(ctx, o);
 }
 
 gs_err
 gs_replica_feeds(gs_replica *r, const char *under, gs_replica_json_fn fn,
                  void *ctx)
 {
-    struct feeds_ctx c = {fn, ctx, 0};
+    struct emit c = {fn, ctx, 0};
     gs_slice u = {(const uint8_t *)under, under ? strlen(under) : 0};
     gs_err rc = gs_store_feeds_each(gs_replica_store(r), u, feed_one, &c);
     return rc == GS_OK && c.stopped < 0 ? GS_ENOMEM : rc;
@@ -68,10 +75,8 @@ branch_json(const gs_store_fork *x, int b, const uint8_t *network)
 }
 
 struct forks_ctx {
-    gs_replica_json_fn fn;
-    void *ctx;
+    struct emit e; /* first: emit takes the context */
     const uint8_t *network;
-    int stopped;
 };
 
 static int
@@ -85,19 +90,13 @@ fork_one(const gs_store_fork *x, void *ctx)
                           "seq", (json_int_t)x->seq, "frozen", x->frozen,
                           "branches", branch_json(x, 0, c->network),
                           branch_json(x, 1, c->network));
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s)
-        return c->stopped = -1;
-    int r = c->fn(s, c->ctx);
-    free(s);
-    return c->stopped = r;
+    return emit(&c->e, o);
 }
 
 gs_err
 gs_replica_forks(gs_replica *r, gs_replica_json_fn fn, void *ctx)
 {
-    struct forks_ctx c = {fn, ctx, gs_replica_network(r), 0};
+    struct forks_ctx c = {{fn, ctx, 0}, gs_replica_network(r)};
     gs_err rc = gs_store_forks_each(gs_replica_store(r), fork_one, &c);
-    return rc == GS_OK && c.stopped < 0 ? GS_ENOMEM : rc;
+    return rc == GS_OK && c.e.stopped < 0 ? GS_ENOMEM : rc;
 }

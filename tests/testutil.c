@@ -188,6 +188,17 @@ gs_test_mkdtemp(char *dir, size_t cap, const char *tmpl)
         fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
 }
 
+gs_store *
+gs_test_store_new(char *dir)
+{
+    gs_store *s;
+    gs_store_opts o = {0, 0, true};
+    if (!mkdtemp(dir))
+        fail_msg("mkdtemp %s: %s", dir, strerror(errno));
+    assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
+    return s;
+}
+
 void *
 gs_test_dir_new(size_t size, const char *tmpl)
 {

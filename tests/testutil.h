@@ -60,6 +60,11 @@ void gs_test_rmtree(const char *dir);
  * test removes it with gs_test_rmtree. */
 void gs_test_mkdtemp(char *dir, size_t cap, const char *tmpl);
 
+/* A new store (gs_store_open, created) in a new scratch directory made
+ * from the template dir ("/tmp/gs-...-XXXXXX", rewritten in place). Fails
+ * the test on any error; close it and gs_test_rmtree(dir) after. */
+gs_store *gs_test_store_new(char *dir);
+
 /* A cmocka state with a scratch directory: size bytes, zeroed, of a struct
  * whose first member is char dir[GS_TEST_DIR_BYTES], made there by
  * gs_test_mkdtemp from tmpl. Being first lets gs_test_dir_teardown end any

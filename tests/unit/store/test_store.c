@@ -241,16 +241,6 @@ info_of(gs_store *s, const struct gs_test_writer *w)
     return fi;
 }
 
-static gs_store *
-store_fresh(char *dir)
-{
-    gs_store *s;
-    gs_store_opts o = {0, 0, true};
-    assert_non_null(mkdtemp(dir));
-    assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
-    return s;
-}
-
 /* Issue 5, must show 5 at store level: a device signs two ops at seq 2;
  * each replica holding either branch ends frozen at seq 1 with the same
  * state, keeps both branches as evidence, and takes nothing more. */
@@ -332,7 +322,7 @@ test_store_fork_freezes_feed_at_last_common_op(void **state)
 
     /* the replica that held the other branch ends in the same state */
     char dir2[] = "/tmp/gs-store-other-XXXXXX";
-    gs_store *s2 = store_fresh(dir2);
+    gs_store *s2 = gs_test_store_new(dir2);
     enroll(s2, &w, false);
     assert_int_equal(ingest(s2, ops, 1, &st), GS_OK);
     assert_int_equal(ingest(s2, &other, 1, &st), GS_OK);
@@ -349,7 +339,7 @@ test_store_fork_freezes_feed_at_last_common_op(void **state)
 
     /* and one that saw neither, given what ops_each (a bundle) holds */
     char dir3[] = "/tmp/gs-store-third-XXXXXX";
-    gs_store *s3 = store_fresh(dir3);
+    gs_store *s3 = gs_test_store_new(dir3);
     enroll(s3, &w, false);
     memset(&o, 0, sizeof o);
     assert_int_equal(gs_store_ops_each(f->s, runs_add, &o), GS_OK);

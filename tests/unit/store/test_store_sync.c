@@ -62,11 +62,7 @@ struct fixture {
 static gs_store *
 replica_new(char *dir)
 {
-    gs_store *s;
-    gs_store_opts o = {0, 0, true};
-    assert_non_null(mkdtemp(dir));
-    assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
-    return s;
+    return gs_test_store_new(dir);
 }
 
 static int
