@@ -345,7 +345,7 @@ static int
 cmd_put(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "fields json passphrase");
+    int u = parse_args(current, argc, argv, &a, "fields json passphrase scope");
     if (u >= 0)
         return u;
     if (a.npos < 2)
@@ -360,10 +360,10 @@ cmd_put(int argc, char **argv)
     if (!r)
         return EXIT_FAIL;
     int ret = EXIT_OK;
-    gs_err rc;
-    if (a.fields_json)
+    gs_err rc = a.scope ? gs_replica_scope_use(r, a.scope) : GS_OK;
+    if (rc == GS_OK && a.fields_json)
         rc = gs_replica_put(r, a.pos[0], a.pos[1], a.fields_json);
-    else
+    else if (rc == GS_OK)
         rc = gs_replica_put_assign(r, a.pos[0], a.pos[1],
                                    (const char *const *)a.pos + 2,
                                    (size_t)a.npos - 2);
@@ -1373,8 +1373,11 @@ static const struct cmd cmds[] = {
      "To seal an existing replica's key: 'gridsync key passphrase'.\n"
      "Prints the device key, which the authority enrolls.\n"},
     {"put", cmd_put, "set fields of an entity (one signed op)",
-     "TYPE ID field=value... | TYPE ID --fields JSON [--passphrase-file F] "
-     "[--json]",
+     "TYPE ID field=value... | TYPE ID --fields JSON [--scope SCOPE] "
+     "[--passphrase-file F] [--json]",
+     "  --scope SCOPE      write under SCOPE, at or below replica.scope (a\n"
+     "                     station writing about one of its grids, so the\n"
+     "                     grid's tablets get it)\n"
      "  field=value        set a field (text, or a number for number "
      "fields)\n"
      "  field+=N, field-=N add to or take from a counter (points)\n"

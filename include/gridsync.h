@@ -172,6 +172,14 @@ GS_MUST_CHECK gs_err gs_replica_unlock(gs_replica *r, const char *pass,
 GS_MUST_CHECK gs_err gs_replica_passphrase_set(gs_replica *r, const char *pass,
                                                size_t passlen);
 
+/* Write the next ops of this handle under scope, a dotted org path at or
+ * below the replica's replica.scope: a station writing about one of its
+ * grids does so in the grid's scope, so that the grid's tablets (which
+ * read only their grid) receive it. Lasts as long as the handle. Errors:
+ * GS_EINVAL (not a scope), GS_ESCOPE (outside replica.scope); detail
+ * says which. */
+GS_MUST_CHECK gs_err gs_replica_scope_use(gs_replica *r, const char *scope);
+
 /* Set fields of an entity: fields_json is an object of field -> value in
  * the forms docs/cli.md gives per kind. One signed op, durable on return. */
 GS_MUST_CHECK gs_err gs_replica_put(gs_replica *r, const char *type,

@@ -574,6 +574,30 @@ valid_target(gs_replica *r, const char *type, const char *id)
 }
 
 gs_err
+gs_replica_scope_use(gs_replica *r, const char *scope)
+{
+    const char *own = gs_config_get(r->cfg, "replica.scope");
+    size_t n = scope ? strlen(scope) : 0;
+    r->detail[0] = 0;
+    if (n == 0 || n > GS_SCOPE_BYTES_MAX ||
+        !gs_scope_valid((const uint8_t *)scope, n)) {
+        detail(r, "'%s' is not a scope: a dotted org path such as "
+                  "yc.s01.c01.g001",
+               scope ? scope : "");
+        return GS_EINVAL;
+    }
+    if (own == NULL ||
+        !gs_scope_covers(gs_slice_of(own, strlen(own)), gs_slice_of(scope, n))) {
+        detail(r, "%s is not inside this replica's scope %s; a device writes "
+                  "at its scope or below it",
+               scope, own ? own : "(none)");
+        return GS_ESCOPE;
+    }
+    memcpy(r->scope, scope, n + 1);
+    return GS_OK;
+}
+
+gs_err
 gs_replica_put(gs_replica *r, const char *type, const char *id,
                const char *fields_json)
 {
