@@ -534,7 +534,8 @@ static int
 cmd_import(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json skip passphrase");
+    int u =
+        parse_args(current, argc, argv, &a, "json skip passphrase scope");
     if (u >= 0)
         return u;
     if (a.npos != 1)
@@ -543,8 +544,10 @@ cmd_import(int argc, char **argv)
     if (!r)
         return EXIT_FAIL;
     gs_import_stats st = {0};
-    gs_err rc =
-        gs_replica_import(r, a.pos[0], a.skip_bad, report, "import", &st);
+    gs_err rc = a.scope ? gs_replica_scope_use(r, a.scope) : GS_OK;
+    if (rc == GS_OK)
+        rc = gs_replica_import(r, a.pos[0], a.skip_bad, report, "import",
+                               &st);
     report_done();
     if (st.ops)
         gs_agent_poke(replica_dir);
@@ -1410,10 +1413,12 @@ static const struct cmd cmds[] = {
      "Equal digests mean equal state. --rebuild recomputes it from the op\n"
      "log alone (slow), to check the materialised state.\n"},
     {"import", cmd_import, "import records from a JSON Lines file",
-     "FILE [--skip-bad] [--passphrase-file F] [--json]",
+     "FILE [--skip-bad] [--scope SCOPE] [--passphrase-file F] [--json]",
      "Each line: {\"type\": T, \"id\": I, \"fields\": {...}}. Every line is\n"
      "checked first: a bad line is named with its reason and nothing is\n"
      "written, unless --skip-bad, which writes the good lines.\n"
+     "  --scope SCOPE      write under SCOPE, at or below replica.scope (the\n"
+     "                     district loading one grid's records)\n"
      "  --passphrase-file F  the device key's passphrase is the first line of\n"
      "                     F, if the key is sealed (see 'gridsync init "
      "--help')\n"},
