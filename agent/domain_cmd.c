@@ -50,6 +50,19 @@ open_write(const struct args *a)
     return gs_cli_open_key(true, a->pass_file);
 }
 
+/* End a write on r (closing it) as `what`: -1 if it went through (the
+ * agent is poked so the peers hear at once), else the exit status after
+ * saying why. */
+static int
+write_end(gs_replica *r, const char *what, gs_err rc)
+{
+    int ret = rc == GS_OK ? -1 : gs_cli_api_fail(r, what, rc);
+    gs_replica_close(r);
+    if (rc == GS_OK)
+        gs_agent_poke(gs_cli_replica_dir);
+    return ret;
+}
+
 /* ---- tickets ---- */
 
 static int
@@ -59,13 +72,9 @@ ticket_done(gs_replica *r, const struct args *a, const char *step,
     char label[64];
     const char *id = a->pos[1];
     snprintf(label, sizeof label, "ticket %s", step);
-    if (rc != GS_OK) {
-        int ret = gs_cli_api_fail(r, label, rc);
-        gs_replica_close(r);
+    int ret = write_end(r, label, rc);
+    if (ret >= 0)
         return ret;
-    }
-    gs_replica_close(r);
-    gs_agent_poke(gs_cli_replica_dir);
     if (a->json)
         put_json(json_pack("{s:b, s:s, s:s, s:s, s:I}", "ok", 1, "ticket", id,
                            "step", step, "stage", stage, "round",
@@ -149,10 +158,9 @@ ticket_rate(const struct args *a)
     if (!r)
         return EXIT_FAIL;
     gs_err rc = gs_ticket_rate(r, a->pos[1], (int)stars, a->note, a->by);
-    if (rc != GS_OK)
-        return ticket_done(r, a, "rate", "", rc, 0, "");
-    gs_replica_close(r);
-    gs_agent_poke(gs_cli_replica_dir);
+    int ret = write_end(r, "ticket rate", rc);
+    if (ret >= 0)
+        return ret;
     if (a->json)
         put_json(json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "ticket", a->pos[1],
                            "step", "rate", "satisfaction", (json_int_t)stars));
@@ -200,28 +208,38 @@ ticket_print(json_t *t)
     }
 }
 
+/* Read entity (type, a->pos[1]) into *out (a new reference); the exit
+ * status, after saying what failed as what. */
 static int
-ticket_show(const struct args *a)
+read_entity(const struct args *a, const char *type, const char *what,
+            json_t **out)
 {
     if (a->npos != 2)
-        return gs_cli_usage_error(gs_cli_current, "name the ticket ID");
+        return gs_cli_usage_error(gs_cli_current, "name the %s ID", type);
     gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     char *json = NULL;
-    gs_err rc = gs_replica_get(r, "ticket", a->pos[1], 0, &json);
-    int ret = EXIT_OK;
-    if (rc != GS_OK) {
-        ret = gs_cli_api_fail(r, "ticket show", rc);
-    } else if (a->json) {
-        puts(json);
-    } else {
-        json_t *t = json_loads(json, 0, NULL);
-        ticket_print(t);
-        json_decref(t);
-    }
-    free(json);
+    gs_err rc = gs_replica_get(r, type, a->pos[1], 0, &json);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, what, rc);
     gs_replica_close(r);
+    *out = json ? json_loads(json, 0, NULL) : NULL;
+    free(json);
+    if (ret == EXIT_OK && *out == NULL)
+        ret = EXIT_FAIL;
+    return ret;
+}
+
+static int
+ticket_show(const struct args *a)
+{
+    json_t *t = NULL;
+    int ret = read_entity(a, "ticket", "ticket show", &t);
+    if (ret == EXIT_OK && a->json)
+        put_json(json_incref(t));
+    else if (ret == EXIT_OK)
+        ticket_print(t);
+    json_decref(t);
     return ret;
 }
 
@@ -334,15 +352,11 @@ points_move(const struct args *a, bool redeem)
     gs_err rc =
         redeem ? gs_points_redeem(r, a->pos[1], n, a->reason, a->by, &balance)
                : gs_points_grant(r, a->pos[1], n, a->reason, a->by, &balance);
-    if (rc != GS_OK) {
-        char what[32];
-        snprintf(what, sizeof what, "points %s", verb);
-        int ret = gs_cli_api_fail(r, what, rc);
-        gs_replica_close(r);
+    char what[32];
+    snprintf(what, sizeof what, "points %s", verb);
+    int ret = write_end(r, what, rc);
+    if (ret >= 0)
         return ret;
-    }
-    gs_replica_close(r);
-    gs_agent_poke(gs_cli_replica_dir);
     if (a->json)
         put_json(json_pack("{s:b, s:s, s:I, s:I}", "ok", 1, "person", a->pos[1],
                            redeem ? "redeemed" : "granted", (json_int_t)n,
@@ -357,25 +371,14 @@ points_move(const struct args *a, bool redeem)
 static int
 points_balance(const struct args *a)
 {
-    if (a->npos != 2)
-        return gs_cli_usage_error(gs_cli_current, "name the PERSON");
-    gs_replica *r = gs_cli_open();
-    if (!r)
-        return EXIT_FAIL;
-    char *json = NULL;
-    long long balance = 0;
-    gs_err rc = gs_points_balance(r, a->pos[1], &balance);
-    if (rc == GS_OK)
-        rc = gs_replica_get(r, "person", a->pos[1], 0, &json);
-    if (rc != GS_OK) {
-        int ret = gs_cli_api_fail(r, "points balance", rc);
-        gs_replica_close(r);
+    json_t *p = NULL;
+    int ret = read_entity(a, "person", "points balance", &p);
+    if (ret != EXIT_OK)
         return ret;
-    }
-    gs_replica_close(r);
-    json_t *p = json_loads(json, 0, NULL);
-    free(json);
-    json_t *ledger = json_object_get(json_object_get(p, "fields"), "ledger");
+    json_t *f = json_object_get(p, "fields");
+    /* the counter as gs_points_balance reads it: the sum over devices */
+    long long balance = json_integer_value(json_object_get(f, "points"));
+    json_t *ledger = json_object_get(f, "ledger");
     if (a->json) {
         put_json(json_pack("{s:s, s:I, s:o}", "person", a->pos[1], "balance",
                            (json_int_t)balance, "ledger",

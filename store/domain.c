@@ -171,6 +171,18 @@ live(const json_t *current)
     return current && !json_is_true(json_object_get(current, "deleted"));
 }
 
+/* No such entity here (a guard's GS_ENOTFOUND, its sentence in why). */
+static gs_err
+not_here(char *why, size_t len, const char *type, const char *id,
+         const char *made)
+{
+    snprintf(why, len,
+             "no %s %s in this replica; check the id, or sync first if %s "
+             "on another device",
+             type, id, made);
+    return GS_ENOTFOUND;
+}
+
 static gs_err
 ticket_guard(const json_t *current, void *ctx, char *why, size_t len)
 {
@@ -188,13 +200,8 @@ ticket_guard(const json_t *current, void *ctx, char *why, size_t len)
                  g->id, live(current) ? "" : " (deleted)", g->id);
         return GS_EEXIST;
     }
-    if (!live(current)) {
-        snprintf(why, len,
-                 "no ticket %s in this replica; check the id, or sync "
-                 "first if it was reported on another device",
-                 g->id);
-        return GS_ENOTFOUND;
-    }
+    if (!live(current))
+        return not_here(why, len, "ticket", g->id, "it was reported");
     json_t *st = field_of(current, "stage");
     const char *name = json_string_value(json_object_get(st, "stage"));
     int at = stage_index(name);
@@ -444,13 +451,9 @@ static gs_err
 points_guard(const json_t *current, void *ctx, char *why, size_t len)
 {
     struct points_guard *g = ctx;
-    if (!live(current)) {
-        snprintf(why, len,
-                 "no person %s in this replica; check the id, or sync "
-                 "first if the person was registered on another device",
-                 g->person);
-        return GS_ENOTFOUND;
-    }
+    if (!live(current))
+        return not_here(why, len, "person", g->person,
+                        "the person was registered");
     long long have = json_integer_value(field_of(current, "points"));
     if (g->delta < 0 && have < -g->delta) {
         snprintf(why, len,

@@ -183,24 +183,30 @@ test_ticket_every_valid_step(void **state)
     step_ok(t->r, "T-2", "resolve", NULL, 0, "resolved");
 }
 
+/* From reported to resolved in round, by way of in_progress or not. */
+static void
+to_resolved(gs_replica *r, const char *id, long long round, bool progress)
+{
+    step_ok(r, id, "accept", NULL, round, "accepted");
+    step_ok(r, id, "dispatch", "城管局", round, "dispatched");
+    if (progress)
+        step_ok(r, id, "progress", NULL, round, "in_progress");
+    step_ok(r, id, "resolve", NULL, round, "resolved");
+}
+
 static void
 test_ticket_reopen_starts_round_1(void **state)
 {
     tdir *t = *state;
     report(t->r, "T-1");
-    step_ok(t->r, "T-1", "accept", NULL, 0, "accepted");
-    step_ok(t->r, "T-1", "dispatch", "城管局", 0, "dispatched");
-    step_ok(t->r, "T-1", "resolve", NULL, 0, "resolved");
+    to_resolved(t->r, "T-1", 0, false);
     step_ok(t->r, "T-1", "close", NULL, 0, "closed");
     step_ok(t->r, "T-1", "reopen", NULL, 1, "reported");
     assert_ticket(t->r, "T-1", 1, "reported", 6, "reopened by tester");
     /* the new round runs the same lattice */
     step_refused(t->r, "T-1", "close", NULL, GS_ESTAGE,
                  "ticket T-1 is at reported; close needs it resolved first");
-    step_ok(t->r, "T-1", "accept", NULL, 1, "accepted");
-    step_ok(t->r, "T-1", "dispatch", "城管局", 1, "dispatched");
-    step_ok(t->r, "T-1", "progress", NULL, 1, "in_progress");
-    step_ok(t->r, "T-1", "resolve", NULL, 1, "resolved");
+    to_resolved(t->r, "T-1", 1, true);
     /* reopen from resolved, too */
     step_ok(t->r, "T-1", "reopen", NULL, 2, "reported");
     assert_ticket(t->r, "T-1", 2, "reported", 11, "reopened");
@@ -214,27 +220,31 @@ test_ticket_refusals_say_why_and_write_nothing(void **state)
     report(t->r, "T-1");
     step_ok(t->r, "T-1", "accept", NULL, 0, "accepted");
 
-    step_refused(t->r, "T-1", "close", NULL, GS_ESTAGE,
-                 "ticket T-1 is at accepted; close needs it resolved first");
-    step_refused(t->r, "T-1", "reopen", NULL, GS_ESTAGE,
-                 "ticket T-1 is at accepted; reopen needs it resolved first");
-    step_refused(t->r, "T-1", "resolve", NULL, GS_ESTAGE,
-                 "resolve needs it dispatched first");
-    step_refused(t->r, "T-1", "progress", NULL, GS_ESTAGE,
-                 "progress needs it dispatched first");
-    step_refused(t->r, "T-1", "accept", NULL, GS_ESTAGE,
-                 "ticket T-1 is at accepted; accept needs it at reported, and "
-                 "a stage never goes back");
-    step_refused(t->r, "T-1", "dispatch", NULL, GS_EINVAL,
-                 "dispatch needs a department");
-    step_refused(t->r, "T-1", "dispatch", "", GS_EINVAL,
-                 "dispatch needs a department");
-    step_refused(t->r, "T-1", "close", "城管局", GS_EINVAL,
-                 "close takes no department");
-    step_refused(t->r, "T-1", "fly", NULL, GS_EINVAL,
-                 "'fly' is not a ticket step");
-    step_refused(t->r, "T-9", "accept", NULL, GS_ENOTFOUND,
-                 "no ticket T-9 in this replica");
+    static const struct {
+        const char *id, *step, *arg;
+        gs_err rc;
+        const char *why;
+    } at_accepted[] = {
+        {"T-1", "close", NULL, GS_ESTAGE,
+         "ticket T-1 is at accepted; close needs it resolved first"},
+        {"T-1", "reopen", NULL, GS_ESTAGE,
+         "ticket T-1 is at accepted; reopen needs it resolved first"},
+        {"T-1", "resolve", NULL, GS_ESTAGE,
+         "resolve needs it dispatched first"},
+        {"T-1", "progress", NULL, GS_ESTAGE,
+         "progress needs it dispatched first"},
+        {"T-1", "accept", NULL, GS_ESTAGE,
+         "ticket T-1 is at accepted; accept needs it at reported, and a stage "
+         "never goes back"},
+        {"T-1", "dispatch", NULL, GS_EINVAL, "dispatch needs a department"},
+        {"T-1", "dispatch", "", GS_EINVAL, "dispatch needs a department"},
+        {"T-1", "close", "城管局", GS_EINVAL, "close takes no department"},
+        {"T-1", "fly", NULL, GS_EINVAL, "'fly' is not a ticket step"},
+        {"T-9", "accept", NULL, GS_ENOTFOUND, "no ticket T-9 in this replica"},
+    };
+    for (size_t i = 0; i < sizeof at_accepted / sizeof at_accepted[0]; i++)
+        step_refused(t->r, at_accepted[i].id, at_accepted[i].step,
+                     at_accepted[i].arg, at_accepted[i].rc, at_accepted[i].why);
 
     /* rating before resolved */
     digest_of(t->r, before);
