@@ -14,35 +14,27 @@
  */
 #include "gridsync.h"
 
+#include "cli.h"
 #include "passphrase.h"
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+const char *gs_cli_replica_dir = NULL;
 
-struct cmd {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-    const char *usage; /* after "usage: gridsync NAME " */
-    const char *help;  /* options and notes */
-};
-
-static const char *replica_dir = NULL;
-
-static void
-fail(const char *what, const char *fmt, ...)
+void
+gs_cli_fail(const char *what, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "gridsync: %s: ", what);
@@ -52,8 +44,8 @@ fail(const char *what, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-static int
-usage_error(const struct cmd *c, const char *fmt, ...)
+int
+gs_cli_usage_error(const struct cmd *c, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "gridsync %s: ", c->name);
@@ -76,20 +68,37 @@ wants_help(int argc, char **argv)
     return false;
 }
 
-/* Simple flag parsing: flags may come anywhere; the rest are positional. */
-struct args {
-    const char *pos[16];
-    int npos;
-    bool json, reveal, meta, rebuild, skip_bad, passphrase;
-    const char *where, *scope, *authority, *name, *fields_json;
-    const char *timeout, *endpoint, *pass_file, *new_pass_file;
-    const char *role, *write, *read, *until, *for_device;
-    bool shop;
-};
+/* The options of the domain commands (domain_cmd.c): --NAME VALUE, each
+ * allowed where `allowed` names it; NULL if s is none of them. */
+static const char **
+domain_option(struct args *a, const char *s, const char *allowed)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } opts[] = {
+        {"category", offsetof(struct args, category)},
+        {"grid", offsetof(struct args, grid)},
+        {"title", offsetof(struct args, title)},
+        {"reporter", offsetof(struct args, reporter)},
+        {"deadline", offsetof(struct args, deadline)},
+        {"address", offsetof(struct args, address)},
+        {"note", offsetof(struct args, note)},
+        {"by", offsetof(struct args, by)},
+        {"reason", offsetof(struct args, reason)},
+        {"stage", offsetof(struct args, stage)},
+    };
+    if (strncmp(s, "--", 2) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strcmp(s + 2, opts[i].name) && strstr(allowed, opts[i].name))
+            return (const char **)((char *)a + opts[i].off);
+    return NULL;
+}
 
-static int
-parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
-           const char *allowed)
+int
+gs_cli_parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
+                  const char *allowed)
 {
     memset(a, 0, sizeof *a);
     for (int i = 1; i < argc; i++) {
@@ -140,17 +149,19 @@ parse_args(const struct cmd *c, int argc, char **argv, struct args *a,
             flag = &a->shop;
         else if (!strcmp(s, "--for") && strstr(allowed, "for"))
             val = &a->for_device;
+        else if ((val = domain_option(a, s, allowed)) != NULL)
+            ;
         else if (s[0] == '-' && s[1] == '-')
-            return usage_error(c, "unknown option '%s'", s);
+            return gs_cli_usage_error(c, "unknown option '%s'", s);
         if (flag) {
             *flag = true;
         } else if (val) {
             if (i + 1 >= argc)
-                return usage_error(c, "%s needs a value", s);
+                return gs_cli_usage_error(c, "%s needs a value", s);
             *val = argv[++i];
         } else {
             if (a->npos == 16)
-                return usage_error(c, "too many arguments");
+                return gs_cli_usage_error(c, "too many arguments");
             a->pos[a->npos++] = s;
         }
     }
@@ -168,15 +179,15 @@ ask_passphrase(const char *pass_file, size_t *len)
 {
     char what[4200], prompt[4200], why[512] = "";
     char *pass = NULL;
-    snprintf(what, sizeof what, "open %s", replica_dir);
+    snprintf(what, sizeof what, "open %s", gs_cli_replica_dir);
     snprintf(prompt, sizeof prompt,
-             "passphrase of the device key of %s: ", replica_dir);
+             "passphrase of the device key of %s: ", gs_cli_replica_dir);
     gs_err rc = gs_cli_pass_get(pass_file, true, prompt, false, &pass, len, why,
                                 sizeof why);
     if (rc == GS_ENOTFOUND && !why[0])
-        fail(what, "%s", SEALED_NO_SOURCE);
+        gs_cli_fail(what, "%s", SEALED_NO_SOURCE);
     else if (rc != GS_OK)
-        fail(what, "%s", why[0] ? why : gs_strerror(rc));
+        gs_cli_fail(what, "%s", why[0] ? why : gs_strerror(rc));
     return rc == GS_OK ? pass : NULL;
 }
 
@@ -194,9 +205,9 @@ unlock_replica(gs_replica *r, const char *pass_file)
     gs_err rc = gs_replica_unlock(r, pass, len);
     gs_cli_pass_free(pass);
     if (rc != GS_OK) {
-        snprintf(what, sizeof what, "open %s", replica_dir);
+        snprintf(what, sizeof what, "open %s", gs_cli_replica_dir);
         const char *d = gs_replica_detail(r);
-        fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
+        gs_cli_fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
         return false;
     }
     return true;
@@ -204,14 +215,15 @@ unlock_replica(gs_replica *r, const char *pass_file)
 
 /* Open the replica; with key, also unlock a sealed device key (asking for
  * the passphrase), for commands that sign. */
-static gs_replica *
-open_replica_key(bool key, const char *pass_file)
+gs_replica *
+gs_cli_open_key(bool key, const char *pass_file)
 {
     gs_replica *r;
     char why[512] = "";
-    gs_err rc = gs_replica_open(replica_dir, &r, why, sizeof why);
+    gs_err rc = gs_replica_open(gs_cli_replica_dir, &r, why, sizeof why);
     if (rc != GS_OK) {
-        fail("cannot open the replica", "%s", why[0] ? why : gs_strerror(rc));
+        gs_cli_fail("cannot open the replica", "%s",
+                    why[0] ? why : gs_strerror(rc));
         return NULL;
     }
     if (key && !unlock_replica(r, pass_file)) {
@@ -222,17 +234,17 @@ open_replica_key(bool key, const char *pass_file)
 }
 
 /* Open the replica for reading: a sealed key is not asked for. */
-static gs_replica *
-open_replica(void)
+gs_replica *
+gs_cli_open(void)
 {
-    return open_replica_key(false, NULL);
+    return gs_cli_open_key(false, NULL);
 }
 
-static int
-api_fail(gs_replica *r, const char *what, gs_err rc)
+int
+gs_cli_api_fail(gs_replica *r, const char *what, gs_err rc)
 {
     const char *d = gs_replica_detail(r);
-    fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
+    gs_cli_fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
     return EXIT_FAIL;
 }
 
@@ -248,8 +260,8 @@ hex32(const unsigned char *p, char out[65])
 }
 
 /* Print an entity's JSON: compact for --json, indented for people. */
-static int
-print_json(const char *json, bool compact)
+int
+gs_cli_print_json(const char *json, bool compact)
 {
     if (compact) {
         puts(json);
@@ -265,21 +277,23 @@ print_json(const char *json, bool compact)
 
 /* ---- commands ---- */
 
-static const struct cmd *current;
+const struct cmd *gs_cli_current;
 
 static int
 cmd_init(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a,
-                       "json scope authority name seal passphrase");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json scope authority name seal passphrase");
     if (u >= 0)
         return u;
     if (a.npos != 1)
-        return usage_error(current, "name the directory of the new replica");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the directory of the new replica");
     if (a.scope == NULL)
-        return usage_error(current, "--scope is required: the org path this "
-                                    "device writes in");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--scope is required: the org path this "
+                                  "device writes in");
     bool seal = a.passphrase || a.pass_file;
     char *pass = NULL;
     size_t passlen = 0;
@@ -294,7 +308,7 @@ cmd_init(int argc, char **argv)
                      "--passphrase-file FILE or " GS_CLI_PASS_ENV
                      ", or run from a terminal");
         if (prc != GS_OK) {
-            fail("init", "%s; nothing was created", why);
+            gs_cli_fail("init", "%s; nothing was created", why);
             return EXIT_FAIL;
         }
     } else if (getenv(GS_CLI_PASS_ENV)) {
@@ -307,7 +321,8 @@ cmd_init(int argc, char **argv)
                                      sizeof why);
     gs_cli_pass_free(pass);
     if (rc != GS_OK) {
-        fail("cannot create the replica", "%s", why[0] ? why : gs_strerror(rc));
+        gs_cli_fail("cannot create the replica", "%s",
+                    why[0] ? why : gs_strerror(rc));
         return EXIT_FAIL;
     }
     if (a.json) {
@@ -345,18 +360,22 @@ static int
 cmd_put(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "fields json passphrase scope");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "fields json passphrase scope");
     if (u >= 0)
         return u;
     if (a.npos < 2)
-        return usage_error(current, "name the TYPE and ID to write");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the TYPE and ID to write");
     if (a.npos == 2 && !a.fields_json)
-        return usage_error(current, "give at least one field=value, or "
-                                    "--fields JSON");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "give at least one field=value, or "
+                                  "--fields JSON");
     if (a.fields_json && a.npos > 2)
-        return usage_error(current, "give fields either as field=value or "
-                                    "as --fields JSON, not both");
-    gs_replica *r = open_replica_key(true, a.pass_file);
+        return gs_cli_usage_error(gs_cli_current,
+                                  "give fields either as field=value or "
+                                  "as --fields JSON, not both");
+    gs_replica *r = gs_cli_open_key(true, a.pass_file);
     if (!r)
         return EXIT_FAIL;
     int ret = EXIT_OK;
@@ -368,9 +387,9 @@ cmd_put(int argc, char **argv)
                                    (const char *const *)a.pos + 2,
                                    (size_t)a.npos - 2);
     if (rc == GS_OK)
-        gs_agent_poke(replica_dir); /* the agent tells the peers */
+        gs_agent_poke(gs_cli_replica_dir); /* the agent tells the peers */
     if (rc != GS_OK)
-        ret = api_fail(r, "cannot write", rc);
+        ret = gs_cli_api_fail(r, "cannot write", rc);
     else if (a.json)
         printf("{\"ok\":true,\"type\":\"%s\",\"id\":\"%s\"}\n", a.pos[0],
                a.pos[1]);
@@ -384,12 +403,14 @@ static int
 cmd_get(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json reveal meta");
+    int u =
+        gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json reveal meta");
     if (u >= 0)
         return u;
     if (a.npos != 2)
-        return usage_error(current, "name the TYPE and ID to read");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the TYPE and ID to read");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     char *json = NULL;
@@ -398,9 +419,9 @@ cmd_get(int argc, char **argv)
         (a.reveal ? GS_REVEAL : 0) | (a.meta ? GS_META : 0), &json);
     int ret = EXIT_OK;
     if (rc != GS_OK)
-        ret = api_fail(r, "cannot read", rc);
+        ret = gs_cli_api_fail(r, "cannot read", rc);
     else
-        print_json(json, a.json);
+        gs_cli_print_json(json, a.json);
     free(json);
     gs_replica_close(r);
     return ret;
@@ -410,7 +431,7 @@ static int
 print_line(const char *json, void *ctx)
 {
     bool compact = *(bool *)ctx;
-    print_json(json, compact);
+    gs_cli_print_json(json, compact);
     return 0;
 }
 
@@ -418,22 +439,24 @@ static int
 cmd_list(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json reveal meta where");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json reveal meta where");
     if (u >= 0)
         return u;
     if (a.npos > 1)
-        return usage_error(current, "give at most one TYPE");
+        return gs_cli_usage_error(gs_cli_current, "give at most one TYPE");
     char field[128] = "";
     const char *value = NULL;
     if (a.where) {
         const char *eq = strchr(a.where, '=');
         if (!eq || eq == a.where || (size_t)(eq - a.where) >= sizeof field)
-            return usage_error(current, "--where takes field=value");
+            return gs_cli_usage_error(gs_cli_current,
+                                      "--where takes field=value");
         memcpy(field, a.where, (size_t)(eq - a.where));
         field[eq - a.where] = 0;
         value = eq + 1;
     }
-    gs_replica *r = open_replica();
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     bool compact = true; /* one entity per line, also for people */
@@ -441,7 +464,7 @@ cmd_list(int argc, char **argv)
         r, a.npos ? a.pos[0] : NULL, value ? field : NULL, value,
         (a.reveal ? GS_REVEAL : 0) | (a.meta ? GS_META : 0), print_line,
         &compact);
-    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "cannot list", rc);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "cannot list", rc);
     gs_replica_close(r);
     return ret;
 }
@@ -450,17 +473,18 @@ static int
 cmd_history(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
     if (u >= 0)
         return u;
     if (a.npos != 2)
-        return usage_error(current, "name the TYPE and ID");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "name the TYPE and ID");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     bool compact = true;
     gs_err rc = gs_replica_history(r, a.pos[0], a.pos[1], print_line, &compact);
-    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "cannot read history", rc);
+    int ret =
+        rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "cannot read history", rc);
     gs_replica_close(r);
     return ret;
 }
@@ -469,12 +493,12 @@ static int
 cmd_digest(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json rebuild");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json rebuild");
     if (u >= 0)
         return u;
     if (a.npos)
-        return usage_error(current, "digest takes no arguments");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "digest takes no arguments");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     unsigned char d[32];
@@ -482,7 +506,7 @@ cmd_digest(int argc, char **argv)
     gs_err rc = gs_replica_digest(r, a.rebuild, d);
     int ret = EXIT_OK;
     if (rc != GS_OK) {
-        ret = api_fail(r, "cannot compute the digest", rc);
+        ret = gs_cli_api_fail(r, "cannot compute the digest", rc);
     } else {
         hex32(d, hex);
         if (a.json)
@@ -534,13 +558,14 @@ static int
 cmd_import(int argc, char **argv)
 {
     struct args a;
-    int u =
-        parse_args(current, argc, argv, &a, "json skip passphrase scope");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json skip passphrase scope");
     if (u >= 0)
         return u;
     if (a.npos != 1)
-        return usage_error(current, "name the JSON Lines file to import");
-    gs_replica *r = open_replica_key(true, a.pass_file);
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the JSON Lines file to import");
+    gs_replica *r = gs_cli_open_key(true, a.pass_file);
     if (!r)
         return EXIT_FAIL;
     gs_import_stats st = {0};
@@ -550,10 +575,10 @@ cmd_import(int argc, char **argv)
                                &st);
     report_done();
     if (st.ops)
-        gs_agent_poke(replica_dir);
+        gs_agent_poke(gs_cli_replica_dir);
     int ret = EXIT_OK;
     if (rc != GS_OK) {
-        ret = api_fail(r, "import failed; nothing was written", rc);
+        ret = gs_cli_api_fail(r, "import failed; nothing was written", rc);
         if (!a.skip_bad && st.bad_line)
             fprintf(stderr, "to import the good lines and skip bad ones, "
                             "add --skip-bad\n");
@@ -572,18 +597,18 @@ static int
 cmd_export(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "");
     if (u >= 0)
         return u;
     if (a.npos > 1)
-        return usage_error(current, "give at most one FILE");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "give at most one FILE");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     unsigned long n = 0;
     const char *path = a.npos ? a.pos[0] : "-";
     gs_err rc = gs_replica_export(r, path, &n);
-    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "export failed", rc);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "export failed", rc);
     if (rc == GS_OK && strcmp(path, "-") != 0)
         fprintf(stderr, "exported %lu records to %s\n", n, path);
     gs_replica_close(r);
@@ -616,20 +641,21 @@ static int
 cmd_config(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
     if (u >= 0)
         return u;
     bool set = a.npos >= 1 && !strcmp(a.pos[0], "set");
     if ((set && a.npos != 3) || (!set && a.npos != 0))
-        return usage_error(current, "say 'config' or 'config set KEY VALUE'");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current,
+                                  "say 'config' or 'config set KEY VALUE'");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     int ret = EXIT_OK;
     if (set) {
         gs_err rc = gs_replica_config_set(r, a.pos[1], a.pos[2]);
         if (rc != GS_OK)
-            ret = api_fail(r, "cannot set", rc);
+            ret = gs_cli_api_fail(r, "cannot set", rc);
         else
             printf("%s = %s (takes effect when the replica is next "
                    "opened)\n",
@@ -652,14 +678,15 @@ static int
 cmd_bundle(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json name for");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json name for");
     if (u >= 0)
         return u;
     if (a.npos != 2 ||
         (strcmp(a.pos[0], "export") && strcmp(a.pos[0], "import")))
-        return usage_error(current, "say 'bundle export FILE' or 'bundle "
-                                    "import FILE'");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current,
+                                  "say 'bundle export FILE' or 'bundle "
+                                  "import FILE'");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     gs_bundle_result br = {0};
@@ -667,7 +694,8 @@ cmd_bundle(int argc, char **argv)
     bool exp = !strcmp(a.pos[0], "export");
     if (!exp && a.for_device) {
         gs_replica_close(r);
-        return usage_error(current, "--for goes with 'bundle export'");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--for goes with 'bundle export'");
     }
     if (exp && a.for_device)
         rc = gs_replica_bundle_export_for(r, a.pos[1], a.name, a.for_device,
@@ -679,11 +707,11 @@ cmd_bundle(int argc, char **argv)
         rc = gs_replica_bundle_import(r, a.pos[1], report, "bundle", &br);
     report_done();
     if (!exp && (br.applied || br.forks))
-        gs_agent_poke(replica_dir);
+        gs_agent_poke(gs_cli_replica_dir);
     int ret = EXIT_OK;
     if (rc != GS_OK)
-        ret = api_fail(r, exp ? "bundle export failed" : "bundle import failed",
-                       rc);
+        ret = gs_cli_api_fail(
+            r, exp ? "bundle export failed" : "bundle import failed", rc);
     if (exp && rc == GS_OK) {
         if (a.json)
             printf("{\"runs\":%llu,\"ops\":%llu,\"bytes\":%llu}\n", br.runs,
@@ -735,15 +763,16 @@ static int
 cmd_agent(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "endpoint passphrase");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "endpoint passphrase");
     if (u >= 0)
         return u;
     if (a.npos)
-        return usage_error(current, "takes no arguments");
+        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
     /* The agent runs on this process's handle, unlocked here, so that the
      * passphrase is wiped before the agent starts rather than kept for
      * its whole run (gs_agent_run would open the directory itself). */
-    gs_replica *r = open_replica_key(true, a.pass_file);
+    gs_replica *r = gs_cli_open_key(true, a.pass_file);
     if (!r)
         return EXIT_FAIL;
     struct sigaction sa;
@@ -765,7 +794,8 @@ cmd_agent(int argc, char **argv)
     gs_err rc = gs_agent_start(r, &o, &ag, why, sizeof why);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != GS_OK) {
-        fail("cannot start the agent", "%s", why[0] ? why : gs_strerror(rc));
+        gs_cli_fail("cannot start the agent", "%s",
+                    why[0] ? why : gs_strerror(rc));
         gs_replica_close(r);
         return EXIT_FAIL;
     }
@@ -782,24 +812,27 @@ static int
 cmd_sync(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json timeout passphrase");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json timeout passphrase");
     if (u >= 0)
         return u;
     if (a.npos != 1)
-        return usage_error(current, "name the peer as DEVICE_KEY@ENDPOINT");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the peer as DEVICE_KEY@ENDPOINT");
     long secs = 60;
     if (a.timeout) {
         char *end;
         secs = strtol(a.timeout, &end, 10);
         if (*end || secs < 1 || secs > 86400)
-            return usage_error(current, "--timeout takes seconds, 1..86400");
+            return gs_cli_usage_error(gs_cli_current,
+                                      "--timeout takes seconds, 1..86400");
     }
     /* gs_sync_once opens the directory itself: ask for the passphrase
      * first if the key is sealed (one open more, without the key) */
     gs_replica *r = NULL;
     bool sealed = false;
     char why[512] = "";
-    if (gs_replica_open(replica_dir, &r, why, sizeof why) == GS_OK)
+    if (gs_replica_open(gs_cli_replica_dir, &r, why, sizeof why) == GS_OK)
         sealed = gs_replica_locked(r); /* else gs_sync_once says why */
     gs_replica_close(r);
     char *pass = NULL;
@@ -808,7 +841,7 @@ cmd_sync(int argc, char **argv)
         return EXIT_FAIL;
     gs_sync_result res;
     why[0] = 0;
-    gs_err rc = gs_sync_once_pass(replica_dir, a.pos[0], pass, passlen,
+    gs_err rc = gs_sync_once_pass(gs_cli_replica_dir, a.pos[0], pass, passlen,
                                   (int)secs * 1000, &res, why, sizeof why);
     gs_cli_pass_free(pass);
     if (a.json) {
@@ -824,7 +857,7 @@ cmd_sync(int argc, char **argv)
                res.purged_ops, res.seconds);
     }
     if (rc != GS_OK) {
-        fail("sync failed", "%s", why[0] ? why : gs_strerror(rc));
+        gs_cli_fail("sync failed", "%s", why[0] ? why : gs_strerror(rc));
         return EXIT_FAIL;
     }
     if (!a.json)
@@ -845,12 +878,13 @@ static int
 cmd_key(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "passphrase newpass");
+    int u =
+        gs_cli_parse_args(gs_cli_current, argc, argv, &a, "passphrase newpass");
     if (u >= 0)
         return u;
     if (a.npos != 1 || strcmp(a.pos[0], "passphrase"))
-        return usage_error(current, "say 'key passphrase'");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "say 'key passphrase'");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     bool was_sealed = gs_replica_locked(r);
@@ -871,22 +905,22 @@ cmd_key(int argc, char **argv)
     if (rc == GS_OK)
         rc = gs_replica_passphrase_set(r, pass, len);
     else
-        fail("key passphrase", "%s; the key file is as it was", why);
+        gs_cli_fail("key passphrase", "%s; the key file is as it was", why);
     gs_cli_pass_free(pass);
     int ret = EXIT_OK;
     if (rc != GS_OK && !why[0])
-        ret = api_fail(r, "key passphrase", rc);
+        ret = gs_cli_api_fail(r, "key passphrase", rc);
     else if (rc != GS_OK)
         ret = EXIT_FAIL;
     else if (was_sealed)
         printf("the device key of %s is sealed with the new passphrase; "
                "copies of the old key file still open with the old one\n",
-               replica_dir);
+               gs_cli_replica_dir);
     else
         printf("the device key of %s is now sealed with a passphrase: put, "
                "import, agent and sync ask for it; copies of the old key "
                "file (backups) still hold it in clear\n",
-               replica_dir);
+               gs_cli_replica_dir);
     gs_replica_close(r);
     return ret;
 }
@@ -896,7 +930,7 @@ static bool
 agent_running(void)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/agent.lock", replica_dir);
+    snprintf(path, sizeof path, "%s/agent.lock", gs_cli_replica_dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -971,25 +1005,25 @@ static int
 cmd_status(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
     if (u >= 0)
         return u;
     if (a.npos)
-        return usage_error(current, "takes no arguments");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     struct forks_out fo = {false, 0, json_array()};
     gs_err rc = gs_replica_forks(r, forks_one, &fo);
     if (rc != GS_OK) {
         json_decref(fo.alarms);
-        int ret = api_fail(r, "status", rc);
+        int ret = gs_cli_api_fail(r, "status", rc);
         gs_replica_close(r);
         return ret;
     }
     gs_replica_close(r);
     char path[4200];
-    snprintf(path, sizeof path, "%s/agent.status", replica_dir);
+    snprintf(path, sizeof path, "%s/agent.status", gs_cli_replica_dir);
     bool running = agent_running();
     json_error_t err;
     json_t *st = json_load_file(path, 0, &err);
@@ -1122,17 +1156,18 @@ static bool
 authority_write(const struct args *a, const gs_cert_opts *o)
 {
     char why[512] = "";
-    gs_replica *r = open_replica_key(true, a->pass_file);
+    gs_replica *r = gs_cli_open_key(true, a->pass_file);
     if (!r)
         return false;
     gs_err rc = o ? gs_authority_enroll(r, a->pos[1], o, why, sizeof why)
                   : gs_authority_revoke(r, a->pos[1], why, sizeof why);
     gs_replica_close(r);
     if (rc != GS_OK) {
-        fail(o ? "enroll" : "revoke", "%s", why[0] ? why : gs_strerror(rc));
+        gs_cli_fail(o ? "enroll" : "revoke", "%s",
+                    why[0] ? why : gs_strerror(rc));
         return false;
     }
-    gs_agent_poke(replica_dir);
+    gs_agent_poke(gs_cli_replica_dir);
     return true;
 }
 
@@ -1142,19 +1177,23 @@ authority_enroll(struct args *a)
     char wbuf[4096], rbuf[4096];
     const char *w[64], *rd[64];
     if (a->npos != 2)
-        return usage_error(current, "name the device key to enroll");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the device key to enroll");
     if (!a->write)
-        return usage_error(current, "--write SCOPES is required: the org "
-                                    "paths the device may write under");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--write SCOPES is required: the org "
+                                  "paths the device may write under");
     snprintf(wbuf, sizeof wbuf, "%s", a->write);
     snprintf(rbuf, sizeof rbuf, "%s", a->read ? a->read : "");
     int nw = split_list(wbuf, w, 64), nr = split_list(rbuf, rd, 64);
     if (nw <= 0 || nr < 0)
-        return usage_error(current, "give 1 to 64 scopes, separated by "
-                                    "commas, to --write and --read");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "give 1 to 64 scopes, separated by "
+                                  "commas, to --write and --read");
     unsigned long long until = a->until ? parse_until(a->until) : 0;
     if (a->until && until == 0)
-        return usage_error(current, "--until takes a date, YYYY-MM-DD");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--until takes a date, YYYY-MM-DD");
     gs_cert_opts o = {a->name, a->role ? a->role : "tablet", w, (size_t)nw,
                       rd, (size_t)nr, a->shop, until};
     if (!authority_write(a, &o))
@@ -1165,7 +1204,7 @@ authority_enroll(struct args *a)
         printf("enrolled %s (%s, %s): it may write under %s; the "
                "certificate travels with the trust scope in every sync, or "
                "on a stick with 'gridsync -r %s bundle export FILE'\n",
-               a->pos[1], a->name, o.role, a->write, replica_dir);
+               a->pos[1], a->name, o.role, a->write, gs_cli_replica_dir);
     return EXIT_OK;
 }
 
@@ -1173,7 +1212,8 @@ static int
 authority_revoke(struct args *a)
 {
     if (a->npos != 2)
-        return usage_error(current, "name the device key to revoke");
+        return gs_cli_usage_error(gs_cli_current,
+                                  "name the device key to revoke");
     if (!authority_write(a, NULL))
         return EXIT_FAIL;
     if (a->json)
@@ -1196,9 +1236,11 @@ cmd_authority(int argc, char **argv)
         v[n++] = "init";
         for (int i = 2; i < argc && n < 36; i++) {
             if (!strcmp(argv[i], "--authority") || !strcmp(argv[i], "--scope"))
-                return usage_error(current, "an authority is its own "
-                                            "network and writes in the "
-                                            "trust scope: no %s", argv[i]);
+                return gs_cli_usage_error(gs_cli_current,
+                                          "an authority is its own "
+                                          "network and writes in the "
+                                          "trust scope: no %s",
+                                          argv[i]);
             v[n++] = argv[i];
         }
         v[n++] = "--scope";
@@ -1206,33 +1248,35 @@ cmd_authority(int argc, char **argv)
         return cmd_init(n, v);
     }
     struct args a;
-    int u = parse_args(current, argc, argv, &a,
-                       "json name role write read shop until passphrase");
+    int u =
+        gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                          "json name role write read shop until passphrase");
     if (u >= 0)
         return u;
     if (a.npos >= 1 && !strcmp(a.pos[0], "enroll"))
         return authority_enroll(&a);
     if (a.npos >= 1 && !strcmp(a.pos[0], "revoke"))
         return authority_revoke(&a);
-    return usage_error(current, "say 'authority init DIR', 'authority "
-                                "enroll KEY ...' or 'authority revoke KEY'");
+    return gs_cli_usage_error(gs_cli_current,
+                              "say 'authority init DIR', 'authority "
+                              "enroll KEY ...' or 'authority revoke KEY'");
 }
 
 static int
 cmd_trust(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
     if (u >= 0)
         return u;
     if (a.npos != 1 || strcmp(a.pos[0], "list"))
-        return usage_error(current, "say 'trust list'");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "say 'trust list'");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     char *json = NULL;
     gs_err rc = gs_trust_list(r, &json);
-    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "trust list", rc);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "trust list", rc);
     gs_replica_close(r);
     if (rc != GS_OK)
         return ret;
@@ -1306,17 +1350,17 @@ static int
 cmd_feeds(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json scope");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json scope");
     if (u >= 0)
         return u;
     if (a.npos)
-        return usage_error(current, "takes no arguments");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     struct feeds_out o = {a.json, 0, 0};
     gs_err rc = gs_replica_feeds(r, a.scope, feeds_one, &o);
-    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "feeds", rc);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "feeds", rc);
     gs_replica_close(r);
     if (rc == GS_OK && !a.json)
         printf("%llu feeds, %llu ops\n", o.feeds, o.ops);
@@ -1327,17 +1371,17 @@ static int
 cmd_forks(int argc, char **argv)
 {
     struct args a;
-    int u = parse_args(current, argc, argv, &a, "json");
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
     if (u >= 0)
         return u;
     if (a.npos)
-        return usage_error(current, "takes no arguments");
-    gs_replica *r = open_replica();
+        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
+    gs_replica *r = gs_cli_open();
     if (!r)
         return EXIT_FAIL;
     struct forks_out o = {a.json, 0, NULL};
     gs_err rc = gs_replica_forks(r, forks_one, &o);
-    int ret = rc == GS_OK ? EXIT_OK : api_fail(r, "forks", rc);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "forks", rc);
     gs_replica_close(r);
     if (rc == GS_OK && !a.json) {
         if (o.n)
@@ -1496,6 +1540,54 @@ static const struct cmd cmds[] = {
      "again only widens: scopes are added, --until moves later. The\n"
      "certificates reach devices in every sync (the trust scope goes\n"
      "first) or on a stick: 'bundle export' here, 'bundle import' there.\n"},
+    {"ticket", gs_cli_ticket,
+     "incident tickets: report, move through their stages, rate, show",
+     "report ID --category CAT --grid G [--title T] [--reporter R] "
+     "[--deadline DATE] [--address A] | accept ID | dispatch ID DEPT | "
+     "progress ID | resolve ID | close ID | reopen ID | rate ID 1..5 | "
+     "show ID | list [--grid G] [--stage S]  [--note TEXT] [--by WHO] "
+     "[--passphrase-file F] [--json]",
+     "  report ID          a new ticket at stage reported:\n"
+     "    --category CAT   a category of seeds/catalog.json (市政设施,\n"
+     "                     环境卫生, ...); its department and time limit\n"
+     "                     come with it\n"
+     "    --grid G         the grid's org path, e.g. yc.s01.c03.g012\n"
+     "    --title, --reporter, --address  as they say\n"
+     "    --deadline DATE  YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (default: now\n"
+     "                     plus the category's time limit)\n"
+     "  accept ID          reported -> accepted\n"
+     "  dispatch ID DEPT   accepted -> dispatched to the department (again\n"
+     "                     at dispatched: hand it to another department)\n"
+     "  progress ID        dispatched -> in_progress, or a progress note\n"
+     "  resolve ID         dispatched or in_progress -> resolved\n"
+     "  close ID           resolved -> closed\n"
+     "  reopen ID          resolved or closed -> a new round at reported\n"
+     "  rate ID STARS      satisfaction 1..5, once resolved or closed\n"
+     "  show ID            the ticket and its history\n"
+     "  list               tickets, one a line; --grid G, --stage S filter\n"
+     "  --note TEXT        added to the step's line in the history\n"
+     "  --by WHO           who takes the step (default: replica.name)\n"
+     "  --json             report and steps: {ok, ticket, step, stage,\n"
+     "                     round}; show: the entity; list: one a line\n"
+     "A step the stage does not allow is refused, exit 1, nothing written.\n"
+     "The rules see this replica's state: a step taken at the same time on\n"
+     "another device may still win when the replicas meet (stages merge to\n"
+     "the later one), as the merge rules say.\n"},
+    {"points", gs_cli_points,
+     "red-pine points: grant, redeem at the points shop, balance",
+     "grant PERSON N --reason TEXT | redeem PERSON N --reason TEXT | "
+     "balance PERSON  [--by WHO] [--passphrase-file F] [--json]",
+     "  grant PERSON N     add N points (1..100000) to the person's balance\n"
+     "  redeem PERSON N    take N points: only on the points shop's device\n"
+     "                     (its certificate has the shop flag), and only if\n"
+     "                     the balance this replica sees covers N\n"
+     "  balance PERSON     the balance here and the ledger\n"
+     "  --reason TEXT      why: goes into the ledger line (required)\n"
+     "  --by WHO           who grants or redeems (default: replica.name)\n"
+     "  --json             grant/redeem: {ok, person, granted|redeemed,\n"
+     "                     balance}; balance: {person, balance, ledger}\n"
+     "Grants not yet synced to the shop only raise the true balance, so a\n"
+     "balance never goes below zero anywhere.\n"},
     {"forks", cmd_forks,
      "devices that signed two histories: the evidence, and the frozen feeds",
      "[--json]",
@@ -1544,11 +1636,11 @@ int
 main(int argc, char **argv)
 {
     int i = 1;
-    replica_dir = getenv("GRIDSYNC_REPLICA");
+    gs_cli_replica_dir = getenv("GRIDSYNC_REPLICA");
     while (i < argc && argv[i][0] == '-') {
         if ((!strcmp(argv[i], "-r") || !strcmp(argv[i], "--replica")) &&
             i + 1 < argc) {
-            replica_dir = argv[i + 1];
+            gs_cli_replica_dir = argv[i + 1];
             i += 2;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -1562,8 +1654,8 @@ main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (replica_dir == NULL || !*replica_dir)
-        replica_dir = ".";
+    if (gs_cli_replica_dir == NULL || !*gs_cli_replica_dir)
+        gs_cli_replica_dir = ".";
     if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;
@@ -1584,7 +1676,7 @@ main(int argc, char **argv)
     for (size_t k = 0; k < N_CMDS; k++) {
         if (strcmp(name, cmds[k].name) != 0)
             continue;
-        current = &cmds[k];
+        gs_cli_current = &cmds[k];
         if (wants_help(argc - i, argv + i)) {
             printf("usage: gridsync %s %s\n\n%s.\n\n%s", cmds[k].name,
                    cmds[k].usage, cmds[k].summary, cmds[k].help);

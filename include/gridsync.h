@@ -65,6 +65,8 @@ typedef enum gs_err {
     GS_ESHOP,      /* a redemption by a device without the shop flag */
     GS_EEXPIRED,   /* an op stamped after its author's certificate ended */
     GS_EREVOKED,   /* an op of a revoked device past its feed's cutoff */
+    GS_ESTAGE,     /* a workflow step the ticket's stage does not allow */
+    GS_EBALANCE,   /* a redemption over the balance this replica sees */
     GS_ERR_COUNT_  /* number of codes; not an error */
 } gs_err;
 
@@ -254,6 +256,102 @@ GS_MUST_CHECK gs_err gs_replica_import(gs_replica *r, const char *path,
  * export is a backup, not a listing). path "-" is standard output. */
 GS_MUST_CHECK gs_err gs_replica_export(gs_replica *r, const char *path,
                                        unsigned long *records);
+
+/* ---- domain workflows: tickets and points (DESIGN §1, §3; issue 6) ----
+ *
+ * The rules of the grid's own work, the same for the command line and for
+ * a tablet app. Each step is one signed op (one gs_replica_put), durable on
+ * return, checked inside the write transaction against this replica's
+ * state at that instant; a refused step writes nothing and says why in
+ * gs_replica_detail ("ticket T-1 is at accepted; close needs it resolved
+ * first"). The rules bind the writer, not the merge: a concurrent step on
+ * another device can still win when the replicas meet (a stage merges by
+ * (round, stage) maximum), and that is the CRDT's job, not an error.
+ *
+ * Tickets (type "ticket") move through the stages of seeds/schema.json:
+ * reported < accepted < dispatched < in_progress < resolved < closed.
+ *   report     creates it at reported; category must be in the compiled-in
+ *              catalog (seeds/catalog.json), whose department and deadline
+ *              the ticket takes unless given
+ *   accept     reported -> accepted
+ *   dispatch   accepted or dispatched -> dispatched, to a department
+ *              (again at dispatched: handed to another department)
+ *   progress   dispatched or in_progress -> in_progress (a progress note)
+ *   resolve    dispatched or in_progress -> resolved
+ *   close      resolved -> closed
+ *   reopen     resolved or closed -> a new round, at reported
+ *   rate       at resolved or closed: satisfaction 1..5
+ * Every step appends "WHAT by WHO[: NOTE]" to the ticket's comments log;
+ * WHO is the by argument, or NULL for this replica's replica.name.
+ *
+ * Points (type "person"): grants add to the `points` counter and
+ * redemptions take from it, each with a line in `ledger` ("+N REASON (by
+ * WHO)", "-N ..."). A redemption is refused if the balance this replica
+ * sees is below it; only a device whose certificate has the shop flag may
+ * write one (DESIGN §3: unseen grants only raise the true balance, so it
+ * never goes below zero anywhere).
+ *
+ * Errors common to these calls: GS_EINVAL (a bad or missing argument:
+ * empty id, unknown category, amount out of range; detail says which),
+ * GS_ENOTFOUND (no such ticket or person here), GS_EEXIST (report of an id
+ * already used), GS_ESTAGE (the step does not fit the ticket's stage),
+ * GS_EBALANCE (redemption over the balance), GS_ESHOP (this device may not
+ * redeem), GS_EBADPASS (the device key is sealed and locked), and the
+ * store's (GS_EFULL ...). Arguments are borrowed for the call. */
+
+#define GS_POINTS_MAX 100000 /* one grant or redemption, in points */
+
+typedef struct gs_ticket_report_opts {
+    const char *category; /* required: a category of the catalog */
+    const char *grid;     /* required: the grid's org path */
+    const char *title, *reporter, *address; /* NULL: not set */
+    const char *deadline;   /* "YYYY-MM-DD" or "YYYY-MM-DD HH:MM"; NULL:
+                               now plus the category's deadline_hours */
+    const char *department; /* NULL: the category's department */
+    const char *by;         /* who reports; NULL: replica.name */
+} gs_ticket_report_opts;
+
+/* Report ticket id at stage reported. */
+GS_MUST_CHECK gs_err gs_ticket_report(gs_replica *r, const char *id,
+                                      const gs_ticket_report_opts *o);
+
+/* Move ticket id by step: "accept", "dispatch", "progress", "resolve",
+ * "close" or "reopen". arg is the department for "dispatch" (required)
+ * and must be NULL otherwise; note (NULL: none) goes into the comment.
+ * *round and *stage (may be NULL) get where the ticket stands after the
+ * step; stage is a name of the schema (static storage). */
+GS_MUST_CHECK gs_err gs_ticket_step(gs_replica *r, const char *id,
+                                    const char *step, const char *arg,
+                                    const char *note, const char *by,
+                                    long long *round, const char **stage);
+
+/* Rate ticket id's handling, stars 1..5: satisfaction, and a comment. */
+GS_MUST_CHECK gs_err gs_ticket_rate(gs_replica *r, const char *id, int stars,
+                                    const char *note, const char *by);
+
+/* Tickets of grid (NULL: any) at stage (a stage name; NULL: any), as
+ * gs_replica_list shows them. GS_EINVAL for an unknown stage name. */
+GS_MUST_CHECK gs_err gs_ticket_list(gs_replica *r, const char *grid,
+                                    const char *stage, unsigned flags,
+                                    gs_replica_json_fn fn, void *ctx);
+
+/* Grant n (1..GS_POINTS_MAX) points to person for reason (required).
+ * *balance (may be NULL) gets the balance this replica then sees. */
+GS_MUST_CHECK gs_err gs_points_grant(gs_replica *r, const char *person,
+                                     long long n, const char *reason,
+                                     const char *by, long long *balance);
+
+/* Redeem n points of person, for reason: refused with GS_EBALANCE if the
+ * balance here is below n, with GS_ESHOP if this device's certificate, as
+ * this replica holds it, lacks the shop flag (or is not here yet). */
+GS_MUST_CHECK gs_err gs_points_redeem(gs_replica *r, const char *person,
+                                      long long n, const char *reason,
+                                      const char *by, long long *balance);
+
+/* The balance of person this replica sees (the sum of every grant and
+ * redemption it holds). GS_ENOTFOUND if it holds no such person. */
+GS_MUST_CHECK gs_err gs_points_balance(gs_replica *r, const char *person,
+                                       long long *balance);
 
 /* ---- config ---- */
 

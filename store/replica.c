@@ -67,6 +67,12 @@ gs_replica_detail(const gs_replica *r)
     return r && r->detail[0] ? r->detail : "";
 }
 
+void
+gs_replica_detail_set(gs_replica *r, const char *msg)
+{
+    snprintf(r->detail, sizeof r->detail, "%s", msg);
+}
+
 static gs_err
 path_in(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -423,6 +429,8 @@ struct build_ctx {
     int fd; /* import: the file, to read a line again; else -1 */
     gs_err bad_rc;
     char why[256];
+    gs_replica_guard_fn guard; /* NULL: none (see replica_int.h) */
+    void *guard_ctx;
 };
 
 /* Read record rec's line again and parse it; *doc is a new reference. */
@@ -482,6 +490,20 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     gs_err rc = GS_OK;
 
     memset(&op, 0, sizeof op);
+    if (b->guard) {
+        /* inside the write transaction: the rule sees the very state the
+         * op is built on, whoever else writes meanwhile */
+        json_t *cur =
+            current ? gs_json_entity(r->schema, current, GS_JSON_REVEAL) : NULL;
+        rc = current && cur == NULL
+                 ? GS_ENOMEM
+                 : b->guard(cur, b->guard_ctx, b->why, sizeof b->why);
+        json_decref(cur);
+        if (rc != GS_OK) {
+            b->bad_rc = rc;
+            return rc;
+        }
+    }
     if (current == NULL && rec->kept) {
         /* a fresh entity: the check made exactly these updates */
         rc = kept_fill(rec, &op);
@@ -533,9 +555,11 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
 static gs_err
 write_batch(gs_replica *r, const gs_store_target *targets,
             const struct record *recs, size_t n, bool skip_bad, int fd,
-            gs_replica_report_fn fn, void *ctx, gs_store_write_result *res)
+            gs_replica_report_fn fn, void *ctx, gs_store_write_result *res,
+            gs_replica_guard_fn guard, void *guard_ctx)
 {
-    struct build_ctx b = {r, targets, recs, skip_bad, fn, ctx, fd, GS_OK, ""};
+    struct build_ctx b = {r,  targets, recs, skip_bad, fn,       ctx,
+                          fd, GS_OK,   "",   guard,    guard_ctx};
     gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
                                gs_slice_of(r->scope, strlen(r->scope)),
                                r->network, targets, n, build, &b, res);
@@ -601,6 +625,14 @@ gs_err
 gs_replica_put(gs_replica *r, const char *type, const char *id,
                const char *fields_json)
 {
+    return gs_replica_put_guarded(r, type, id, fields_json, NULL, NULL);
+}
+
+gs_err
+gs_replica_put_guarded(gs_replica *r, const char *type, const char *id,
+                       const char *fields_json, gs_replica_guard_fn guard,
+                       void *guard_ctx)
+{
     json_error_t jerr;
     gs_store_write_result res;
     r->detail[0] = 0;
@@ -619,7 +651,8 @@ gs_replica_put(gs_replica *r, const char *type, const char *id,
     gs_store_target t = {gs_slice_of(type, strlen(type)),
                          gs_slice_of(id, strlen(id))};
     struct record rec = {fields, 1, NULL, 0, 0, 0};
-    gs_err rc = write_batch(r, &t, &rec, 1, false, -1, NULL, NULL, &res);
+    gs_err rc = write_batch(r, &t, &rec, 1, false, -1, NULL, NULL, &res, guard,
+                            guard_ctx);
     if (rc != GS_OK && r->detail[0] == 0)
         detail(r, "%s", gs_strerror(rc));
     /* "line 1: " means nothing for a single put */
@@ -1727,7 +1760,8 @@ batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
         rc = entry_read(&rd, &b->rec[i], &b->t[i]);
     }
     if (rc == GS_OK && b->n > 0)
-        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res);
+        rc = write_batch(r, b->t, b->rec, b->n, skip_bad, fd, fn, ctx, &res,
+                         NULL, NULL);
     st->ops += res.written;
     b->n = 0;
     gs_buf_reset(&b->keep);

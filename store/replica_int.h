@@ -30,6 +30,29 @@ GS_MUST_CHECK gs_err gs_replica_key(gs_replica *r, const char *pass,
                                     size_t passlen, const gs_identity **id,
                                     char *why, size_t why_len);
 
+/* Set what gs_replica_detail tells next (msg is copied, cut to fit). */
+void gs_replica_detail_set(gs_replica *r, const char *msg);
+
+/* A rule a write must keep, checked inside the write transaction against
+ * the entity's state there: current is the entity as gs_replica_get shows
+ * it with GS_REVEAL (borrowed for the call), NULL if the replica holds
+ * none. Return GS_OK to write, or a code with a sentence in why (why_len
+ * bytes) to write nothing: the sentence becomes the replica's detail. It
+ * may run more than once for one write (a retried transaction), so it
+ * must only read current and record into ctx. */
+typedef gs_err (*gs_replica_guard_fn)(const json_t *current, void *ctx,
+                                      char *why, size_t why_len);
+
+/* gs_replica_put with guard (NULL: none) deciding, inside the write
+ * transaction, whether the write may go ahead: a rule checked against a
+ * state read before the transaction could be broken by a write that
+ * lands in between (another process, the agent ingesting). */
+GS_MUST_CHECK gs_err gs_replica_put_guarded(gs_replica *r, const char *type,
+                                            const char *id,
+                                            const char *fields_json,
+                                            gs_replica_guard_fn guard,
+                                            void *ctx);
+
 /* An op as history shows it: {"author", "scope", "seq", "at", "hlc",
  * "hash", "type", "id", "updates"}; a new reference, NULL if the bytes
  * are not an op. */

@@ -1,0 +1,423 @@
+/*
+ * domain_cmd.c — `gridsync ticket` and `gridsync points`: the command line
+ * of the domain workflows in gridsync.h (gs_ticket_*, gs_points_*). The
+ * rules live in the library (store/domain.c), so a tablet app keeps them
+ * too; this file only reads arguments and prints results.
+ *
+ * A refused step exits 1 with the library's sentence ("gridsync: ticket
+ * close: ticket T-1 is at accepted; close needs it resolved first");
+ * arguments that do not parse exit 2. Writes poke the agent so the peers
+ * hear at once, as put does.
+ */
+#include "gridsync.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A whole number in s, or false. */
+static bool
+parse_int(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Print o (a new reference, which this takes) as one line of JSON; ids
+ * and texts come from the user, so they are escaped by jansson. */
+static void
+put_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    puts(s ? s : "{}");
+    free(s);
+    json_decref(o);
+}
+
+/* Open the replica to sign, do nothing more; NULL after saying why. */
+static gs_replica *
+open_write(const struct args *a)
+{
+    return gs_cli_open_key(true, a->pass_file);
+}
+
+/* End a write on r (closing it) as `what`: -1 if it went through (the
+ * agent is poked so the peers hear at once), else the exit status after
+ * saying why. */
+static int
+write_end(gs_replica *r, const char *what, gs_err rc)
+{
+    int ret = rc == GS_OK ? -1 : gs_cli_api_fail(r, what, rc);
+    gs_replica_close(r);
+    if (rc == GS_OK)
+        gs_agent_poke(gs_cli_replica_dir);
+    return ret;
+}
+
+/* ---- tickets ---- */
+
+static int
+ticket_done(gs_replica *r, const struct args *a, const char *step,
+            const char *what, gs_err rc, long long round, const char *stage)
+{
+    char label[64];
+    const char *id = a->pos[1];
+    snprintf(label, sizeof label, "ticket %s", step);
+    int ret = write_end(r, label, rc);
+    if (ret >= 0)
+        return ret;
+    if (a->json)
+        put_json(json_pack("{s:b, s:s, s:s, s:s, s:I}", "ok", 1, "ticket", id,
+                           "step", step, "stage", stage, "round",
+                           (json_int_t)round));
+    else
+        printf("ok: ticket %s %s; now at %s (round %lld)\n", id, what, stage,
+               round);
+    return EXIT_OK;
+}
+
+static int
+ticket_report(const struct args *a)
+{
+    if (a->npos != 2)
+        return gs_cli_usage_error(gs_cli_current, "name the ticket ID to "
+                                                  "report");
+    if (!a->category || !a->grid)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "report needs --category CAT and --grid G");
+    gs_replica *r = open_write(a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_ticket_report_opts o = {a->category, a->grid,     a->title, a->reporter,
+                               a->address,  a->deadline, NULL,     a->by};
+    gs_err rc = gs_ticket_report(r, a->pos[1], &o);
+    return ticket_done(r, a, "report", "reported", rc, 0, "reported");
+}
+
+/* accept, dispatch, progress, resolve, close, reopen */
+static int
+ticket_step(const struct args *a, const char *step)
+{
+    bool dispatch = !strcmp(step, "dispatch");
+    if (a->npos < 2)
+        return gs_cli_usage_error(gs_cli_current, "name the ticket ID");
+    if (dispatch && a->npos != 3)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "dispatch needs the department: ticket "
+                                  "dispatch ID DEPT");
+    if (!dispatch && a->npos != 2)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "%s takes only the ticket "
+                                  "ID",
+                                  step);
+    gs_replica *r = open_write(a);
+    if (!r)
+        return EXIT_FAIL;
+    long long round = 0;
+    const char *stage = "";
+    gs_err rc = gs_ticket_step(r, a->pos[1], step, dispatch ? a->pos[2] : NULL,
+                               a->note, a->by, &round, &stage);
+    static const char *const done[][2] = {{"accept", "accepted"},
+                                          {"dispatch", "dispatched"},
+                                          {"progress", "progress noted"},
+                                          {"resolve", "resolved"},
+                                          {"close", "closed"},
+                                          {"reopen", "reopened"}};
+    const char *verb = step;
+    for (size_t i = 0; i < sizeof done / sizeof done[0]; i++)
+        if (!strcmp(step, done[i][0]))
+            verb = done[i][1];
+    char what[300];
+    snprintf(what, sizeof what, "%s%s%s", verb, dispatch ? " to " : "",
+             dispatch ? a->pos[2] : "");
+    return ticket_done(r, a, step, what, rc, round, stage);
+}
+
+static int
+ticket_rate(const struct args *a)
+{
+    long long stars;
+    if (a->npos != 3)
+        return gs_cli_usage_error(gs_cli_current, "rate needs the ticket ID "
+                                                  "and 1..5 stars");
+    if (!parse_int(a->pos[2], &stars) || stars < 1 || stars > 5)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "a rating is a whole number of stars, 1 to "
+                                  "5; got '%s'",
+                                  a->pos[2]);
+    gs_replica *r = open_write(a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_err rc = gs_ticket_rate(r, a->pos[1], (int)stars, a->note, a->by);
+    int ret = write_end(r, "ticket rate", rc);
+    if (ret >= 0)
+        return ret;
+    if (a->json)
+        put_json(json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "ticket", a->pos[1],
+                           "step", "rate", "satisfaction", (json_int_t)stars));
+    else
+        printf("ok: ticket %s rated %lld/5\n", a->pos[1], stars);
+    return EXIT_OK;
+}
+
+/* A text field of a ticket's JSON, or "-". */
+static const char *
+text_of(json_t *fields, const char *name)
+{
+    const char *s = json_string_value(json_object_get(fields, name));
+    return s ? s : "-";
+}
+
+static void
+ticket_print(json_t *t)
+{
+    json_t *f = json_object_get(t, "fields"), *st = json_object_get(f, "stage");
+    json_t *sat = json_object_get(f, "satisfaction"), *c;
+    size_t i;
+    printf("ticket %s: %s\n", json_string_value(json_object_get(t, "id")),
+           text_of(f, "title"));
+    printf("  stage        %s (round %lld)\n",
+           json_string_value(json_object_get(st, "stage"))
+               ? json_string_value(json_object_get(st, "stage"))
+               : "-",
+           (long long)json_integer_value(json_object_get(st, "round")));
+    printf("  category     %s\n  grid         %s\n", text_of(f, "category"),
+           text_of(f, "grid"));
+    printf("  department   %s\n  deadline     %s\n", text_of(f, "department"),
+           text_of(f, "deadline"));
+    printf("  reporter     %s\n  address      %s\n", text_of(f, "reporter"),
+           text_of(f, "address"));
+    if (json_is_integer(sat))
+        printf("  satisfaction %lld/5\n", (long long)json_integer_value(sat));
+    json_array_foreach(json_object_get(f, "comments"), i, c)
+    {
+        if (i == 0)
+            printf("  history:\n");
+        json_t *v = json_object_get(c, "value");
+        printf("    %s  %s\n", json_string_value(json_object_get(c, "at")),
+               json_is_string(v) ? json_string_value(v) : "?");
+    }
+}
+
+/* Read entity (type, a->pos[1]) into *out (a new reference); the exit
+ * status, after saying what failed as what. */
+static int
+read_entity(const struct args *a, const char *type, const char *what,
+            json_t **out)
+{
+    if (a->npos != 2)
+        return gs_cli_usage_error(gs_cli_current, "name the %s ID", type);
+    gs_replica *r = gs_cli_open();
+    if (!r)
+        return EXIT_FAIL;
+    char *json = NULL;
+    gs_err rc = gs_replica_get(r, type, a->pos[1], 0, &json);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, what, rc);
+    gs_replica_close(r);
+    *out = json ? json_loads(json, 0, NULL) : NULL;
+    free(json);
+    if (ret == EXIT_OK && *out == NULL)
+        ret = EXIT_FAIL;
+    return ret;
+}
+
+static int
+ticket_show(const struct args *a)
+{
+    json_t *t = NULL;
+    int ret = read_entity(a, "ticket", "ticket show", &t);
+    if (ret == EXIT_OK && a->json)
+        put_json(json_incref(t));
+    else if (ret == EXIT_OK)
+        ticket_print(t);
+    json_decref(t);
+    return ret;
+}
+
+struct list_out {
+    bool json;
+    unsigned long n;
+};
+
+static int
+list_one(const char *json, void *ctx)
+{
+    struct list_out *o = ctx;
+    o->n++;
+    if (o->json) {
+        puts(json);
+        return 0;
+    }
+    json_t *t = json_loads(json, 0, NULL);
+    json_t *f = json_object_get(t, "fields"), *st = json_object_get(f, "stage");
+    const char *stage = json_string_value(json_object_get(st, "stage"));
+    printf("%-20s %-11s r%lld  %-8s %-24s %s\n",
+           json_string_value(json_object_get(t, "id")), stage ? stage : "-",
+           (long long)json_integer_value(json_object_get(st, "round")),
+           text_of(f, "category"), text_of(f, "grid"), text_of(f, "title"));
+    json_decref(t);
+    return 0;
+}
+
+static int
+ticket_list(const struct args *a)
+{
+    if (a->npos != 1)
+        return gs_cli_usage_error(gs_cli_current, "list takes no ID; filter "
+                                                  "with --grid and --stage");
+    gs_replica *r = gs_cli_open();
+    if (!r)
+        return EXIT_FAIL;
+    struct list_out o = {a->json, 0};
+    gs_err rc = gs_ticket_list(r, a->grid, a->stage, 0, list_one, &o);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "ticket list", rc);
+    gs_replica_close(r);
+    if (rc == GS_OK && !a->json)
+        printf("%lu ticket(s)\n", o.n);
+    return ret;
+}
+
+int
+gs_cli_ticket(int argc, char **argv)
+{
+    struct args a;
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json passphrase category grid title reporter "
+                              "deadline address note by stage");
+    if (u >= 0)
+        return u;
+    const char *sub = a.npos ? a.pos[0] : "";
+    bool is_report = !strcmp(sub, "report"), is_list = !strcmp(sub, "list");
+    if (!is_report &&
+        (a.category || a.title || a.reporter || a.deadline || a.address))
+        return gs_cli_usage_error(gs_cli_current, "--category, --title, "
+                                                  "--reporter, --deadline and "
+                                                  "--address go with report");
+    if (!is_list && a.stage)
+        return gs_cli_usage_error(gs_cli_current, "--stage goes with list");
+    if (!is_report && !is_list && a.grid)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--grid goes with report and list");
+    if (is_report)
+        return ticket_report(&a);
+    if (is_list)
+        return ticket_list(&a);
+    if (!strcmp(sub, "show"))
+        return ticket_show(&a);
+    if (!strcmp(sub, "rate"))
+        return ticket_rate(&a);
+    static const char *const steps[] = {"accept",  "dispatch", "progress",
+                                        "resolve", "close",    "reopen"};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (!strcmp(sub, steps[i]))
+            return ticket_step(&a, steps[i]);
+    return gs_cli_usage_error(gs_cli_current,
+                              "say report, accept, dispatch, progress, "
+                              "resolve, close, reopen, rate, show or list");
+}
+
+/* ---- points ---- */
+
+static int
+points_move(const struct args *a, bool redeem)
+{
+    long long n, balance = 0;
+    const char *verb = redeem ? "redeem" : "grant";
+    if (a->npos != 3)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "%s needs the PERSON and the number of "
+                                  "points",
+                                  verb);
+    if (!parse_int(a->pos[2], &n))
+        return gs_cli_usage_error(gs_cli_current,
+                                  "the number of points must be a whole "
+                                  "number; got '%s'",
+                                  a->pos[2]);
+    if (!a->reason)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--reason TEXT is required: it goes into "
+                                  "the ledger");
+    gs_replica *r = open_write(a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_err rc =
+        redeem ? gs_points_redeem(r, a->pos[1], n, a->reason, a->by, &balance)
+               : gs_points_grant(r, a->pos[1], n, a->reason, a->by, &balance);
+    char what[32];
+    snprintf(what, sizeof what, "points %s", verb);
+    int ret = write_end(r, what, rc);
+    if (ret >= 0)
+        return ret;
+    if (a->json)
+        put_json(json_pack("{s:b, s:s, s:I, s:I}", "ok", 1, "person", a->pos[1],
+                           redeem ? "redeemed" : "granted", (json_int_t)n,
+                           "balance", (json_int_t)balance));
+    else
+        printf("ok: %s %lld points %s %s; balance here now %lld\n",
+               redeem ? "redeemed" : "granted", n, redeem ? "of" : "to",
+               a->pos[1], balance);
+    return EXIT_OK;
+}
+
+static int
+points_balance(const struct args *a)
+{
+    json_t *p = NULL;
+    int ret = read_entity(a, "person", "points balance", &p);
+    if (ret != EXIT_OK)
+        return ret;
+    json_t *f = json_object_get(p, "fields");
+    /* the counter as gs_points_balance reads it: the sum over devices */
+    long long balance = json_integer_value(json_object_get(f, "points"));
+    json_t *ledger = json_object_get(f, "ledger");
+    if (a->json) {
+        put_json(json_pack("{s:s, s:I, s:o}", "person", a->pos[1], "balance",
+                           (json_int_t)balance, "ledger",
+                           ledger ? json_incref(ledger) : json_array()));
+    } else {
+        size_t i;
+        json_t *e;
+        printf("%s: %lld points (as this replica sees them)\n", a->pos[1],
+               balance);
+        json_array_foreach(ledger, i, e)
+        {
+            json_t *v = json_object_get(e, "value");
+            printf("  %s  %s\n", json_string_value(json_object_get(e, "at")),
+                   json_is_string(v) ? json_string_value(v) : "?");
+        }
+    }
+    json_decref(p);
+    return EXIT_OK;
+}
+
+int
+gs_cli_points(int argc, char **argv)
+{
+    struct args a;
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json passphrase reason by");
+    if (u >= 0)
+        return u;
+    const char *sub = a.npos ? a.pos[0] : "";
+    if (!strcmp(sub, "grant"))
+        return points_move(&a, false);
+    if (!strcmp(sub, "redeem"))
+        return points_move(&a, true);
+    if (!strcmp(sub, "balance")) {
+        if (a.reason || a.by)
+            return gs_cli_usage_error(gs_cli_current,
+                                      "--reason and --by go with grant and "
+                                      "redeem");
+        return points_balance(&a);
+    }
+    return gs_cli_usage_error(gs_cli_current, "say grant, redeem or balance");
+}

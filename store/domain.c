@@ -1,0 +1,566 @@
+/*
+ * domain.c — the grid's own workflows over the replica API: tickets moving
+ * through their stages, and points granted and redeemed (gridsync.h,
+ * "domain workflows"). The command line and a tablet app both come here,
+ * so the rules are the same wherever a step is taken.
+ *
+ * Each step is one gs_replica_put_guarded: the fields of the step are
+ * fixed first, and the rule (may this ticket move so? is the balance
+ * enough?) is checked by a guard inside the write transaction, against the
+ * entity as the op will be built on it. Checked any earlier, a step could
+ * pass on a state that the agent or another process changes before the
+ * write — two redemptions at one shop at once would both see the old
+ * balance. A refusal writes nothing and leaves its sentence as the
+ * replica's detail.
+ *
+ * The rules bind this writer only. Stage merges by (round, stage) maximum
+ * and counters by sum (DESIGN §3), so a concurrent step elsewhere may win
+ * when the replicas meet; that is the merge doing its job. Balances stay
+ * non-negative everywhere because only a shop device redeems, against what
+ * it sees, and grants it has not seen only raise the true balance.
+ *
+ * The stage names below are the ticket.stage stages of seeds/schema.json,
+ * in order; tests/unit/store/test_domain.c walks them through the schema.
+ *
+ * SPEC: DESIGN §1 (tickets, points), §3 (stage lattice, points rule).
+ */
+#include "gridsync.h"
+
+#include "config.h"
+#include "domain_int.h"
+#include "field.h"
+#include "identity.h"
+#include "replica_int.h"
+#include "store.h"
+#include "trust.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WHY_BYTES 512
+
+enum {
+    S_REPORTED,
+    S_ACCEPTED,
+    S_DISPATCHED,
+    S_IN_PROGRESS,
+    S_RESOLVED,
+    S_CLOSED,
+    N_STAGES
+};
+
+static const char *const stage_names[N_STAGES] = {
+    "reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
+};
+
+enum { TO_REOPEN = -1, TO_STAY = -2 };
+
+/* A step: the stages it may start from (lo..hi) and where it leads. */
+struct step {
+    const char *name;
+    const char *done; /* the comment's verb */
+    int lo, hi, to;
+};
+
+static const struct step steps[] = {
+    {"accept", "accepted", S_REPORTED, S_REPORTED, S_ACCEPTED},
+    {"dispatch", "dispatched", S_ACCEPTED, S_DISPATCHED, S_DISPATCHED},
+    {"progress", "in progress", S_DISPATCHED, S_IN_PROGRESS, S_IN_PROGRESS},
+    {"resolve", "resolved", S_DISPATCHED, S_IN_PROGRESS, S_RESOLVED},
+    {"close", "closed", S_RESOLVED, S_RESOLVED, S_CLOSED},
+    {"reopen", "reopened", S_RESOLVED, S_CLOSED, TO_REOPEN},
+    {"rate", "rated", S_RESOLVED, S_CLOSED, TO_STAY},
+};
+
+#define N_STEPS (sizeof steps / sizeof steps[0])
+
+/* Say why (a sentence for gs_replica_detail) and return rc. */
+static gs_err
+refuse(gs_replica *r, gs_err rc, const char *fmt, ...)
+{
+    char why[WHY_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    gs_replica_detail_set(r, why);
+    return rc;
+}
+
+static int
+stage_index(const char *name)
+{
+    for (int i = 0; name && i < N_STAGES; i++)
+        if (strcmp(name, stage_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static const struct step *
+step_find(const char *name)
+{
+    for (size_t i = 0; name && i < N_STEPS; i++)
+        if (strcmp(name, steps[i].name) == 0)
+            return &steps[i];
+    return NULL;
+}
+
+/* Who takes a step: by, or this device's replica.name. */
+static const char *
+who(gs_replica *r, const char *by)
+{
+    if (by && *by)
+        return by;
+    const char *name = gs_config_get(gs_replica_cfg(r), "replica.name");
+    if (name && *name)
+        return name;
+    /* unnamed: the directory's name, as peers are shown it */
+    const char *dir = gs_replica_dir(r), *slash = strrchr(dir, '/');
+    return slash && slash[1] ? slash + 1 : dir;
+}
+
+/* Write fields (a JSON object, whose reference this takes) to (type, id)
+ * under guard. */
+static gs_err
+put_fields(gs_replica *r, const char *type, const char *id, json_t *fields,
+           gs_replica_guard_fn guard, void *ctx)
+{
+    char *text = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+    json_decref(fields);
+    if (text == NULL)
+        return GS_ENOMEM;
+    gs_err rc = gs_replica_put_guarded(r, type, id, text, guard, ctx);
+    free(text);
+    return rc;
+}
+
+/* "WHAT by WHO" or "WHAT by WHO: NOTE", a log entry's text. */
+static json_t *
+comment(const char *what, const char *by, const char *note)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s by %s%s%s", what, by,
+             note && *note ? ": " : "", note && *note ? note : "");
+    return json_string(buf);
+}
+
+/* ---- tickets ---- */
+
+struct ticket_guard {
+    const char *id;
+    const struct step *step; /* NULL: report */
+    long long round;         /* where the ticket stands after the step */
+    int stage;
+};
+
+/* The entity's field as current shows it, or NULL. */
+static json_t *
+field_of(const json_t *current, const char *name)
+{
+    return json_object_get(json_object_get(current, "fields"), name);
+}
+
+static bool
+live(const json_t *current)
+{
+    return current && !json_is_true(json_object_get(current, "deleted"));
+}
+
+/* No such entity here (a guard's GS_ENOTFOUND, its sentence in why). */
+static gs_err
+not_here(char *why, size_t len, const char *type, const char *id,
+         const char *made)
+{
+    snprintf(why, len,
+             "no %s %s in this replica; check the id, or sync first if %s "
+             "on another device",
+             type, id, made);
+    return GS_ENOTFOUND;
+}
+
+static gs_err
+ticket_guard(const json_t *current, void *ctx, char *why, size_t len)
+{
+    struct ticket_guard *g = ctx;
+    const struct step *s = g->step;
+    if (s == NULL) {
+        if (current == NULL) {
+            g->round = 0;
+            g->stage = S_REPORTED;
+            return GS_OK;
+        }
+        snprintf(why, len,
+                 "ticket %s exists already%s; choose another id, or show "
+                 "it with 'gridsync ticket show %s'",
+                 g->id, live(current) ? "" : " (deleted)", g->id);
+        return GS_EEXIST;
+    }
+    if (!live(current))
+        return not_here(why, len, "ticket", g->id, "it was reported");
+    json_t *st = field_of(current, "stage");
+    const char *name = json_string_value(json_object_get(st, "stage"));
+    int at = stage_index(name);
+    long long round = json_integer_value(json_object_get(st, "round"));
+    if (at < 0) {
+        snprintf(why, len,
+                 "ticket %s has no workflow stage; %s needs it %s (it was "
+                 "not made with 'ticket report')",
+                 g->id, s->name, stage_names[s->lo]);
+        return GS_ESTAGE;
+    }
+    if (at < s->lo) {
+        snprintf(why, len, "ticket %s is at %s; %s needs it %s first", g->id,
+                 name, s->name, stage_names[s->lo]);
+        return GS_ESTAGE;
+    }
+    if (at > s->hi) {
+        snprintf(why, len,
+                 "ticket %s is at %s; %s needs it at %s%s%s, and a stage "
+                 "never goes back%s",
+                 g->id, name, s->name, stage_names[s->lo],
+                 s->hi > s->lo ? " to " : "",
+                 s->hi > s->lo ? stage_names[s->hi] : "",
+                 at >= S_RESOLVED ? "; reopen it to start a new round" : "");
+        return GS_ESTAGE;
+    }
+    g->round = s->to == TO_REOPEN ? round + 1 : round;
+    g->stage = s->to == TO_REOPEN ? S_REPORTED : s->to == TO_STAY ? at : s->to;
+    return GS_OK;
+}
+
+/* The category's department and deadline_hours from the catalog; false
+ * (with the valid names in why) if there is no such category. */
+static bool
+catalog_category(const char *name, char *dept, size_t dept_len, int *hours,
+                 char *why, size_t why_len)
+{
+    json_error_t err;
+    json_t *cat = json_loadb(gs_default_catalog_json,
+                             gs_default_catalog_json_len, 0, &err);
+    json_t *c;
+    size_t i;
+    bool found = false;
+    int used = snprintf(why, why_len,
+                        "'%s' is not a ticket category; categories:", name);
+    json_array_foreach(json_object_get(cat, "categories"), i, c)
+    {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n && strcmp(n, name) == 0) {
+            snprintf(dept, dept_len, "%s",
+                     json_string_value(json_object_get(c, "department"))
+                         ? json_string_value(json_object_get(c, "department"))
+                         : "");
+            *hours =
+                (int)json_integer_value(json_object_get(c, "deadline_hours"));
+            found = true;
+            break;
+        }
+        if (n && used > 0 && (size_t)used < why_len)
+            used += snprintf(why + used, why_len - (size_t)used, "%s %s",
+                             i ? "," : "", n);
+    }
+    json_decref(cat);
+    return found;
+}
+
+/* A deadline as the generator writes it: "YYYY-MM-DD" or "YYYY-MM-DD
+ * HH:MM". */
+static bool
+deadline_valid(const char *s)
+{
+    int y, mo, d, h = 0, mi = 0, n = 0;
+    size_t len = strlen(s);
+    if (len == 10)
+        n = sscanf(s, "%4d-%2d-%2d", &y, &mo, &d) == 3 ? 3 : 0;
+    else if (len == 16)
+        n = sscanf(s, "%4d-%2d-%2d %2d:%2d", &y, &mo, &d, &h, &mi) == 5 ? 5 : 0;
+    return n && y >= 2000 && y <= 2999 && mo >= 1 && mo <= 12 && d >= 1 &&
+           d <= 31 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && s[4] == '-' &&
+           s[7] == '-';
+}
+
+gs_err
+gs_ticket_report(gs_replica *r, const char *id, const gs_ticket_report_opts *o)
+{
+    char dept[256] = "", why[WHY_BYTES], deadline[32];
+    int hours = 0;
+    if (r == NULL || id == NULL || o == NULL)
+        return GS_EINVAL;
+    if (o->category == NULL || !*o->category)
+        return refuse(r, GS_EINVAL, "a ticket needs a category");
+    if (o->grid == NULL || !*o->grid)
+        return refuse(r, GS_EINVAL,
+                      "a ticket needs its grid (the grid's org path, "
+                      "e.g. yc.s01.c03.g012)");
+    if (!catalog_category(o->category, dept, sizeof dept, &hours, why,
+                          sizeof why))
+        return refuse(r, GS_EINVAL, "%s", why);
+    if (o->deadline) {
+        if (!deadline_valid(o->deadline))
+            return refuse(r, GS_EINVAL,
+                          "deadline '%s' is not a date; give YYYY-MM-DD or "
+                          "'YYYY-MM-DD HH:MM'",
+                          o->deadline);
+        snprintf(deadline, sizeof deadline, "%s", o->deadline);
+    } else {
+        /* the category's time limit from now, on the local clock as the
+         * people who work to it read it */
+        time_t t = time(NULL) + (time_t)hours * 3600;
+        struct tm tm;
+        if (localtime_r(&t, &tm) == NULL ||
+            strftime(deadline, sizeof deadline, "%Y-%m-%d %H:%M", &tm) == 0)
+            return refuse(r, GS_EINVAL,
+                          "cannot read the clock for the "
+                          "deadline; give --deadline");
+    }
+    const char *by = who(r, o->by);
+    json_t *f =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "category", o->category,
+                  "grid", o->grid, "stage", "reported", "department",
+                  o->department ? o->department : dept, "deadline", deadline,
+                  "comments", comment("reported", by, NULL));
+    if (f && o->title)
+        json_object_set_new(f, "title", json_string(o->title));
+    if (f && o->reporter)
+        json_object_set_new(f, "reporter", json_string(o->reporter));
+    if (f && o->address)
+        json_object_set_new(f, "address", json_string(o->address));
+    struct ticket_guard g = {id, NULL, 0, 0};
+    return put_fields(r, "ticket", id, f, ticket_guard, &g);
+}
+
+static gs_err
+ticket_write(gs_replica *r, const char *id, const struct step *s,
+             json_t *fields, const char *by, const char *what, const char *note,
+             long long *round, const char **stage)
+{
+    if (fields == NULL)
+        return GS_ENOMEM;
+    if (s->to == TO_REOPEN)
+        json_object_set_new(fields, "stage", json_string("reopen"));
+    else if (s->to != TO_STAY)
+        json_object_set_new(fields, "stage", json_string(stage_names[s->to]));
+    json_object_set_new(fields, "comments", comment(what, who(r, by), note));
+    struct ticket_guard g = {id, s, 0, 0};
+    gs_err rc = put_fields(r, "ticket", id, fields, ticket_guard, &g);
+    if (rc == GS_OK && round)
+        *round = g.round;
+    if (rc == GS_OK && stage)
+        *stage = stage_names[g.stage];
+    return rc;
+}
+
+gs_err
+gs_ticket_step(gs_replica *r, const char *id, const char *step, const char *arg,
+               const char *note, const char *by, long long *round,
+               const char **stage)
+{
+    char what[512];
+    if (r == NULL || id == NULL)
+        return GS_EINVAL;
+    const struct step *s = step_find(step);
+    if (s == NULL || s->to == TO_STAY)
+        return refuse(r, GS_EINVAL,
+                      "'%s' is not a ticket step; steps: accept, dispatch, "
+                      "progress, resolve, close, reopen",
+                      step ? step : "");
+    bool dispatch = strcmp(s->name, "dispatch") == 0;
+    if (dispatch && (arg == NULL || !*arg))
+        return refuse(r, GS_EINVAL,
+                      "dispatch needs a department: the one that reports "
+                      "for duty (e.g. 城管局)");
+    if (!dispatch && arg)
+        return refuse(r, GS_EINVAL, "%s takes no department", s->name);
+    json_t *f = json_object();
+    if (dispatch) {
+        json_object_set_new(f, "department", json_string(arg));
+        snprintf(what, sizeof what, "dispatched to %s", arg);
+    } else {
+        snprintf(what, sizeof what, "%s", s->done);
+    }
+    return ticket_write(r, id, s, f, by, what, note, round, stage);
+}
+
+gs_err
+gs_ticket_rate(gs_replica *r, const char *id, int stars, const char *note,
+               const char *by)
+{
+    char what[64];
+    if (r == NULL || id == NULL)
+        return GS_EINVAL;
+    if (stars < 1 || stars > 5)
+        return refuse(r, GS_EINVAL, "a rating is 1 to 5 stars, not %d", stars);
+    snprintf(what, sizeof what, "rated %d/5", stars);
+    return ticket_write(r, id, step_find("rate"),
+                        json_pack("{s:i}", "satisfaction", stars), by, what,
+                        note, NULL, NULL);
+}
+
+struct list_filter {
+    const char *stage;
+    gs_replica_json_fn fn;
+    void *ctx;
+};
+
+static int
+list_filter_one(const char *json, void *ctx)
+{
+    struct list_filter *f = ctx;
+    if (f->stage) {
+        json_t *t = json_loads(json, 0, NULL);
+        const char *s =
+            json_string_value(json_object_get(field_of(t, "stage"), "stage"));
+        bool keep = s && strcmp(s, f->stage) == 0;
+        json_decref(t);
+        if (!keep)
+            return 0;
+    }
+    return f->fn(json, f->ctx);
+}
+
+gs_err
+gs_ticket_list(gs_replica *r, const char *grid, const char *stage,
+               unsigned flags, gs_replica_json_fn fn, void *ctx)
+{
+    if (r == NULL || fn == NULL)
+        return GS_EINVAL;
+    if (stage && stage_index(stage) < 0)
+        return refuse(r, GS_EINVAL,
+                      "'%s' is not a stage; stages: reported, accepted, "
+                      "dispatched, in_progress, resolved, closed",
+                      stage);
+    struct list_filter f = {stage, fn, ctx};
+    return gs_replica_list(r, "ticket", grid ? "grid" : NULL, grid, flags,
+                           list_filter_one, &f);
+}
+
+/* ---- points ---- */
+
+struct points_guard {
+    const char *person;
+    long long delta;   /* + grant, - redemption */
+    long long balance; /* after the write */
+};
+
+static gs_err
+points_guard(const json_t *current, void *ctx, char *why, size_t len)
+{
+    struct points_guard *g = ctx;
+    if (!live(current))
+        return not_here(why, len, "person", g->person,
+                        "the person was registered");
+    long long have = json_integer_value(field_of(current, "points"));
+    if (g->delta < 0 && have < -g->delta) {
+        snprintf(why, len,
+                 "the balance of %s is %lld; cannot redeem %lld (grants "
+                 "not yet synced here do not count until they arrive)",
+                 g->person, have, -g->delta);
+        return GS_EBALANCE;
+    }
+    g->balance = have + g->delta;
+    return GS_OK;
+}
+
+#define NOT_SHOP                                                               \
+    "this device is not the points shop: its certificate lacks the shop "      \
+    "flag; ask the authority ('gridsync authority enroll KEY ... --shop')"
+
+/* May this device write redemptions? Certificates only grow, so what the
+ * replica holds now is safe to read before the write. */
+static gs_err
+shop_check(gs_replica *r)
+{
+    const gs_identity *id = gs_replica_identity(r);
+    char hex[65];
+    gs_entity cert;
+    gs_cert_view v;
+    if (memcmp(id->pk, gs_replica_network(r), GS_KEY_BYTES) == 0)
+        return GS_OK; /* the authority (a standalone replica is its own) */
+    gs_trust_id(id->pk, hex);
+    gs_err rc = gs_store_entity_get(
+        gs_replica_store(r), gs_slice_of(GS_TRUST_CERT, strlen(GS_TRUST_CERT)),
+        gs_slice_of(hex, strlen(hex)), &cert);
+    if (rc == GS_ENOTFOUND)
+        return refuse(r, GS_ESHOP,
+                      "this device's certificate is not in this replica "
+                      "yet, so it cannot redeem points; sync with the "
+                      "station (or import its bundle) first");
+    if (rc != GS_OK)
+        return rc;
+    gs_cert_view_read(&cert, &v);
+    bool shop = v.shop;
+    gs_entity_fini(&cert);
+    return shop ? GS_OK : refuse(r, GS_ESHOP, NOT_SHOP);
+}
+
+/* Grant (redeem false) or redeem n points of person. */
+static gs_err
+points_write(gs_replica *r, const char *person, long long n, bool redeem,
+             const char *reason, const char *by, long long *balance)
+{
+    char line[2048];
+    if (r == NULL || person == NULL)
+        return GS_EINVAL;
+    if (n < 1 || n > GS_POINTS_MAX)
+        return refuse(r, GS_EINVAL,
+                      "%s takes a whole number of points from 1 to %d, not "
+                      "%lld",
+                      redeem ? "a redemption" : "a grant", GS_POINTS_MAX, n);
+    if (reason == NULL || !*reason)
+        return refuse(r, GS_EINVAL,
+                      "give the reason: it goes into %s's "
+                      "ledger",
+                      person);
+    gs_err rc = redeem ? shop_check(r) : GS_OK;
+    if (rc != GS_OK)
+        return rc;
+    long long delta = redeem ? -n : n;
+    snprintf(line, sizeof line, "%+lld %s (by %s)", delta, reason, who(r, by));
+    struct points_guard g = {person, delta, 0};
+    rc = put_fields(
+        r, "person", person,
+        json_pack("{s:I, s:s}", "points", (json_int_t)delta, "ledger", line),
+        points_guard, &g);
+    if (rc == GS_ESHOP) /* the store's own rule, should the check miss */
+        gs_replica_detail_set(r, NOT_SHOP);
+    if (rc == GS_OK && balance)
+        *balance = g.balance;
+    return rc;
+}
+
+gs_err
+gs_points_grant(gs_replica *r, const char *person, long long n,
+                const char *reason, const char *by, long long *balance)
+{
+    return points_write(r, person, n, false, reason, by, balance);
+}
+
+gs_err
+gs_points_redeem(gs_replica *r, const char *person, long long n,
+                 const char *reason, const char *by, long long *balance)
+{
+    return points_write(r, person, n, true, reason, by, balance);
+}
+
+gs_err
+gs_points_balance(gs_replica *r, const char *person, long long *balance)
+{
+    char *text = NULL;
+    if (r == NULL || person == NULL || balance == NULL)
+        return GS_EINVAL;
+    gs_err rc = gs_replica_get(r, "person", person, GS_REVEAL, &text);
+    if (rc != GS_OK)
+        return rc;
+    json_t *p = json_loads(text, 0, NULL);
+    free(text);
+    if (p == NULL)
+        return GS_ENOMEM;
+    *balance = json_integer_value(field_of(p, "points"));
+    json_decref(p);
+    return GS_OK;
+}
