@@ -124,17 +124,47 @@ who(gs_replica *r, const char *by)
     return slash && slash[1] ? slash + 1 : dir;
 }
 
+/* The grid of (type, id): the one fields set, else the one it holds;
+ * NULL if neither says. A new reference in *held if read from it. */
+static const char *
+grid_of(gs_replica *r, const char *type, const char *id, const json_t *fields,
+        json_t **held)
+{
+    char *text = NULL;
+    *held = NULL;
+    const char *g = json_string_value(json_object_get(fields, "grid"));
+    if (g)
+        return g;
+    if (gs_replica_get(r, type, id, 0, &text) != GS_OK)
+        return NULL;
+    *held = json_loads(text, 0, NULL);
+    free(text);
+    return json_string_value(
+        json_object_get(json_object_get(*held, "fields"), "grid"));
+}
+
 /* Write fields (a JSON object, whose reference this takes) to (type, id)
- * under guard. */
+ * under guard. When the entity's grid is an org path inside this
+ * replica's scope, the op goes under the grid's scope: a station's step
+ * on a ticket of one of its grids must reach the grid's tablets, which
+ * read only their grid. */
 static gs_err
 put_fields(gs_replica *r, const char *type, const char *id, json_t *fields,
            gs_replica_guard_fn guard, void *ctx)
 {
+    char own[GS_SCOPE_BYTES_MAX + 1];
+    json_t *held = NULL;
     char *text = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+    const char *grid = fields ? grid_of(r, type, id, fields, &held) : NULL;
+    snprintf(own, sizeof own, "%s", gs_replica_scope(r));
+    bool moved = grid && strcmp(grid, own) != 0 &&
+                 gs_replica_scope_use(r, grid) == GS_OK;
     json_decref(fields);
-    if (text == NULL)
-        return GS_ENOMEM;
-    gs_err rc = gs_replica_put_guarded(r, type, id, text, guard, ctx);
+    json_decref(held);
+    gs_err rc = text ? gs_replica_put_guarded(r, type, id, text, guard, ctx)
+                     : GS_ENOMEM;
+    if (moved && gs_replica_scope_use(r, own) != GS_OK)
+        rc = rc == GS_OK ? GS_EINVAL : rc; /* cannot be: own was in use */
     free(text);
     return rc;
 }

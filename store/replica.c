@@ -2254,6 +2254,12 @@ gs_replica_cfg(const gs_replica *r)
 }
 
 const char *
+gs_replica_scope(const gs_replica *r)
+{
+    return r->scope;
+}
+
+const char *
 gs_replica_dir(const gs_replica *r)
 {
     return r->dir;

@@ -20,6 +20,9 @@ const gs_identity *gs_replica_identity(const gs_replica *r);
 const uint8_t *gs_replica_network(const gs_replica *r);
 const gs_config *gs_replica_cfg(const gs_replica *r);
 const char *gs_replica_dir(const gs_replica *r);
+/* The scope this handle writes under (replica.scope, or what
+ * gs_replica_scope_use set). */
+const char *gs_replica_scope(const gs_replica *r);
 /* The device key of r, to sign and to derive the transport key from;
  * *id is borrowed from r. A sealed key still locked is unlocked with pass
  * (passlen bytes; NULL: none) first. GS_EBADPASS, with a sentence in why,

@@ -95,4 +95,18 @@ expect_eq "list --grid --stage" \
 expect_rc "list --stage bogus" 1 "$GS" ticket list --stage bogus
 expect_grep "list --stage bogus: stages" "stages: reported, accepted" "$TMP/err"
 expect_rc "--stage outside list" 2 "$GS" ticket accept T-2 --stage reported
+
+# a station's steps on a ticket of one of its grids go under the grid's
+# scope, so the grid's tablets (which read only their grid) get them
+S=$TMP/station
+"$GS" init "$S" --scope yc.s1 --name 站 >/dev/null || fail "init station"
+expect_rc "station reports in grid g1" 0 "$GS" -r "$S" ticket report T-9 \
+    --category 市政设施 --grid yc.s1.g1
+expect_rc "station accepts it" 0 "$GS" -r "$S" ticket accept T-9
+expect_rc "a ticket whose grid is no scope of ours" 0 "$GS" -r "$S" ticket \
+    report T-10 --category 市政设施 --grid g7
+expect_eq "ops by feed" "$("$GS" -r "$S" feeds --json | python3 -c '
+import json, sys
+print(sorted((f["scope"], f["seq"]) for f in map(json.loads, sys.stdin)))')" \
+    "[('yc.s1', 1), ('yc.s1.g1', 2)]"
 finish
