@@ -157,9 +157,8 @@ gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
     return signed_;
 }
 
-/* A redemption: the op takes from a "points" counter. */
-static bool
-is_redemption(const gs_op *op)
+bool
+gs_trust_is_redemption(const gs_op *op)
 {
     for (size_t i = 0; i < op->n_updates; i++) {
         const gs_update *u = &op->updates[i];
@@ -196,7 +195,7 @@ gs_trust_check(const gs_trust_dev *d, const gs_op *op,
         return GS_ESCOPE;
     if (c.until && gs_hlc_ms(op->hlc) >= c.until)
         return GS_EEXPIRED;
-    if (!c.shop && is_redemption(op))
+    if (!c.shop && gs_trust_is_redemption(op))
         return GS_ESHOP;
     if (d->revocation) {
         uint64_t cut;

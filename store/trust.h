@@ -72,6 +72,10 @@ bool gs_scope_covers(gs_slice outer, gs_slice scope);
  * not enrolled yet), unlike ops that fail their signature or chain. */
 bool gs_trust_refusal(gs_err rc);
 
+/* A redemption: the op takes from a "points" counter (only a device whose
+ * certificate has the shop flag may write one). */
+bool gs_trust_is_redemption(const gs_op *op);
+
 /* The id of a device's cert and revocation: 64 lowercase hex + NUL. */
 void gs_trust_id(const uint8_t key[GS_KEY_BYTES], char out[65]);
 

@@ -1334,6 +1334,11 @@ test_trust_local_writes(void **state)
     struct build into_trust = {&pend_trust, "household", "name", GS_KIND_LWW,
                                0};
     assert_write_refused(f->s, &into_trust, GS_ESCOPE);
+    /* nor a redemption: only a certificate can carry the shop flag, so a
+     * device without one would redeem where every peer refuses it */
+    struct build pend_redeem = {&pend, "member", "points", GS_KIND_COUNTER,
+                                -5};
+    assert_write_refused(f->s, &pend_redeem, GS_ESHOP);
     /* once enrolled (for yc.g1), yc.g5 is closed to it */
     gs_test_writer_init(&pend_g1, 21, "yc.g1", net_pk);
     enroll(f->s, &pend_g1, "yc.g1", false);
