@@ -50,6 +50,11 @@
 
 #define CONNS_MAX 256
 #define SESSION_IDLE_S 30.0 /* a session with no message for this long ends */
+/* An inbound peer shows its link only by its messages (ZeroMQ reports no
+ * disconnect per ROUTER peer): one not heard from for this long is shown
+ * as not connected (status), though gossip still tries it; one silent in
+ * a session for SESSION_IDLE_S is taken as gone. */
+#define INBOUND_SEEN_S 120.0
 #define BAN_S 60.0
 #define TICK_MS 200
 #define LOCK_FILE "agent.lock"
@@ -58,6 +63,7 @@
 
 struct conn {
     bool used, dialed, up, gossip, dirty, banned_once;
+    bool quiet; /* inbound, not heard from for INBOUND_SEEN_S */
     int peer; /* dialed: transport handle */
     uint8_t rid[GS_NET_RID_BYTES_MAX];
     size_t rid_len;
@@ -742,7 +748,14 @@ tick(gs_agent *a)
             continue;
         if (c->sess && now - c->last_rx > SESSION_IDLE_S) {
             end_session(a, c, GS_ETIMEOUT);
+            if (!c->dialed)
+                c->up = false; /* gone silent in a session: gone */
             continue;
+        }
+        bool quiet = !c->dialed && now - c->last_rx > INBOUND_SEEN_S;
+        if (quiet != c->quiet) { /* status shows it; gossip still tries */
+            c->quiet = quiet;
+            a->status_dirty = true;
         }
         if (c->sess || !c->up)
             continue;
@@ -797,7 +810,7 @@ write_status(gs_agent *a, bool running)
         json_object_set_new(p, "endpoint", c->dialed
                                                ? json_string(c->endpoint)
                                                : json_null());
-        json_object_set_new(p, "connected", json_boolean(c->up));
+        json_object_set_new(p, "connected", json_boolean(c->up && !c->quiet));
         if (c->last_contact) {
             strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ",
                      gmtime_r(&c->last_contact, &tm));
