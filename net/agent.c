@@ -64,6 +64,7 @@
 struct conn {
     bool used, dialed, up, gossip, dirty, banned_once;
     bool quiet; /* inbound, not heard from for INBOUND_SEEN_S */
+    bool provisional; /* inbound, admitted to show its token in HELLO */
     int peer; /* dialed: transport handle */
     uint8_t rid[GS_NET_RID_BYTES_MAX];
     size_t rid_len;
@@ -131,6 +132,9 @@ struct gs_agent {
     uint64_t refused_keys; /* handshakes refused: key not accepted */
     double refused_logged;
     uint8_t refused_last[32]; /* the key refused_logged is about */
+    /* our admission token (store/trust.h), from our certificate */
+    uint8_t token[GS_TRUST_TOKEN_BYTES];
+    bool has_token;
     bool status_dirty;
     double status_at;
     gs_buf msg;
@@ -270,6 +274,7 @@ trust_refresh(gs_agent *a)
         return; /* read again next time */
     a->trust_seq = h.seq;
     a->trust_read = true;
+    a->has_token = gs_trust_token_get(a->st, a->network, a->id->pk, a->token);
     /* the certificates moved: if they say we are revoked, let go of
      * what we may no longer read */
     gs_store_purge_result pr;
@@ -314,38 +319,13 @@ agent_read_scopes(const uint8_t device[GS_KEY_BYTES],
     return store_read_scopes(a->st, a->network, device, out, max);
 }
 
-/* The transport's ZAP decision (DESIGN §5): the authority, enrolled
- * devices and the keys of agent.peers / agent.accept (devices whose
- * certificate has not reached this replica yet) are let in; a revoked
- * device never is. */
-static bool
-admit(const uint8_t curve_pk[32], void *ctx)
+/* Log a refused device: a peer redialing every second is one line per
+ * 10 s, not spam. */
+static void
+refused_log(gs_agent *a, const uint8_t curve_pk[32], const char *why)
 {
-    gs_agent *a = ctx;
-    uint8_t auth[32];
-    const char *why = "not enrolled by the district authority nor in "
-                      "agent.peers or agent.accept";
-    if (banned(a, curve_pk))
-        return false;
-    trust_refresh(a);
-    if (!a->trust_read) {
-        /* fail closed: without the revocations nobody is let in */
-        why = "this replica could not read its certificates just now";
-    } else if (keyset_has(&a->revoked, curve_pk)) {
-        why = "revoked by the district authority";
-    } else {
-        if (gs_net_curve_keys(a->network, NULL, auth, NULL) == GS_OK &&
-            !sodium_memcmp(auth, curve_pk, 32))
-            return true;
-        if (keyset_has(&a->enrolled, curve_pk))
-            return true;
-        for (size_t i = 0; i < a->n_accept; i++)
-            if (!sodium_memcmp(a->accept[i], curve_pk, 32))
-                return true;
-    }
     a->refused_keys++;
     a->status_dirty = true;
-    /* a peer redialing every second is one line per 10 s, not spam */
     if (mono() - a->refused_logged > 10.0 ||
         sodium_memcmp(a->refused_last, curve_pk, 32) != 0) {
         memcpy(a->refused_last, curve_pk, 32);
@@ -356,7 +336,70 @@ admit(const uint8_t curve_pk[32], void *ctx)
               why, h, (unsigned long long)a->refused_keys);
         a->refused_logged = mono();
     }
-    return false;
+}
+
+/* The transport's ZAP decision (DESIGN §5): the authority, enrolled
+ * devices and the keys of agent.peers / agent.accept are let in; a
+ * revoked device never is; any other device is let in only to present
+ * its admission token in HELLO (hello_check), for a replica that has not
+ * heard of its certificate yet. */
+static int
+admit(const uint8_t curve_pk[32], void *ctx)
+{
+    gs_agent *a = ctx;
+    uint8_t auth[32];
+    const char *why;
+    if (banned(a, curve_pk))
+        return GS_NET_REFUSE;
+    trust_refresh(a);
+    if (!a->trust_read) {
+        /* fail closed: without the revocations nobody is let in */
+        why = "this replica could not read its certificates just now";
+    } else if (keyset_has(&a->revoked, curve_pk)) {
+        why = "revoked by the district authority";
+    } else {
+        if (gs_net_curve_keys(a->network, NULL, auth, NULL) == GS_OK &&
+            !sodium_memcmp(auth, curve_pk, 32))
+            return GS_NET_ADMIT;
+        if (keyset_has(&a->enrolled, curve_pk))
+            return GS_NET_ADMIT;
+        for (size_t i = 0; i < a->n_accept; i++)
+            if (!sodium_memcmp(a->accept[i], curve_pk, 32))
+                return GS_NET_ADMIT;
+        return GS_NET_ADMIT_HELLO;
+    }
+    refused_log(a, curve_pk, why);
+    return GS_NET_REFUSE;
+}
+
+/* A device admitted only to make its case (GS_NET_ADMIT_HELLO): its HELLO
+ * must carry the authority's admission token for its key, else the
+ * session ends with GS_EDENIED and it learns why from the ERROR. */
+static gs_err
+hello_check(const gs_wire_hello *h, void *ctx)
+{
+    gs_agent *a = ctx;
+    uint8_t curve[32];
+    if (crypto_sign_ed25519_pk_to_curve25519(curve, h->device) != 0)
+        memset(curve, 0, sizeof curve);
+    trust_refresh(a);
+    if (keyset_has(&a->revoked, curve)) {
+        refused_log(a, curve, "revoked by the district authority");
+        return GS_EDENIED;
+    }
+    if (gs_trust_token_verify(a->network, h->device, h->cert.p, h->cert.n)) {
+        char d[17];
+        hex8(h->device, d);
+        logf_(a, "admitted device %s…, not enrolled here yet, on its "
+                 "admission token; its certificate comes with its `trust`",
+              d);
+        return GS_OK;
+    }
+    refused_log(a, curve,
+                "not enrolled by the district authority (no certificate "
+                "here, no admission token in its HELLO) nor in agent.peers "
+                "or agent.accept");
+    return GS_EDENIED;
 }
 
 static gs_err
@@ -530,7 +573,17 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
                      "peer); asking for those feeds from their start",
                   lb, (unsigned long long)s->suspects);
     }
-    if (rc != GS_OK && hostile_code(rc) && s->peer_error == GS_OK) {
+    if (s->peer_error == GS_EDENIED)
+        logf_(a, "peer %s refused us: this device is not enrolled there, "
+                 "or was revoked; ask the district to enroll its key "
+                 "(gridsync authority enroll), then bring this device the "
+                 "district's bundle so that it can show its certificate",
+              lb);
+    /* a device we refused for want of a certificate or token is not
+     * hostile: it may come back enrolled */
+    bool refused_hello = rc == GS_EDENIED && c->provisional;
+    if (rc != GS_OK && hostile_code(rc) && s->peer_error == GS_OK &&
+        !refused_hello) {
         a->hostile[rc]++;
         ban(a, c->curve);
         logf_(a, "peer %s broke the protocol (%s: %s); ignoring its key for "
@@ -589,6 +642,9 @@ start_session(gs_agent *a, struct conn *c)
     o.read_fn = agent_read_scopes;
     o.read_ctx = a;
     o.peer_device = c->device;
+    trust_refresh(a);
+    if (a->has_token) /* for a peer that has not heard of us yet */
+        o.cert = gs_slice_of(a->token, sizeof a->token);
     c->next_id = (c->next_id + 1) & 0x7fffffffu;
     o.id = c->next_id | (c->dialed ? 0 : 0x80000000u);
     o.gossip = true;
@@ -622,8 +678,10 @@ on_message(gs_agent *a, const gs_net_event *ev, const gs_buf *msg)
         c->rid_len = ev->from.rid_len;
         memcpy(c->curve, ev->curve_pk, 32);
     }
-    if (!c->dialed)
+    if (!c->dialed) {
         c->up = true; /* a message is all an inbound peer shows of its link */
+        c->provisional = ev->provisional;
+    }
     c->last_rx = mono();
     c->last_contact = time(NULL);
     a->status_dirty = true;
@@ -650,6 +708,10 @@ on_message(gs_agent *a, const gs_net_event *ev, const gs_buf *msg)
         o.gossip = true;
         o.read_fn = agent_read_scopes;
         o.read_ctx = a;
+        if (c->provisional) { /* let in to show its token (admit) */
+            o.hello_fn = hello_check;
+            o.hello_ctx = a;
+        }
         if (gs_session_new(&o, &c->sess) != GS_OK) {
             c->sess = NULL;
             return;
@@ -1243,6 +1305,10 @@ gs_sync_once_pass(const char *dir, const char *peer, const char *pass,
     o.read_fn = sync_read_scopes;
     o.read_ctx = r;
     o.peer_device = ed;
+    uint8_t token[GS_TRUST_TOKEN_BYTES];
+    if (gs_trust_token_get(gs_replica_store(r), gs_replica_network(r), id->pk,
+                           token))
+        o.cert = gs_slice_of(token, sizeof token);
     randombytes_buf(&o.id, sizeof o.id);
     o.id &= 0x7fffffffu;
     if ((rc = gs_session_new(&o, &s)) != GS_OK)
@@ -1298,7 +1364,15 @@ gs_sync_once_pass(const char *dir, const char *peer, const char *pass,
             rc = gs_session_result(s);
             if (rc == GS_OK)
                 linger_for_bye(net, &msg, s);
-            if (rc != GS_OK)
+            if (rc == GS_EDENIED && gs_session_stats_get(s)->peer_error)
+                gs_why(why, why_len, rc,
+                        "%s refused us: this device is not enrolled there "
+                        "(no certificate it knows, no admission token) or "
+                        "was revoked; ask the district to enroll its key "
+                        "(gridsync authority enroll), then bring this "
+                        "device the district's bundle",
+                        at + 1);
+            else if (rc != GS_OK)
                 gs_why(why, why_len, rc, "session with %s ended: %s%s",
                         at + 1, gs_strerror(rc),
                         gs_session_stats_get(s)->peer_error

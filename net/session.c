@@ -487,7 +487,7 @@ fill_hello(gs_session *s, gs_wire_hello *h)
 {
     memcpy(h->network, s->o.network, GS_KEY_BYTES);
     memcpy(h->device, s->o.device, GS_KEY_BYTES);
-    h->cert = gs_slice_of(NULL, 0);
+    h->cert = s->o.dialer ? s->o.cert : gs_slice_of(NULL, 0);
     h->n_scopes = s->n_sc;
     for (size_t i = 0; i < s->n_sc; i++)
         h->scopes[i] = s->sc[i].slice;
@@ -551,6 +551,9 @@ on_hello(gs_session *s, const gs_wire_msg *rx)
         return GS_EPROTO;
     s->o.id = rx->session; /* so an ERROR reaches the right session */
     if ((rc = check_hello(s, &rx->u.hello)) != GS_OK)
+        return rc;
+    if (s->o.hello_fn &&
+        (rc = s->o.hello_fn(&rx->u.hello, s->o.hello_ctx)) != GS_OK)
         return rc;
     if ((rc = read_scopes_get(s, rx->u.hello.device)) != GS_OK)
         return rc;

@@ -61,6 +61,13 @@ typedef struct gs_session_opts {
     gs_session_read_fn read_fn;
     void *read_ctx;
     const uint8_t *peer_device;
+    /* Dialer: what HELLO's cert field carries (our admission token, see
+     * store/trust.h; empty: nothing). Listener: hello_fn, if set, judges
+     * the peer's HELLO (after the network and key checks); an error ends
+     * the session with that code in an ERROR to the peer. */
+    gs_slice cert;
+    gs_err (*hello_fn)(const gs_wire_hello *h, void *ctx);
+    void *hello_ctx;
 } gs_session_opts;
 
 typedef struct gs_session_stats {

@@ -632,7 +632,8 @@ static bool
 zap_serve(gs_net *n)
 {
     zmq_msg_t f[ZAP_FRAMES];
-    char user[2 * GS_NET_CURVE_BYTES + 1] = "";
+    char user[2 * GS_NET_CURVE_BYTES + 2] = "";
+    int verdict;
     const char *status = "400", *text = "key not admitted";
     int total, got;
 
@@ -647,10 +648,16 @@ zap_serve(gs_net *n)
         text = "only CURVE is admitted";
     else if (zmq_msg_size(&f[6]) != GS_NET_CURVE_BYTES)
         text = "malformed CURVE key";
-    else if (n->admit && n->admit(zmq_msg_data(&f[6]), n->admit_ctx)) {
+    else if (n->admit &&
+             (verdict = n->admit(zmq_msg_data(&f[6]), n->admit_ctx)) !=
+                 GS_NET_REFUSE) {
+        /* the User-Id is the key's hex, after a '?' if its HELLO is to
+         * be judged (read_router sets provisional) */
         status = "200";
         text = "OK";
-        sodium_bin2hex(user, sizeof user, zmq_msg_data(&f[6]),
+        bool hello = verdict == GS_NET_ADMIT_HELLO;
+        user[0] = '?';
+        sodium_bin2hex(user + hello, sizeof user - 1, zmq_msg_data(&f[6]),
                        GS_NET_CURVE_BYTES);
     }
     if (zmq_send(n->zap, "1.0", 3, ZMQ_DONTWAIT | ZMQ_SNDMORE) >= 0 &&
@@ -692,6 +699,11 @@ read_router(gs_net *n, gs_net_event *ev, gs_buf *msg, bool *got_ev)
     if (rid_len == 0 || rid_len > GS_NET_RID_BYTES_MAX)
         goto out;
     user = zmq_msg_gets(&f[1], "User-Id");
+    ev->provisional = false;
+    if (user && user[0] == '?') {
+        ev->provisional = true;
+        user++;
+    }
     if (!user || strlen(user) != 2 * GS_NET_CURVE_BYTES ||
         sodium_hex2bin(ev->curve_pk, GS_NET_CURVE_BYTES, user, strlen(user),
                        NULL, &bin_len, NULL) != 0 ||

@@ -42,11 +42,16 @@
 typedef struct gs_net gs_net;
 
 /* Decide whether a connecting peer may in: curve_pk is the peer's CURVE
- * public key (what CURVE authenticated). Return true to admit. Called from
+ * public key (what CURVE authenticated). Return GS_NET_ADMIT, or
+ * GS_NET_REFUSE, or GS_NET_ADMIT_HELLO: let it in so that its HELLO can
+ * make its case (a device this replica has not heard of, presenting its
+ * admission token); its messages then come with `provisional` set, and
+ * the caller must judge the HELLO before anything else. Called from
  * inside gs_net_recv, on the caller's thread, once per handshake (a
  * refused peer that keeps redialing is asked again each time). It must
  * not call gs_net functions on the same gs_net. */
-typedef bool (*gs_net_admit_fn)(const uint8_t curve_pk[32], void *ctx);
+enum { GS_NET_REFUSE = 0, GS_NET_ADMIT = 1, GS_NET_ADMIT_HELLO = 2 };
+typedef int (*gs_net_admit_fn)(const uint8_t curve_pk[32], void *ctx);
 
 /* Read by gs_net_open only (borrowed for the call; nothing is kept: the
  * secret key is converted into sodium_malloc memory). */
@@ -141,6 +146,7 @@ typedef struct gs_net_event {
     enum gs_net_event_kind kind;
     gs_net_addr from;     /* GS_NET_MSG, TOOBIG; .peer for UP/DOWN/REFUSED */
     uint8_t curve_pk[32]; /* GS_NET_MSG, TOOBIG: the sender's key */
+    bool provisional;     /* GS_NET_MSG, TOOBIG: admitted on GS_NET_ADMIT_HELLO */
     char why[128];        /* GS_NET_REFUSED: what went wrong, for a person */
     size_t size;          /* GS_NET_TOOBIG: the message's size */
 } gs_net_event;

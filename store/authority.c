@@ -267,6 +267,17 @@ gs_authority_enroll(gs_replica *r, const char *device,
         rc = up_lww(&t, c, "shop", &shop);
     if (rc == GS_OK && (o->until_ms || !have))
         rc = up_lww(&t, c, "until", &until);
+    /* the admission token (store/trust.h): the same bytes every time
+     * (Ed25519 is deterministic), written once */
+    uint8_t tok[GS_TRUST_TOKEN_BYTES];
+    char tok_hex[2 * GS_TRUST_TOKEN_BYTES + 1];
+    gs_vref token = {GS_V_STR, 0, {NULL, 0}};
+    gs_trust_token_sign(id->pk, id->sk, key, tok);
+    sodium_bin2hex(tok_hex, sizeof tok_hex, tok, sizeof tok);
+    token.s = gs_slice_of(tok_hex, 2 * GS_TRUST_TOKEN_BYTES);
+    if (rc == GS_OK && !(have && gs_trust_token_get(gs_replica_store(r),
+                                                    id->pk, key, tok)))
+        rc = up_lww(&t, c, "token", &token);
     if (rc == GS_OK)
         rc = up_set_add(&t, "write", o->write, o->n_write);
     if (rc == GS_OK)

@@ -273,3 +273,60 @@ gs_trust_purge(struct gs_store *st, const uint8_t *network,
     const gs_slice keep = SLICE(GS_TRUST_SCOPE);
     return gs_store_purge(st, self, &keep, 1, out);
 }
+
+#define TOKEN_TAG "gridsync-admit-v1"
+
+static void
+token_message(const uint8_t *network, const uint8_t *device, uint8_t *out)
+{
+    memcpy(out, TOKEN_TAG, sizeof TOKEN_TAG - 1);
+    memcpy(out + sizeof TOKEN_TAG - 1, network, GS_KEY_BYTES);
+    memcpy(out + sizeof TOKEN_TAG - 1 + GS_KEY_BYTES, device, GS_KEY_BYTES);
+}
+
+#define TOKEN_MSG_BYTES (sizeof TOKEN_TAG - 1 + 2 * GS_KEY_BYTES)
+
+void
+gs_trust_token_sign(const uint8_t *network, const uint8_t *sk,
+                    const uint8_t device[GS_KEY_BYTES],
+                    uint8_t token[GS_TRUST_TOKEN_BYTES])
+{
+    uint8_t m[TOKEN_MSG_BYTES];
+    token_message(network, device, m);
+    crypto_sign_detached(token, NULL, m, sizeof m, sk);
+}
+
+bool
+gs_trust_token_verify(const uint8_t *network,
+                      const uint8_t device[GS_KEY_BYTES], const uint8_t *token,
+                      size_t n)
+{
+    uint8_t m[TOKEN_MSG_BYTES];
+    if (n != GS_TRUST_TOKEN_BYTES)
+        return false;
+    token_message(network, device, m);
+    return crypto_sign_verify_detached(token, m, sizeof m, network) == 0;
+}
+
+bool
+gs_trust_token_get(struct gs_store *st, const uint8_t *network,
+                   const uint8_t device[GS_KEY_BYTES],
+                   uint8_t token[GS_TRUST_TOKEN_BYTES])
+{
+    char hex[65];
+    gs_entity e;
+    gs_vref v;
+    bool ok = false;
+    gs_trust_id(device, hex);
+    if (gs_store_entity_get(st, SLICE(GS_TRUST_CERT), gs_slice_of(hex, 64),
+                            &e) != GS_OK)
+        return false;
+    if (lww_of(&e, "token", &v) && v.type == GS_V_STR &&
+        v.s.n == 2 * GS_TRUST_TOKEN_BYTES &&
+        sodium_hex2bin(token, GS_TRUST_TOKEN_BYTES, (const char *)v.s.p, v.s.n,
+                       NULL, NULL, NULL) == 0)
+        ok = gs_trust_token_verify(network, device, token,
+                                   GS_TRUST_TOKEN_BYTES);
+    gs_entity_fini(&e);
+    return ok;
+}

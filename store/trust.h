@@ -72,6 +72,29 @@ bool gs_scope_covers(gs_slice outer, gs_slice scope);
  * not enrolled yet), unlike ops that fail their signature or chain. */
 bool gs_trust_refusal(gs_err rc);
 
+/* ---- admission tokens (docs/trust.md §3) ----
+ * At enrolment the authority also signs, with its own key, the message
+ * "gridsync-admit-v1" || network || device, and writes the signature into
+ * the certificate (field "token", 128 hex). A device presents it in HELLO
+ * (the cert field); a replica that has not heard of the device yet admits
+ * it on the token alone, which anyone can check with the network id. */
+#define GS_TRUST_TOKEN_BYTES 64
+
+/* token = the authority's (sk, whose public half is network) signature. */
+void gs_trust_token_sign(const uint8_t *network, const uint8_t *sk,
+                         const uint8_t device[GS_KEY_BYTES],
+                         uint8_t token[GS_TRUST_TOKEN_BYTES]);
+/* Whether token (n bytes) is network's admission of device. */
+bool gs_trust_token_verify(const uint8_t *network,
+                           const uint8_t device[GS_KEY_BYTES],
+                           const uint8_t *token, size_t n);
+/* device's token from its certificate in st: true if there is a valid
+ * one (checked against network). */
+struct gs_store;
+bool gs_trust_token_get(struct gs_store *st, const uint8_t *network,
+                        const uint8_t device[GS_KEY_BYTES],
+                        uint8_t token[GS_TRUST_TOKEN_BYTES]);
+
 /* A redemption: the op takes from a "points" counter (only a device whose
  * certificate has the shop flag may write one). */
 bool gs_trust_is_redemption(const gs_op *op);

@@ -6,7 +6,9 @@
 #   read scoping (must show 6): the tablet's store holds no feed outside
 #     its grid and trust; the station's none outside yc.s1;
 #   handshake (must show 7): an unenrolled device dialing the station is
-#     refused at the handshake, and both logs say why;
+#     refused at the handshake, and both logs say why; a device enrolled
+#     after the station last heard of the certificates is let in on the
+#     admission token its HELLO carries;
 #   ingest (must show 2): a device enrolled to write yc.s1.g2 (and read
 #     yc.s1) whose ops were
 #     written before its certificate reached it: those outside its grid
@@ -109,6 +111,35 @@ expect_grep "the station logs the refusal" \
     "refused a device at the handshake: not enrolled" "$TMP/station.log"
 expect_rc "rogue's op is not on the station" 1 gsr station get household R-1
 stop_agent rogue
+
+# ---- a device enrolled after the station last heard of the certificates
+# shows its admission token in HELLO: let in on it, its certificate then
+# comes in its `trust` (DESIGN §5: "a peer presenting a valid certificate
+# in HELLO for a device the replica has not heard of yet") ----
+ENROLL=0 node newbie yc.s1.g1 yc.s1.g1
+"$GS" -r "$AUTH" authority enroll "${KEY[newbie]}" --name newbie --role tablet \
+    --write yc.s1.g1 --read yc.s1.g1 >/dev/null || fail "enroll newbie"
+"$GS" -r "$AUTH" bundle export "$TMP/newbie.bundle" >/dev/null
+expect_rc "only the newbie gets it" 0 gsr newbie bundle import \
+    "$TMP/newbie.bundle"
+expect_rc "the station has not heard of the newbie" 1 \
+    gsr station get cert "${KEY[newbie]}"
+gsr newbie config set agent.peers \
+    "${KEY[station]}@tcp://127.0.0.1:${PORT[station]}" >/dev/null
+expect_rc "the newbie writes" 0 gsr newbie put household NB-1 head=新
+start_agent newbie
+t0=$SECONDS
+until gsr station get household NB-1 >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -ge 20 ] && break
+    sleep 0.3
+done
+expect_rc "the newbie's op reached the station" 0 \
+    gsr station get household NB-1
+expect_grep "the station admitted it on its token" "on its admission token" \
+    "$TMP/station.log"
+expect_rc "and now holds its certificate" 0 gsr station get cert \
+    "${KEY[newbie]}"
+stop_agent newbie
 
 # ---- ingest rules: outside the grid, a redemption without shop ----
 ENROLL=0 node tab2 yc.s1.g2

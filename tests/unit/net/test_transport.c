@@ -30,9 +30,10 @@ struct admit_list {
     const uint8_t *keys[4]; /* curve keys admitted */
     int n;
     int calls;
+    bool hello; /* others: GS_NET_ADMIT_HELLO rather than refused */
 };
 
-static bool
+static int
 admit_listed(const uint8_t curve_pk[32], void *ctx)
 {
     struct admit_list *a = ctx;
@@ -40,8 +41,8 @@ admit_listed(const uint8_t curve_pk[32], void *ctx)
     a->calls++;
     for (int i = 0; i < a->n; i++)
         if (memcmp(a->keys[i], curve_pk, 32) == 0)
-            return true;
-    return false;
+            return GS_NET_ADMIT;
+    return a->hello ? GS_NET_ADMIT_HELLO : GS_NET_REFUSE;
 }
 
 struct node {
@@ -281,6 +282,45 @@ test_transport_admitted_peer_exchanges_both_ways(void **state)
     /* a redial takes the freed handle and comes up again */
     assert_int_equal(dial_up(&d, &l), peer);
     assert_int_equal(l.seen[GS_NET_UP] + l.seen[GS_NET_DOWN], 0);
+    node_close(&d);
+    node_close(&l);
+}
+
+/* A peer let in to make its case in HELLO (GS_NET_ADMIT_HELLO): its
+ * messages come marked provisional, an admitted peer's do not (issue 5:
+ * a device presenting an admission token the replica has not heard of). */
+static void
+test_transport_hello_admission_marks_messages(void **state)
+{
+    struct admit_list a = {0};
+    struct node l, d;
+    struct node *both[] = {&l, &d};
+    static const char hello[] = "HELLO with a token";
+    gs_net_addr to = {0};
+
+    (void)state;
+    a.hello = true;
+    node_open(&l, 30, &a, 0, NULL);
+    node_open(&d, 31, NULL, 0, NULL);
+    to.peer = dial_up(&d, &l);
+    assert_int_equal(gs_net_send(d.n, &to, hello, sizeof hello), GS_OK);
+    assert_true(pump(both, 2, &l, GS_NET_MSG, WAIT_MS));
+    assert_msg(&l, hello, sizeof hello);
+    assert_true(l.last[GS_NET_MSG].provisional);
+    assert_memory_equal(l.last[GS_NET_MSG].curve_pk, d.curve_pk, 32);
+    node_close(&d);
+    node_close(&l);
+
+    /* listed: admitted outright */
+    memset(&a, 0, sizeof a);
+    node_keys(&d, 33);
+    a.keys[a.n++] = d.curve_pk;
+    node_open(&l, 32, &a, 0, NULL);
+    node_open(&d, 33, NULL, 0, NULL);
+    to.peer = dial_up(&d, &l);
+    assert_int_equal(gs_net_send(d.n, &to, hello, sizeof hello), GS_OK);
+    assert_true(pump(both, 2, &l, GS_NET_MSG, WAIT_MS));
+    assert_false(l.last[GS_NET_MSG].provisional);
     node_close(&d);
     node_close(&l);
 }
@@ -611,6 +651,7 @@ main(void)
         cmocka_unit_test(test_transport_endpoint),
         cmocka_unit_test(test_transport_admitted_peer_exchanges_both_ways),
         cmocka_unit_test(test_transport_refused_peer_gets_refused),
+        cmocka_unit_test(test_transport_hello_admission_marks_messages),
         cmocka_unit_test(test_transport_oversized_message_dropped),
         cmocka_unit_test(test_transport_wrong_server_key_never_up),
         cmocka_unit_test(test_transport_unexpected_frames_dropped),

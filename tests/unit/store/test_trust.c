@@ -655,6 +655,31 @@ test_trust_revoked_device_purges_what_it_read(void **state)
     store_rm(dir, s);
 }
 
+/* The admission token a newcomer shows in HELLO: the authority's
+ * signature over (network, device), checkable with the network id alone. */
+static void
+test_trust_admission_token(void **state)
+{
+    (void)state;
+    uint8_t dev[GS_KEY_BYTES], dev_sk[GS_SECRETKEY_BYTES];
+    uint8_t tok[GS_TRUST_TOKEN_BYTES], other_tok[GS_TRUST_TOKEN_BYTES];
+    gs_test_keypair(0x51, dev, dev_sk);
+    gs_trust_token_sign(net_pk, net_sk, dev, tok);
+    assert_true(gs_trust_token_verify(net_pk, dev, tok, sizeof tok));
+    /* another device, another network, a short or altered token: no */
+    assert_false(gs_trust_token_verify(net_pk, other_pk, tok, sizeof tok));
+    assert_false(gs_trust_token_verify(other_pk, dev, tok, sizeof tok));
+    assert_false(gs_trust_token_verify(net_pk, dev, tok, sizeof tok - 1));
+    gs_trust_token_sign(other_pk, other_sk, dev, other_tok);
+    assert_false(gs_trust_token_verify(net_pk, dev, other_tok,
+                                       sizeof other_tok));
+    tok[10] ^= 1;
+    assert_false(gs_trust_token_verify(net_pk, dev, tok, sizeof tok));
+    /* a device signing its own token proves nothing */
+    gs_trust_token_sign(dev, dev_sk, dev, tok);
+    assert_false(gs_trust_token_verify(net_pk, dev, tok, sizeof tok));
+}
+
 static void
 test_trust_expired_certificate_refused(void **state)
 {
@@ -1334,11 +1359,6 @@ test_trust_local_writes(void **state)
     struct build into_trust = {&pend_trust, "household", "name", GS_KIND_LWW,
                                0};
     assert_write_refused(f->s, &into_trust, GS_ESCOPE);
-    /* nor a redemption: only a certificate can carry the shop flag, so a
-     * device without one would redeem where every peer refuses it */
-    struct build pend_redeem = {&pend, "member", "points", GS_KIND_COUNTER,
-                                -5};
-    assert_write_refused(f->s, &pend_redeem, GS_ESHOP);
     /* once enrolled (for yc.g1), yc.g5 is closed to it */
     gs_test_writer_init(&pend_g1, 21, "yc.g1", net_pk);
     enroll(f->s, &pend_g1, "yc.g1", false);
@@ -1997,6 +2017,7 @@ main(void)
         cmocka_unit_test(test_trust_authority_revoke_rolls_back_by_bundle),
         cmocka_unit_test_setup_teardown(
             test_trust_revoked_device_purges_what_it_read, setup, teardown),
+        cmocka_unit_test(test_trust_admission_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
