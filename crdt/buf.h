@@ -64,7 +64,8 @@ static inline void
 gs_rd_init(gs_rd *r, const void *p, size_t n)
 {
     r->p = (const uint8_t *)p;
-    r->end = r->p + n;
+    /* an empty buffer may have no memory (NULL): p + 0 is undefined then */
+    r->end = n ? r->p + n : r->p;
 }
 
 static inline size_t
