@@ -232,16 +232,19 @@ read_entity(const struct args *a, const char *type, const char *what,
     return ret;
 }
 
+/* `TYPE show ID`: the entity as JSON, or by print for people. */
 static int
-ticket_show(const struct args *a)
+show_entity(const struct args *a, const char *type, void (*print)(json_t *))
 {
-    json_t *t = NULL;
-    int ret = read_entity(a, "ticket", "ticket show", &t);
+    char what[32];
+    json_t *e = NULL;
+    snprintf(what, sizeof what, "%s show", type);
+    int ret = read_entity(a, type, what, &e);
     if (ret == EXIT_OK && a->json)
-        put_json(json_incref(t));
+        put_json(json_incref(e));
     else if (ret == EXIT_OK)
-        ticket_print(t);
-    json_decref(t);
+        print(e);
+    json_decref(e);
     return ret;
 }
 
@@ -314,7 +317,7 @@ gs_cli_ticket(int argc, char **argv)
     if (is_list)
         return ticket_list(&a);
     if (!strcmp(sub, "show"))
-        return ticket_show(&a);
+        return show_entity(&a, "ticket", ticket_print);
     if (!strcmp(sub, "rate"))
         return ticket_rate(&a);
     static const char *const steps[] = {"accept",  "dispatch", "progress",
@@ -661,19 +664,6 @@ wish_print(json_t *w)
                json_string_value(l), winner ? winner : "?");
 }
 
-static int
-wish_show(const struct args *a)
-{
-    json_t *w = NULL;
-    int ret = read_entity(a, "wish", "wish show", &w);
-    if (ret == EXIT_OK && a->json)
-        put_json(json_incref(w));
-    else if (ret == EXIT_OK)
-        wish_print(w);
-    json_decref(w);
-    return ret;
-}
-
 int
 gs_cli_wish(int argc, char **argv)
 {
@@ -690,7 +680,7 @@ gs_cli_wish(int argc, char **argv)
     if (is_post)
         return wish_post(&a);
     if (!strcmp(sub, "show"))
-        return wish_show(&a);
+        return show_entity(&a, "wish", wish_print);
     static const char *const steps[] = {"claim", "withdraw", "fulfil"};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         if (!strcmp(sub, steps[i]))

@@ -821,14 +821,15 @@ gs_checkin_put(gs_replica *r, const char *person, const char *status,
     if (rc != GS_OK)
         return rc;
     const char *grid = person_grid(r, p, &held);
-    json_t *f = grid && *grid ? json_pack("{s:s, s:s, s:s, s:s, s:s}",
-                                          "person", person, "day", day,
-                                          "status", status, "worker",
-                                          who(r, o->worker), "grid", grid)
-                              : NULL;
+    bool gridless = grid == NULL || !*grid; /* grid dies with held and p */
+    json_t *f = gridless ? NULL
+                         : json_pack("{s:s, s:s, s:s, s:s, s:s}", "person",
+                                     person, "day", day, "status", status,
+                                     "worker", who(r, o->worker), "grid",
+                                     grid);
     json_decref(held);
     json_decref(p);
-    if (grid == NULL || !*grid)
+    if (gridless)
         return refuse(r, GS_EINVAL,
                       "person %s has no grid, nor a household with one; set "
                       "it ('gridsync put person %s grid=G')",

@@ -482,23 +482,28 @@ carry(const char *base, gs_replica *from, gs_replica *to)
 
 /* In a district network: a device whose certificate is not here yet, one
  * enrolled without the shop flag, and the shop. */
+/* A replica in t->base/dir named name, under authority (NULL: its own),
+ * open; key gets its device key. */
+static gs_replica *
+device(tdir *t, const char *dir, const char *name, const char *authority,
+       const char *scope, char key[65])
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", t->base, dir);
+    gs_test_replica_init(path, authority, scope, name, NULL, 0, key);
+    return gs_test_replica_open(path);
+}
+
 static void
 test_points_redeem_needs_the_shop_flag(void **state)
 {
     tdir *t = *state;
-    char auth[128], tab[128], shop[128], key_auth[65], key_tab[65],
-        key_shop[65], why[512] = "";
+    char key_auth[65], key_tab[65], key_shop[65], why[512] = "";
     unsigned char before[32], after[32];
     long long bal = -1;
-    snprintf(auth, sizeof auth, "%s/auth", t->base);
-    snprintf(tab, sizeof tab, "%s/tab", t->base);
-    snprintf(shop, sizeof shop, "%s/shop", t->base);
-    gs_test_replica_init(auth, NULL, "trust", "district", NULL, 0, key_auth);
-    gs_test_replica_init(tab, key_auth, "yc.c1.g1", "tablet", NULL, 0, key_tab);
-    gs_test_replica_init(shop, key_auth, "yc.c1", "shop", NULL, 0, key_shop);
-    gs_replica *ra = gs_test_replica_open(auth),
-               *rt = gs_test_replica_open(tab),
-               *rs = gs_test_replica_open(shop);
+    gs_replica *ra = device(t, "auth", "district", NULL, "trust", key_auth),
+               *rt = device(t, "tab", "tablet", key_auth, "yc.c1.g1", key_tab),
+               *rs = device(t, "shop", "shop", key_auth, "yc.c1", key_shop);
 
     person(rt, "P-1");
     assert_int_equal(gs_points_grant(rt, "P-1", 20, "巡逻", NULL, &bal), GS_OK);
@@ -631,11 +636,27 @@ test_visit_add_and_refusals(void **state)
     json_decref(v);
 }
 
+/* Check in and assert the record's id and whether it was there already. */
+static void
+checkin_ok(gs_replica *r, const char *person, const char *status,
+           const gs_checkin_opts *o, const char *want_id, int want_updated)
+{
+    char id[GS_ENTITY_ID_BYTES] = "";
+    int updated = -1;
+    gs_err rc = gs_checkin_put(r, person, status, o, id, &updated);
+    if (rc != GS_OK)
+        fail_msg("checkin %s: %s (%s)", person, gs_errname(rc),
+                 gs_replica_detail(r));
+    assert_string_equal(id, want_id);
+    assert_int_equal(updated, want_updated);
+}
+
 static void
 test_checkin_one_record_a_day(void **state)
 {
     tdir *t = *state;
-    char id[GS_ENTITY_ID_BYTES];
+    const char *id = "C-P-1-20241230";
+    char out[GS_ENTITY_ID_BYTES];
     unsigned char d[32];
     int updated = -1;
     put_assign(t->r, "household", "H-1", "grid=yc.g1", NULL, NULL);
@@ -644,20 +665,17 @@ test_checkin_one_record_a_day(void **state)
     put_assign(t->r, "person", "P-2", "name=无网格", NULL, NULL);
     digest_of(t->r, d);
     gs_checkin_opts o = {"2024-12-30", NULL, NULL};
-    assert_refused(t->r, gs_checkin_put(t->r, "P-9", "ok", &o, id, &updated),
+    assert_refused(t->r, gs_checkin_put(t->r, "P-9", "ok", &o, out, &updated),
                    GS_ENOTFOUND, "no person P-9 in this replica", d);
-    assert_refused(t->r, gs_checkin_put(t->r, "P-1", "fine", &o, id, NULL),
+    assert_refused(t->r, gs_checkin_put(t->r, "P-1", "fine", &o, out, NULL),
                    GS_EINVAL, "a check-in is ok or concern, not 'fine'", d);
     gs_checkin_opts bad = {"2024-12-30 09:00", NULL, NULL};
-    assert_refused(t->r, gs_checkin_put(t->r, "P-1", "ok", &bad, id, NULL),
+    assert_refused(t->r, gs_checkin_put(t->r, "P-1", "ok", &bad, out, NULL),
                    GS_EINVAL, "is not a day; give YYYY-MM-DD", d);
-    assert_refused(t->r, gs_checkin_put(t->r, "P-2", "ok", &o, id, NULL),
+    assert_refused(t->r, gs_checkin_put(t->r, "P-2", "ok", &o, out, NULL),
                    GS_EINVAL, "person P-2 has no grid, nor a household", d);
 
-    assert_int_equal(gs_checkin_put(t->r, "P-1", "ok", &o, id, &updated),
-                     GS_OK);
-    assert_string_equal(id, "C-P-1-20241230");
-    assert_int_equal(updated, 0);
+    checkin_ok(t->r, "P-1", "ok", &o, "C-P-1-20241230", 0);
     assert_text(t->r, "checkin", id, "person", "P-1");
     assert_text(t->r, "checkin", id, "day", "2024-12-30");
     assert_text(t->r, "checkin", id, "status", "ok");
@@ -665,19 +683,13 @@ test_checkin_one_record_a_day(void **state)
     assert_text(t->r, "checkin", id, "grid", "yc.g1"); /* the household's */
     /* the same day again: that day's record, the later status standing */
     gs_checkin_opts o2 = {"2024-12-30", "窗帘未拉开", "李四"};
-    assert_int_equal(gs_checkin_put(t->r, "P-1", "concern", &o2, id, &updated),
-                     GS_OK);
-    assert_string_equal(id, "C-P-1-20241230");
-    assert_int_equal(updated, 1);
+    checkin_ok(t->r, "P-1", "concern", &o2, "C-P-1-20241230", 1);
     assert_text(t->r, "checkin", id, "status", "concern");
     assert_text(t->r, "checkin", id, "note", "窗帘未拉开");
     assert_text(t->r, "checkin", id, "worker", "李四");
     /* another day, another record */
     gs_checkin_opts o3 = {"2024-12-31", NULL, NULL};
-    assert_int_equal(gs_checkin_put(t->r, "P-1", "ok", &o3, id, &updated),
-                     GS_OK);
-    assert_string_equal(id, "C-P-1-20241231");
-    assert_int_equal(updated, 0);
+    checkin_ok(t->r, "P-1", "ok", &o3, "C-P-1-20241231", 0);
 }
 
 static void
@@ -818,16 +830,11 @@ static void
 test_wish_two_devices_one_winner(void **state)
 {
     tdir *t = *state;
-    char auth[128], a[128], b[128], ka[65], k1[65], k2[65], why[512] = "";
+    char ka[65], k1[65], k2[65], why[512] = "";
     char win[GS_ENTITY_ID_BYTES];
-    snprintf(auth, sizeof auth, "%s/auth", t->base);
-    snprintf(a, sizeof a, "%s/a", t->base);
-    snprintf(b, sizeof b, "%s/b", t->base);
-    gs_test_replica_init(auth, NULL, "trust", "district", NULL, 0, ka);
-    gs_test_replica_init(a, ka, "yc.c1.g1", "a", NULL, 0, k1);
-    gs_test_replica_init(b, ka, "yc.c1.g1", "b", NULL, 0, k2);
-    gs_replica *ra = gs_test_replica_open(auth), *r1 = gs_test_replica_open(a),
-               *r2 = gs_test_replica_open(b);
+    gs_replica *ra = device(t, "auth", "district", NULL, "trust", ka),
+               *r1 = device(t, "a", "a", ka, "yc.c1.g1", k1),
+               *r2 = device(t, "b", "b", ka, "yc.c1.g1", k2);
     const char *g1[] = {"yc.c1.g1"};
     gs_cert_opts o1 = {"a", "tablet", g1, 1, g1, 1, 0, 0};
     gs_cert_opts o2 = {"b", "tablet", g1, 1, g1, 1, 0, 0};
