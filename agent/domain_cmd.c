@@ -455,8 +455,8 @@ gs_cli_visit(int argc, char **argv)
     if (ret >= 0)
         return ret;
     if (a.json)
-        put_json(json_pack("{s:b, s:s, s:s}", "ok", 1, "visit", id,
-                           "household", a.pos[1]));
+        put_json(json_pack("{s:b, s:s, s:s}", "ok", 1, "visit", id, "household",
+                           a.pos[1]));
     else
         printf("ok: visit %s to %s recorded\n", id, a.pos[1]);
     return EXIT_OK;
@@ -472,10 +472,10 @@ missing_one(const char *json, void *ctx)
     json_t *f = json_object_get(p, "fields");
     const char *id = json_string_value(json_object_get(p, "id"));
     int stop = json_array_append_new(
-        ctx, json_pack("{s:s, s:s?, s:s?}", "person", id ? id : "", "name",
-                       json_string_value(json_object_get(f, "name")),
-                       "household",
-                       json_string_value(json_object_get(f, "household"))));
+        ctx,
+        json_pack("{s:s, s:s?, s:s?}", "person", id ? id : "", "name",
+                  json_string_value(json_object_get(f, "name")), "household",
+                  json_string_value(json_object_get(f, "household"))));
     json_decref(p);
     return stop;
 }
@@ -503,10 +503,9 @@ checkin_missing(const struct args *a, const char *day)
         put_json(json_pack("{s:s, s:s, s:O}", "grid", a->grid, "day", day,
                            "missing", list));
     } else if (rc == GS_OK) {
-        json_array_foreach(list, i, e)
-            printf("%-16s %-8s %s\n",
-                   json_string_value(json_object_get(e, "person")),
-                   text_of(e, "name"), text_of(e, "household"));
+        json_array_foreach(list, i, e) printf(
+            "%-16s %-8s %s\n", json_string_value(json_object_get(e, "person")),
+            text_of(e, "name"), text_of(e, "household"));
         printf("%zu elderly resident(s) living alone in %s without a "
                "check-in on %s\n",
                json_array_size(list), a->grid, day);
@@ -545,9 +544,8 @@ gs_cli_checkin(int argc, char **argv)
                                   "--grid goes with missing (a check-in "
                                   "takes the person's grid)");
     if (strcmp(a.pos[1], "ok") && strcmp(a.pos[1], "concern"))
-        return gs_cli_usage_error(gs_cli_current,
-                                  "a check-in is ok or concern, not '%s'",
-                                  a.pos[1]);
+        return gs_cli_usage_error(
+            gs_cli_current, "a check-in is ok or concern, not '%s'", a.pos[1]);
     gs_replica *r = open_write(&a);
     if (!r)
         return EXIT_FAIL;
@@ -558,9 +556,9 @@ gs_cli_checkin(int argc, char **argv)
     if (ret >= 0)
         return ret;
     if (a.json)
-        put_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:b}", "ok", 1,
-                           "checkin", id, "person", a.pos[0], "day", day,
-                           "status", a.pos[1], "updated", updated));
+        put_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:b}", "ok", 1, "checkin",
+                           id, "person", a.pos[0], "day", day, "status",
+                           a.pos[1], "updated", updated));
     else
         printf("ok: %s checked in %s on %s (%s%s)\n", a.pos[0], a.pos[1], day,
                id, updated ? ", the day's record updated" : "");
@@ -585,10 +583,10 @@ wish_done(gs_replica *r, const struct args *a, const char *step, gs_err rc,
         return EXIT_OK;
     }
     printf("ok: wish %s %s", a->pos[1],
-           !strcmp(step, "post")      ? "posted"
-           : !strcmp(step, "fulfil")  ? "fulfilled"
-           : !strcmp(step, "claim")   ? "claimed by"
-                                      : "withdrawn by");
+           !strcmp(step, "post")     ? "posted"
+           : !strcmp(step, "fulfil") ? "fulfilled"
+           : !strcmp(step, "claim")  ? "claimed by"
+                                     : "withdrawn by");
     if (a->npos == 3)
         printf(" %s", a->pos[2]);
     if (winner && *winner)
@@ -630,17 +628,17 @@ wish_step(const struct args *a, const char *step)
     if (fulfil && a->npos != 2)
         return gs_cli_usage_error(gs_cli_current, "fulfil takes the wish ID");
     if (!fulfil && a->npos != 3)
-        return gs_cli_usage_error(gs_cli_current, "%s needs the wish ID and "
-                                                  "the PERSON",
+        return gs_cli_usage_error(gs_cli_current,
+                                  "%s needs the wish ID and "
+                                  "the PERSON",
                                   step);
     gs_replica *r = open_write(a);
     if (!r)
         return EXIT_FAIL;
-    gs_err rc =
-        fulfil ? gs_wish_fulfil(r, a->pos[1], winner)
-        : !strcmp(step, "claim")
-            ? gs_wish_claim(r, a->pos[1], a->pos[2], winner)
-            : gs_wish_withdraw(r, a->pos[1], a->pos[2], winner);
+    gs_err rc = fulfil ? gs_wish_fulfil(r, a->pos[1], winner)
+                : !strcmp(step, "claim")
+                    ? gs_wish_claim(r, a->pos[1], a->pos[2], winner)
+                    : gs_wish_withdraw(r, a->pos[1], a->pos[2], winner);
     return wish_done(r, a, step, rc, winner);
 }
 

@@ -1605,8 +1605,7 @@ static const struct cmd cmds[] = {
      "                     balance}; balance: {person, balance, ledger}\n"
      "Grants not yet synced to the shop only raise the true balance, so a\n"
      "balance never goes below zero anywhere.\n"},
-    {"visit", gs_cli_visit,
-     "the people's diary: record a visit to a household",
+    {"visit", gs_cli_visit, "the people's diary: record a visit to a household",
      "add HOUSEHOLD --note TEXT [--worker W] [--at TIME] [--grid G] "
      "[--passphrase-file F] [--json]",
      "  add HOUSEHOLD      a new visit record; the household must be in\n"

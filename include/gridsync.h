@@ -429,9 +429,9 @@ GS_MUST_CHECK gs_err gs_checkin_missing(gs_replica *r, const char *grid,
                                         gs_replica_json_fn fn, void *ctx);
 
 typedef struct gs_wish_post_opts {
-    const char *title;  /* required */
-    const char *poster; /* required: the person who wishes */
-    const char *grid;   /* required: the grid's org path */
+    const char *title;       /* required */
+    const char *poster;      /* required: the person who wishes */
+    const char *grid;        /* required: the grid's org path */
     const char *description; /* NULL: none */
     long long reward;        /* points for the claimant, 0..GS_POINTS_MAX;
                                 negative: none */

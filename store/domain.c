@@ -2,8 +2,8 @@
  * domain.c — the grid's own workflows over the replica API: tickets moving
  * through their stages, points granted and redeemed, visits to households,
  * the daily check-in of elderly people living alone, and micro-wishes with
- * their claims (gridsync.h, "domain workflows"). The command line and a tablet app both come here,
- * so the rules are the same wherever a step is taken.
+ * their claims (gridsync.h, "domain workflows"). The command line and a tablet
+ * app both come here, so the rules are the same wherever a step is taken.
  *
  * Each step is one gs_replica_put_guarded: the fields of the step are
  * fixed first, and the rule (may this ticket move so? is the balance
@@ -675,10 +675,10 @@ fresh_guard(const json_t *current, void *ctx, char *why, size_t len)
     struct fresh_guard *g = ctx;
     if (current == NULL)
         return GS_OK;
-    snprintf(why, len, "%s %s exists already%s; choose another id, or show it "
+    snprintf(why, len,
+             "%s %s exists already%s; choose another id, or show it "
              "with '%s %s'",
-             g->type, g->id, live(current) ? "" : " (deleted)", g->show,
-             g->id);
+             g->type, g->id, live(current) ? "" : " (deleted)", g->show, g->id);
     return GS_EEXIST;
 }
 
@@ -714,9 +714,9 @@ gs_visit_add(gs_replica *r, const char *household, const gs_visit_opts *o,
                       "(--grid G)",
                       household);
     }
-    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "household", household,
-                          "worker", who(r, o->worker), "note", o->note, "at",
-                          at, "grid", grid);
+    json_t *f =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "household", household, "worker",
+                  who(r, o->worker), "note", o->note, "at", at, "grid", grid);
     json_decref(hh);
     if (f == NULL)
         return GS_ENOMEM;
@@ -742,8 +742,7 @@ gs_visit_add(gs_replica *r, const char *household, const gs_visit_opts *o,
     }
     json_decref(f);
     if (rc == GS_EEXIST)
-        return refuse(r, rc,
-                      "%d visits to %s at %s already; give another --at",
+        return refuse(r, rc, "%d visits to %s at %s already; give another --at",
                       VISITS_SAME_MINUTE_MAX, household, at);
     if (rc == GS_OK && id)
         memcpy(id, vid, strlen(vid) + 1); /* fits: put took it as an id */
@@ -802,8 +801,7 @@ gs_checkin_put(gs_replica *r, const char *person, const char *status,
     if (r == NULL || person == NULL || o == NULL)
         return GS_EINVAL;
     if (status == NULL || (strcmp(status, "ok") && strcmp(status, "concern")))
-        return refuse(r, GS_EINVAL,
-                      "a check-in is ok or concern, not '%s'",
+        return refuse(r, GS_EINVAL, "a check-in is ok or concern, not '%s'",
                       status ? status : "");
     if (o->day && !day_valid(o->day))
         return refuse(r, GS_EINVAL, "'%s' is not a day; give YYYY-MM-DD",
@@ -814,8 +812,7 @@ gs_checkin_put(gs_replica *r, const char *person, const char *status,
         return refuse(r, GS_EINVAL, "cannot read the clock; give --day");
     if (!checkin_id(person, day, cid))
         return refuse(r, GS_EINVAL,
-                      "person id %s is too long to name a check-in by",
-                      person);
+                      "person id %s is too long to name a check-in by", person);
     json_t *p = NULL, *held = NULL;
     gs_err rc = live_get(r, "person", person, "the person was registered", &p);
     if (rc != GS_OK)
@@ -825,8 +822,7 @@ gs_checkin_put(gs_replica *r, const char *person, const char *status,
     json_t *f = gridless ? NULL
                          : json_pack("{s:s, s:s, s:s, s:s, s:s}", "person",
                                      person, "day", day, "status", status,
-                                     "worker", who(r, o->worker), "grid",
-                                     grid);
+                                     "worker", who(r, o->worker), "grid", grid);
     json_decref(held);
     json_decref(p);
     if (gridless)
@@ -927,7 +923,7 @@ enum wish_act { W_CLAIM, W_WITHDRAW, W_FULFIL };
 struct wish_guard {
     const char *id, *person;
     enum wish_act act;
-    size_t expect;          /* withdraw: the claimants read before */
+    size_t expect;                   /* withdraw: the claimants read before */
     char winner[GS_ENTITY_ID_BYTES]; /* after the step, "" if none */
 };
 
@@ -940,9 +936,10 @@ claims_has(const json_t *claims, const char *who)
     json_t *l;
     if (w && strcmp(w, who) == 0)
         return true;
-    json_array_foreach(json_object_get(claims, "losing"), i, l)
-        if (json_string_value(l) && strcmp(json_string_value(l), who) == 0)
-            return true;
+    json_array_foreach(json_object_get(claims, "losing"), i,
+                       l) if (json_string_value(l) &&
+                              strcmp(json_string_value(l), who) ==
+                                  0) return true;
     return false;
 }
 
@@ -987,10 +984,10 @@ wish_guard(const json_t *current, void *ctx, char *why, size_t len)
                 snprintf(g->winner, sizeof g->winner, "%s", g->person);
             return GS_OK;
         }
-        snprintf(why, len, "%s has claimed wish %s already%s", g->person,
-                 g->id, winner && strcmp(winner, g->person) == 0
-                            ? " and is its claimant"
-                            : "; an earlier claim wins it");
+        snprintf(why, len, "%s has claimed wish %s already%s", g->person, g->id,
+                 winner && strcmp(winner, g->person) == 0
+                     ? " and is its claimant"
+                     : "; an earlier claim wins it");
         return GS_EEXIST;
     }
     if (!has) {
@@ -1026,9 +1023,8 @@ gs_wish_post(gs_replica *r, const char *id, const gs_wish_post_opts *o)
                       "a wish needs its title, its poster (the person who "
                       "wishes) and its grid");
     if (o->reward > GS_POINTS_MAX)
-        return refuse(r, GS_EINVAL,
-                      "a reward is 0 to %d points, not %lld", GS_POINTS_MAX,
-                      o->reward);
+        return refuse(r, GS_EINVAL, "a reward is 0 to %d points, not %lld",
+                      GS_POINTS_MAX, o->reward);
     json_t *f = json_pack("{s:s, s:s, s:s, s:s}", "title", o->title, "poster",
                           o->poster, "grid", o->grid, "status", "open");
     if (f && o->description)

@@ -549,7 +549,6 @@ test_points_redeem_needs_the_shop_flag(void **state)
     gs_replica_close(ra);
 }
 
-
 /* ---- visits, check-ins, wishes ---- */
 
 static void
@@ -709,31 +708,31 @@ test_checkin_missing_lists_the_grid(void **state)
     put_assign(t->r, "person", "P-5", "grid=yc.g1", "tags+=elderly-alone",
                NULL);
     put_assign(t->r, "person", "P-5", "_deleted=true", NULL, NULL);
-    assert_int_equal(gs_checkin_missing(t->r, "yc.g1", "2024-12-30", 0,
-                                        collect_id, ids),
-                     GS_OK);
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "2024-12-30", 0, collect_id, ids),
+        GS_OK);
     assert_string_equal(ids, "P-1 P-2 ");
     gs_checkin_opts o = {"2024-12-30", NULL, NULL};
     assert_int_equal(gs_checkin_put(t->r, "P-2", "concern", &o, NULL, NULL),
                      GS_OK);
     ids[0] = 0;
-    assert_int_equal(gs_checkin_missing(t->r, "yc.g1", "2024-12-30", 0,
-                                        collect_id, ids),
-                     GS_OK);
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "2024-12-30", 0, collect_id, ids),
+        GS_OK);
     assert_string_equal(ids, "P-1 ");
     ids[0] = 0; /* a check-in counts for its day only */
-    assert_int_equal(gs_checkin_missing(t->r, "yc.g1", "2024-12-31", 0,
-                                        collect_id, ids),
-                     GS_OK);
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "2024-12-31", 0, collect_id, ids),
+        GS_OK);
     assert_string_equal(ids, "P-1 P-2 ");
     ids[0] = 0;
-    assert_int_equal(gs_checkin_missing(t->r, "yc.g2", "2024-12-30", 0,
-                                        collect_id, ids),
-                     GS_OK);
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g2", "2024-12-30", 0, collect_id, ids),
+        GS_OK);
     assert_string_equal(ids, "P-3 ");
-    assert_int_equal(gs_checkin_missing(t->r, "yc.g1", "30/12", 0, collect_id,
-                                        ids),
-                     GS_EINVAL);
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "30/12", 0, collect_id, ids),
+        GS_EINVAL);
     assert_non_null(strstr(gs_replica_detail(t->r), "'30/12' is not a day"));
 }
 
@@ -776,8 +775,7 @@ test_wish_claims_and_refusals(void **state)
     assert_refused(t->r, gs_wish_fulfil(t->r, "W-1", win), GS_ESTAGE,
                    "wish W-1 has no claim", d);
     assert_refused(t->r, gs_wish_withdraw(t->r, "W-1", "P-1", win),
-                   GS_ENOTFOUND, "P-1 has no claim on wish W-1 to withdraw",
-                   d);
+                   GS_ENOTFOUND, "P-1 has no claim on wish W-1 to withdraw", d);
     assert_refused(t->r, gs_wish_claim(t->r, "W-9", "P-1", win), GS_ENOTFOUND,
                    "no wish W-9 in this replica", d);
 
@@ -812,8 +810,7 @@ test_wish_claims_and_refusals(void **state)
     assert_wish(t->r, "W-1", "P-1 > P-4", "done");
     digest_of(t->r, d);
     assert_refused(t->r, gs_wish_claim(t->r, "W-1", "P-5", win), GS_ESTAGE,
-                   "wish W-1 is fulfilled already; it takes no more claims",
-                   d);
+                   "wish W-1 is fulfilled already; it takes no more claims", d);
     assert_refused(t->r, gs_wish_withdraw(t->r, "W-1", "P-4", win), GS_ESTAGE,
                    "wish W-1 is fulfilled already", d);
     assert_refused(t->r, gs_wish_fulfil(t->r, "W-1", win), GS_EEXIST,
@@ -890,8 +887,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_wish_claims_and_refusals, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_wish_two_devices_one_winner,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wish_two_devices_one_winner, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
