@@ -35,6 +35,8 @@ struct args {
     /* tickets and points (domain_cmd.c) */
     const char *category, *grid, *title, *reporter, *deadline, *address;
     const char *note, *by, *reason, *stage;
+    /* visits, check-ins, wishes (domain_cmd.c) */
+    const char *worker, *at, *day, *poster, *reward;
 };
 
 /* The replica directory (-r) and the command being run. */
@@ -63,5 +65,8 @@ int gs_cli_print_json(const char *json, bool compact);
 /* The domain commands (domain_cmd.c). */
 int gs_cli_ticket(int argc, char **argv);
 int gs_cli_points(int argc, char **argv);
+int gs_cli_visit(int argc, char **argv);
+int gs_cli_checkin(int argc, char **argv);
+int gs_cli_wish(int argc, char **argv);
 
 #endif /* GS_AGENT_CLI_H */

@@ -1,6 +1,7 @@
 /*
- * domain_cmd.c — `gridsync ticket` and `gridsync points`: the command line
- * of the domain workflows in gridsync.h (gs_ticket_*, gs_points_*). The
+ * domain_cmd.c — `gridsync ticket`, `points`, `visit`, `checkin` and
+ * `wish`: the command line of the domain workflows in gridsync.h
+ * (gs_ticket_*, gs_points_*, gs_visit_*, gs_checkin_*, gs_wish_*). The
  * rules live in the library (store/domain.c), so a tablet app keeps them
  * too; this file only reads arguments and prints results.
  *
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A whole number in s, or false. */
 static bool
@@ -230,16 +232,19 @@ read_entity(const struct args *a, const char *type, const char *what,
     return ret;
 }
 
+/* `TYPE show ID`: the entity as JSON, or by print for people. */
 static int
-ticket_show(const struct args *a)
+show_entity(const struct args *a, const char *type, void (*print)(json_t *))
 {
-    json_t *t = NULL;
-    int ret = read_entity(a, "ticket", "ticket show", &t);
+    char what[32];
+    json_t *e = NULL;
+    snprintf(what, sizeof what, "%s show", type);
+    int ret = read_entity(a, type, what, &e);
     if (ret == EXIT_OK && a->json)
-        put_json(json_incref(t));
+        put_json(json_incref(e));
     else if (ret == EXIT_OK)
-        ticket_print(t);
-    json_decref(t);
+        print(e);
+    json_decref(e);
     return ret;
 }
 
@@ -312,7 +317,7 @@ gs_cli_ticket(int argc, char **argv)
     if (is_list)
         return ticket_list(&a);
     if (!strcmp(sub, "show"))
-        return ticket_show(&a);
+        return show_entity(&a, "ticket", ticket_print);
     if (!strcmp(sub, "rate"))
         return ticket_rate(&a);
     static const char *const steps[] = {"accept",  "dispatch", "progress",
@@ -420,4 +425,264 @@ gs_cli_points(int argc, char **argv)
         return points_balance(&a);
     }
     return gs_cli_usage_error(gs_cli_current, "say grant, redeem or balance");
+}
+
+/* ---- visits ---- */
+
+int
+gs_cli_visit(int argc, char **argv)
+{
+    struct args a;
+    char id[GS_ENTITY_ID_BYTES] = "";
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json passphrase note worker at grid");
+    if (u >= 0)
+        return u;
+    if (a.npos < 1 || strcmp(a.pos[0], "add") != 0)
+        return gs_cli_usage_error(gs_cli_current, "say add");
+    if (a.npos != 2)
+        return gs_cli_usage_error(gs_cli_current, "name the HOUSEHOLD visited");
+    if (!a.note)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--note TEXT is required: what the visit "
+                                  "found");
+    gs_replica *r = open_write(&a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_visit_opts o = {a.note, a.worker, a.at, a.grid};
+    gs_err rc = gs_visit_add(r, a.pos[1], &o, id);
+    int ret = write_end(r, "visit add", rc);
+    if (ret >= 0)
+        return ret;
+    if (a.json)
+        put_json(json_pack("{s:b, s:s, s:s}", "ok", 1, "visit", id, "household",
+                           a.pos[1]));
+    else
+        printf("ok: visit %s to %s recorded\n", id, a.pos[1]);
+    return EXIT_OK;
+}
+
+/* ---- check-ins ---- */
+
+/* Gathers the missing residents: {person, name, household} each. */
+static int
+missing_one(const char *json, void *ctx)
+{
+    json_t *p = json_loads(json, 0, NULL);
+    json_t *f = json_object_get(p, "fields");
+    const char *id = json_string_value(json_object_get(p, "id"));
+    int stop = json_array_append_new(
+        ctx,
+        json_pack("{s:s, s:s?, s:s?}", "person", id ? id : "", "name",
+                  json_string_value(json_object_get(f, "name")), "household",
+                  json_string_value(json_object_get(f, "household"))));
+    json_decref(p);
+    return stop;
+}
+
+static int
+checkin_missing(const struct args *a, const char *day)
+{
+    if (a->npos != 1)
+        return gs_cli_usage_error(gs_cli_current, "missing takes no PERSON; "
+                                                  "give --grid G");
+    if (!a->grid)
+        return gs_cli_usage_error(gs_cli_current, "missing needs --grid G");
+    if (a->note || a->worker)
+        return gs_cli_usage_error(gs_cli_current, "--note and --worker go "
+                                                  "with a check-in");
+    gs_replica *r = gs_cli_open();
+    if (!r)
+        return EXIT_FAIL;
+    json_t *list = json_array(), *e;
+    gs_err rc = gs_checkin_missing(r, a->grid, day, 0, missing_one, list);
+    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "checkin missing", rc);
+    gs_replica_close(r);
+    size_t i;
+    if (rc == GS_OK && a->json) {
+        put_json(json_pack("{s:s, s:s, s:O}", "grid", a->grid, "day", day,
+                           "missing", list));
+    } else if (rc == GS_OK) {
+        json_array_foreach(list, i, e) printf(
+            "%-16s %-8s %s\n", json_string_value(json_object_get(e, "person")),
+            text_of(e, "name"), text_of(e, "household"));
+        printf("%zu elderly resident(s) living alone in %s without a "
+               "check-in on %s\n",
+               json_array_size(list), a->grid, day);
+    }
+    json_decref(list);
+    return ret;
+}
+
+int
+gs_cli_checkin(int argc, char **argv)
+{
+    struct args a;
+    char today[GS_DAY_BYTES], id[GS_ENTITY_ID_BYTES] = "";
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json passphrase note day worker grid");
+    if (u >= 0)
+        return u;
+    const char *day = a.day;
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!day && localtime_r(&t, &tm) &&
+        strftime(today, sizeof today, "%Y-%m-%d", &tm) > 0)
+        day = today;
+    if (!day) {
+        gs_cli_fail("checkin", "cannot read the clock; give --day");
+        return EXIT_FAIL;
+    }
+    if (a.npos >= 1 && !strcmp(a.pos[0], "missing") && a.npos == 1)
+        return checkin_missing(&a, day);
+    if (a.npos != 2)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "say PERSON ok|concern, or missing --grid "
+                                  "G");
+    if (a.grid)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--grid goes with missing (a check-in "
+                                  "takes the person's grid)");
+    if (strcmp(a.pos[1], "ok") && strcmp(a.pos[1], "concern"))
+        return gs_cli_usage_error(
+            gs_cli_current, "a check-in is ok or concern, not '%s'", a.pos[1]);
+    gs_replica *r = open_write(&a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_checkin_opts o = {day, a.note, a.worker};
+    int updated = 0;
+    gs_err rc = gs_checkin_put(r, a.pos[0], a.pos[1], &o, id, &updated);
+    int ret = write_end(r, "checkin", rc);
+    if (ret >= 0)
+        return ret;
+    if (a.json)
+        put_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:b}", "ok", 1, "checkin",
+                           id, "person", a.pos[0], "day", day, "status",
+                           a.pos[1], "updated", updated));
+    else
+        printf("ok: %s checked in %s on %s (%s%s)\n", a.pos[0], a.pos[1], day,
+               id, updated ? ", the day's record updated" : "");
+    return EXIT_OK;
+}
+
+/* ---- wishes ---- */
+
+static int
+wish_done(gs_replica *r, const struct args *a, const char *step, gs_err rc,
+          const char *winner)
+{
+    char label[32];
+    snprintf(label, sizeof label, "wish %s", step);
+    int ret = write_end(r, label, rc);
+    if (ret >= 0)
+        return ret;
+    if (a->json) {
+        put_json(json_pack("{s:b, s:s, s:s, s:s?}", "ok", 1, "wish", a->pos[1],
+                           "step", step, "winner",
+                           winner && *winner ? winner : NULL));
+        return EXIT_OK;
+    }
+    printf("ok: wish %s %s", a->pos[1],
+           !strcmp(step, "post")     ? "posted"
+           : !strcmp(step, "fulfil") ? "fulfilled"
+           : !strcmp(step, "claim")  ? "claimed by"
+                                     : "withdrawn by");
+    if (a->npos == 3)
+        printf(" %s", a->pos[2]);
+    if (winner && *winner)
+        printf("; %s wins it", winner);
+    else if (strcmp(step, "post") != 0)
+        printf("; nobody claims it now");
+    putchar('\n');
+    return EXIT_OK;
+}
+
+static int
+wish_post(const struct args *a)
+{
+    long long reward = -1;
+    if (a->npos != 2)
+        return gs_cli_usage_error(gs_cli_current, "name the wish ID to post");
+    if (!a->title || !a->poster || !a->grid)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "post needs --title T, --poster PERSON and "
+                                  "--grid G");
+    if (a->reward && (!parse_int(a->reward, &reward) || reward < 0))
+        return gs_cli_usage_error(gs_cli_current,
+                                  "--reward is a whole number of points; got "
+                                  "'%s'",
+                                  a->reward);
+    gs_replica *r = open_write(a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_wish_post_opts o = {a->title, a->poster, a->grid, NULL, reward};
+    return wish_done(r, a, "post", gs_wish_post(r, a->pos[1], &o), NULL);
+}
+
+/* claim, withdraw, fulfil */
+static int
+wish_step(const struct args *a, const char *step)
+{
+    char winner[GS_ENTITY_ID_BYTES] = "";
+    bool fulfil = !strcmp(step, "fulfil");
+    if (fulfil && a->npos != 2)
+        return gs_cli_usage_error(gs_cli_current, "fulfil takes the wish ID");
+    if (!fulfil && a->npos != 3)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "%s needs the wish ID and "
+                                  "the PERSON",
+                                  step);
+    gs_replica *r = open_write(a);
+    if (!r)
+        return EXIT_FAIL;
+    gs_err rc = fulfil ? gs_wish_fulfil(r, a->pos[1], winner)
+                : !strcmp(step, "claim")
+                    ? gs_wish_claim(r, a->pos[1], a->pos[2], winner)
+                    : gs_wish_withdraw(r, a->pos[1], a->pos[2], winner);
+    return wish_done(r, a, step, rc, winner);
+}
+
+static void
+wish_print(json_t *w)
+{
+    json_t *f = json_object_get(w, "fields"), *c = json_object_get(f, "claims");
+    json_t *reward = json_object_get(f, "reward"), *l;
+    const char *winner = json_string_value(json_object_get(c, "winner"));
+    size_t i;
+    printf("wish %s: %s\n", json_string_value(json_object_get(w, "id")),
+           text_of(f, "title"));
+    printf("  status     %s\n  poster     %s\n  grid       %s\n",
+           text_of(f, "status"), text_of(f, "poster"), text_of(f, "grid"));
+    if (json_is_integer(reward))
+        printf("  reward     %lld points\n",
+               (long long)json_integer_value(reward));
+    printf("  claimant   %s\n", winner ? winner : "- (nobody claims it)");
+    json_array_foreach(json_object_get(c, "losing"), i, l)
+        printf("  overruled  %s lost to %s (claimed later)\n",
+               json_string_value(l), winner ? winner : "?");
+}
+
+int
+gs_cli_wish(int argc, char **argv)
+{
+    struct args a;
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a,
+                              "json passphrase title poster grid reward");
+    if (u >= 0)
+        return u;
+    const char *sub = a.npos ? a.pos[0] : "";
+    bool is_post = !strcmp(sub, "post");
+    if (!is_post && (a.title || a.poster || a.grid || a.reward))
+        return gs_cli_usage_error(gs_cli_current, "--title, --poster, --grid "
+                                                  "and --reward go with post");
+    if (is_post)
+        return wish_post(&a);
+    if (!strcmp(sub, "show"))
+        return show_entity(&a, "wish", wish_print);
+    static const char *const steps[] = {"claim", "withdraw", "fulfil"};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (!strcmp(sub, steps[i]))
+            return wish_step(&a, steps[i]);
+    return gs_cli_usage_error(gs_cli_current,
+                              "say post, claim, withdraw, fulfil or show");
 }

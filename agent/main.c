@@ -68,6 +68,18 @@ wants_help(int argc, char **argv)
     return false;
 }
 
+/* Is word one of the words of list? (Not a part of one: "at" is inside
+ * "category".) */
+static bool
+word_in(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 /* The options of the domain commands (domain_cmd.c): --NAME VALUE, each
  * allowed where `allowed` names it; NULL if s is none of them. */
 static const char **
@@ -87,11 +99,16 @@ domain_option(struct args *a, const char *s, const char *allowed)
         {"by", offsetof(struct args, by)},
         {"reason", offsetof(struct args, reason)},
         {"stage", offsetof(struct args, stage)},
+        {"worker", offsetof(struct args, worker)},
+        {"at", offsetof(struct args, at)},
+        {"day", offsetof(struct args, day)},
+        {"poster", offsetof(struct args, poster)},
+        {"reward", offsetof(struct args, reward)},
     };
     if (strncmp(s, "--", 2) != 0)
         return NULL;
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        if (!strcmp(s + 2, opts[i].name) && strstr(allowed, opts[i].name))
+        if (!strcmp(s + 2, opts[i].name) && word_in(allowed, opts[i].name))
             return (const char **)((char *)a + opts[i].off);
     return NULL;
 }
@@ -1588,6 +1605,57 @@ static const struct cmd cmds[] = {
      "                     balance}; balance: {person, balance, ledger}\n"
      "Grants not yet synced to the shop only raise the true balance, so a\n"
      "balance never goes below zero anywhere.\n"},
+    {"visit", gs_cli_visit, "the people's diary: record a visit to a household",
+     "add HOUSEHOLD --note TEXT [--worker W] [--at TIME] [--grid G] "
+     "[--passphrase-file F] [--json]",
+     "  add HOUSEHOLD      a new visit record; the household must be in\n"
+     "                     this replica\n"
+     "  --note TEXT        what the visit found (required)\n"
+     "  --worker W         the grid worker (default: replica.name)\n"
+     "  --at TIME          'YYYY-MM-DD HH:MM' (default: now, local time)\n"
+     "  --grid G           the visit's grid (default: the household's)\n"
+     "  --json             {ok, visit, household}\n"
+     "The id is V-HOUSEHOLD-YYYYMMDDHHMM-DEVICE (DEVICE: 8 hex digits of\n"
+     "this device's key; -2, -3 ... for more in one minute), so visits from\n"
+     "two devices never overwrite each other.\n"},
+    {"checkin", gs_cli_checkin,
+     "the daily check on elderly people living alone; who has none today",
+     "PERSON ok|concern [--note TEXT] [--day DAY] [--worker W] | missing "
+     "--grid G [--day DAY]  [--passphrase-file F] [--json]",
+     "  PERSON ok|concern  the day's check-in of the person (who must be in\n"
+     "                     this replica): one record per person per day,\n"
+     "                     C-PERSON-YYYYMMDD; its grid is the person's, else\n"
+     "                     the household's\n"
+     "  missing --grid G   the residents of grid G tagged elderly-alone with\n"
+     "                     no check-in for the day: the morning's round\n"
+     "  --note TEXT        a remark (replaces the day's remark)\n"
+     "  --day DAY          YYYY-MM-DD (default: today, local date)\n"
+     "  --worker W         who checks (default: replica.name)\n"
+     "  --json             check-in: {ok, checkin, person, day, status,\n"
+     "                     updated}; missing: {grid, day, missing: [{person,\n"
+     "                     name, household}]}\n"
+     "A second check-in the same day writes the same record: field by field\n"
+     "the later one stands everywhere (last writer wins); the record's\n"
+     "history ('gridsync history checkin ID') keeps both.\n"},
+    {"wish", gs_cli_wish,
+     "micro-wishes: post, claim (one winner everywhere), withdraw, fulfil",
+     "post ID --title T --poster PERSON --grid G [--reward N] | claim ID "
+     "PERSON | withdraw ID PERSON | fulfil ID | show ID  "
+     "[--passphrase-file F] [--json]",
+     "  post ID            a new wish, status open\n"
+     "    --title T, --poster PERSON, --grid G  required\n"
+     "    --reward N       points for the claimant, 0..100000\n"
+     "  claim ID PERSON    PERSON claims it (status claimed); refused once\n"
+     "                     fulfilled, or if PERSON claims it already\n"
+     "  withdraw ID PERSON PERSON takes their claim back (status open again\n"
+     "                     when none remains); refused without a claim\n"
+     "  fulfil ID          done (status done); refused while nobody claims it\n"
+     "  show ID            the wish, its winner and who lost to whom\n"
+     "  --json             steps: {ok, wish, step, winner}; show: the entity\n"
+     "                     (claims: {winner, losing})\n"
+     "The earliest surviving claim wins, the same on every device; a claim\n"
+     "made offline elsewhere earlier may still win when replicas meet, and\n"
+     "the later claimants are listed as losing.\n"},
     {"forks", cmd_forks,
      "devices that signed two histories: the evidence, and the frozen feeds",
      "[--json]",

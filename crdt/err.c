@@ -56,8 +56,8 @@ static const struct {
                                     "certificate ended"},
     [GS_EREVOKED] = {"GS_EREVOKED", "op of a revoked device past its "
                                     "feed's last valid op"},
-    [GS_ESTAGE] = {"GS_ESTAGE", "the ticket's stage does not allow this "
-                                "step"},
+    [GS_ESTAGE] = {"GS_ESTAGE", "the ticket's stage or the wish's state "
+                                "does not allow this step"},
     [GS_EBALANCE] = {"GS_EBALANCE", "the points balance is below the "
                                     "redemption"},
 };

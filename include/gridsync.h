@@ -65,7 +65,7 @@ typedef enum gs_err {
     GS_ESHOP,      /* a redemption by a device without the shop flag */
     GS_EEXPIRED,   /* an op stamped after its author's certificate ended */
     GS_EREVOKED,   /* an op of a revoked device past its feed's cutoff */
-    GS_ESTAGE,     /* a workflow step the ticket's stage does not allow */
+    GS_ESTAGE,     /* a step the ticket's stage or wish's state refuses */
     GS_EBALANCE,   /* a redemption over the balance this replica sees */
     GS_ERR_COUNT_  /* number of codes; not an error */
 } gs_err;
@@ -352,6 +352,105 @@ GS_MUST_CHECK gs_err gs_points_redeem(gs_replica *r, const char *person,
  * redemption it holds). GS_ENOTFOUND if it holds no such person. */
 GS_MUST_CHECK gs_err gs_points_balance(gs_replica *r, const char *person,
                                        long long *balance);
+
+/* ---- domain workflows: visits, check-ins, wishes (DESIGN §1, §3;
+ * issue 6) ----
+ *
+ * The same rules as tickets and points: one signed op per step, under the
+ * grid's scope when the grid lies in this replica's; a refused step
+ * writes nothing and says why in gs_replica_detail. Records take the
+ * shape seeds/gen_district.py gives them.
+ *
+ * Visits (type "visit", the people's diary): household, worker, note, at
+ * ("YYYY-MM-DD HH:MM"), grid. The household must be in this replica; the
+ * grid is its grid unless given. The id is V-<household>-<YYYYMMDDHHMM of
+ * at>-<first 8 hex digits of this device's key>, then -2, -3 ... for more
+ * visits in the same minute: one device never reuses one, and two devices
+ * never share one, so no visit overwrites another when replicas meet.
+ *
+ * Check-ins (type "checkin", the daily check on an elderly person living
+ * alone): one record per person per day, id C-<person>-<YYYYMMDD> as the
+ * generator makes it, fields person, day ("YYYY-MM-DD"), status ("ok" or
+ * "concern"), worker, grid (the person's, else the household's), note. A
+ * second check-in of the day writes the same record: each field is lww,
+ * so the later check-in's status (and note, if it gives one) stands
+ * everywhere; the entity's history keeps both.
+ *
+ * Wishes (type "wish"): post makes one at status open; claim adds a claim
+ * (the claims field, kind claim: the earliest surviving claim wins the
+ * same way everywhere, the later ones are listed as losing) and sets
+ * status claimed; withdraw takes a claimant's claim back (status open
+ * again when no claim remains); fulfil sets status done. Refused: a claim
+ * or withdrawal on a fulfilled wish (GS_ESTAGE), a second claim by one
+ * claimant (GS_EEXIST), a withdrawal by someone without a claim
+ * (GS_ENOTFOUND), fulfilling a wish nobody claims (GS_ESTAGE).
+ * winner (may be NULL) gets the claimant who wins after the step as this
+ * replica sees it, "" if none; a claim made offline elsewhere earlier may
+ * still win when the replicas meet. */
+
+#define GS_ENTITY_ID_BYTES 129 /* an entity id (at most 128 bytes) and NUL */
+#define GS_DAY_BYTES 11        /* "YYYY-MM-DD" and NUL */
+
+typedef struct gs_visit_opts {
+    const char *note;   /* required: what the visit found */
+    const char *worker; /* NULL: replica.name */
+    const char *at;     /* "YYYY-MM-DD HH:MM"; NULL: now, local time */
+    const char *grid;   /* NULL: the household's grid */
+} gs_visit_opts;
+
+/* Record a visit to household; id (may be NULL) gets the visit's id.
+ * GS_ENOTFOUND if the household is not here, GS_EINVAL for a bad time or
+ * a household without a grid and no grid given. */
+GS_MUST_CHECK gs_err gs_visit_add(gs_replica *r, const char *household,
+                                  const gs_visit_opts *o,
+                                  char id[GS_ENTITY_ID_BYTES]);
+
+typedef struct gs_checkin_opts {
+    const char *day;    /* "YYYY-MM-DD"; NULL: today, local date */
+    const char *note;   /* NULL: none (the day's note, if any, stays) */
+    const char *worker; /* NULL: replica.name */
+} gs_checkin_opts;
+
+/* Check in person for a day with status "ok" or "concern". id (may be
+ * NULL) gets the record's id, *updated (may be NULL) whether that day's
+ * record was here already. GS_ENOTFOUND if the person is not here,
+ * GS_EINVAL for a bad status or day, or a person without a grid. */
+GS_MUST_CHECK gs_err gs_checkin_put(gs_replica *r, const char *person,
+                                    const char *status,
+                                    const gs_checkin_opts *o,
+                                    char id[GS_ENTITY_ID_BYTES], int *updated);
+
+/* The residents tagged elderly-alone whose grid (the person's, else the
+ * household's) is grid and who have no check-in record for day
+ * ("YYYY-MM-DD"), in id order: fn gets each person's entity JSON, as
+ * gs_replica_list shows it with flags. */
+GS_MUST_CHECK gs_err gs_checkin_missing(gs_replica *r, const char *grid,
+                                        const char *day, unsigned flags,
+                                        gs_replica_json_fn fn, void *ctx);
+
+typedef struct gs_wish_post_opts {
+    const char *title;       /* required */
+    const char *poster;      /* required: the person who wishes */
+    const char *grid;        /* required: the grid's org path */
+    const char *description; /* NULL: none */
+    long long reward;        /* points for the claimant, 0..GS_POINTS_MAX;
+                                negative: none */
+} gs_wish_post_opts;
+
+/* Post wish id at status open; GS_EEXIST if the id is taken. */
+GS_MUST_CHECK gs_err gs_wish_post(gs_replica *r, const char *id,
+                                  const gs_wish_post_opts *o);
+/* person claims wish id. */
+GS_MUST_CHECK gs_err gs_wish_claim(gs_replica *r, const char *id,
+                                   const char *person,
+                                   char winner[GS_ENTITY_ID_BYTES]);
+/* person withdraws their claim on wish id. */
+GS_MUST_CHECK gs_err gs_wish_withdraw(gs_replica *r, const char *id,
+                                      const char *person,
+                                      char winner[GS_ENTITY_ID_BYTES]);
+/* Wish id is fulfilled (by its winner). */
+GS_MUST_CHECK gs_err gs_wish_fulfil(gs_replica *r, const char *id,
+                                    char winner[GS_ENTITY_ID_BYTES]);
 
 /* ---- config ---- */
 

@@ -1,8 +1,9 @@
 /*
  * domain.c — the grid's own workflows over the replica API: tickets moving
- * through their stages, and points granted and redeemed (gridsync.h,
- * "domain workflows"). The command line and a tablet app both come here,
- * so the rules are the same wherever a step is taken.
+ * through their stages, points granted and redeemed, visits to households,
+ * the daily check-in of elderly people living alone, and micro-wishes with
+ * their claims (gridsync.h, "domain workflows"). The command line and a tablet
+ * app both come here, so the rules are the same wherever a step is taken.
  *
  * Each step is one gs_replica_put_guarded: the fields of the step are
  * fixed first, and the rule (may this ticket move so? is the balance
@@ -22,7 +23,14 @@
  * The stage names below are the ticket.stage stages of seeds/schema.json,
  * in order; tests/unit/store/test_domain.c walks them through the schema.
  *
- * SPEC: DESIGN §1 (tickets, points), §3 (stage lattice, points rule).
+ * A rule about another entity than the one written (the household of a
+ * visit, the person of a check-in) is read just before the write: the
+ * guard sees only the entity it writes. Records are registered once and
+ * only ever tombstoned, so the worst a race can do is a visit or check-in
+ * of a record deleted a moment before, which nothing lists.
+ *
+ * SPEC: DESIGN §1 (tickets, points, visits, check-ins, wishes), §3 (stage
+ * lattice, points rule, claim kind).
  */
 #include "gridsync.h"
 
@@ -30,10 +38,12 @@
 #include "domain_int.h"
 #include "field.h"
 #include "identity.h"
+#include "op.h"
 #include "replica_int.h"
 #include "store.h"
 #include "trust.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -298,10 +308,10 @@ catalog_category(const char *name, char *dept, size_t dept_len, int *hours,
     return found;
 }
 
-/* A deadline as the generator writes it: "YYYY-MM-DD" or "YYYY-MM-DD
- * HH:MM". */
+/* A time as the generator writes it (deadlines, visits, days):
+ * "YYYY-MM-DD" or "YYYY-MM-DD HH:MM". */
 static bool
-deadline_valid(const char *s)
+when_valid(const char *s)
 {
     int y, mo, d, h = 0, mi = 0, n = 0;
     size_t len = strlen(s);
@@ -331,7 +341,7 @@ gs_ticket_report(gs_replica *r, const char *id, const gs_ticket_report_opts *o)
                           sizeof why))
         return refuse(r, GS_EINVAL, "%s", why);
     if (o->deadline) {
-        if (!deadline_valid(o->deadline))
+        if (!when_valid(o->deadline))
             return refuse(r, GS_EINVAL,
                           "deadline '%s' is not a date; give YYYY-MM-DD or "
                           "'YYYY-MM-DD HH:MM'",
@@ -593,4 +603,488 @@ gs_points_balance(gs_replica *r, const char *person, long long *balance)
     *balance = json_integer_value(field_of(p, "points"));
     json_decref(p);
     return GS_OK;
+}
+
+/* ---- visits, check-ins, wishes ---- */
+
+static_assert(GS_ENTITY_ID_BYTES == GS_ID_BYTES_MAX + 1, "entity id bytes");
+
+#define VISITS_SAME_MINUTE_MAX 99 /* -2 .. -99 after the first */
+
+/* The live entity (type, id) as gs_replica_get shows it with GS_REVEAL,
+ * in *out (a new reference): GS_ENOTFOUND (with the sentence set) if it
+ * is not here or deleted. */
+static gs_err
+live_get(gs_replica *r, const char *type, const char *id, const char *made,
+         json_t **out)
+{
+    char *text = NULL, why[WHY_BYTES];
+    *out = NULL;
+    gs_err rc = gs_replica_get(r, type, id, GS_REVEAL, &text);
+    if (rc == GS_OK) {
+        *out = json_loads(text, 0, NULL);
+        free(text);
+        if (*out == NULL)
+            return GS_ENOMEM;
+        if (live(*out))
+            return GS_OK;
+        json_decref(*out);
+        *out = NULL;
+        rc = GS_ENOTFOUND;
+    }
+    if (rc == GS_ENOTFOUND)
+        return refuse(r, not_here(why, sizeof why, type, id, made), "%s", why);
+    return rc;
+}
+
+/* A text field of an entity's JSON, or NULL. */
+static const char *
+text_field(const json_t *e, const char *name)
+{
+    return json_string_value(field_of(e, name));
+}
+
+/* Now (or now's date, len 11) on the local clock, as people read it. */
+static bool
+local_now(char *buf, size_t len, const char *fmt)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    return localtime_r(&t, &tm) != NULL && strftime(buf, len, fmt, &tm) > 0;
+}
+
+/* The digits of a "YYYY-MM-DD[ HH:MM]" time: "YYYYMMDD[HHMM]". */
+static void
+digits_of(const char *when, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = when; *p && n + 1 < len; p++)
+        if (*p >= '0' && *p <= '9')
+            out[n++] = *p;
+    out[n] = '\0';
+}
+
+/* Refuses an id already used (a visit's next minute-suffix, a wish). */
+struct fresh_guard {
+    const char *type, *id, *show; /* show: the command that shows it */
+};
+
+static gs_err
+fresh_guard(const json_t *current, void *ctx, char *why, size_t len)
+{
+    struct fresh_guard *g = ctx;
+    if (current == NULL)
+        return GS_OK;
+    snprintf(why, len,
+             "%s %s exists already%s; choose another id, or show it "
+             "with '%s %s'",
+             g->type, g->id, live(current) ? "" : " (deleted)", g->show, g->id);
+    return GS_EEXIST;
+}
+
+gs_err
+gs_visit_add(gs_replica *r, const char *household, const gs_visit_opts *o,
+             char id[GS_ENTITY_ID_BYTES])
+{
+    char at[32], digits[16], base[GS_ENTITY_ID_BYTES];
+    char vid[GS_ENTITY_ID_BYTES + 8]; /* base fits its -NN: checked below */
+    if (r == NULL || household == NULL || o == NULL)
+        return GS_EINVAL;
+    if (o->note == NULL || !*o->note)
+        return refuse(r, GS_EINVAL,
+                      "a visit needs a note: what the visit found");
+    if (o->at && !when_valid(o->at))
+        return refuse(r, GS_EINVAL,
+                      "'%s' is not a time; give 'YYYY-MM-DD HH:MM' or "
+                      "YYYY-MM-DD",
+                      o->at);
+    if (o->at)
+        snprintf(at, sizeof at, "%s", o->at);
+    else if (!local_now(at, sizeof at, "%Y-%m-%d %H:%M"))
+        return refuse(r, GS_EINVAL, "cannot read the clock; give --at");
+    json_t *hh = NULL;
+    gs_err rc = live_get(r, "household", household, "it was registered", &hh);
+    if (rc != GS_OK)
+        return rc;
+    const char *grid = o->grid ? o->grid : text_field(hh, "grid");
+    if (grid == NULL || !*grid) {
+        json_decref(hh);
+        return refuse(r, GS_EINVAL,
+                      "household %s has no grid; give the visit's grid "
+                      "(--grid G)",
+                      household);
+    }
+    json_t *f =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "household", household, "worker",
+                  who(r, o->worker), "note", o->note, "at", at, "grid", grid);
+    json_decref(hh);
+    if (f == NULL)
+        return GS_ENOMEM;
+    /* the device's tag keeps two devices' visits of one minute apart */
+    const unsigned char *pk = gs_replica_identity(r)->pk;
+    digits_of(at, digits, sizeof digits);
+    int n = snprintf(base, sizeof base, "V-%s-%s-%02x%02x%02x%02x", household,
+                     digits, pk[0], pk[1], pk[2], pk[3]);
+    if (n < 0 || (size_t)n + 3 >= sizeof base) {
+        json_decref(f);
+        return refuse(r, GS_EINVAL,
+                      "household id %s is too long to name a visit by",
+                      household);
+    }
+    rc = GS_EEXIST;
+    for (int k = 1; rc == GS_EEXIST && k <= VISITS_SAME_MINUTE_MAX; k++) {
+        if (k == 1)
+            snprintf(vid, sizeof vid, "%s", base);
+        else
+            snprintf(vid, sizeof vid, "%s-%d", base, k);
+        struct fresh_guard g = {"visit", vid, "gridsync get visit"};
+        rc = put_fields(r, "visit", vid, json_incref(f), fresh_guard, &g);
+    }
+    json_decref(f);
+    if (rc == GS_EEXIST)
+        return refuse(r, rc, "%d visits to %s at %s already; give another --at",
+                      VISITS_SAME_MINUTE_MAX, household, at);
+    if (rc == GS_OK && id)
+        memcpy(id, vid, strlen(vid) + 1); /* fits: put took it as an id */
+    return rc;
+}
+
+/* A person's grid: their own, else their household's; NULL if neither.
+ * A new reference in *held if read from the household. */
+static const char *
+person_grid(gs_replica *r, const json_t *person, json_t **held)
+{
+    char *text = NULL;
+    const char *g = text_field(person, "grid"), *hid;
+    *held = NULL;
+    if (g && *g)
+        return g;
+    hid = text_field(person, "household");
+    if (hid == NULL || gs_replica_get(r, "household", hid, 0, &text) != GS_OK)
+        return NULL;
+    *held = json_loads(text, 0, NULL);
+    free(text);
+    return live(*held) ? text_field(*held, "grid") : NULL;
+}
+
+static gs_err
+checkin_guard(const json_t *current, void *ctx, char *why, size_t len)
+{
+    (void)why;
+    (void)len;
+    *(int *)ctx = current != NULL;
+    return GS_OK;
+}
+
+/* "C-<person>-<YYYYMMDD>", the generator's check-in id; false if too long. */
+static bool
+checkin_id(const char *person, const char *day, char id[GS_ENTITY_ID_BYTES])
+{
+    char digits[16];
+    digits_of(day, digits, sizeof digits);
+    int n = snprintf(id, GS_ENTITY_ID_BYTES, "C-%s-%s", person, digits);
+    return n > 0 && n < GS_ENTITY_ID_BYTES;
+}
+
+static bool
+day_valid(const char *day)
+{
+    return strlen(day) == 10 && when_valid(day);
+}
+
+gs_err
+gs_checkin_put(gs_replica *r, const char *person, const char *status,
+               const gs_checkin_opts *o, char id[GS_ENTITY_ID_BYTES],
+               int *updated)
+{
+    char day[GS_DAY_BYTES], cid[GS_ENTITY_ID_BYTES];
+    if (r == NULL || person == NULL || o == NULL)
+        return GS_EINVAL;
+    if (status == NULL || (strcmp(status, "ok") && strcmp(status, "concern")))
+        return refuse(r, GS_EINVAL, "a check-in is ok or concern, not '%s'",
+                      status ? status : "");
+    if (o->day && !day_valid(o->day))
+        return refuse(r, GS_EINVAL, "'%s' is not a day; give YYYY-MM-DD",
+                      o->day);
+    if (o->day)
+        snprintf(day, sizeof day, "%s", o->day);
+    else if (!local_now(day, sizeof day, "%Y-%m-%d"))
+        return refuse(r, GS_EINVAL, "cannot read the clock; give --day");
+    if (!checkin_id(person, day, cid))
+        return refuse(r, GS_EINVAL,
+                      "person id %s is too long to name a check-in by", person);
+    json_t *p = NULL, *held = NULL;
+    gs_err rc = live_get(r, "person", person, "the person was registered", &p);
+    if (rc != GS_OK)
+        return rc;
+    const char *grid = person_grid(r, p, &held);
+    bool gridless = grid == NULL || !*grid; /* grid dies with held and p */
+    json_t *f = gridless ? NULL
+                         : json_pack("{s:s, s:s, s:s, s:s, s:s}", "person",
+                                     person, "day", day, "status", status,
+                                     "worker", who(r, o->worker), "grid", grid);
+    json_decref(held);
+    json_decref(p);
+    if (gridless)
+        return refuse(r, GS_EINVAL,
+                      "person %s has no grid, nor a household with one; set "
+                      "it ('gridsync put person %s grid=G')",
+                      person, person);
+    if (f && o->note)
+        json_object_set_new(f, "note", json_string(o->note));
+    int was = 0;
+    rc = put_fields(r, "checkin", cid, f, checkin_guard, &was);
+    if (rc == GS_OK && id)
+        snprintf(id, GS_ENTITY_ID_BYTES, "%s", cid);
+    if (rc == GS_OK && updated)
+        *updated = was;
+    return rc;
+}
+
+/* Collects the persons gs_checkin_missing then looks at: a list's
+ * callback may not read the replica itself. */
+struct collected {
+    json_t *all;
+    bool oom;
+};
+
+static int
+collect(const char *json, void *ctx)
+{
+    struct collected *c = ctx;
+    json_t *e = json_loads(json, 0, NULL);
+    c->oom = e == NULL || json_array_append_new(c->all, e) != 0;
+    return c->oom;
+}
+
+/* Does person pid have a live check-in record for day? */
+static bool
+checked_in(gs_replica *r, const char *pid, const char *day)
+{
+    char cid[GS_ENTITY_ID_BYTES], *text = NULL;
+    bool seen = false;
+    if (checkin_id(pid, day, cid) &&
+        gs_replica_get(r, "checkin", cid, 0, &text) == GS_OK) {
+        json_t *c = json_loads(text, 0, NULL);
+        seen = live(c);
+        json_decref(c);
+    }
+    free(text);
+    return seen;
+}
+
+gs_err
+gs_checkin_missing(gs_replica *r, const char *grid, const char *day,
+                   unsigned flags, gs_replica_json_fn fn, void *ctx)
+{
+    if (r == NULL || fn == NULL)
+        return GS_EINVAL;
+    if (grid == NULL || !*grid)
+        return refuse(r, GS_EINVAL, "name the grid (its org path)");
+    if (day == NULL || !day_valid(day))
+        return refuse(r, GS_EINVAL, "'%s' is not a day; give YYYY-MM-DD",
+                      day ? day : "");
+    struct collected c = {json_array(), false};
+    if (c.all == NULL)
+        return GS_ENOMEM;
+    gs_err rc = gs_replica_list(r, "person", "tags", "elderly-alone", flags,
+                                collect, &c);
+    if (rc == GS_OK && c.oom)
+        rc = GS_ENOMEM;
+    size_t i;
+    json_t *p;
+    bool stop = false;
+    json_array_foreach(c.all, i, p)
+    {
+        if (rc != GS_OK || stop)
+            break;
+        const char *pid = json_string_value(json_object_get(p, "id"));
+        json_t *held = NULL;
+        const char *g = live(p) && pid ? person_grid(r, p, &held) : NULL;
+        bool mine = g && strcmp(g, grid) == 0;
+        json_decref(held);
+        if (!mine || checked_in(r, pid, day))
+            continue;
+        char *out = json_dumps(p, JSON_COMPACT);
+        if (out == NULL)
+            rc = GS_ENOMEM;
+        else
+            stop = fn(out, ctx) != 0;
+        free(out);
+    }
+    json_decref(c.all);
+    return rc;
+}
+
+/* ---- wishes ---- */
+
+enum wish_act { W_CLAIM, W_WITHDRAW, W_FULFIL };
+
+struct wish_guard {
+    const char *id, *person;
+    enum wish_act act;
+    size_t expect;                   /* withdraw: the claimants read before */
+    char winner[GS_ENTITY_ID_BYTES]; /* after the step, "" if none */
+};
+
+/* Is who among the claims (a claim field's {"winner", "losing"})? */
+static bool
+claims_has(const json_t *claims, const char *who)
+{
+    const char *w = json_string_value(json_object_get(claims, "winner"));
+    size_t i;
+    json_t *l;
+    if (w && strcmp(w, who) == 0)
+        return true;
+    json_array_foreach(json_object_get(claims, "losing"), i,
+                       l) if (json_string_value(l) &&
+                              strcmp(json_string_value(l), who) ==
+                                  0) return true;
+    return false;
+}
+
+static size_t
+claims_count(const json_t *claims)
+{
+    return (json_string_value(json_object_get(claims, "winner")) ? 1 : 0) +
+           json_array_size(json_object_get(claims, "losing"));
+}
+
+static gs_err
+wish_guard(const json_t *current, void *ctx, char *why, size_t len)
+{
+    struct wish_guard *g = ctx;
+    if (!live(current))
+        return not_here(why, len, "wish", g->id, "it was posted");
+    const char *status = text_field(current, "status");
+    json_t *claims = field_of(current, "claims");
+    const char *winner = json_string_value(json_object_get(claims, "winner"));
+    bool done = status && strcmp(status, "done") == 0;
+    if (done) {
+        snprintf(why, len, "wish %s is fulfilled already; %s", g->id,
+                 g->act == W_CLAIM      ? "it takes no more claims"
+                 : g->act == W_WITHDRAW ? "its claims stand as they were"
+                                        : "nothing to do");
+        return g->act == W_FULFIL ? GS_EEXIST : GS_ESTAGE;
+    }
+    snprintf(g->winner, sizeof g->winner, "%s", winner ? winner : "");
+    if (g->act == W_FULFIL) {
+        if (winner)
+            return GS_OK;
+        snprintf(why, len,
+                 "wish %s has no claim; it is fulfilled by the one who "
+                 "claims it ('gridsync wish claim %s PERSON' first)",
+                 g->id, g->id);
+        return GS_ESTAGE;
+    }
+    bool has = claims_has(claims, g->person);
+    if (g->act == W_CLAIM) {
+        if (!has) {
+            if (!winner) /* a new claim is the latest: an earlier one wins */
+                snprintf(g->winner, sizeof g->winner, "%s", g->person);
+            return GS_OK;
+        }
+        snprintf(why, len, "%s has claimed wish %s already%s", g->person, g->id,
+                 winner && strcmp(winner, g->person) == 0
+                     ? " and is its claimant"
+                     : "; an earlier claim wins it");
+        return GS_EEXIST;
+    }
+    if (!has) {
+        snprintf(why, len,
+                 "%s has no claim on wish %s to withdraw; see its claimants "
+                 "with 'gridsync wish show %s'",
+                 g->person, g->id, g->id);
+        return GS_ENOTFOUND;
+    }
+    if (claims_count(claims) != g->expect) {
+        snprintf(why, len,
+                 "the claims on wish %s changed while withdrawing; run it "
+                 "again",
+                 g->id);
+        return GS_ESTAGE;
+    }
+    if (winner && strcmp(winner, g->person) == 0) {
+        const char *next = json_string_value(
+            json_array_get(json_object_get(claims, "losing"), 0));
+        snprintf(g->winner, sizeof g->winner, "%s", next ? next : "");
+    }
+    return GS_OK;
+}
+
+gs_err
+gs_wish_post(gs_replica *r, const char *id, const gs_wish_post_opts *o)
+{
+    if (r == NULL || id == NULL || o == NULL)
+        return GS_EINVAL;
+    if (!o->title || !*o->title || !o->poster || !*o->poster || !o->grid ||
+        !*o->grid)
+        return refuse(r, GS_EINVAL,
+                      "a wish needs its title, its poster (the person who "
+                      "wishes) and its grid");
+    if (o->reward > GS_POINTS_MAX)
+        return refuse(r, GS_EINVAL, "a reward is 0 to %d points, not %lld",
+                      GS_POINTS_MAX, o->reward);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s}", "title", o->title, "poster",
+                          o->poster, "grid", o->grid, "status", "open");
+    if (f && o->description)
+        json_object_set_new(f, "description", json_string(o->description));
+    if (f && o->reward >= 0)
+        json_object_set_new(f, "reward", json_integer(o->reward));
+    struct fresh_guard g = {"wish", id, "gridsync wish show"};
+    return put_fields(r, "wish", id, f, fresh_guard, &g);
+}
+
+static gs_err
+wish_write(gs_replica *r, struct wish_guard *g, json_t *f,
+           char winner[GS_ENTITY_ID_BYTES])
+{
+    gs_err rc = put_fields(r, "wish", g->id, f, wish_guard, g);
+    if (rc == GS_OK && winner)
+        snprintf(winner, GS_ENTITY_ID_BYTES, "%s", g->winner);
+    return rc;
+}
+
+gs_err
+gs_wish_claim(gs_replica *r, const char *id, const char *person,
+              char winner[GS_ENTITY_ID_BYTES])
+{
+    if (r == NULL || id == NULL || person == NULL || !*person)
+        return GS_EINVAL;
+    struct wish_guard g = {id, person, W_CLAIM, 0, ""};
+    return wish_write(r, &g,
+                      json_pack("{s:{s:s}, s:s}", "claims", "claim", person,
+                                "status", "claimed"),
+                      winner);
+}
+
+gs_err
+gs_wish_withdraw(gs_replica *r, const char *id, const char *person,
+                 char winner[GS_ENTITY_ID_BYTES])
+{
+    if (r == NULL || id == NULL || person == NULL || !*person)
+        return GS_EINVAL;
+    /* whether the wish is open again is fixed before the write, and the
+     * guard checks the claims are still those it was fixed on */
+    json_t *w = NULL;
+    gs_err rc = live_get(r, "wish", id, "it was posted", &w);
+    if (rc != GS_OK)
+        return rc;
+    json_t *claims = field_of(w, "claims");
+    struct wish_guard g = {id, person, W_WITHDRAW, claims_count(claims), ""};
+    bool last = g.expect == 1 && claims_has(claims, person);
+    json_decref(w);
+    json_t *f = json_pack("{s:{s:s}}", "claims", "withdraw", person);
+    if (f && last)
+        json_object_set_new(f, "status", json_string("open"));
+    return wish_write(r, &g, f, winner);
+}
+
+gs_err
+gs_wish_fulfil(gs_replica *r, const char *id, char winner[GS_ENTITY_ID_BYTES])
+{
+    if (r == NULL || id == NULL)
+        return GS_EINVAL;
+    struct wish_guard g = {id, NULL, W_FULFIL, 0, ""};
+    return wish_write(r, &g, json_pack("{s:s}", "status", "done"), winner);
 }

@@ -5,7 +5,10 @@
  * starting round 1, the stage names the schema gives; points granted and
  * redeemed with their ledger lines and balance, a redemption over the
  * balance refused, and the shop rule as a device meets it (no certificate
- * here yet, a certificate without the shop flag, one with it).
+ * here yet, a certificate without the shop flag, one with it); visits,
+ * the daily check-in (one record a day, the missing list of a grid) and
+ * wishes with their claims (every refusal, the winner moving on
+ * withdrawal, two devices claiming offline ending with one winner).
  * Each test works in its own mkdtemp directory, removed afterwards.
  */
 #include "gridsync.h"
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct tdir {
@@ -478,23 +482,28 @@ carry(const char *base, gs_replica *from, gs_replica *to)
 
 /* In a district network: a device whose certificate is not here yet, one
  * enrolled without the shop flag, and the shop. */
+/* A replica in t->base/dir named name, under authority (NULL: its own),
+ * open; key gets its device key. */
+static gs_replica *
+device(tdir *t, const char *dir, const char *name, const char *authority,
+       const char *scope, char key[65])
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", t->base, dir);
+    gs_test_replica_init(path, authority, scope, name, NULL, 0, key);
+    return gs_test_replica_open(path);
+}
+
 static void
 test_points_redeem_needs_the_shop_flag(void **state)
 {
     tdir *t = *state;
-    char auth[128], tab[128], shop[128], key_auth[65], key_tab[65],
-        key_shop[65], why[512] = "";
+    char key_auth[65], key_tab[65], key_shop[65], why[512] = "";
     unsigned char before[32], after[32];
     long long bal = -1;
-    snprintf(auth, sizeof auth, "%s/auth", t->base);
-    snprintf(tab, sizeof tab, "%s/tab", t->base);
-    snprintf(shop, sizeof shop, "%s/shop", t->base);
-    gs_test_replica_init(auth, NULL, "trust", "district", NULL, 0, key_auth);
-    gs_test_replica_init(tab, key_auth, "yc.c1.g1", "tablet", NULL, 0, key_tab);
-    gs_test_replica_init(shop, key_auth, "yc.c1", "shop", NULL, 0, key_shop);
-    gs_replica *ra = gs_test_replica_open(auth),
-               *rt = gs_test_replica_open(tab),
-               *rs = gs_test_replica_open(shop);
+    gs_replica *ra = device(t, "auth", "district", NULL, "trust", key_auth),
+               *rt = device(t, "tab", "tablet", key_auth, "yc.c1.g1", key_tab),
+               *rs = device(t, "shop", "shop", key_auth, "yc.c1", key_shop);
 
     person(rt, "P-1");
     assert_int_equal(gs_points_grant(rt, "P-1", 20, "巡逻", NULL, &bal), GS_OK);
@@ -540,6 +549,314 @@ test_points_redeem_needs_the_shop_flag(void **state)
     gs_replica_close(ra);
 }
 
+/* ---- visits, check-ins, wishes ---- */
+
+static void
+put_assign(gs_replica *r, const char *type, const char *id, const char *a0,
+           const char *a1, const char *a2)
+{
+    const char *a[] = {a0, a1, a2};
+    size_t n = a2 ? 3 : a1 ? 2 : 1;
+    assert_int_equal(gs_replica_put_assign(r, type, id, a, n), GS_OK);
+}
+
+/* The detail must contain why, the digest be as before. */
+static void
+assert_refused(gs_replica *r, gs_err rc, gs_err want, const char *why,
+               const unsigned char before[32])
+{
+    unsigned char after[32];
+    assert_int_equal(rc, want);
+    if (strstr(gs_replica_detail(r), why) == NULL)
+        fail_msg("detail '%s' lacks '%s'", gs_replica_detail(r), why);
+    digest_of(r, after);
+    assert_memory_equal(before, after, 32);
+}
+
+static void
+assert_text(gs_replica *r, const char *type, const char *id, const char *name,
+            const char *want)
+{
+    json_t *e = entity(r, type, id);
+    const char *got = json_string_value(field(e, name));
+    if (got == NULL || strcmp(got, want) != 0)
+        fail_msg("%s %s %s: '%s', want '%s'", type, id, name,
+                 got ? got : "(none)", want);
+    json_decref(e);
+}
+
+static void
+test_visit_add_and_refusals(void **state)
+{
+    tdir *t = *state;
+    char id[GS_ENTITY_ID_BYTES], id2[GS_ENTITY_ID_BYTES], tag[16];
+    unsigned char d[32];
+    put_assign(t->r, "household", "H-1", "grid=yc.g1.x", "address=1号", NULL);
+    put_assign(t->r, "household", "H-2", "address=2号", NULL, NULL);
+    digest_of(t->r, d);
+    gs_visit_opts o = {"身体好", NULL, "2024-12-30 10:05", NULL};
+    assert_refused(t->r, gs_visit_add(t->r, "H-9", &o, id), GS_ENOTFOUND,
+                   "no household H-9 in this replica", d);
+    assert_refused(t->r, gs_visit_add(t->r, "H-2", &o, id), GS_EINVAL,
+                   "household H-2 has no grid; give the visit's grid", d);
+    gs_visit_opts bad = {"x", NULL, "tomorrow", NULL}, none = {NULL};
+    assert_refused(t->r, gs_visit_add(t->r, "H-1", &bad, id), GS_EINVAL,
+                   "'tomorrow' is not a time", d);
+    assert_refused(t->r, gs_visit_add(t->r, "H-1", &none, id), GS_EINVAL,
+                   "a visit needs a note", d);
+
+    assert_int_equal(gs_visit_add(t->r, "H-1", &o, id), GS_OK);
+    snprintf(tag, sizeof tag, "%.8s", t->key);
+    char want[64];
+    snprintf(want, sizeof want, "V-H-1-202412301005-%s", tag);
+    assert_string_equal(id, want);
+    assert_text(t->r, "visit", id, "household", "H-1");
+    assert_text(t->r, "visit", id, "note", "身体好");
+    assert_text(t->r, "visit", id, "at", "2024-12-30 10:05");
+    assert_text(t->r, "visit", id, "worker", "tester");
+    assert_text(t->r, "visit", id, "grid", "yc.g1.x");
+    /* the same minute again: a second record, not the first overwritten */
+    gs_visit_opts o2 = {"又来", "王五", "2024-12-30 10:05", "yc.g1"};
+    assert_int_equal(gs_visit_add(t->r, "H-1", &o2, id2), GS_OK);
+    strcat(want, "-2");
+    assert_string_equal(id2, want);
+    assert_text(t->r, "visit", id, "note", "身体好");
+    assert_text(t->r, "visit", id2, "worker", "王五");
+    assert_text(t->r, "visit", id2, "grid", "yc.g1");
+    /* and a household without a grid takes one given */
+    assert_int_equal(gs_visit_add(t->r, "H-2", &o2, id2), GS_OK);
+    /* no time given: now, in the generator's form */
+    gs_visit_opts now = {"今天", NULL, NULL, NULL};
+    assert_int_equal(gs_visit_add(t->r, "H-1", &now, id2), GS_OK);
+    json_t *v = entity(t->r, "visit", id2);
+    const char *at = json_string_value(field(v, "at"));
+    assert_non_null(at);
+    assert_int_equal(strlen(at), 16);
+    json_decref(v);
+}
+
+/* Check in and assert the record's id and whether it was there already. */
+static void
+checkin_ok(gs_replica *r, const char *person, const char *status,
+           const gs_checkin_opts *o, const char *want_id, int want_updated)
+{
+    char id[GS_ENTITY_ID_BYTES] = "";
+    int updated = -1;
+    gs_err rc = gs_checkin_put(r, person, status, o, id, &updated);
+    if (rc != GS_OK)
+        fail_msg("checkin %s: %s (%s)", person, gs_errname(rc),
+                 gs_replica_detail(r));
+    assert_string_equal(id, want_id);
+    assert_int_equal(updated, want_updated);
+}
+
+static void
+test_checkin_one_record_a_day(void **state)
+{
+    tdir *t = *state;
+    const char *id = "C-P-1-20241230";
+    char out[GS_ENTITY_ID_BYTES];
+    unsigned char d[32];
+    int updated = -1;
+    put_assign(t->r, "household", "H-1", "grid=yc.g1", NULL, NULL);
+    put_assign(t->r, "person", "P-1", "household=H-1", "tags+=elderly-alone",
+               NULL);
+    put_assign(t->r, "person", "P-2", "name=无网格", NULL, NULL);
+    digest_of(t->r, d);
+    gs_checkin_opts o = {"2024-12-30", NULL, NULL};
+    assert_refused(t->r, gs_checkin_put(t->r, "P-9", "ok", &o, out, &updated),
+                   GS_ENOTFOUND, "no person P-9 in this replica", d);
+    assert_refused(t->r, gs_checkin_put(t->r, "P-1", "fine", &o, out, NULL),
+                   GS_EINVAL, "a check-in is ok or concern, not 'fine'", d);
+    gs_checkin_opts bad = {"2024-12-30 09:00", NULL, NULL};
+    assert_refused(t->r, gs_checkin_put(t->r, "P-1", "ok", &bad, out, NULL),
+                   GS_EINVAL, "is not a day; give YYYY-MM-DD", d);
+    assert_refused(t->r, gs_checkin_put(t->r, "P-2", "ok", &o, out, NULL),
+                   GS_EINVAL, "person P-2 has no grid, nor a household", d);
+
+    checkin_ok(t->r, "P-1", "ok", &o, "C-P-1-20241230", 0);
+    assert_text(t->r, "checkin", id, "person", "P-1");
+    assert_text(t->r, "checkin", id, "day", "2024-12-30");
+    assert_text(t->r, "checkin", id, "status", "ok");
+    assert_text(t->r, "checkin", id, "worker", "tester");
+    assert_text(t->r, "checkin", id, "grid", "yc.g1"); /* the household's */
+    /* the same day again: that day's record, the later status standing */
+    gs_checkin_opts o2 = {"2024-12-30", "窗帘未拉开", "李四"};
+    checkin_ok(t->r, "P-1", "concern", &o2, "C-P-1-20241230", 1);
+    assert_text(t->r, "checkin", id, "status", "concern");
+    assert_text(t->r, "checkin", id, "note", "窗帘未拉开");
+    assert_text(t->r, "checkin", id, "worker", "李四");
+    /* another day, another record */
+    gs_checkin_opts o3 = {"2024-12-31", NULL, NULL};
+    checkin_ok(t->r, "P-1", "ok", &o3, "C-P-1-20241231", 0);
+}
+
+static void
+test_checkin_missing_lists_the_grid(void **state)
+{
+    tdir *t = *state;
+    char ids[256] = "";
+    put_assign(t->r, "household", "H-1", "grid=yc.g1", NULL, NULL);
+    /* own grid; grid by household; another grid; not alone; deleted */
+    put_assign(t->r, "person", "P-1", "grid=yc.g1", "tags+=elderly-alone",
+               NULL);
+    put_assign(t->r, "person", "P-2", "household=H-1", "tags+=elderly-alone",
+               NULL);
+    put_assign(t->r, "person", "P-3", "grid=yc.g2", "tags+=elderly-alone",
+               NULL);
+    put_assign(t->r, "person", "P-4", "grid=yc.g1", "tags+=low-income", NULL);
+    put_assign(t->r, "person", "P-5", "grid=yc.g1", "tags+=elderly-alone",
+               NULL);
+    put_assign(t->r, "person", "P-5", "_deleted=true", NULL, NULL);
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "2024-12-30", 0, collect_id, ids),
+        GS_OK);
+    assert_string_equal(ids, "P-1 P-2 ");
+    gs_checkin_opts o = {"2024-12-30", NULL, NULL};
+    assert_int_equal(gs_checkin_put(t->r, "P-2", "concern", &o, NULL, NULL),
+                     GS_OK);
+    ids[0] = 0;
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "2024-12-30", 0, collect_id, ids),
+        GS_OK);
+    assert_string_equal(ids, "P-1 ");
+    ids[0] = 0; /* a check-in counts for its day only */
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "2024-12-31", 0, collect_id, ids),
+        GS_OK);
+    assert_string_equal(ids, "P-1 P-2 ");
+    ids[0] = 0;
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g2", "2024-12-30", 0, collect_id, ids),
+        GS_OK);
+    assert_string_equal(ids, "P-3 ");
+    assert_int_equal(
+        gs_checkin_missing(t->r, "yc.g1", "30/12", 0, collect_id, ids),
+        GS_EINVAL);
+    assert_non_null(strstr(gs_replica_detail(t->r), "'30/12' is not a day"));
+}
+
+/* The wish's claims as "WINNER > LOSING LOSING" and its status. */
+static void
+assert_wish(gs_replica *r, const char *id, const char *claims,
+            const char *status)
+{
+    char got[256] = "";
+    json_t *w = entity(r, "wish", id), *c = field(w, "claims"), *l;
+    size_t i;
+    const char *win = json_string_value(json_object_get(c, "winner"));
+    strcat(got, win ? win : "-");
+    strcat(got, " >");
+    json_array_foreach(json_object_get(c, "losing"), i, l)
+    {
+        strcat(got, " ");
+        strcat(got, json_string_value(l));
+    }
+    assert_string_equal(got, claims);
+    assert_string_equal(json_string_value(field(w, "status")), status);
+    json_decref(w);
+}
+
+static void
+test_wish_claims_and_refusals(void **state)
+{
+    tdir *t = *state;
+    char win[GS_ENTITY_ID_BYTES];
+    unsigned char d[32];
+    gs_wish_post_opts o = {"修收音机", "P-9", "yc.g1", NULL, 10};
+    assert_int_equal(gs_wish_post(t->r, "W-1", &o), GS_OK);
+    assert_wish(t->r, "W-1", "- >", "open");
+    digest_of(t->r, d);
+    assert_refused(t->r, gs_wish_post(t->r, "W-1", &o), GS_EEXIST,
+                   "wish W-1 exists already", d);
+    gs_wish_post_opts no_grid = {"x", "P-9", NULL, NULL, -1};
+    assert_refused(t->r, gs_wish_post(t->r, "W-2", &no_grid), GS_EINVAL,
+                   "a wish needs its title, its poster", d);
+    assert_refused(t->r, gs_wish_fulfil(t->r, "W-1", win), GS_ESTAGE,
+                   "wish W-1 has no claim", d);
+    assert_refused(t->r, gs_wish_withdraw(t->r, "W-1", "P-1", win),
+                   GS_ENOTFOUND, "P-1 has no claim on wish W-1 to withdraw", d);
+    assert_refused(t->r, gs_wish_claim(t->r, "W-9", "P-1", win), GS_ENOTFOUND,
+                   "no wish W-9 in this replica", d);
+
+    assert_int_equal(gs_wish_claim(t->r, "W-1", "P-1", win), GS_OK);
+    assert_string_equal(win, "P-1");
+    assert_int_equal(gs_wish_claim(t->r, "W-1", "P-2", win), GS_OK);
+    assert_string_equal(win, "P-1"); /* the earlier claim wins */
+    assert_int_equal(gs_wish_claim(t->r, "W-1", "P-3", win), GS_OK);
+    assert_wish(t->r, "W-1", "P-1 > P-2 P-3", "claimed");
+    digest_of(t->r, d);
+    assert_refused(t->r, gs_wish_claim(t->r, "W-1", "P-2", win), GS_EEXIST,
+                   "P-2 has claimed wish W-1 already", d);
+    /* a loser withdraws: the winner stays */
+    assert_int_equal(gs_wish_withdraw(t->r, "W-1", "P-3", win), GS_OK);
+    assert_string_equal(win, "P-1");
+    /* the winner withdraws: the next claim wins */
+    assert_int_equal(gs_wish_withdraw(t->r, "W-1", "P-1", win), GS_OK);
+    assert_string_equal(win, "P-2");
+    assert_wish(t->r, "W-1", "P-2 >", "claimed");
+    /* the last withdraws: open again, and fulfil is refused */
+    assert_int_equal(gs_wish_withdraw(t->r, "W-1", "P-2", win), GS_OK);
+    assert_string_equal(win, "");
+    assert_wish(t->r, "W-1", "- >", "open");
+    digest_of(t->r, d);
+    assert_refused(t->r, gs_wish_fulfil(t->r, "W-1", win), GS_ESTAGE,
+                   "wish W-1 has no claim", d);
+    /* withdrawn, one may claim again */
+    assert_int_equal(gs_wish_claim(t->r, "W-1", "P-1", win), GS_OK);
+    assert_int_equal(gs_wish_claim(t->r, "W-1", "P-4", win), GS_OK);
+    assert_int_equal(gs_wish_fulfil(t->r, "W-1", win), GS_OK);
+    assert_string_equal(win, "P-1");
+    assert_wish(t->r, "W-1", "P-1 > P-4", "done");
+    digest_of(t->r, d);
+    assert_refused(t->r, gs_wish_claim(t->r, "W-1", "P-5", win), GS_ESTAGE,
+                   "wish W-1 is fulfilled already; it takes no more claims", d);
+    assert_refused(t->r, gs_wish_withdraw(t->r, "W-1", "P-4", win), GS_ESTAGE,
+                   "wish W-1 is fulfilled already", d);
+    assert_refused(t->r, gs_wish_fulfil(t->r, "W-1", win), GS_EEXIST,
+                   "wish W-1 is fulfilled already", d);
+    json_t *w = entity(t->r, "wish", "W-1");
+    assert_int_equal(json_integer_value(field(w, "reward")), 10);
+    json_decref(w);
+}
+
+/* Two tablets of one grid claim one wish offline: each sees its own
+ * claimant win; once they meet, the earlier claim wins on both and the
+ * other is listed as losing. */
+static void
+test_wish_two_devices_one_winner(void **state)
+{
+    tdir *t = *state;
+    char ka[65], k1[65], k2[65], why[512] = "";
+    char win[GS_ENTITY_ID_BYTES];
+    gs_replica *ra = device(t, "auth", "district", NULL, "trust", ka),
+               *r1 = device(t, "a", "a", ka, "yc.c1.g1", k1),
+               *r2 = device(t, "b", "b", ka, "yc.c1.g1", k2);
+    const char *g1[] = {"yc.c1.g1"};
+    gs_cert_opts o1 = {"a", "tablet", g1, 1, g1, 1, 0, 0};
+    gs_cert_opts o2 = {"b", "tablet", g1, 1, g1, 1, 0, 0};
+    assert_int_equal(gs_authority_enroll(ra, k1, &o1, why, sizeof why), GS_OK);
+    assert_int_equal(gs_authority_enroll(ra, k2, &o2, why, sizeof why), GS_OK);
+    carry(t->base, ra, r1);
+    carry(t->base, ra, r2);
+    gs_wish_post_opts o = {"陪同就医", "P-9", "yc.c1.g1", NULL, -1};
+    assert_int_equal(gs_wish_post(r1, "W-1", &o), GS_OK);
+    carry(t->base, r1, r2);
+    assert_int_equal(gs_wish_claim(r2, "W-1", "P-2", win), GS_OK);
+    assert_string_equal(win, "P-2");
+    struct timespec ms = {0, 2000000}; /* a's claim comes later */
+    nanosleep(&ms, NULL);
+    assert_int_equal(gs_wish_claim(r1, "W-1", "P-1", win), GS_OK);
+    assert_string_equal(win, "P-1"); /* as a sees it, offline */
+    carry(t->base, r1, r2);
+    carry(t->base, r2, r1);
+    assert_wish(r1, "W-1", "P-2 > P-1", "claimed");
+    assert_wish(r2, "W-1", "P-2 > P-1", "claimed");
+    gs_replica_close(r2);
+    gs_replica_close(r1);
+    gs_replica_close(ra);
+}
+
 int
 main(void)
 {
@@ -562,6 +879,16 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_points_redeem_needs_the_shop_flag,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_visit_add_and_refusals, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_checkin_one_record_a_day, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_checkin_missing_lists_the_grid,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wish_claims_and_refusals, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wish_two_devices_one_winner, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
