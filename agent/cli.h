@@ -63,5 +63,7 @@ int gs_cli_print_json(const char *json, bool compact);
 /* The domain commands (domain_cmd.c). */
 int gs_cli_ticket(int argc, char **argv);
 int gs_cli_points(int argc, char **argv);
+/* The command centre's report (report_cmd.c). */
+int gs_cli_report(int argc, char **argv);
 
 #endif /* GS_AGENT_CLI_H */
