@@ -51,7 +51,7 @@ put_cell(const char *s, int w, bool right)
 #define N_COLS 10
 
 static const char *const heads[N_COLS] = {
-    "工单", "响应率", "闭环率", "满意度", "好评率",
+    "工单", "响应率",       "闭环率", "满意度",   "好评率",
     "超期", "独居老人关爱", "关爱率", "积分发放", "积分兑换",
 };
 

@@ -55,7 +55,7 @@
 #include <string.h>
 #include <time.h>
 
-#define STAMP_BYTES 17        /* "YYYY-MM-DD HH:MM" + NUL */
+#define STAMP_BYTES 17             /* "YYYY-MM-DD HH:MM" + NUL */
 #define REPORT_ITEMS_MAX 50000000u /* pending histories, grids: a cap */
 
 enum { ST_ACCEPTED = 1, ST_RESOLVED = 4, ST_CLOSED = 5 };
@@ -79,6 +79,13 @@ struct pending {
     char *id;
     size_t grid;
     char deadline[STAMP_BYTES + 1]; /* tickets: normalised */
+    char accepted[STAMP_BYTES + 1]; /* tickets: first accepted, or "" */
+};
+
+/* What an op of a pending entity's history is read with. */
+struct hist {
+    struct report *rp;
+    struct pending *p;
 };
 
 struct report {
@@ -86,11 +93,11 @@ struct report {
     const char *scope;
     char day[11];
     char day_end[STAMP_BYTES + 1]; /* "DAY 24:00": after every minute */
-    json_t *names;   /* org scope -> name */
-    json_t *kinds;   /* org scope -> kind */
-    json_t *grid_ix; /* grid scope -> index in grids */
-    json_t *elderly; /* person id -> grid index */
-    json_t *checked; /* person id -> true, once counted */
+    json_t *names;                 /* org scope -> name */
+    json_t *kinds;                 /* org scope -> kind */
+    json_t *grid_ix;               /* grid scope -> index in grids */
+    json_t *elderly;               /* person id -> grid index */
+    json_t *checked;               /* person id -> true, once counted */
     struct grid *grids;
     size_t n_grids, cap_grids;
     struct pending *pend;
@@ -103,8 +110,8 @@ static bool
 under(const char *scope, const char *path)
 {
     size_t n = strlen(scope);
-    return n == 0 || (strncmp(scope, path, n) == 0 &&
-                      (path[n] == 0 || path[n] == '.'));
+    return n == 0 ||
+           (strncmp(scope, path, n) == 0 && (path[n] == 0 || path[n] == '.'));
 }
 
 static bool
@@ -155,6 +162,7 @@ pending_add(struct report *rp, const char *id, size_t grid,
     struct pending *p = &rp->pend[rp->n_pend];
     p->grid = grid;
     snprintf(p->deadline, sizeof p->deadline, "%s", deadline ? deadline : "");
+    p->accepted[0] = 0;
     if ((p->id = strdup(id)) == NULL)
         return false;
     rp->n_pend++;
@@ -299,7 +307,8 @@ ticket_one(const char *json, void *ctx)
         if (st >= ST_ACCEPTED || round > 0) {
             if (!has_dl)
                 t->responded++;
-            else if (!pending_add(rp, json_string_value(json_object_get(e, "id")),
+            else if (!pending_add(rp,
+                                  json_string_value(json_object_get(e, "id")),
                                   g, dl))
                 rp->rc = GS_ENOMEM;
         }
@@ -333,7 +342,8 @@ op_time(const json_t *op, char out[STAMP_BYTES + 1])
 static int
 accepted_one(const char *json, void *ctx)
 {
-    char *first = ctx, at[STAMP_BYTES + 1];
+    struct hist *h = ctx;
+    char *first = h->p->accepted, at[STAMP_BYTES + 1];
     json_t *op = json_loads(json, 0, NULL);
     const json_t *st = json_object_get(
         json_object_get(json_object_get(op, "updates"), "stage"), "value");
@@ -348,19 +358,30 @@ accepted_one(const char *json, void *ctx)
     return 0;
 }
 
+/* Read the history of every pending entity of type, op by op, with fn
+ * (whose ctx is a struct hist). */
+static gs_err
+histories(struct report *rp, const char *type, gs_replica_json_fn fn)
+{
+    for (size_t i = 0; i < rp->n_pend; i++) {
+        struct hist h = {rp, &rp->pend[i]};
+        gs_err rc = gs_replica_history(rp->r, type, rp->pend[i].id, fn, &h);
+        if (rc != GS_OK)
+            return rc;
+    }
+    return GS_OK;
+}
+
 static gs_err
 tickets_responded(struct report *rp)
 {
-    for (size_t i = 0; i < rp->n_pend; i++) {
-        char first[STAMP_BYTES + 1] = "";
-        gs_err rc = gs_replica_history(rp->r, "ticket", rp->pend[i].id,
-                                       accepted_one, first);
-        if (rc != GS_OK)
-            return rc;
-        if (first[0] && strcmp(first, rp->pend[i].deadline) <= 0)
-            rp->grids[rp->pend[i].grid].t.responded++;
+    gs_err rc = histories(rp, "ticket", accepted_one);
+    for (size_t i = 0; rc == GS_OK && i < rp->n_pend; i++) {
+        const struct pending *p = &rp->pend[i];
+        if (p->accepted[0] && strcmp(p->accepted, p->deadline) <= 0)
+            rp->grids[p->grid].t.responded++;
     }
-    return GS_OK;
+    return rc;
 }
 
 /* ---- residents: elderly living alone, points ---- */
@@ -393,7 +414,8 @@ person_one(const char *json, void *ctx)
 static int
 points_one(const char *json, void *ctx)
 {
-    struct tally *t = ctx;
+    struct hist *h = ctx;
+    struct tally *t = &h->rp->grids[h->p->grid].t;
     json_t *op = json_loads(json, 0, NULL);
     json_t *p = json_object_get(
         json_object_get(json_object_get(op, "updates"), "points"), "value");
@@ -404,19 +426,6 @@ points_one(const char *json, void *ctx)
         t->redeemed -= d;
     json_decref(op);
     return 0;
-}
-
-static gs_err
-points_split(struct report *rp)
-{
-    for (size_t i = 0; i < rp->n_pend; i++) {
-        gs_err rc = gs_replica_history(rp->r, "person", rp->pend[i].id,
-                                       points_one,
-                                       &rp->grids[rp->pend[i].grid].t);
-        if (rc != GS_OK)
-            return rc;
-    }
-    return GS_OK;
 }
 
 /* rp->checked holds, per resident, 1 once counted checked in, | 2 once
@@ -600,14 +609,15 @@ gs_report_get(gs_replica *r, const char *scope, const char *day, char **json)
     pending_clear(&rp);
     if ((rc = gs_replica_list(r, "person", NULL, NULL, 0, person_one, &rp)) !=
             GS_OK ||
-        (rc = rp.rc) != GS_OK || (rc = points_split(&rp)) != GS_OK)
+        (rc = rp.rc) != GS_OK ||
+        (rc = histories(&rp, "person", points_one)) != GS_OK)
         goto out;
     if ((rc = gs_replica_list(r, "checkin", "day", rp.day, 0, checkin_one,
                               &rp)) != GS_OK)
         goto out;
     json_t *res = result(&rp);
-    char *text = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(12))
-                     : NULL;
+    char *text =
+        res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(res);
     rc = text ? GS_OK : GS_ENOMEM;
     if (text)

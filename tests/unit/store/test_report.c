@@ -17,12 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct tdir {
-    char base[GS_TEST_DIR_BYTES]; /* first: gs_test_dir_new */
-    char dir[96];
-    char key[65];
-    gs_replica *r;
-} tdir;
+typedef gs_test_rdir tdir;
 
 #define G1 "yc.s01.c01.g001"
 #define G2 "yc.s01.c01.g002"
@@ -32,20 +27,14 @@ typedef struct tdir {
 static int
 setup(void **state)
 {
-    tdir *t = gs_test_dir_new(sizeof *t, "/tmp/gs-test-report-XXXXXX");
-    snprintf(t->dir, sizeof t->dir, "%s/r", t->base);
-    gs_test_replica_init(t->dir, NULL, "yc", "tester", NULL, 0, t->key);
-    t->r = gs_test_replica_open(t->dir);
-    *state = t;
+    *state = gs_test_rdir_new("/tmp/gs-test-report-XXXXXX", "yc", "tester");
     return 0;
 }
 
 static int
 teardown(void **state)
 {
-    tdir *t = *state;
-    gs_replica_close(t->r);
-    return gs_test_dir_teardown(state);
+    return gs_test_rdir_teardown(state);
 }
 
 static void
@@ -75,8 +64,7 @@ org(gs_replica *r)
         "{\"kind\":\"village\",\"name\":\"新新村\",\"scope\":"
         "\"yc.s02.c02\"}");
     put(r, "org", "O-g3",
-        "{\"kind\":\"grid\",\"name\":\"新新村第1网格\",\"scope\":\"" G3
-        "\"}");
+        "{\"kind\":\"grid\",\"name\":\"新新村第1网格\",\"scope\":\"" G3 "\"}");
 }
 
 /* The report as JSON (the caller decrefs it). */
@@ -125,13 +113,12 @@ unit(json_t *rep, const char *scope)
     size_t i, j;
     json_array_foreach(json_object_get(rep, "communities"), i, c)
     {
-        if (strcmp(json_string_value(json_object_get(c, "scope")), scope) ==
-            0)
+        if (strcmp(json_string_value(json_object_get(c, "scope")), scope) == 0)
             return c;
         json_array_foreach(json_object_get(c, "grids"), j, g)
         {
-            if (strcmp(json_string_value(json_object_get(g, "scope")),
-                       scope) == 0)
+            if (strcmp(json_string_value(json_object_get(g, "scope")), scope) ==
+                0)
                 return g;
         }
     }
@@ -144,15 +131,13 @@ test_report_no_tickets_rates_are_null(void **state)
     tdir *t = *state;
     org(t->r);
     json_t *rep = report(t->r, NULL, "2024-12-31");
-    assert_string_equal(json_string_value(json_object_get(rep, "scope")),
-                        "yc");
+    assert_string_equal(json_string_value(json_object_get(rep, "scope")), "yc");
     assert_string_equal(json_string_value(json_object_get(rep, "day")),
                         "2024-12-31");
     json_t *tot = totals(rep);
     assert_int_equal(n(tot, "tickets"), 0);
-    const char *rates[] = {"response_rate", "closure_rate",
-                           "satisfaction_mean", "satisfied_share",
-                           "checkin_coverage"};
+    const char *rates[] = {"response_rate", "closure_rate", "satisfaction_mean",
+                           "satisfied_share", "checkin_coverage"};
     for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
         if (!json_is_null(json_object_get(tot, rates[i])))
             fail_msg("%s is not null with nothing to count", rates[i]);
@@ -174,17 +159,15 @@ step(gs_replica *r, const char *id, const char *s, const char *arg)
 {
     gs_err rc = gs_ticket_step(r, id, s, arg, NULL, NULL, NULL, NULL);
     if (rc != GS_OK)
-        fail_msg("%s %s: %s (%s)", s, id, gs_errname(rc),
-                 gs_replica_detail(r));
+        fail_msg("%s %s: %s (%s)", s, id, gs_errname(rc), gs_replica_detail(r));
 }
 
 static void
 test_report_reopened_ticket_counts_once(void **state)
 {
     tdir *t = *state;
-    gs_ticket_report_opts o = {.category = "市政设施",
-                               .grid = G1,
-                               .deadline = "2099-01-01 00:00"};
+    gs_ticket_report_opts o = {
+        .category = "市政设施", .grid = G1, .deadline = "2099-01-01 00:00"};
     assert_int_equal(gs_ticket_report(t->r, "T-1", &o), GS_OK);
     step(t->r, "T-1", "accept", NULL);
     step(t->r, "T-1", "dispatch", "城管局");
@@ -241,9 +224,8 @@ test_report_response_time_and_overdue(void **state)
         "\"stage\":\"accepted\",\"comments\":\"2024-12-29 10:00 受理\"}");
     put(t->r, "ticket", "T-edge", "{\"stage\":\"resolved\"}");
     /* no stamp in the comment: the op's clock, which is past 2024 */
-    gs_ticket_report_opts o = {.category = "环境卫生",
-                               .grid = G1,
-                               .deadline = "2024-01-01"};
+    gs_ticket_report_opts o = {
+        .category = "环境卫生", .grid = G1, .deadline = "2024-01-01"};
     assert_int_equal(gs_ticket_report(t->r, "T-clock", &o), GS_OK);
     step(t->r, "T-clock", "accept", NULL);
     /* never accepted */
@@ -384,8 +366,7 @@ test_report_bad_arguments(void **state)
     assert_non_null(strstr(gs_replica_detail(t->r), "not an org path"));
     assert_int_equal(gs_report_get(t->r, NULL, "2024-02-30x", &text),
                      GS_EINVAL);
-    assert_int_equal(gs_report_get(t->r, NULL, "2024-13-01", &text),
-                     GS_EINVAL);
+    assert_int_equal(gs_report_get(t->r, NULL, "2024-13-01", &text), GS_EINVAL);
     assert_non_null(strstr(gs_replica_detail(t->r), "YYYY-MM-DD"));
     assert_null(text);
     assert_int_equal(gs_report_get(NULL, NULL, NULL, &text), GS_EINVAL);
@@ -393,8 +374,7 @@ test_report_bad_arguments(void **state)
     assert_int_equal(gs_report_get(t->r, NULL, NULL, &text), GS_OK);
     json_t *j = json_loads(text, 0, NULL);
     free(text);
-    assert_int_equal(
-        strlen(json_string_value(json_object_get(j, "day"))), 10);
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "day"))), 10);
     json_decref(j);
 }
 
@@ -404,14 +384,14 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_report_no_tickets_rates_are_null,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_report_reopened_ticket_counts_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_reopened_ticket_counts_once,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_response_time_and_overdue,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_elderly_without_checkin,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_report_points_granted_and_redeemed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_points_granted_and_redeemed,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_scope_filter, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_report_bad_arguments, setup,
