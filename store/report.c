@@ -529,7 +529,8 @@ result(struct report *rp)
 {
     struct tally all = {0};
     json_t *comms = json_array();
-    qsort(rp->grids, rp->n_grids, sizeof *rp->grids, grid_cmp);
+    if (rp->n_grids) /* grids is NULL then: qsort may not take it */
+        qsort(rp->grids, rp->n_grids, sizeof *rp->grids, grid_cmp);
     for (size_t i = 0; i < rp->n_grids;) {
         size_t n = parent_len(rp->grids[i].scope), j;
         char comm[GS_SCOPE_BYTES_MAX + 1];
