@@ -55,7 +55,7 @@ static const char *const heads[N_COLS] = {
     "超期", "独居老人关爱", "关爱率", "积分发放", "积分兑换",
 };
 
-static const int col_w[N_COLS] = {6, 8, 8, 7, 8, 6, 14, 8, 10, 10};
+static const int col_w[N_COLS] = {6, 8, 8, 8, 8, 6, 14, 8, 10, 10};
 
 static long long
 num(const json_t *t, const char *k)
