@@ -31,12 +31,6 @@ setup(void **state)
     return 0;
 }
 
-static int
-teardown(void **state)
-{
-    return gs_test_rdir_teardown(state);
-}
-
 static void
 put(gs_replica *r, const char *type, const char *id, const char *fields)
 {
@@ -383,19 +377,19 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_report_no_tickets_rates_are_null,
-                                        setup, teardown),
+                                        setup, gs_test_rdir_teardown),
         cmocka_unit_test_setup_teardown(test_report_reopened_ticket_counts_once,
-                                        setup, teardown),
+                                        setup, gs_test_rdir_teardown),
         cmocka_unit_test_setup_teardown(test_report_response_time_and_overdue,
-                                        setup, teardown),
+                                        setup, gs_test_rdir_teardown),
         cmocka_unit_test_setup_teardown(test_report_elderly_without_checkin,
-                                        setup, teardown),
+                                        setup, gs_test_rdir_teardown),
         cmocka_unit_test_setup_teardown(test_report_points_granted_and_redeemed,
-                                        setup, teardown),
+                                        setup, gs_test_rdir_teardown),
         cmocka_unit_test_setup_teardown(test_report_scope_filter, setup,
-                                        teardown),
+                                        gs_test_rdir_teardown),
         cmocka_unit_test_setup_teardown(test_report_bad_arguments, setup,
-                                        teardown),
+                                        gs_test_rdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
