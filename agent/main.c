@@ -1656,6 +1656,32 @@ static const struct cmd cmds[] = {
      "The earliest surviving claim wins, the same on every device; a claim\n"
      "made offline elsewhere earlier may still win when replicas meet, and\n"
      "the later claimants are listed as losing.\n"},
+    {"report", gs_cli_report,
+     "the command centre's figures per community and grid",
+     "[--scope S] [--day YYYY-MM-DD] [--json]",
+     "  --scope S          org path to report on (default: replica.scope)\n"
+     "  --day DAY          the report day for check-ins and overdue\n"
+     "                     (default: today)\n"
+     "  --json             one object: scope, name, day, totals,\n"
+     "                     communities[] with their totals and grids[]\n"
+     "Per grid, per community (the grid path's parent) and in total, over\n"
+     "the tickets, residents and check-ins this replica holds now:\n"
+     "  tickets     tickets whose grid is under S (a reopened one once)\n"
+     "  response    tickets whose stage reached accepted, the first op\n"
+     "              that moved it there taken at or before the deadline,\n"
+     "              / tickets. The op's time is the 'YYYY-MM-DD HH:MM' its\n"
+     "              comment starts with (imported registers and generated\n"
+     "              districts: an import stamps ops with the import time),\n"
+     "              else its clock stamp; no deadline: accepted is in time\n"
+     "  closure     tickets at closed / tickets\n"
+     "  satisfaction  mean over tickets rated 1..5, and the share >= 4\n"
+     "  overdue     not resolved or closed, deadline before the day's end\n"
+     "  check-ins   residents tagged elderly-alone with a check-in of DAY\n"
+     "              / all of them (a check-in counts for its resident's\n"
+     "              grid; concern ones counted apart)\n"
+     "  points      positive / negative deltas of the points counter\n"
+     "A rate with nothing to count shows n/a (null in JSON), never 0.\n"
+     "See docs/cli.md, Report.\n"},
     {"forks", cmd_forks,
      "devices that signed two histories: the evidence, and the frozen feeds",
      "[--json]",

@@ -451,6 +451,40 @@ GS_MUST_CHECK gs_err gs_wish_withdraw(gs_replica *r, const char *id,
 /* Wish id is fulfilled (by its winner). */
 GS_MUST_CHECK gs_err gs_wish_fulfil(gs_replica *r, const char *id,
                                     char winner[GS_ENTITY_ID_BYTES]);
+/* ---- the command centre's report (DESIGN §1; issue 6) ----
+ *
+ * Per grid, per community (the grid path's parent) and for the whole
+ * scope: tickets, responded within the deadline, closed, satisfaction,
+ * overdue, check-in coverage of elderly residents living alone, points
+ * granted and redeemed. docs/cli.md "Report" defines every figure; in
+ * short: a ticket is responded if its stage reached accepted and the first
+ * op that moved it there was taken at or before its deadline (the time a
+ * comment of that op starts with, "YYYY-MM-DD HH:MM ...", as imported
+ * registers carry it; else the op's clock stamp); closure = closed /
+ * tickets; satisfaction over tickets rated 1..5; overdue = not resolved
+ * or closed and the deadline before the end of day; coverage = residents
+ * tagged elderly-alone with a check-in whose day is day / all of them;
+ * points = the positive and the negative deltas of the `points` counter.
+ * Counts are of the state r holds now; day decides check-ins and overdue.
+ *
+ * scope: an org path (NULL: replica.scope); day: "YYYY-MM-DD" (NULL:
+ * today, local time). *json (malloc'd; the caller frees; written only on
+ * success) gets one object:
+ *   {"scope", "name", "day", "totals": T, "communities": [{"scope",
+ *    "name", "kind", "totals": T, "grids": [{"scope", "name", "kind",
+ *    "totals": T}]}]}
+ * sorted by scope, where T is {"tickets", "responded", "response_rate",
+ * "closed", "closure_rate", "rated", "satisfaction_mean", "satisfied",
+ * "satisfied_share", "overdue", "elderly_alone", "checked_in",
+ * "checkin_coverage", "checkin_concern", "points_granted",
+ * "points_redeemed"}: counts are integers, rates fractions 0..1 (the mean
+ * 1..5), and a rate with nothing to divide by is null. Reads only; works
+ * on a locked replica. Errors: GS_EINVAL (bad scope or day; the detail
+ * says which), GS_ENOMEM, the store's. Cost: one pass over the org units,
+ * tickets, persons and the day's check-ins, plus the history of every
+ * accepted ticket and of every person with points. */
+GS_MUST_CHECK gs_err gs_report_get(gs_replica *r, const char *scope,
+                                   const char *day, char **json);
 
 /* ---- config ---- */
 

@@ -216,6 +216,7 @@ class Grid:
         self.street_name, self.unit_name, self.unit_kind, self.grid_name = \
             names
         self.days = days
+        self.first = END - datetime.timedelta(days=days - 1)
         self.persons = []    # (id, name, sex, birth year, household id)
         self.elderly = []    # person ids living alone, over 70
         self.helpers = []    # party members and volunteers
@@ -398,6 +399,13 @@ class Grid:
         happens."""
         day += minute // 1440
         minute %= 1440
+        if type_ == "ticket" and "comments" in fields:
+            # the time the step was taken, as a paper register writes it:
+            # an import stamps ops with the time of the import, so this is
+            # what `gridsync report` reads for "accepted within the deadline"
+            fields = dict(fields, comments="%s %s" % (
+                stamp(self.first + datetime.timedelta(days=day), minute),
+                fields["comments"]))
         if day < self.days:
             self.order += 1
             self.pending.setdefault(day, []).append(

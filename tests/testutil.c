@@ -218,6 +218,24 @@ gs_test_dir_teardown(void **state)
     return 0;
 }
 
+gs_test_rdir *
+gs_test_rdir_new(const char *tmpl, const char *scope, const char *name)
+{
+    gs_test_rdir *t = gs_test_dir_new(sizeof *t, tmpl);
+    snprintf(t->dir, sizeof t->dir, "%s/r", t->base);
+    gs_test_replica_init(t->dir, NULL, scope, name, NULL, 0, t->key);
+    t->r = gs_test_replica_open(t->dir);
+    return t;
+}
+
+int
+gs_test_rdir_teardown(void **state)
+{
+    gs_test_rdir *t = *state;
+    gs_replica_close(t->r);
+    return gs_test_dir_teardown(state);
+}
+
 void
 gs_test_replica_init(const char *dir, const char *authority, const char *scope,
                      const char *name, const char *pass, size_t passlen,

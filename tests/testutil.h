@@ -88,6 +88,20 @@ void gs_test_replica_init(const char *dir, const char *authority,
  * reason on any error. */
 gs_replica *gs_test_replica_open(const char *dir);
 
+/* A cmocka state: a standalone replica (its own authority, so it may
+ * redeem points) at base/r in a fresh mkdtemp directory made from tmpl,
+ * with replica.scope scope and replica.name name, open in r. */
+typedef struct gs_test_rdir {
+    char base[GS_TEST_DIR_BYTES]; /* first: gs_test_dir_new */
+    char dir[96];
+    char key[65];
+    gs_replica *r;
+} gs_test_rdir;
+gs_test_rdir *gs_test_rdir_new(const char *tmpl, const char *scope,
+                               const char *name);
+/* Close the replica and remove the directory (a cmocka teardown). */
+int gs_test_rdir_teardown(void **state);
+
 /* A TCP port free on 127.0.0.1 now: bound, read and closed again, for the
  * test's agent to bind next. */
 int gs_test_free_port(void);

@@ -21,32 +21,21 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct tdir {
-    char base[GS_TEST_DIR_BYTES]; /* first: gs_test_dir_new */
-    char dir[96];
-    char key[65];
-    gs_replica *r;
-} tdir;
+typedef gs_test_rdir tdir;
 
 /* A standalone replica (its own authority, so it may redeem) named
  * "tester". */
 static int
 setup(void **state)
 {
-    tdir *t = gs_test_dir_new(sizeof *t, "/tmp/gs-test-domain-XXXXXX");
-    snprintf(t->dir, sizeof t->dir, "%s/r", t->base);
-    gs_test_replica_init(t->dir, NULL, "yc.g1", "tester", NULL, 0, t->key);
-    t->r = gs_test_replica_open(t->dir);
-    *state = t;
+    *state = gs_test_rdir_new("/tmp/gs-test-domain-XXXXXX", "yc.g1", "tester");
     return 0;
 }
 
 static int
 teardown(void **state)
 {
-    tdir *t = *state;
-    gs_replica_close(t->r);
-    return gs_test_dir_teardown(state);
+    return gs_test_rdir_teardown(state);
 }
 
 static void
