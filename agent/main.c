@@ -257,6 +257,26 @@ gs_cli_open(void)
     return gs_cli_open_key(false, NULL);
 }
 
+/* The start of a command that takes options but no arguments: parse them
+ * into a, refuse arguments, open the replica. NULL when the command is
+ * over, its exit code in *ret. */
+static gs_replica *
+open_plain(int argc, char **argv, const char *opts, struct args *a, int *ret)
+{
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, a, opts);
+    if (u >= 0) {
+        *ret = u;
+        return NULL;
+    }
+    if (a->npos) {
+        *ret = gs_cli_usage_error(gs_cli_current, "takes no arguments");
+        return NULL;
+    }
+    gs_replica *r = gs_cli_open();
+    *ret = EXIT_FAIL;
+    return r;
+}
+
 int
 gs_cli_api_fail(gs_replica *r, const char *what, gs_err rc)
 {
@@ -1022,19 +1042,15 @@ static int
 cmd_status(int argc, char **argv)
 {
     struct args a;
-    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
-    if (u >= 0)
-        return u;
-    if (a.npos)
-        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
-    gs_replica *r = gs_cli_open();
+    int ret;
+    gs_replica *r = open_plain(argc, argv, "json", &a, &ret);
     if (!r)
-        return EXIT_FAIL;
+        return ret;
     struct forks_out fo = {false, 0, json_array()};
     gs_err rc = gs_replica_forks(r, forks_one, &fo);
     if (rc != GS_OK) {
         json_decref(fo.alarms);
-        int ret = gs_cli_api_fail(r, "status", rc);
+        ret = gs_cli_api_fail(r, "status", rc);
         gs_replica_close(r);
         return ret;
     }
@@ -1367,17 +1383,13 @@ static int
 cmd_feeds(int argc, char **argv)
 {
     struct args a;
-    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json scope");
-    if (u >= 0)
-        return u;
-    if (a.npos)
-        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
-    gs_replica *r = gs_cli_open();
+    int ret;
+    gs_replica *r = open_plain(argc, argv, "json scope", &a, &ret);
     if (!r)
-        return EXIT_FAIL;
+        return ret;
     struct feeds_out o = {a.json, 0, 0};
     gs_err rc = gs_replica_feeds(r, a.scope, feeds_one, &o);
-    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "feeds", rc);
+    ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "feeds", rc);
     gs_replica_close(r);
     if (rc == GS_OK && !a.json)
         printf("%llu feeds, %llu ops\n", o.feeds, o.ops);
@@ -1388,17 +1400,13 @@ static int
 cmd_forks(int argc, char **argv)
 {
     struct args a;
-    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json");
-    if (u >= 0)
-        return u;
-    if (a.npos)
-        return gs_cli_usage_error(gs_cli_current, "takes no arguments");
-    gs_replica *r = gs_cli_open();
+    int ret;
+    gs_replica *r = open_plain(argc, argv, "json", &a, &ret);
     if (!r)
-        return EXIT_FAIL;
+        return ret;
     struct forks_out o = {a.json, 0, NULL};
     gs_err rc = gs_replica_forks(r, forks_one, &o);
-    int ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "forks", rc);
+    ret = rc == GS_OK ? EXIT_OK : gs_cli_api_fail(r, "forks", rc);
     gs_replica_close(r);
     if (rc == GS_OK && !a.json) {
         if (o.n)

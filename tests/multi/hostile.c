@@ -737,11 +737,11 @@ mode_badsig(struct hostile *h, gs_wire_msg *m)
  * links to an empty head and is signed at its end; one ingest rule is
  * what refuses it. They send no BYE: the agent's answers are the ACKs. */
 
-/* Our own ops, signed by us for the right network: what is wrong is only
- * that this key holds no certificate (the test does not enroll it, and
- * admits it with agent.accept): GS_ENOCERT. */
+/* One run of our own households, tagged tag, signed by us for network
+ * signed_for, in a session of our network. */
 static gs_err
-mode_nocert(struct hostile *h, gs_wire_msg *m)
+own_run(struct hostile *h, gs_wire_msg *m, const char *tag,
+        const uint8_t *signed_for)
 {
     char scope[GS_SCOPE_BYTES_MAX + 1];
     struct signer me;
@@ -753,14 +753,23 @@ mode_nocert(struct hostile *h, gs_wire_msg *m)
     memcpy(me.sk, h->sk, GS_SECRETKEY_BYTES);
     run_buf_init(rb);
     if ((rc = scope_x(h, scope)) == GS_OK &&
-        (rc = run_households(rb, &me, scope, "NOCERT", TRUST_OPS)) == GS_OK &&
-        (rc = run_seal(rb, &me, h->network, false)) == GS_OK &&
+        (rc = run_households(rb, &me, scope, tag, TRUST_OPS)) == GS_OK &&
+        (rc = run_seal(rb, &me, signed_for, false)) == GS_OK &&
         (rc = start_session(h, m, false)) == GS_OK)
         rc = send_batch(h, m, 0, &rb, 1);
     run_buf_fini(rb);
     free(rb);
     sodium_memzero(&me, sizeof me);
     return rc;
+}
+
+/* Our own ops, signed by us for the right network: what is wrong is only
+ * that this key holds no certificate (the test does not enroll it, and
+ * admits it with agent.accept): GS_ENOCERT. */
+static gs_err
+mode_nocert(struct hostile *h, gs_wire_msg *m)
+{
+    return own_run(h, m, "NOCERT", h->network);
 }
 
 /* Our own ops, signed by us for another network (a test network's ops
@@ -770,29 +779,12 @@ mode_nocert(struct hostile *h, gs_wire_msg *m)
 static gs_err
 mode_othernet(struct hostile *h, gs_wire_msg *m)
 {
-    char scope[GS_SCOPE_BYTES_MAX + 1];
     uint8_t other[GS_KEY_BYTES];
-    struct signer me;
-    struct run_buf *rb = malloc(sizeof *rb);
-    gs_err rc;
-    if (!rb)
-        return GS_ENOMEM;
     do
         randombytes_buf(other, sizeof other);
     while (!memcmp(other, h->network, GS_KEY_BYTES));
     print_key("SIGNED_FOR", other);
-    memcpy(me.pk, h->pk, GS_KEY_BYTES);
-    memcpy(me.sk, h->sk, GS_SECRETKEY_BYTES);
-    run_buf_init(rb);
-    if ((rc = scope_x(h, scope)) == GS_OK &&
-        (rc = run_households(rb, &me, scope, "OTHERNET", TRUST_OPS)) == GS_OK &&
-        (rc = run_seal(rb, &me, other, false)) == GS_OK &&
-        (rc = start_session(h, m, false)) == GS_OK)
-        rc = send_batch(h, m, 0, &rb, 1);
-    run_buf_fini(rb);
-    free(rb);
-    sodium_memzero(&me, sizeof me);
-    return rc;
+    return own_run(h, m, "OTHERNET", other);
 }
 
 /* Relays a foreign authority's certificate and the ops of the device it
