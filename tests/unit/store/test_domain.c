@@ -588,7 +588,8 @@ test_visit_add_and_refusals(void **state)
                    "no household H-9 in this replica", d);
     assert_refused(t->r, gs_visit_add(t->r, "H-2", &o, id), GS_EINVAL,
                    "household H-2 has no grid; give the visit's grid", d);
-    gs_visit_opts bad = {"x", NULL, "tomorrow", NULL}, none = {NULL};
+    gs_visit_opts bad = {"x", NULL, "tomorrow", NULL};
+    gs_visit_opts none = {NULL, NULL, NULL, NULL};
     assert_refused(t->r, gs_visit_add(t->r, "H-1", &bad, id), GS_EINVAL,
                    "'tomorrow' is not a time", d);
     assert_refused(t->r, gs_visit_add(t->r, "H-1", &none, id), GS_EINVAL,
