@@ -519,12 +519,15 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
     double dt = mono() - c->sess_start;
     if (rc == GS_OK)
         rc = gs_session_result(c->sess);
-    if (s->peer_error == GS_OK && !c->device_known &&
+    /* a device we refused for want of a certificate or token is not
+     * hostile (it may come back enrolled), nor one to gossip to */
+    bool refused_hello = rc == GS_EDENIED && c->provisional;
+    if (s->peer_error == GS_OK && !c->device_known && !refused_hello &&
         !sodium_is_zero(s->peer_device, GS_KEY_BYTES)) {
         memcpy(c->device, s->peer_device, GS_KEY_BYTES);
         c->device_known = true;
     }
-    if (s->peer_flags & GS_WIRE_FLAG_GOSSIP)
+    if ((s->peer_flags & GS_WIRE_FLAG_GOSSIP) && !refused_hello)
         c->gossip = true;
     c->ops_in += s->ops_in;
     c->ops_out += s->ops_out;
@@ -579,9 +582,6 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
                  "(gridsync authority enroll), then bring this device the "
                  "district's bundle so that it can show its certificate",
               lb);
-    /* a device we refused for want of a certificate or token is not
-     * hostile: it may come back enrolled */
-    bool refused_hello = rc == GS_EDENIED && c->provisional;
     if (rc != GS_OK && hostile_code(rc) && s->peer_error == GS_OK &&
         !refused_hello) {
         a->hostile[rc]++;
