@@ -238,6 +238,7 @@ merge_pass(const struct corpus *c, size_t *entities,
 
 int bench_store(int argc, char **argv);
 int bench_sync(int argc, char **argv);
+int bench_domain(int argc, char **argv);
 
 int
 main(int argc, char **argv)
@@ -246,6 +247,8 @@ main(int argc, char **argv)
         return bench_store(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "sync"))
         return bench_sync(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "domain"))
+        return bench_domain(argc - 2, argv + 2);
     int json = 0;
     size_t n = 100000;
     const char *what = NULL;
@@ -255,7 +258,9 @@ main(int argc, char **argv)
         else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
             n = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: gs-bench crdt|store|sync [--json] [--ops N]\n");
+            printf("usage: gs-bench crdt|store|sync [--json] [--ops N]\n"
+                   "       gs-bench domain [--json] [--scale S] [--days D] "
+                   "[--community-days C]\n");
             return 0;
         } else if (!what)
             what = argv[i];
@@ -267,7 +272,7 @@ main(int argc, char **argv)
     if (!what || strcmp(what, "crdt") != 0) {
         fprintf(stderr,
                 "gs-bench: unknown benchmark '%s'; available: crdt, store, "
-                "sync\n",
+                "sync, domain\n",
                 what ? what : "");
         return 2;
     }

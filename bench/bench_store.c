@@ -16,7 +16,6 @@
 #include "bench_common.h"
 #include "gridsync.h"
 
-#include <lmdb.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,64 +27,11 @@
 
 int bench_store(int argc, char **argv);
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static _Noreturn void
 die(const char *what, const char *why)
 {
     fprintf(stderr, "gs-bench store: %s: %s\n", what, why);
     exit(1);
-}
-
-/* Raw LMDB: n puts of vlen-byte values in one transaction. */
-static double
-raw_lmdb_rate(const char *dir, size_t n, size_t vlen, double *commit_ms)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    uint8_t key[16], *val = calloc(1, vlen);
-    if (!val || mdb_env_create(&env) || mdb_env_set_mapsize(env, 1ull << 32) ||
-        mdb_env_open(env, dir, 0, 0644))
-        die("raw lmdb", "cannot open");
-    randombytes_buf(val, vlen);
-    double t = gs_bench_now();
-    if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, &dbi))
-        die("raw lmdb", "txn");
-    for (size_t i = 0; i < n; i++) {
-        /* keys in the order our ops use: feed number, then seq */
-        memset(key, 0, 8);
-        for (int b = 0; b < 8; b++)
-            key[8 + b] = (uint8_t)(i >> (56 - 8 * b));
-        MDB_val k = {16, key}, v = {vlen, val};
-        if (mdb_put(txn, dbi, &k, &v, 0))
-            die("raw lmdb", "put");
-    }
-    if (mdb_txn_commit(txn))
-        die("raw lmdb", "commit");
-    double rate = (double)n / (gs_bench_now() - t);
-    /* the floor under one durable put: one small transaction, synced */
-    double samples[50];
-    for (int i = 0; i < 50; i++) {
-        double s = gs_bench_now();
-        memset(key, 0xff, 16);
-        key[15] = (uint8_t)i;
-        MDB_val k = {16, key}, v = {vlen, val};
-        if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_put(txn, dbi, &k, &v, 0) ||
-            mdb_txn_commit(txn))
-            die("raw lmdb", "single commit");
-        samples[i] = (gs_bench_now() - s) * 1e3;
-    }
-    qsort(samples, 50, sizeof samples[0], cmp_double);
-    *commit_ms = samples[25];
-    mdb_env_close(env);
-    free(val);
-    return rate;
 }
 
 int
@@ -159,7 +105,7 @@ bench_store(int argc, char **argv)
             die("put", gs_replica_detail(r));
         lat[i] = (gs_bench_now() - s) * 1e3;
     }
-    qsort(lat, puts_n, sizeof *lat, cmp_double);
+    qsort(lat, puts_n, sizeof *lat, gs_bench_cmp_double);
     double p50 = lat[puts_n / 2], p99 = lat[puts_n * 99 / 100];
     gs_replica_close(r);
 
@@ -173,11 +119,12 @@ bench_store(int argc, char **argv)
         crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
         sign_samples[i] = (gs_bench_now() - s) * 1e3;
     }
-    qsort(sign_samples, 200, sizeof sign_samples[0], cmp_double);
+    qsort(sign_samples, 200, sizeof sign_samples[0], gs_bench_cmp_double);
     double sign_ms = sign_samples[100];
     double commit_ms;
     double op_bytes = (double)json_bytes / (double)n; /* a value of op size */
-    double raw_rate = raw_lmdb_rate(ldir, n, (size_t)op_bytes, &commit_ms);
+    double raw_rate =
+        gs_bench_raw_lmdb_rate(ldir, n, (size_t)op_bytes, &commit_ms);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

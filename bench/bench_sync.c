@@ -41,8 +41,6 @@
  * records' JSON; W2 wire <= 1.2x the missing ops' size + 4 KiB; every
  * agent's peak RSS < 64 MiB.
  */
-#define _DEFAULT_SOURCE /* wait4: each child's own rusage */
-
 #include "bench_common.h"
 #include "field.h"
 #include "gridsync.h"
@@ -50,24 +48,12 @@
 #include "replica_int.h"
 #include "store.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 int bench_sync(int argc, char **argv);
 
@@ -76,120 +62,10 @@ int bench_sync(int argc, char **argv);
 #define SCOPE_FMT "yc.yimei.nanjun.xinxin.g%03u"
 #define WANTED "yc" /* what a replica syncs: its scope's first label */
 #define B_GRID 101u
-#define SYNC_TIMEOUT_MS (20 * 60 * 1000)
-#define AGENT_READY_S 20.0
-#define AGENT_STOP_S 10.0
 #define RSS_MAX_MIB 64.0
 #define WHO "gs-bench sync"
 
-/* ---- dying cleanly: no child outlives us ---- */
-
-static char base[4096];                   /* the temporary directory */
-static char agent_log[4200];              /* of the agent running now */
-static volatile pid_t kids[2] = {-1, -1}; /* the agent, the syncing child */
-static bool in_step; /* in a step's child: die() leaves the cleanup */
-
-static void
-kids_kill(void)
-{
-    for (int i = 0; i < 2; i++)
-        if (kids[i] > 0) {
-            kill(kids[i], SIGKILL);
-            (void)waitpid(kids[i], NULL, 0);
-            kids[i] = -1;
-        }
-}
-
-static _Noreturn void
-die(const char *what, const char *why)
-{
-    fprintf(stderr, "%s: %s: %s\n", WHO, what, why);
-    if (in_step)
-        exit(1); /* the parent cleans up */
-    kids_kill();
-    if (agent_log[0]) { /* the agent's side of the story */
-        char line[600];
-        FILE *f = fopen(agent_log, "r");
-        while (f && fgets(line, sizeof line, f))
-            fprintf(stderr, "  agent: %s", line);
-        if (f)
-            fclose(f);
-    }
-    if (base[0])
-        gs_bench_rmrf(base, WHO);
-    exit(1);
-}
-
-static void
-on_parent_signal(int sig)
-{
-    for (int i = 0; i < 2; i++) /* kill(2) is async-signal-safe */
-        if (kids[i] > 0)
-            kill(kids[i], SIGKILL);
-    _exit(128 + sig);
-}
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static void
-progress(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", WHO);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* ---- replicas through the public API ---- */
-
-static void
-replica_make(const char *dir, const char *net_hex, unsigned grid,
-             const char *name, char dev[65])
-{
-    char scope[64], why[512];
-    snprintf(scope, sizeof scope, SCOPE_FMT, grid);
-    gs_replica_init_opts o = {net_hex, scope, name};
-    if (gs_replica_init(dir, &o, dev, why, sizeof why) != GS_OK)
-        die("init", why);
-}
-
-static gs_replica *
-replica_open(const char *dir)
-{
-    gs_replica *r;
-    char why[512];
-    if (gs_replica_open(dir, &r, why, sizeof why) != GS_OK)
-        die("open", why);
-    return r;
-}
-
-static void
-replica_import(gs_replica *r, const char *path, unsigned long ops)
-{
-    gs_import_stats st;
-    if (gs_replica_import(r, path, 0, NULL, NULL, &st) != GS_OK)
-        die("import", gs_replica_detail(r));
-    if (st.ops != ops)
-        die("import", "fewer ops written than records given");
-}
-
-static void
-replica_accept(gs_replica *r, const char *peer_hex)
-{
-    if (gs_replica_config_set(r, "agent.accept", peer_hex) != GS_OK)
-        die("config agent.accept", gs_replica_detail(r));
-}
+static const char *base; /* the temporary directory */
 
 /* ---- enrolment: one run of certificate ops by the authority ---- */
 
@@ -255,7 +131,7 @@ certs_build(struct authority *au, char dev[DEVICES][65])
     gs_buf_fini(&pay[0]);
     gs_buf_fini(&pay[1]);
     if (rc != GS_OK)
-        die("certificates", gs_strerror(rc));
+        gs_bench_die("certificates", gs_strerror(rc));
     gs_op_sign(prev, au->pk, au->sk, &au->sig);
 }
 
@@ -272,9 +148,9 @@ certs_ingest(gs_replica *r, const struct authority *au)
     gs_err rc = gs_store_ingest(gs_replica_store(r), &run, 1,
                                 gs_replica_network(r), &is);
     if (rc != GS_OK)
-        die("certificates", gs_strerror(rc));
+        gs_bench_die("certificates", gs_strerror(rc));
     if (is.rejected)
-        die("certificates", gs_strerror(is.first_bad_rc));
+        gs_bench_die("certificates", gs_strerror(is.first_bad_rc));
 }
 
 /* ---- the ops' own size: canonical encodings as the store holds them ---- */
@@ -331,7 +207,7 @@ op_add(const uint8_t *op, size_t len, const gs_sig *sig, void *ctx)
 static struct opsum
 op_sizes(const char *dir)
 {
-    gs_replica *r = replica_open(dir);
+    gs_replica *r = gs_bench_replica_open(dir);
     gs_store *st = gs_replica_store(r);
     struct feeds fs = {0};
     struct opsum sum = {0, 0, 0};
@@ -348,7 +224,8 @@ op_sizes(const char *dir)
     free(fs.v);
     gs_replica_close(r);
     if (rc != GS_OK || (fs.n && !fs.v))
-        die("reading ops back", gs_strerror(rc != GS_OK ? rc : GS_ENOMEM));
+        gs_bench_die("reading ops back",
+                     gs_strerror(rc != GS_OK ? rc : GS_ENOMEM));
     return sum;
 }
 
@@ -356,18 +233,19 @@ static void
 digests_equal(const char *adir, const char *bdir, const char *when)
 {
     uint8_t da[32], db[32];
-    gs_replica *a = replica_open(adir);
+    gs_replica *a = gs_bench_replica_open(adir);
     gs_err rc = gs_replica_digest(a, 0, da);
     gs_replica_close(a);
-    gs_replica *b = replica_open(bdir);
+    gs_replica *b = gs_bench_replica_open(bdir);
     if (rc == GS_OK)
         rc = gs_replica_digest(b, 0, db);
     gs_replica_close(b);
     if (rc != GS_OK)
-        die(when, gs_strerror(rc));
+        gs_bench_die(when, gs_strerror(rc));
     if (memcmp(da, db, sizeof da) != 0)
-        die(when, "A's and B's digests differ after the session: they did "
-                  "not converge");
+        gs_bench_die(when,
+                     "A's and B's digests differ after the session: they did "
+                     "not converge");
 }
 
 /* ---- W2's edits ---- */
@@ -382,7 +260,7 @@ edits_write(const char *path, size_t n, size_t n_new, size_t shared, int side)
     FILE *f = fopen(path, "w");
     size_t households = n / 2, stride = households / (2 * n_new);
     if (!f)
-        die("edits", "cannot write the edits file");
+        gs_bench_die("edits", "cannot write the edits file");
     for (size_t j = 0; j < n_new; j++) {
         size_t k = side == 0 || j < shared ? j : n_new + (j - shared);
         size_t i = 2 * ((k * stride) % households);
@@ -391,290 +269,30 @@ edits_write(const char *path, size_t n, size_t n_new, size_t shared, int side)
                     "{\"phone\":\"13%u%08zu\",\"head\":\"%s\"}}\n",
                     i, 7u + (unsigned)side, (k * 7919) % 100000000,
                     side ? "李建国" : "王秀英") < 0)
-            die("edits", "write failed");
+            gs_bench_die("edits", "write failed");
     }
     if (fclose(f) != 0)
-        die("edits", "write failed");
-}
-
-/* ---- the two processes of a session ---- */
-
-static volatile sig_atomic_t agent_stop_flag;
-
-static void
-on_agent_term(int sig)
-{
-    (void)sig;
-    agent_stop_flag = 1;
-}
-
-static void
-agent_log_line(const char *line, void *ctx)
-{
-    fprintf(ctx, "%s\n", line);
-    fflush(ctx);
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t n = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &n) != 0)
-        die("port", strerror(errno));
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t
-agent_spawn(const char *dir, const char *endpoint)
-{
-    sigset_t term, old;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    /* SIGTERM stays blocked until the child's handler is in place */
-    sigprocmask(SIG_BLOCK, &term, &old);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_agent_term;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        FILE *log = fopen(agent_log, "w");
-        gs_agent_opts o = {endpoint, log ? agent_log_line : NULL, log};
-        char why[512];
-        gs_err rc = gs_agent_run(dir, &o, &agent_stop_flag, why, sizeof why);
-        if (rc != GS_OK)
-            fprintf(stderr, "%s: agent: %s\n", WHO, why);
-        _exit(rc == GS_OK ? 0 : 1);
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0)
-        die("fork", strerror(errno));
-    return pid;
-}
-
-/* The agent writes its status file once it listens. */
-static void
-agent_wait_ready(const char *status)
-{
-    double end = gs_bench_now() + AGENT_READY_S;
-    struct stat sb;
-    while (stat(status, &sb) != 0) {
-        int st;
-        if (waitpid(kids[0], &st, WNOHANG) == kids[0]) {
-            kids[0] = -1;
-            die("agent", "it exited at start");
-        }
-        if (gs_bench_now() > end)
-            die("agent", "not listening after 20 s");
-        sleep_ms(5);
-    }
-}
-
-/* SIGTERM, then wait up to AGENT_STOP_S; its peak RSS in MiB. */
-static double
-agent_stop(void)
-{
-    struct rusage ru;
-    int st;
-    pid_t pid = kids[0];
-    double end = gs_bench_now() + AGENT_STOP_S;
-    kill(pid, SIGTERM);
-    for (;;) {
-        pid_t w = wait4(pid, &st, WNOHANG, &ru);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            die("agent", strerror(errno));
-        if (gs_bench_now() > end)
-            die("agent", "still running 10 s after SIGTERM");
-        sleep_ms(10);
-    }
-    kids[0] = -1;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        die("agent", "it failed or was killed");
-    return (double)ru.ru_maxrss / 1024.0;
-}
-
-struct sync_msg { /* the syncing child's answer, through a pipe */
-    gs_err rc;
-    gs_sync_result res;
-    double wall;
-    char why[512];
-};
-
-static pid_t
-sync_spawn(const char *dir, const char *peer, int fd[2])
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct sync_msg m;
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        close(fd[0]);
-        memset(&m, 0, sizeof m);
-        double t = gs_bench_now();
-        m.rc = gs_sync_once(dir, peer, SYNC_TIMEOUT_MS, &m.res, m.why,
-                            sizeof m.why);
-        m.wall = gs_bench_now() - t;
-        ssize_t w = write(fd[1], &m, sizeof m); /* < PIPE_BUF: one piece */
-        _exit(w == (ssize_t)sizeof m ? 0 : 1);
-    }
-    if (pid < 0)
-        die("fork", strerror(errno));
-    return pid;
-}
-
-/* Resident set now, MiB: what a forked child starts with. */
-static double
-rss_now(void)
-{
-    long pages = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
-}
-
-struct session {
-    gs_sync_result res;
-    double wall, rss_serve, rss_dial; /* s, MiB, MiB */
-};
-
-static void
-session_run(const char *adir, const char *bdir, const char *akey,
-            const char *tag, struct session *out)
-{
-    char endpoint[64], peer[160], status[4300];
-    int fd[2];
-    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", free_port());
-    snprintf(peer, sizeof peer, "%s@%s", akey, endpoint);
-    snprintf(status, sizeof status, "%s/agent.status", adir);
-    snprintf(agent_log, sizeof agent_log, "%s/agent-%s.log", base, tag);
-    (void)unlink(status);
-    kids[0] = agent_spawn(adir, endpoint);
-    agent_wait_ready(status);
-
-    if (pipe(fd) != 0)
-        die("pipe", strerror(errno));
-    kids[1] = sync_spawn(bdir, peer, fd);
-    close(fd[1]);
-    struct sync_msg m;
-    size_t got = 0;
-    struct pollfd pf = {fd[0], POLLIN, 0};
-    double end = gs_bench_now() + SYNC_TIMEOUT_MS / 1e3 + 30;
-    while (got < sizeof m) {
-        int left = (int)((end - gs_bench_now()) * 1e3);
-        if (left <= 0)
-            die(tag, "the syncing child did not answer in time");
-        int k = poll(&pf, 1, left);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            die(tag, strerror(errno));
-        if (k == 0)
-            continue;
-        ssize_t n = read(fd[0], (char *)&m + got, sizeof m - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            die(tag, "the syncing child died without an answer");
-        got += (size_t)n;
-    }
-    close(fd[0]);
-    struct rusage ru;
-    int st;
-    if (wait4(kids[1], &st, 0, &ru) != kids[1])
-        die(tag, strerror(errno));
-    kids[1] = -1;
-    if (m.rc != GS_OK)
-        die(tag, m.why[0] ? m.why : gs_strerror(m.rc));
-    out->rss_dial = (double)ru.ru_maxrss / 1024.0;
-    out->rss_serve = agent_stop();
-    out->res = m.res;
-    out->wall = m.wall;
-    agent_log[0] = 0;
-}
-
-/* The floor: best of 5 x 4,000 raw verifications, so that a neighbour's
- * burst of work does not lower it (the figures it is held against get no
- * such help). */
-static double
-raw_verify_best(void)
-{
-    double best = 0;
-    for (int i = 0; i < 5; i++) {
-        double r = gs_bench_raw_verify_rate(4000);
-        if (r > best)
-            best = r;
-    }
-    return best;
-}
-
-/* The session moved what it had to, or die saying what it did move. */
-static void
-moved_check(const char *tag, const struct session *s, unsigned long long in,
-            unsigned long long out)
-{
-    char why[200];
-    if (s->res.ops_in == in && s->res.ops_out == out)
-        return;
-    snprintf(why, sizeof why,
-             "expected %llu ops in and %llu out; got %llu in (%llu known, "
-             "%llu refused) and %llu out",
-             in, out, s->res.ops_in, s->res.ops_known, s->res.rejected,
-             s->res.ops_out);
-    die(tag, why);
+        gs_bench_die("edits", "write failed");
 }
 
 /* ---- output ---- */
 
-static unsigned long long
-wire(const struct session *s)
-{
-    return s->res.bytes_in + s->res.bytes_out;
-}
-
-static unsigned long long
-moved(const struct session *s)
-{
-    return s->res.ops_in + s->res.ops_out;
-}
-
-static const char *
-tf(bool b)
-{
-    return b ? "true" : "false";
-}
-
 static void
-json_session(const char *name, const struct session *s,
+json_session(const char *name, const struct gs_bench_session *s,
              unsigned long long op_bytes, bool comma)
 {
-    double w = (double)wire(s), m = (double)moved(s);
+    double w = (double)gs_bench_wire(s), m = (double)gs_bench_moved(s);
     printf("\"%s\":{\"ops_in\":%llu,\"ops_out\":%llu,\"seconds\":%.4f,"
            "\"ops_per_s\":%.0f,\"wire_bytes\":%llu,\"bytes_in\":%llu,"
            "\"bytes_out\":%llu,\"msgs\":%llu,\"wire_bytes_per_op\":%.1f,"
            "\"op_bytes\":%llu,\"wire_vs_op_bytes\":%.3f,"
            "\"round_trips\":%llu,\"rss_serving_agent_mib\":%.1f,"
            "\"rss_dialing_agent_mib\":%.1f}%s",
-           name, s->res.ops_in, s->res.ops_out, s->wall, m / s->wall, wire(s),
-           s->res.bytes_in, s->res.bytes_out, s->res.msgs_in + s->res.msgs_out,
-           m ? w / m : 0.0, op_bytes, op_bytes ? w / (double)op_bytes : 0.0,
-           s->res.round_trips, s->rss_serve, s->rss_dial, comma ? "," : "");
+           name, s->res.ops_in, s->res.ops_out, s->wall, m / s->wall,
+           gs_bench_wire(s), s->res.bytes_in, s->res.bytes_out,
+           s->res.msgs_in + s->res.msgs_out, m ? w / m : 0.0, op_bytes,
+           op_bytes ? w / (double)op_bytes : 0.0, s->res.round_trips,
+           s->rss_serve, s->rss_dial, comma ? "," : "");
 }
 
 /* ---- the heavy steps, each in a child of its own ---- */
@@ -685,50 +303,6 @@ static struct {
     char dirs[DEVICES][4200]; /* writers 1..8 (A is writer 1), then B */
     const char *adir, *bdir;
 } bx;
-
-/* Run fn(io) in a forked child and take back *io (n bytes) as the child
- * left it. Imports and reading ops back grow a heap that is not given back
- * to the system; every agent forked from this process inherits its
- * resident pages and counts them in its peak RSS, so this process keeps
- * itself small. */
-static void
-in_child(const char *what, void (*fn)(void *io), void *io, size_t n)
-{
-    int fd[2], st;
-    size_t got = 0;
-    if (pipe(fd) != 0)
-        die(what, strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        in_step = true;
-        close(fd[0]);
-        fn(io);
-        for (size_t put = 0; put < n;) {
-            ssize_t w = write(fd[1], (const char *)io + put, n - put);
-            if (w <= 0 && errno != EINTR)
-                _exit(1);
-            put += w > 0 ? (size_t)w : 0;
-        }
-        _exit(0);
-    }
-    close(fd[1]);
-    if (pid < 0)
-        die("fork", strerror(errno));
-    while (got < n) {
-        ssize_t r = read(fd[0], (char *)io + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd[0]);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (got != n || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        die(what, "failed (see above)");
-}
 
 struct setup_io {
     char dev[DEVICES][65];
@@ -743,7 +317,7 @@ setup_step(void *p)
     struct setup_io *io = p;
     struct authority au;
     uint8_t seed[32];
-    char path[4300], name[32];
+    char path[4300], name[32], scope[64];
     /* the network: an authority key of our own, the same every run */
     memset(&au, 0, sizeof au);
     memset(seed, 0x5a, sizeof seed);
@@ -752,8 +326,8 @@ setup_step(void *p)
     for (unsigned w = 0; w < DEVICES; w++) {
         bool is_b = w == WRITERS;
         snprintf(name, sizeof name, is_b ? "B" : "writer-%u", w + 1);
-        replica_make(bx.dirs[w], au.hex, is_b ? B_GRID : w + 1, name,
-                     io->dev[w]);
+        snprintf(scope, sizeof scope, SCOPE_FMT, is_b ? B_GRID : w + 1);
+        gs_bench_replica_make(bx.dirs[w], au.hex, scope, name, io->dev[w]);
     }
     certs_build(&au, io->dev);
     sodium_memzero(au.sk, sizeof au.sk);
@@ -764,39 +338,40 @@ setup_step(void *p)
         size_t cnt = w == WRITERS - 1 ? bx.n - first : bx.n / WRITERS;
         snprintf(path, sizeof path, "%s/records-%u.jsonl", base, w + 1);
         io->json_bytes += gs_bench_records_write(path, first, cnt);
-        gs_replica *r = replica_open(bx.dirs[w]);
+        gs_replica *r = gs_bench_replica_open(bx.dirs[w]);
         certs_ingest(r, &au);
-        replica_import(r, path, cnt);
+        gs_bench_replica_import(r, path, cnt);
         if (w > 0) {
             gs_bundle_result br;
             snprintf(path, sizeof path, "%s/w%u.bundle", base, w + 1);
             if (gs_replica_bundle_export(r, path, "bench", NULL, NULL, &br) !=
                 GS_OK)
-                die("bundle export", gs_replica_detail(r));
+                gs_bench_die("bundle export", gs_replica_detail(r));
         }
         gs_replica_close(r);
     }
-    progress("A takes in the other %d feeds as bundles...", WRITERS - 1);
-    gs_replica *a = replica_open(bx.adir);
+    gs_bench_progress("A takes in the other %d feeds as bundles...",
+                      WRITERS - 1);
+    gs_replica *a = gs_bench_replica_open(bx.adir);
     for (unsigned w = 1; w < WRITERS; w++) {
         gs_bundle_result br;
         snprintf(path, sizeof path, "%s/w%u.bundle", base, w + 1);
         if (gs_replica_bundle_import(a, path, NULL, NULL, &br) != GS_OK)
-            die("bundle import", gs_replica_detail(a));
+            gs_bench_die("bundle import", gs_replica_detail(a));
         if (br.rejected || br.runs_refused)
-            die("bundle import", "A refused ops of a writer");
+            gs_bench_die("bundle import", "A refused ops of a writer");
     }
-    replica_accept(a, io->dev[WRITERS]);
+    gs_bench_replica_accept(a, io->dev[WRITERS]);
     gs_replica_close(a);
-    gs_replica *b = replica_open(bx.bdir);
+    gs_replica *b = gs_bench_replica_open(bx.bdir);
     certs_ingest(b, &au);
-    replica_accept(b, io->dev[0]);
+    gs_bench_replica_accept(b, io->dev[0]);
     gs_replica_close(b);
     for (size_t i = 0; i < DEVICES; i++)
         free(au.ops[i]);
     io->own = op_sizes(bx.adir);
     if (io->own.ops != bx.n)
-        die("setup", "A does not hold every op");
+        gs_bench_die("setup", "A does not hold every op");
 }
 
 static void
@@ -810,7 +385,7 @@ check_digests(const char *when)
 {
     char io[16];
     snprintf(io, sizeof io, "%s", when);
-    in_child(when, digest_step, io, sizeof io);
+    gs_bench_in_child(when, digest_step, io, sizeof io);
 }
 
 struct w2_io {
@@ -827,8 +402,8 @@ w2_step(void *p)
         const char *dir = side ? bx.bdir : bx.adir;
         snprintf(path, sizeof path, "%s/edits-%c.jsonl", base, "ab"[side]);
         edits_write(path, bx.n, bx.n_new, bx.shared, side);
-        gs_replica *r = replica_open(dir);
-        replica_import(r, path, bx.n_new);
+        gs_replica *r = gs_bench_replica_open(dir);
+        gs_bench_replica_import(r, path, bx.n_new);
         gs_replica_close(r);
     }
     io->a = op_sizes(bx.adir);
@@ -844,10 +419,10 @@ w3_step(void *p)
 {
     struct w3_io *io = p;
     struct opsum before = op_sizes(bx.adir);
-    gs_replica *a = replica_open(bx.adir);
+    gs_replica *a = gs_bench_replica_open(bx.adir);
     if (gs_replica_put(a, "household", "H-0000002",
                        "{\"phone\":\"13600000000\"}") != GS_OK)
-        die("W3", gs_replica_detail(a));
+        gs_bench_die("W3", gs_replica_detail(a));
     gs_replica_close(a);
     io->own = op_sizes(bx.adir).bytes - before.bytes;
 }
@@ -872,21 +447,8 @@ bench_sync(int argc, char **argv)
         return 2;
     }
     if (sodium_init() < 0)
-        die("sodium", "init failed");
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_parent_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-
-    const char *tmp = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/gs-bench-sync-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(base)) {
-        base[0] = 0;
-        die("temp", strerror(errno));
-    }
+        gs_bench_die("sodium", "init failed");
+    base = gs_bench_begin(WHO, "sync");
     bx.n = n;
     bx.n_new = n / 100;
     bx.shared = n / 1000;
@@ -897,54 +459,56 @@ bench_sync(int argc, char **argv)
     bx.bdir = bx.dirs[WRITERS];
     const char *adir = bx.adir, *bdir = bx.bdir;
 
-    progress("%zu records by %d writers, imported (one feed each)...", n,
-             WRITERS);
+    gs_bench_progress("%zu records by %d writers, imported (one feed each)...",
+                      n, WRITERS);
     struct setup_io su;
-    in_child("setup", setup_step, &su, sizeof su);
+    gs_bench_in_child("setup", setup_step, &su, sizeof su);
     struct opsum w1_own = su.own;
     size_t json_bytes = su.json_bytes;
 
-    progress("raw Ed25519 verify floor...");
-    double raw_verify = raw_verify_best();
-    double parent_rss = rss_now();
+    gs_bench_progress("raw Ed25519 verify floor...");
+    double raw_verify = gs_bench_raw_verify_best();
+    double parent_rss = gs_bench_rss_now();
 
     /* W1: B is new */
-    struct session w1, w2, w3;
-    progress("W1: B, new, receives %zu ops from A's agent...", n);
-    session_run(adir, bdir, su.dev[0], "w1", &w1);
-    moved_check("W1", &w1, n, 0);
+    struct gs_bench_session w1, w2, w3;
+    gs_bench_progress("W1: B, new, receives %zu ops from A's agent...", n);
+    gs_bench_session_run(adir, bdir, su.dev[0], "w1", &w1);
+    gs_bench_moved_check("W1", &w1, n, 0);
     check_digests("W1");
 
     /* W2: both write, then one session */
-    progress("W2: %zu new ops on each side, %zu entities edited on both...",
-             bx.n_new, bx.shared);
+    gs_bench_progress(
+        "W2: %zu new ops on each side, %zu entities edited on both...",
+        bx.n_new, bx.shared);
     struct w2_io w2io;
-    in_child("W2", w2_step, &w2io, sizeof w2io);
+    gs_bench_in_child("W2", w2_step, &w2io, sizeof w2io);
     unsigned long long missing = w2io.a.bytes + w2io.b.bytes - 2 * w1_own.bytes;
     unsigned long long missing_ops = w2io.a.ops + w2io.b.ops - 2 * w1_own.ops;
-    session_run(adir, bdir, su.dev[0], "w2", &w2);
-    moved_check("W2", &w2, bx.n_new, bx.n_new);
+    gs_bench_session_run(adir, bdir, su.dev[0], "w2", &w2);
+    gs_bench_moved_check("W2", &w2, bx.n_new, bx.n_new);
     check_digests("W2");
 
     /* W3: one op */
-    progress("W3: one new op on A...");
+    gs_bench_progress("W3: one new op on A...");
     struct w3_io w3io;
-    in_child("W3", w3_step, &w3io, sizeof w3io);
+    gs_bench_in_child("W3", w3_step, &w3io, sizeof w3io);
     unsigned long long w3_own = w3io.own;
-    session_run(adir, bdir, su.dev[0], "w3", &w3);
-    moved_check("W3", &w3, 1, 0);
+    gs_bench_session_run(adir, bdir, su.dev[0], "w3", &w3);
+    gs_bench_moved_check("W3", &w3, 1, 0);
     check_digests("W3");
 
-    double again = raw_verify_best(); /* the floor once more, at the end */
+    double again =
+        gs_bench_raw_verify_best(); /* the floor once more, at the end */
     if (again > raw_verify)
         raw_verify = again;
     double w1_rate = (double)w1.res.ops_in / w1.wall;
     double r_ingest = w1_rate / raw_verify;
-    double r_json = (double)wire(&w1) / (double)json_bytes;
+    double r_json = (double)gs_bench_wire(&w1) / (double)json_bytes;
     double w2_limit = 1.2 * (double)missing + 4096.0;
-    double r_w2 = (double)wire(&w2) / w2_limit;
+    double r_w2 = (double)gs_bench_wire(&w2) / w2_limit;
     double rss = 0;
-    const struct session *all[3] = {&w1, &w2, &w3};
+    const struct gs_bench_session *all[3] = {&w1, &w2, &w3};
     for (int i = 0; i < 3; i++) {
         if (all[i]->rss_serve > rss)
             rss = all[i]->rss_serve;
@@ -974,7 +538,8 @@ bench_sync(int argc, char **argv)
                "\"met\":{\"w1_ingest\":%s,\"w1_wire\":%s,\"w2_wire\":%s,"
                "\"rss\":%s}}\n",
                r_ingest, r_json, missing_ops, missing, w2_limit, r_w2, rss,
-               tf(m_ingest), tf(m_json), tf(m_w2), tf(m_rss));
+               gs_bench_tf(m_ingest), gs_bench_tf(m_json), gs_bench_tf(m_w2),
+               gs_bench_tf(m_rss));
     } else {
         printf("gridsync sync benchmark: %zu ops in %d feeds of %d authors; "
                "A's agent and B's\nsync session, each in its own process, on "
@@ -983,21 +548,22 @@ bench_sync(int argc, char **argv)
         printf("%-30s %14s %14s %12s\n", "", "W1 new replica", "W2 both wrote",
                "W3 one op");
         printf("%-30s %14llu %14llu %12llu\n", "ops moved (in + out)",
-               moved(&w1), moved(&w2), moved(&w3));
+               gs_bench_moved(&w1), gs_bench_moved(&w2), gs_bench_moved(&w3));
         printf("%-30s %14.3f %14.3f %12.3f\n", "wall time (s)", w1.wall,
                w2.wall, w3.wall);
         printf("%-30s %14.0f %14.0f %12.0f\n", "ops/s", w1_rate,
-               (double)moved(&w2) / w2.wall, (double)moved(&w3) / w3.wall);
-        printf("%-30s %14llu %14llu %12llu\n", "bytes on the wire", wire(&w1),
-               wire(&w2), wire(&w3));
+               (double)gs_bench_moved(&w2) / w2.wall,
+               (double)gs_bench_moved(&w3) / w3.wall);
+        printf("%-30s %14llu %14llu %12llu\n", "bytes on the wire",
+               gs_bench_wire(&w1), gs_bench_wire(&w2), gs_bench_wire(&w3));
         printf("%-30s %14.1f %14.1f %12.1f\n", "  per op moved",
-               (double)wire(&w1) / (double)moved(&w1),
-               (double)wire(&w2) / (double)moved(&w2),
-               (double)wire(&w3) / (double)moved(&w3));
+               (double)gs_bench_wire(&w1) / (double)gs_bench_moved(&w1),
+               (double)gs_bench_wire(&w2) / (double)gs_bench_moved(&w2),
+               (double)gs_bench_wire(&w3) / (double)gs_bench_moved(&w3));
         printf("%-30s %14.3f %14.3f %12.3f\n", "  vs the ops' own size",
-               (double)wire(&w1) / (double)w1_own.bytes,
-               (double)wire(&w2) / (double)missing,
-               (double)wire(&w3) / (double)w3_own);
+               (double)gs_bench_wire(&w1) / (double)w1_own.bytes,
+               (double)gs_bench_wire(&w2) / (double)missing,
+               (double)gs_bench_wire(&w3) / (double)w3_own);
         printf("%-30s %14llu %14llu %12llu\n", "round trips",
                w1.res.round_trips, w2.res.round_trips, w3.res.round_trips);
         printf("%-30s %14.1f %14.1f %12.1f\n", "peak RSS, A's agent (MiB)",
@@ -1010,10 +576,11 @@ bench_sync(int argc, char **argv)
                w1_rate, raw_verify, r_ingest, ">=2",
                m_ingest ? "met" : "MISSED");
         printf("%-30s %12llu %12zu %8.3f %8s %s\n", "W1 wire vs JSON (bytes)",
-               wire(&w1), json_bytes, r_json, "<=0.40",
+               gs_bench_wire(&w1), json_bytes, r_json, "<=0.40",
                m_json ? "met" : "MISSED");
         printf("%-30s %12llu %12.0f %8.3f %8s %s\n", "W2 wire vs limit (bytes)",
-               wire(&w2), w2_limit, r_w2, "<=1", m_w2 ? "met" : "MISSED");
+               gs_bench_wire(&w2), w2_limit, r_w2, "<=1",
+               m_w2 ? "met" : "MISSED");
         printf("%-30s %12.1f %12.0f %8s %8s %s\n", "peak RSS, any agent (MiB)",
                rss, RSS_MAX_MIB, "-", "<64", m_rss ? "met" : "MISSED");
         printf("\nfloor, same run: libsodium Ed25519 verify of an 82-byte "
@@ -1033,6 +600,6 @@ bench_sync(int argc, char **argv)
                w1_own.sigs, missing_ops, missing, w3_own, n,
                (double)json_bytes / (double)n, parent_rss);
     }
-    gs_bench_rmrf(base, WHO);
+    gs_bench_end();
     return 0;
 }

@@ -24,7 +24,8 @@ streets/towns with 20 communities and 8 villages; smaller scales shrink the
 grid count (and, by its square root, the communities), never a grid.
 ID numbers use the unassigned area code 239901, so none is a real person's.
 
-usage: seeds/gen_district.py [--scale S] [--days D] [--seed N] --out DIR
+usage: seeds/gen_district.py [--scale S] [--days D] [--seed N] [--only SCOPE]
+                             --out DIR
 Standard library only (python3 as Debian ships it).
 """
 import argparse
@@ -465,7 +466,10 @@ class Grid:
                     "stage": {"round": 1, "stage": "in_progress"},
                     "comments": "重新派单办理"})
             if rng.random() < P_LATE:
-                t = t0 + span + rng.randint(60, span)
+                # late past the deadline, but never before the step above:
+                # a reopened ticket may be past its deadline already, and
+                # a resolved written before its in_progress is refused
+                t = max(t + 60, t0 + span + rng.randint(60, span))
             else:
                 t += rng.randint(60, max(61, t0 + span - t))
             self.later(d, t, "ticket", tid, {
@@ -570,6 +574,10 @@ def main(argv):
     ap.add_argument("--days", type=int, default=7,
                     help="days of history ending %s (default 7)" % END)
     ap.add_argument("--seed", type=int, default=1, help="default 1")
+    ap.add_argument("--only", metavar="SCOPE",
+                    help="write only the grids at or under this org path "
+                    "(each as in the whole district: same number, seed and "
+                    "people), with org.jsonl in full")
     ap.add_argument("--out", required=True, help="directory to write")
     a = ap.parse_args(argv)
     if not (0 < a.scale <= 100):
@@ -607,6 +615,8 @@ def main(argv):
                 "days": a.days, "end": END.isoformat(), "district": dcode,
                 "org": dict(scope=dcode, file="org.jsonl", **org.close()),
                 "grids": []}
+    if a.only:
+        manifest["only"] = a.only
 
     number = 0
     totals = {}
@@ -614,6 +624,9 @@ def main(argv):
         for g in grids:
             number += 1
             scope = "%s.%s.%s.%s" % (dcode, st[0], unit[0], g)
+            if a.only and scope != a.only and \
+                    not scope.startswith(a.only + "."):
+                continue
             gname = "%s第%d网格" % (unit[1], int(g[1:]))
             w = Writer(os.path.join(a.out, scope + ".jsonl"))
             Grid(cat, a.seed, number, scope,

@@ -114,6 +114,19 @@ expect_eq "reopened tickets in round 1" \
 [ "$("$GS" -r "$R2" list wish | grep -c '"losing":\["')" -gt 0 ] && ok ||
     fail "no wish claimed twice in 200 days"
 
+# a ticket reopened after its deadline had passed was written resolved
+# before its reopened in_progress, and the import refused the grid's file
+# (scripts/bench domain, scale 1, a year: grid 15 of yc.s01.c01); --only
+# writes that grid as the whole district would
+expect_rc "generate one grid of scale 1 (--only)" 0 python3 "$GEN" \
+    --scale 1 --days 365 --only yc.s01.c01.g015 --out "$TMP/late"
+expect_eq "--only: one grid file" \
+    "$(ls "$TMP/late" | grep -c '^yc\..*\.jsonl$')" 1
+new_replica "$TMP/rl" yc
+expect_rc "late reopened ticket: the grid imports" 0 "$GS" -r "$TMP/rl" \
+    import "$TMP/late/yc.s01.c01.g015.jsonl" --scope yc.s01.c01.g015 --json
+expect_grep "late reopened ticket: nothing skipped" '"skipped":0' "$TMP/out"
+
 took=$((SECONDS - start))
 [ "$took" -lt 60 ] && ok || fail "took ${took}s, want under 60"
 finish
