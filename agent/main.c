@@ -1060,15 +1060,18 @@ cmd_status(int argc, char **argv)
     bool running = agent_running();
     json_error_t err;
     json_t *st = json_load_file(path, 0, &err);
-    if (!st)
+    if (!json_is_object(st)) { /* none yet, or damaged: the agent rewrites it */
+        json_decref(st);
         st = json_pack("{s:b,s:[]}", "running", 0, "peers");
+    }
     json_object_set_new(st, "running", json_boolean(running));
-    json_object_set_new(st, "forks", fo.alarms);
+    json_object_set(st, "forks", fo.alarms); /* alarms stays ours */
     if (a.json) {
         char *s = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
         puts(s ? s : "{}");
         free(s);
         json_decref(st);
+        json_decref(fo.alarms);
         return EXIT_OK;
     }
     size_t i;
@@ -1140,6 +1143,7 @@ cmd_status(int argc, char **argv)
                "%lld\n",
                (long long)refused);
     json_decref(st);
+    json_decref(fo.alarms);
     return EXIT_OK;
 }
 

@@ -560,11 +560,18 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
     if (s->ops_in) {
         mark_all_dirty(a, c); /* relay what this peer brought */
         trust_refresh(a);     /* and look at the certificates it brought */
+        gs_store_purge_result pr; /* revoked, we keep nothing we read */
+        if (gs_trust_purge(a->st, a->network, a->id->pk, &pr) == GS_OK &&
+            pr.feeds)
+            logf_(a, "this device is revoked: removed %llu ops of %llu feeds "
+                     "it may no longer read",
+                  (unsigned long long)pr.ops, (unsigned long long)pr.feeds);
     }
-    if (s->forks || s->suspects) {
+    if (s->suspects)
+        c->dirty = true; /* ask this peer again, from seq 1 */
+    if (s->forks) {
         /* a feed froze: every peer, this one too, is to hear of it (it
-         * may hold the other branch); a suspect feed is asked for again
-         * from seq 1 */
+         * may hold the other branch) */
         mark_all_dirty(a, NULL);
         if (s->forks)
             logf_(a, "session with %s: a device signed two histories; its "
@@ -941,6 +948,18 @@ wanted_scopes(gs_store *st, const uint8_t *network, const uint8_t *self,
     w->n = 0;
     w->p[w->n++] = GS_TRUST_SCOPE;
     int k = store_read_scopes(st, network, self, w->v, GS_SESSION_READ_MAX);
+    char hex[65];
+    gs_entity rev;
+    gs_trust_id(self, hex);
+    if (k == 0 && gs_store_entity_get(st,
+                                      gs_slice_of(GS_TRUST_REVOCATION,
+                                                  strlen(GS_TRUST_REVOCATION)),
+                                      gs_slice_of(hex, 64), &rev) == GS_OK) {
+        /* revoked: we may read nothing but the certificates */
+        gs_entity_fini(&rev);
+        w->n = 1;
+        return GS_OK;
+    }
     if (k <= 0) {
         const char *s = gs_config_get(cfg, "replica.scope");
         size_t n = s ? strcspn(s, ".") : 0;

@@ -904,6 +904,15 @@ send_batch(gs_session *s)
                                     &g, &to);
         if (rc == GS_OK && (g.n == 0 || !g.signed_ || g.n != to - first + 1))
             rc = g.n ? GS_ENOSIG : GS_ENOTFOUND;
+        if (rc == GS_ENOTFOUND || rc == GS_ENOSIG || rc == GS_EINVAL) {
+            /* the feed changed since the session listed it (a revocation
+             * cut it, a fork froze it or moved its freeze): it is no
+             * fault of the peer's; skip it, the next session lists it as
+             * it is then */
+            s->serve_pos++;
+            rc = GS_OK;
+            continue;
+        }
         size_t n0 = b.n, len0 = b.compact.len;
         if (rc == GS_OK)
             rc = seg_to_runs(&b, &g, c, f, first);
@@ -1151,6 +1160,7 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             is.applied += one.applied;
             is.known += one.known;
         }
+        bool forgiven = false;
         if (why == GS_EBADSIG && g[i].refused == GS_OK &&
             b.runs[g[i].first_run].first_seq > 1) {
             /* It should have chained on an op of ours: a peer on another
@@ -1160,6 +1170,10 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             if ((rc = gs_store_feed_suspect(st, fr->author, fr->scope)) !=
                 GS_OK)
                 goto out;
+            /* the first such run of a session is no sign of a broken
+             * peer (an honest one on the other branch sends it); more
+             * count as any bad signature does */
+            forgiven = !stats || stats->suspects == 0;
             if (stats)
                 stats->suspects++;
         }
@@ -1174,7 +1188,7 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             ack->n_refused++;
             if (stats) {
                 stats->rejected_by_reason[why] += g[i].n_ops;
-                if (breaks_session(why))
+                if (breaks_session(why) && !forgiven)
                     stats->runs_broken++;
             }
         }

@@ -52,6 +52,13 @@
 #include <string.h>
 #include <time.h>
 
+/* A log line (a ticket's comments, a ledger line) is at most this long;
+ * a note, a reason or a name that would make it longer is refused. */
+#define LOG_TEXT_MAX 2000
+#define TEXT_BAD                                                               \
+    "a note, reason or name is too long (a line holds at most 2000 bytes) "   \
+    "or not UTF-8 text; shorten it"
+
 #define WHY_BYTES 512
 
 enum {
@@ -164,7 +171,9 @@ put_fields(gs_replica *r, const char *type, const char *id, json_t *fields,
 {
     char own[GS_SCOPE_BYTES_MAX + 1];
     json_t *held = NULL;
-    char *text = fields ? json_dumps(fields, JSON_COMPACT) : NULL;
+    if (fields == NULL) /* a json_pack of ours failed: a text it took */
+        return refuse(r, GS_EINVAL, TEXT_BAD);
+    char *text = json_dumps(fields, JSON_COMPACT);
     const char *grid = fields ? grid_of(r, type, id, fields, &held) : NULL;
     snprintf(own, sizeof own, "%s", gs_replica_scope(r));
     bool moved = grid && strcmp(grid, own) != 0 &&
@@ -179,14 +188,16 @@ put_fields(gs_replica *r, const char *type, const char *id, json_t *fields,
     return rc;
 }
 
-/* "WHAT by WHO" or "WHAT by WHO: NOTE", a log entry's text. */
+/* "WHAT by WHO" or "WHAT by WHO: NOTE", a log entry's text; NULL if it
+ * would not fit LOG_TEXT_MAX or is not UTF-8 (never cut: a cut can split
+ * a character, and a silently shortened record is worse than a refusal). */
 static json_t *
 comment(const char *what, const char *by, const char *note)
 {
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s by %s%s%s", what, by,
-             note && *note ? ": " : "", note && *note ? note : "");
-    return json_string(buf);
+    char buf[LOG_TEXT_MAX + 1];
+    int n = snprintf(buf, sizeof buf, "%s by %s%s%s", what, by,
+                     note && *note ? ": " : "", note && *note ? note : "");
+    return n >= 0 && (size_t)n < sizeof buf ? json_string(buf) : NULL;
 }
 
 /* ---- tickets ---- */
@@ -379,13 +390,17 @@ ticket_write(gs_replica *r, const char *id, const struct step *s,
              json_t *fields, const char *by, const char *what, const char *note,
              long long *round, const char **stage)
 {
-    if (fields == NULL)
-        return GS_ENOMEM;
+    json_t *line = comment(what, who(r, by), note);
+    if (fields == NULL || line == NULL) {
+        json_decref(fields);
+        json_decref(line);
+        return refuse(r, GS_EINVAL, TEXT_BAD);
+    }
     if (s->to == TO_REOPEN)
         json_object_set_new(fields, "stage", json_string("reopen"));
     else if (s->to != TO_STAY)
         json_object_set_new(fields, "stage", json_string(stage_names[s->to]));
-    json_object_set_new(fields, "comments", comment(what, who(r, by), note));
+    json_object_set_new(fields, "comments", line);
     struct ticket_guard g = {id, s, 0, 0};
     gs_err rc = put_fields(r, "ticket", id, fields, ticket_guard, &g);
     if (rc == GS_OK && round)
@@ -543,7 +558,7 @@ static gs_err
 points_write(gs_replica *r, const char *person, long long n, bool redeem,
              const char *reason, const char *by, long long *balance)
 {
-    char line[2048];
+    char line[LOG_TEXT_MAX + 1];
     if (r == NULL || person == NULL)
         return GS_EINVAL;
     if (n < 1 || n > GS_POINTS_MAX)
@@ -560,7 +575,10 @@ points_write(gs_replica *r, const char *person, long long n, bool redeem,
     if (rc != GS_OK)
         return rc;
     long long delta = redeem ? -n : n;
-    snprintf(line, sizeof line, "%+lld %s (by %s)", delta, reason, who(r, by));
+    int len = snprintf(line, sizeof line, "%+lld %s (by %s)", delta, reason,
+                       who(r, by));
+    if (len < 0 || (size_t)len >= sizeof line)
+        return refuse(r, GS_EINVAL, TEXT_BAD);
     struct points_guard g = {person, delta, 0};
     rc = put_fields(
         r, "person", person,

@@ -296,8 +296,10 @@ ticket_one(const char *json, void *ctx)
         json_t *sat = field_of(e, "satisfaction");
         t->tickets++;
         t->closed += st == ST_CLOSED;
-        if (json_is_integer(sat) && json_integer_value(sat) >= 1 &&
-            json_integer_value(sat) <= 5) {
+        /* a rating counts while it rates the ticket's outcome: not once
+         * the ticket is reopened and not yet resolved again */
+        if (st >= ST_RESOLVED && json_is_integer(sat) &&
+            json_integer_value(sat) >= 1 && json_integer_value(sat) <= 5) {
             t->rated++;
             t->sat_sum += json_integer_value(sat);
             t->satisfied += json_integer_value(sat) >= 4;
@@ -583,14 +585,22 @@ gs_report_get(gs_replica *r, const char *scope, const char *day, char **json)
         if (strlen(day) != 10 || !date_ok(day))
             return bad(r, "day '%s' is not a date; give YYYY-MM-DD", day);
         memcpy(rp.day, day, 11);
-    } else {
-        time_t now = time(NULL);
-        struct tm tm;
-        if (localtime_r(&now, &tm) == NULL ||
-            strftime(rp.day, sizeof rp.day, "%Y-%m-%d", &tm) == 0)
-            return bad(r, "%s", "cannot read the clock; give --day");
     }
-    snprintf(rp.day_end, sizeof rp.day_end, "%s 24:00", rp.day);
+    /* overdue: past the deadline by the end of the day, or for today by
+     * now (a ticket due at 23:50 is not overdue at 11:00) */
+    time_t now = time(NULL);
+    struct tm tm;
+    char today[11], now_stamp[STAMP_BYTES + 1];
+    if (localtime_r(&now, &tm) == NULL ||
+        strftime(today, sizeof today, "%Y-%m-%d", &tm) == 0 ||
+        strftime(now_stamp, sizeof now_stamp, "%Y-%m-%d %H:%M", &tm) == 0)
+        return bad(r, "%s", "cannot read the clock; give --day");
+    if (!day)
+        memcpy(rp.day, today, sizeof today);
+    if (strcmp(rp.day, today) == 0)
+        snprintf(rp.day_end, sizeof rp.day_end, "%s", now_stamp);
+    else
+        snprintf(rp.day_end, sizeof rp.day_end, "%s 24:00", rp.day);
     rp.names = json_object();
     rp.kinds = json_object();
     rp.grid_ix = json_object();

@@ -2389,6 +2389,14 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
             refuse(st, r, rc, run->n - k);
             return GS_OK;
         }
+        /* every op of a run is of the run's feed (verification checks it
+         * past here, the fork path below needs it too) */
+        if (memcmp(op.author, fkey, GS_KEY_BYTES) != 0 ||
+            op.scope.n != fkn - GS_KEY_BYTES ||
+            memcmp(op.scope.p, fkey + GS_KEY_BYTES, op.scope.n) != 0) {
+            refuse(st, r, GS_EFEED, run->n - k);
+            return GS_OK;
+        }
         if (op.seq > f.head.seq)
             break;
         uint8_t key[16];
@@ -2402,11 +2410,22 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
             continue;
         }
         /* Evidence counts only if the second op is really signed by the
-         * feed's author: a forged "fork" must not be able to smear a
-         * device. Its signature may cover it directly or through the
-         * rest of the run. */
+         * feed's author and chains on the op we hold before it: a forged
+         * "fork" must not be able to smear a device, and both branches
+         * must part from the same op, or replicas would freeze apart.
+         * Its signature may cover it directly or through the rest of the
+         * run. */
+        gs_feed_head before = {op.seq - 1, {0}};
+        if (op.seq > 1) {
+            const uint8_t *hp;
+            gs_slice prev_op;
+            rc = blockr_op(s, txn, &c->br, f.num, op.seq - 1, &prev_op, &hp);
+            if (rc != GS_OK)
+                return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
+            memcpy(before.hash, hp, GS_HASH_BYTES);
+        }
         size_t bad_at = 0;
-        rc = verify_long(it, run->n - k, NULL, c->network, &bad_at);
+        rc = verify_long(it, run->n - k, &before, c->network, &bad_at);
         if (rc != GS_OK) {
             refuse(st, r, rc, run->n - k);
             return GS_OK;
@@ -2809,8 +2828,22 @@ feed_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
         return rc;
     gs_slice scope = gs_slice_of(fkey + GS_KEY_BYTES, fkn - GS_KEY_BYTES);
     bool has_sig = gs_revocation_cutoff(rev, scope, &cut, pin, given);
-    if (f.head.seq < cut)
+    /* A frozen feed is cut like any other, so that it ends where replicas
+     * that never froze end (the revocation decides now, docs/trust.md §4
+     * "After"): at most at its frozen head, whose own signature it may
+     * lack, unfrozen, its evidence gone. */
+    bool frozen = (f.flags & FEED_FROZEN) != 0;
+    if (f.head.seq < cut && !frozen)
         return GS_OK;
+    if (frozen && cut > f.head.seq) {
+        cut = f.head.seq; /* the pin is of an op past it: not ours */
+        has_sig = false;
+        if (cut > 0) {
+            if ((rc = held_op(s, txn, &c->br, f.num, cut, &op, &hash)))
+                return rc;
+            memcpy(pin, hash, GS_HASH_BYTES);
+        }
+    }
     to = cut;
     if (cut > 0) {
         if ((rc = held_op(s, txn, &c->br, f.num, cut, &op, &hash)) != GS_OK)
@@ -2822,7 +2855,7 @@ feed_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
             memcpy(to_hash, hash, GS_HASH_BYTES);
         }
     }
-    if (f.head.seq <= to)
+    if (f.head.seq <= to && !frozen)
         return GS_OK; /* nothing past it */
     if (to > 0 && has_sig) {
         memcpy(sig.network, c->network, GS_KEY_BYTES);

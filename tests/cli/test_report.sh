@@ -100,7 +100,7 @@ for (typ, id_), e in sorted(ents.items()):
             e["deadline"] + " 24:00"
         t["tickets"] += 1
         t["closed"] += st == 5
-        if "satisfaction" in e:
+        if "satisfaction" in e and st >= 4:  # rates a resolved outcome
             t["rated"] += 1; t["sat"] += e["satisfaction"]
             t["satisfied"] += e["satisfaction"] >= 4
         t["overdue"] += st < 4 and dl < end + " 24:00"

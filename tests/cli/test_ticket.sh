@@ -109,4 +109,11 @@ expect_eq "ops by feed" "$("$GS" -r "$S" feeds --json | python3 -c '
 import json, sys
 print(sorted((f["scope"], f["seq"]) for f in map(json.loads, sys.stdin)))')" \
     "[('yc.s1', 1), ('yc.s1.g1', 2)]"
+
+# a note too long for a history line is refused whole, never cut short
+long=$(python3 -c 'print("路" * 700)')
+d1=$("$GS" -r "$S" digest)
+expect_rc "a 2100-byte note" 1 "$GS" -r "$S" ticket dispatch T-9 城管 --note "$long"
+expect_grep "says why" "too long" "$TMP/err"
+expect_eq "nothing written" "$("$GS" -r "$S" digest)" "$d1"
 finish

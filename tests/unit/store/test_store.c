@@ -356,6 +356,58 @@ test_store_fork_freezes_feed_at_last_common_op(void **state)
     gs_test_rmtree(dir3);
 }
 
+/* Review findings (issue 5): evidence must be of the feed, and both
+ * branches must part from the op held before: a run that splices another
+ * device's op onto V's, or a lone op whose chain parts lower, is no fork
+ * (else two replicas could freeze at different ops, or a bundle could
+ * freeze anyone's feed). */
+static void
+test_store_fork_needs_same_feed_and_parent(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer v, g, twin;
+    struct gs_test_op v1, g1, g2, a[3], b[3];
+    gs_ingest_stats st;
+
+    gs_test_writer_init(&v, 8, "yc.g6", net_pk);
+    gs_test_writer_init(&g, 9, "yc.g6", net_pk);
+    enroll(f->s, &v, false);
+    enroll(f->s, &g, false);
+    gs_test_writer_op(&v, "wish", "W-7", "title", "v", &v1);
+    gs_test_writer_op(&g, "wish", "W-8", "title", "g", &g1);
+    gs_test_writer_op(&g, "wish", "W-8", "title", "g2", &g2);
+    assert_int_equal(ingest(f->s, &v1, 1, &st), GS_OK);
+    assert_int_equal(ingest(f->s, &g1, 1, &st), GS_OK);
+    /* V's op 1, then G's op 2: one run, signed at its end by G */
+    struct gs_test_op spliced[2] = {v1, g2};
+    assert_int_equal(ingest(f->s, spliced, 2, &st), GS_OK);
+    assert_int_equal(st.forks, 0);
+    assert_int_equal(st.by_reason[GS_EFEED], 1);
+    assert_false(info_of(f->s, &v).frozen);
+
+    /* a device forks at 2: a2 a3 held; b3 alone chains on b2, not a2 */
+    struct gs_test_writer d;
+    gs_test_writer_init(&d, 10, "yc.g7", net_pk);
+    enroll(f->s, &d, false);
+    gs_test_writer_op(&d, "wish", "W-9", "title", "1", &a[0]);
+    twin = d;
+    gs_test_writer_op(&d, "wish", "W-9", "title", "a2", &a[1]);
+    gs_test_writer_op(&d, "wish", "W-9", "title", "a3", &a[2]);
+    gs_test_writer_op(&twin, "wish", "W-9", "title", "b2", &b[1]);
+    gs_test_writer_op(&twin, "wish", "W-9", "title", "b3", &b[2]);
+    assert_int_equal(ingest(f->s, a, 3, &st), GS_OK);
+    assert_int_equal(ingest(f->s, &b[2], 1, &st), GS_OK);
+    assert_int_equal(st.forks, 0);
+    assert_int_equal(st.rejected, 1);
+    assert_false(info_of(f->s, &d).frozen);
+    /* b2 b3 from the op they part at: the fork, at 2 */
+    assert_int_equal(ingest(f->s, &b[1], 2, &st), GS_OK);
+    assert_int_equal(st.forks, 1);
+    gs_store_feed_info fi = info_of(f->s, &d);
+    assert_true(fi.frozen);
+    assert_int_equal(fi.head.seq, 1);
+}
+
 /* A fork at a feed's first op leaves it frozen with no op, still known. */
 static void
 test_store_fork_at_first_op_freezes_to_nothing(void **state)
@@ -890,6 +942,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_store_fork_at_first_op_freezes_to_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_fork_needs_same_feed_and_parent, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_fork_freezes_feed_at_last_common_op,
                                         setup, teardown),

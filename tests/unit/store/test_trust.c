@@ -655,6 +655,55 @@ test_trust_revoked_device_purges_what_it_read(void **state)
     store_rm(dir, s);
 }
 
+/* docs/trust.md §4 "After": the authority revokes a forked device at the
+ * frozen head. A replica frozen there and one that never froze (it held
+ * one branch on) end identical: unfrozen, no evidence, cut alike. */
+static void
+test_trust_revocation_at_frozen_head_converges(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer d, twin;
+    struct gs_test_op a[3], b2;
+    gs_ingest_stats st;
+    uint8_t d1[GS_HASH_BYTES], d2[GS_HASH_BYTES];
+    char cut[400];
+    const char *cuts[] = {cut};
+    gs_store_feed_info fi;
+
+    gs_test_writer_init(&d, 41, "yc.g1", net_pk);
+    writer_ops(&d, a, 1);
+    twin = d;
+    writer_ops(&d, a + 1, 2);
+    gs_test_writer_op(&twin, "household", "H-9", "name", "other", &b2);
+    /* f->s: a1 a2 a3, then b2: frozen at 1 */
+    enroll(f->s, &d, "yc.g1", false);
+    assert_applied(f->s, a, 3);
+    ingest(f->s, &b2, 1, &st);
+    assert_int_equal(st.forks, 1);
+    /* s2 never saw b2: a1 a2 a3 */
+    char dir[] = "/tmp/gs-trust-after-XXXXXX";
+    gs_store *s2 = store_new(dir);
+    enroll(s2, &d, "yc.g1", false);
+    assert_applied(s2, a, 3);
+    /* the authority, frozen at 1 too, names op 1 with no signature */
+    cutoff_form("yc.g1", &a[0], false, cut, sizeof cut);
+    gs_test_revoke(f->s, net_pk, net_sk, d.pk, cuts, 1);
+    gs_test_revoke(s2, net_pk, net_sk, d.pk, cuts, 1);
+    digest_of(f->s, d1);
+    digest_of(s2, d2);
+    assert_memory_equal(d1, d2, GS_HASH_BYTES);
+    assert_int_equal(gs_store_feed_info_get(f->s, d.pk,
+                                            gs_slice_of("yc.g1", 5), &fi),
+                     GS_OK);
+    assert_false(fi.frozen);
+    gs_store_counts c;
+    assert_int_equal(gs_store_counts_get(f->s, &c), GS_OK);
+    assert_int_equal(c.forks, 0);
+    assert_int_equal(head_of(f->s, d.pk, "yc.g1").seq,
+                     head_of(s2, d.pk, "yc.g1").seq);
+    store_rm(dir, s2);
+}
+
 /* The admission token a newcomer shows in HELLO: the authority's
  * signature over (network, device), checkable with the network id alone. */
 static void
@@ -2018,6 +2067,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_trust_revoked_device_purges_what_it_read, setup, teardown),
         cmocka_unit_test(test_trust_admission_token),
+        cmocka_unit_test_setup_teardown(
+            test_trust_revocation_at_frozen_head_converges, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
