@@ -226,7 +226,9 @@ GS_MUST_CHECK gs_err gs_store_history(gs_store *s, gs_slice type, gs_slice id,
 
 /* Every op of every feed, feed by feed in seq order, with the signature of
  * each feed's head passed with its last op (NULL for the others): exactly
- * what a bundle or a full sync sends. */
+ * what a bundle or a full sync sends. A frozen feed gives its ops up to
+ * the frozen head unsigned, then both branches of its evidence, each
+ * signed at its end (two runs past the head). */
 typedef int (*gs_store_feed_op_fn)(const uint8_t *op, size_t len,
                                    const gs_sig *sig, void *ctx);
 GS_MUST_CHECK gs_err gs_store_ops_each(gs_store *s, gs_store_feed_op_fn fn,
