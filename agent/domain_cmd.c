@@ -100,7 +100,8 @@ ticket_report(const struct args *a)
     if (!r)
         return EXIT_FAIL;
     gs_ticket_report_opts o = {a->category, a->grid,     a->title, a->reporter,
-                               a->address,  a->deadline, NULL,     a->by};
+                               a->address,  a->deadline, NULL,     a->by,
+                               a->note};
     gs_err rc = gs_ticket_report(r, a->pos[1], &o);
     return ticket_done(r, a, "report", "reported", rc, 0, "reported");
 }

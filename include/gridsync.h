@@ -309,6 +309,7 @@ typedef struct gs_ticket_report_opts {
                                now plus the category's deadline_hours */
     const char *department; /* NULL: the category's department */
     const char *by;         /* who reports; NULL: replica.name */
+    const char *note;       /* added to the history line; NULL: none */
 } gs_ticket_report_opts;
 
 /* Report ticket id at stage reported. */

@@ -428,11 +428,16 @@ conn_new(gs_agent *a)
             randombytes_buf(&c->next_id, sizeof c->next_id);
             return c;
         }
-    /* full: reuse the inbound connection idle the longest */
+    /* full: reuse the inbound connection idle the longest, one of a key
+     * let in only to show its HELLO first (anyone can make those; they
+     * must not push out enrolled peers) */
     struct conn *old = NULL;
     for (size_t i = 0; i < CONNS_MAX; i++) {
         struct conn *c = &a->conns[i];
-        if (!c->dialed && !c->sess && (!old || c->last_rx < old->last_rx))
+        if (c->dialed || c->sess)
+            continue;
+        if (!old || (c->provisional && !old->provisional) ||
+            (c->provisional == old->provisional && c->last_rx < old->last_rx))
             old = c;
     }
     if (old) {

@@ -374,7 +374,7 @@ gs_ticket_report(gs_replica *r, const char *id, const gs_ticket_report_opts *o)
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "category", o->category,
                   "grid", o->grid, "stage", "reported", "department",
                   o->department ? o->department : dept, "deadline", deadline,
-                  "comments", comment("reported", by, NULL));
+                  "comments", comment("reported", by, o->note));
     if (f && o->title)
         json_object_set_new(f, "title", json_string(o->title));
     if (f && o->reporter)

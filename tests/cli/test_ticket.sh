@@ -110,6 +110,13 @@ import json, sys
 print(sorted((f["scope"], f["seq"]) for f in map(json.loads, sys.stdin)))')" \
     "[('yc.s1', 1), ('yc.s1.g1', 2)]"
 
+# report --note goes into the history line
+expect_rc "report with a note" 0 "$GS" -r "$S" ticket report T-11 \
+    --category 市政设施 --grid yc.s1.g1 --note 居民电话反映
+expect_eq "the note is in the history" "$("$GS" -r "$S" get ticket T-11 --json |
+    python3 -c 'import json,sys; print([c["value"] for c in json.load(sys.stdin)["fields"]["comments"]])')" \
+    "['reported by 站: 居民电话反映']"
+
 # a note too long for a history line is refused whole, never cut short
 long=$(python3 -c 'print("路" * 700)')
 d1=$("$GS" -r "$S" digest)
