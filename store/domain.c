@@ -319,20 +319,46 @@ catalog_category(const char *name, char *dept, size_t dept_len, int *hours,
     return found;
 }
 
+static bool
+digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* Is s "YYYY-MM-DD" (its first 10 bytes) with a month and day in range? */
+bool
+gs_domain_date_ok(const char *s)
+{
+    if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+        !digits(s + 8, 2))
+        return false;
+    int mo = (s[5] - '0') * 10 + (s[6] - '0');
+    int d = (s[8] - '0') * 10 + (s[9] - '0');
+    return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
+}
+
+/* Does s start with "YYYY-MM-DD HH:MM"? */
+bool
+gs_domain_stamp_ok(const char *s)
+{
+    return strlen(s) >= 16 && gs_domain_date_ok(s) && s[10] == ' ' &&
+           digits(s + 11, 2) && s[13] == ':' && digits(s + 14, 2) &&
+           (s[11] - '0') * 10 + (s[12] - '0') < 24 &&
+           (s[14] - '0') * 10 + (s[15] - '0') < 60;
+}
+
 /* A time as the generator writes it (deadlines, visits, days):
- * "YYYY-MM-DD" or "YYYY-MM-DD HH:MM". */
+ * "YYYY-MM-DD" or "YYYY-MM-DD HH:MM", digits only, in range: the one rule
+ * for the dates and times the workflows take and the report reads. */
 static bool
 when_valid(const char *s)
 {
-    int y, mo, d, h = 0, mi = 0, n = 0;
     size_t len = strlen(s);
-    if (len == 10)
-        n = sscanf(s, "%4d-%2d-%2d", &y, &mo, &d) == 3 ? 3 : 0;
-    else if (len == 16)
-        n = sscanf(s, "%4d-%2d-%2d %2d:%2d", &y, &mo, &d, &h, &mi) == 5 ? 5 : 0;
-    return n && y >= 2000 && y <= 2999 && mo >= 1 && mo <= 12 && d >= 1 &&
-           d <= 31 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && s[4] == '-' &&
-           s[7] == '-';
+    return (len == 10 && gs_domain_date_ok(s)) ||
+           (len == 16 && gs_domain_stamp_ok(s));
 }
 
 gs_err

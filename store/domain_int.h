@@ -15,4 +15,12 @@
 extern const char gs_default_catalog_json[];
 extern const size_t gs_default_catalog_json_len;
 
+#include <stdbool.h>
+
+/* Is s "YYYY-MM-DD" (its first 10 bytes), digits only, month and day in
+ * range? Does s start with "YYYY-MM-DD HH:MM" so? The one rule for the
+ * dates the workflows take (domain.c) and the report reads (report.c). */
+bool gs_domain_date_ok(const char *s);
+bool gs_domain_stamp_ok(const char *s);
+
 #endif /* GS_STORE_DOMAIN_INT_H */

@@ -44,6 +44,8 @@
  */
 #include "gridsync.h"
 
+#include "domain_int.h"
+
 #include "hlc.h"
 #include "op.h"
 #include "replica_int.h"
@@ -177,47 +179,16 @@ pending_clear(struct report *rp)
     rp->n_pend = 0;
 }
 
-static bool
-digits(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* Is s "YYYY-MM-DD" (its first 10 bytes) with a month and day in range? */
-static bool
-date_ok(const char *s)
-{
-    if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-        !digits(s + 8, 2))
-        return false;
-    int mo = (s[5] - '0') * 10 + (s[6] - '0');
-    int d = (s[8] - '0') * 10 + (s[9] - '0');
-    return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
-}
-
-/* Does s start with "YYYY-MM-DD HH:MM"? */
-static bool
-stamp_ok(const char *s)
-{
-    return strlen(s) >= 16 && date_ok(s) && s[10] == ' ' && digits(s + 11, 2) &&
-           s[13] == ':' && digits(s + 14, 2) &&
-           (s[11] - '0') * 10 + (s[12] - '0') < 24 &&
-           (s[14] - '0') * 10 + (s[15] - '0') < 60;
-}
-
 /* A deadline as a comparable stamp: "YYYY-MM-DD HH:MM" as is,
  * "YYYY-MM-DD" as the end of that day ("... 24:00"); false if neither. */
 static bool
 deadline_norm(const char *s, char out[STAMP_BYTES + 1])
 {
-    if (s && strlen(s) == 16 && stamp_ok(s)) {
+    if (s && strlen(s) == 16 && gs_domain_stamp_ok(s)) {
         memcpy(out, s, 17);
         return true;
     }
-    if (s && strlen(s) == 10 && date_ok(s)) {
+    if (s && strlen(s) == 10 && gs_domain_date_ok(s)) {
         snprintf(out, STAMP_BYTES + 1, "%.10s 24:00", s);
         return true;
     }
@@ -327,7 +298,7 @@ op_time(const json_t *op, char out[STAMP_BYTES + 1])
     const json_t *up = json_object_get(op, "updates");
     const char *c = json_string_value(
         json_object_get(json_object_get(up, "comments"), "value"));
-    if (c && stamp_ok(c)) {
+    if (c && gs_domain_stamp_ok(c)) {
         snprintf(out, STAMP_BYTES + 1, "%.16s", c);
         return;
     }
@@ -582,7 +553,7 @@ gs_report_get(gs_replica *r, const char *scope, const char *day, char **json)
                    "yc.s01.c01",
                    rp.scope);
     if (day) {
-        if (strlen(day) != 10 || !date_ok(day))
+        if (strlen(day) != 10 || !gs_domain_date_ok(day))
             return bad(r, "day '%s' is not a date; give YYYY-MM-DD", day);
         memcpy(rp.day, day, 11);
     }

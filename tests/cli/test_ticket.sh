@@ -110,6 +110,12 @@ import json, sys
 print(sorted((f["scope"], f["seq"]) for f in map(json.loads, sys.stdin)))')" \
     "[('yc.s1', 1), ('yc.s1.g1', 2)]"
 
+# one rule for dates: digits only, in range (sscanf took signs and spaces)
+for bad in "2024-02-31 +9:-0" "2024-+1-05" "2024- 1-05" "2024-13-01"; do
+    expect_rc "deadline '$bad'" 1 "$GS" -r "$S" ticket report T-12 \
+        --category 市政设施 --grid yc.s1.g1 --deadline "$bad"
+done
+
 # report --note goes into the history line
 expect_rc "report with a note" 0 "$GS" -r "$S" ticket report T-11 \
     --category 市政设施 --grid yc.s1.g1 --note 居民电话反映
