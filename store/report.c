@@ -359,12 +359,34 @@ tickets_responded(struct report *rp)
 
 /* ---- residents: elderly living alone, points ---- */
 
+/* A resident without a grid of its own is in its household's, as the
+ * check-in workflow and `checkin missing` count it. */
+static size_t
+household_grid(struct report *rp, const json_t *person)
+{
+    const char *hid = json_string_value(field_of(person, "household"));
+    char *text = NULL;
+    size_t g = SIZE_MAX;
+    if (hid == NULL || field_of(person, "grid") ||
+        gs_replica_get(rp->r, "household", hid, 0, &text) != GS_OK)
+        return SIZE_MAX;
+    json_t *h = json_loads(text, 0, NULL);
+    free(text);
+    const char *hg = json_string_value(field_of(h, "grid"));
+    if (hg && under(rp->scope, hg))
+        g = grid_index(rp, hg);
+    json_decref(h);
+    return g;
+}
+
 static int
 person_one(const char *json, void *ctx)
 {
     struct report *rp = ctx;
     json_t *e, *tag;
     size_t g = entity_grid(rp, json, &e), i;
+    if (g == SIZE_MAX && e)
+        g = household_grid(rp, e);
     const char *id = json_string_value(json_object_get(e, "id"));
     if (g != SIZE_MAX && id) {
         json_array_foreach(field_of(e, "tags"), i, tag)

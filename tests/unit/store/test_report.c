@@ -283,6 +283,19 @@ test_report_elderly_without_checkin(void **state)
     assert_int_equal(n(totals(rep), "checked_in"), 0);
     assert_true(x(totals(rep), "checkin_coverage") == 0.0);
     json_decref(rep);
+
+    /* a resident without a grid of its own is in its household's, as
+     * `checkin missing` counts it (review finding) */
+    put(t->r, "household", "H-4", "{\"grid\":\"" G2 "\"}");
+    put(t->r, "person", "P-4",
+        "{\"household\":\"H-4\",\"tags\":[\"elderly-alone\"]}");
+    put(t->r, "checkin", "C-4",
+        "{\"person\":\"P-4\",\"day\":\"2024-12-31\",\"status\":\"ok\"}");
+    rep = report(t->r, NULL, "2024-12-31");
+    json_t *g2 = totals(unit(rep, G2));
+    assert_int_equal(n(g2, "elderly_alone"), 1);
+    assert_int_equal(n(g2, "checked_in"), 1);
+    json_decref(rep);
 }
 
 static void
