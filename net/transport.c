@@ -7,7 +7,9 @@
  * - The ZAP handler (a REP on inproc://zeromq.zap.01) is bound before the
  *   ROUTER: libzmq admits CURVE clients unchecked when no handler exists.
  *   It admits only CURVE requests of our domain whose key the caller's
- *   admit callback approves, and returns the key's hex as the User-Id.
+ *   admit callback approves, and returns the key's hex as the User-Id
+ *   (after a '?' for a key let in only to show its HELLO: its messages
+ *   come marked provisional).
  *   An inbound message's curve_pk comes from that User-Id and nothing
  *   else; a message without one is dropped.
  * - Routing ids are the ROUTER's own (dealers never set ZMQ_ROUTING_ID)
