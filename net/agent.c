@@ -275,14 +275,19 @@ trust_refresh(gs_agent *a)
     a->trust_seq = h.seq;
     a->trust_read = true;
     a->has_token = gs_trust_token_get(a->st, a->network, a->id->pk, a->token);
-    /* the certificates moved: if they say we are revoked, let go of
-     * what we may no longer read */
+}
+
+/* If the certificates say we are revoked, let go of what we may no
+ * longer read (at start, and after each session that brought ops). */
+static void
+purge_if_revoked(gs_agent *a)
+{
     gs_store_purge_result pr;
     gs_err rc = gs_trust_purge(a->st, a->network, a->id->pk, &pr);
     if (rc != GS_OK)
         logf_(a, "this device is revoked, and removing the data it may no "
-                 "longer read failed: %s; it is tried again when the "
-                 "certificates move",
+                 "longer read failed: %s; it is tried again after the next "
+                 "session",
               gs_strerror(rc));
     else if (pr.feeds)
         logf_(a, "this device is revoked: removed %llu ops of %llu feeds it "
@@ -565,12 +570,7 @@ end_session(gs_agent *a, struct conn *c, gs_err rc)
     if (s->ops_in) {
         mark_all_dirty(a, c); /* relay what this peer brought */
         trust_refresh(a);     /* and look at the certificates it brought */
-        gs_store_purge_result pr; /* revoked, we keep nothing we read */
-        if (gs_trust_purge(a->st, a->network, a->id->pk, &pr) == GS_OK &&
-            pr.feeds)
-            logf_(a, "this device is revoked: removed %llu ops of %llu feeds "
-                     "it may no longer read",
-                  (unsigned long long)pr.ops, (unsigned long long)pr.feeds);
+        purge_if_revoked(a);
     }
     if (s->suspects)
         c->dirty = true; /* ask this peer again, from seq 1 */
@@ -1121,6 +1121,7 @@ agent_new(const char *dir, gs_replica *r, const gs_agent_opts *opts,
     if ((rc = wanted_scopes(a->st, a->network, a->id->pk, cfg, a->wanted,
                             why, why_len)) != GS_OK)
         goto out;
+    purge_if_revoked(a);
     snprintf(poke, sizeof poke, "ipc://%s/%s", a->dir, POKE_FILE);
     gs_net_opts no;
     memset(&no, 0, sizeof no);

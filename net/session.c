@@ -83,6 +83,7 @@ struct gs_session {
     /* read scoping: the scopes the peer may be served (read_fn) */
     bool read_asked, read_limited;
     char (*read_v)[GS_SCOPE_BYTES_MAX + 1];
+    gs_slice read_sl[GS_SESSION_READ_MAX]; /* read_v as slices */
     size_t n_read;
     struct serve *serve;
     size_t n_serve, cap_serve, serve_pos;
@@ -121,14 +122,6 @@ gs_session_feed_id(const uint8_t author[GS_KEY_BYTES], gs_slice scope,
     crypto_generichash_update(&h, len, ln);
     crypto_generichash_update(&h, scope.p, scope.n);
     crypto_generichash_final(&h, out, GS_KEY_BYTES);
-}
-
-bool
-gs_session_scope_covers(gs_slice wanted, gs_slice scope)
-{
-    if (scope.n < wanted.n || memcmp(scope.p, wanted.p, wanted.n) != 0)
-        return false;
-    return scope.n == wanted.n || scope.p[wanted.n] == '.';
 }
 
 gs_err
@@ -204,24 +197,18 @@ read_scopes_get(gs_session *s, const uint8_t device[GS_KEY_BYTES])
     s->n_read = n > 0 ? (size_t)n : 0;
     if (s->n_read > GS_SESSION_READ_MAX)
         s->n_read = GS_SESSION_READ_MAX;
-    for (size_t i = 0; i < s->n_read; i++)
+    for (size_t i = 0; i < s->n_read; i++) {
         s->read_v[i][GS_SCOPE_BYTES_MAX] = 0;
+        s->read_sl[i] = gs_slice_of(s->read_v[i], strlen(s->read_v[i]));
+    }
     return GS_OK;
 }
 
-/* May the peer be served feeds of scope? */
+/* May the peer be served feeds of scope? The trust rule (store/trust.h). */
 static bool
 may_read(const gs_session *s, gs_slice scope)
 {
-    static const char trust[] = "trust";
-    if (!s->read_limited ||
-        gs_session_scope_covers(gs_slice_of(trust, sizeof trust - 1), scope))
-        return true;
-    for (size_t i = 0; i < s->n_read; i++)
-        if (gs_session_scope_covers(
-                gs_slice_of(s->read_v[i], strlen(s->read_v[i])), scope))
-            return true;
-    return false;
+    return !s->read_limited || gs_trust_may_read(s->read_sl, s->n_read, scope);
 }
 
 struct collect {
@@ -1093,7 +1080,7 @@ gs_session_apply(gs_store *st, const uint8_t *network, gs_slice frame,
             g[ng++] = (struct group){i, 0, item, 0, 0, GS_OK};
             bool in_scope = !scopes;
             for (size_t k = 0; scopes && k < n_scopes; k++)
-                in_scope |= gs_session_scope_covers(scopes[k], r->scope);
+                in_scope |= gs_scope_covers(scopes[k], r->scope);
             if (!in_scope) {
                 g[ng - 1].refused = GS_EPROTO;
             } else if ((rc = prev_hash(st, r, r->first_seq - 1, prev,

@@ -163,8 +163,5 @@ GS_MUST_CHECK gs_err gs_session_peek(const uint8_t *msg, size_t n,
 void gs_session_feed_id(const uint8_t author[GS_KEY_BYTES], gs_slice scope,
                         uint8_t out[GS_KEY_BYTES]);
 
-/* Whether a feed scope lies in a wanted scope ("a.b" holds "a.b" and
- * "a.b.c", not "a.bc"). */
-bool gs_session_scope_covers(gs_slice wanted, gs_slice scope);
 
 #endif /* GS_NET_SESSION_H */

@@ -2081,6 +2081,8 @@ trust_id_key(gs_slice id, uint8_t out[GS_KEY_BYTES])
     return true;
 }
 
+static gs_err room(void **p, size_t *cap, size_t n, size_t sz);
+
 /* If op is a revocation by the authority, remember its device: the ops
  * it had applied past the cutoff are rolled back (rollback_run) before the
  * transaction commits. Both ingest and local writes come through here. */
@@ -2099,14 +2101,11 @@ revoked_note(struct ingest_ctx *c, const gs_op *op)
     for (size_t i = 0; i < c->n_revoked; i++)
         if (memcmp(c->revoked[i], dev, GS_KEY_BYTES) == 0)
             return GS_OK;
-    if (c->n_revoked == c->cap_revoked) {
-        size_t cap = c->cap_revoked ? 2 * c->cap_revoked : 4;
-        void *p = realloc(c->revoked, cap * sizeof *c->revoked);
-        if (p == NULL)
-            return GS_ENOMEM;
-        c->revoked = p;
-        c->cap_revoked = cap;
-    }
+    void *p = c->revoked;
+    gs_err rc = room(&p, &c->cap_revoked, c->n_revoked, sizeof *c->revoked);
+    c->revoked = p;
+    if (rc != GS_OK)
+        return rc;
     memcpy(c->revoked[c->n_revoked++], dev, GS_KEY_BYTES);
     return GS_OK;
 }
@@ -2299,14 +2298,11 @@ freeze_note(struct ingest_ctx *c, const uint8_t *fkey, size_t fkn,
                 c->frozen[i].seq = seq;
             return GS_OK;
         }
-    if (c->n_frozen == c->cap_frozen) {
-        size_t cap = c->cap_frozen ? 2 * c->cap_frozen : 4;
-        void *p = realloc(c->frozen, cap * sizeof *c->frozen);
-        if (p == NULL)
-            return GS_ENOMEM;
-        c->frozen = p;
-        c->cap_frozen = cap;
-    }
+    void *p = c->frozen;
+    gs_err rc = room(&p, &c->cap_frozen, c->n_frozen, sizeof *c->frozen);
+    c->frozen = p;
+    if (rc != GS_OK)
+        return rc;
     struct freeze_at *z = &c->frozen[c->n_frozen++];
     memcpy(z->key, fkey, fkn);
     z->kn = fkn;
@@ -2575,7 +2571,7 @@ struct rollback {
 
 /* Make room for one more of *n elements of size sz in *p (capacity
  * *cap). The arrays are bounded by what they count: feeds of one device,
- * ops removed. */
+ * ops removed, devices and feeds a batch touched. */
 static gs_err
 room(void **p, size_t *cap, size_t n, size_t sz)
 {
@@ -3088,6 +3084,24 @@ device_cut(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
     return rc;
 }
 
+/* After feeds were cut into rb: forget what the append path remembers
+ * (it may name blocks or feeds now gone) and rebuild every entity the
+ * removed ops touched. */
+static gs_err
+rollback_finish(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
+                struct rollback *rb)
+{
+    gs_err rc = GS_OK;
+    blockw_reset(&c->bw);
+    c->br.n = 0;
+    c->x.hint_num = 0;
+    c->x.n_cache = 0;
+    touched_unique(rb);
+    for (size_t i = 0; rc == GS_OK && i < rb->n_ents; i++)
+        rc = ent_rebuild(s, txn, c, rb, &rb->ents[i]);
+    return rc;
+}
+
 /* Roll back every device whose revocation this transaction touched, and
  * freeze every feed it found a fork in. */
 static gs_err
@@ -3105,14 +3119,8 @@ rollback_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c)
         rc = device_cut(s, txn, c, c->revoked[i], &rb);
     for (size_t i = 0; rc == GS_OK && i < c->n_frozen; i++)
         rc = feed_freeze(s, txn, c, &c->frozen[i], &rb);
-    /* what the append path remembers may name blocks or feeds now gone */
-    blockw_reset(&c->bw);
-    c->br.n = 0;
-    c->x.hint_num = 0;
-    c->x.n_cache = 0;
-    touched_unique(&rb);
-    for (size_t i = 0; rc == GS_OK && i < rb.n_ents; i++)
-        rc = ent_rebuild(s, txn, c, &rb, &rb.ents[i]);
+    if (rc == GS_OK)
+        rc = rollback_finish(s, txn, c, &rb);
     free(rb.cut);
     free(rb.ents);
     free(rb.feeds);
@@ -3171,13 +3179,7 @@ purge_fn(gs_store *s, MDB_txn *txn, void *ctx)
             rc = del_err(s, mdb_del(txn, s->feeds, &k, NULL));
         }
     }
-    c->br.n = 0;
-    c->x.hint_num = 0;
-    c->x.n_cache = 0;
-    touched_unique(&p->rb);
-    for (size_t i = 0; rc == GS_OK && i < p->rb.n_ents; i++)
-        rc = ent_rebuild(s, txn, c, &p->rb, &p->rb.ents[i]);
-    return rc;
+    return rc == GS_OK ? rollback_finish(s, txn, c, &p->rb) : rc;
 }
 
 gs_err
@@ -3707,10 +3709,12 @@ feed_ops(struct ops_walk *w, uint64_t from, uint64_t to, const gs_sig *sig)
 /* Hand c->ffn branch b of the evidence of the frozen feed being walked,
  * its signature on the last op. */
 static gs_err
-evidence_ops(struct ops_walk *w, int b)
+evidence_ops(struct ops_walk *w, int b, size_t *n_out)
 {
     struct evidence e;
     gs_err rc = evidence_get(w->s, w->txn, w->f.num, w->f.head.seq + 1, &e);
+    if (rc == GS_OK && n_out)
+        *n_out = e.b[b].n;
     for (size_t i = 0; rc == GS_OK && !w->stopped && i < e.b[b].n; i++)
         w->stopped = w->c->ffn(e.b[b].ops[i].p, e.b[b].ops[i].n,
                                i + 1 == e.b[b].n ? &e.b[b].sig : NULL,
@@ -3742,7 +3746,7 @@ each_feed(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
          * end frozen at the same place */
         rc = feed_ops(w, 1, w->f.head.seq, NULL);
         for (int b = 0; rc == GS_OK && !w->stopped && b < 2; b++)
-            rc = evidence_ops(w, b);
+            rc = evidence_ops(w, b, NULL);
     } else {
         rc = feed_ops(w, 1, w->f.head.seq, w->f.has_sig ? &w->f.sig : NULL);
     }
@@ -3822,25 +3826,20 @@ gs_store_feeds_each(gs_store *s, gs_slice under, gs_store_feed_fn fn, void *ctx)
 static gs_err
 frozen_read(struct ops_walk *w, int b, uint64_t from)
 {
-    struct evidence e;
     uint64_t head = w->f.head.seq;
     if (from > head + 1 || (b == 1 && from != head + 1))
         return GS_EINVAL;
     if (b == 0 && head + 1 - from >= GS_STORE_RUN_MAX)
         return GS_ETOOBIG;
-    gs_err rc = evidence_get(w->s, w->txn, w->f.num, head + 1, &e);
-    if (rc != GS_OK)
-        return rc;
+    size_t n = 0;
+    gs_err rc = GS_OK;
     blockr_init(&w->br);
     if (b == 0 && from <= head)
         rc = feed_ops(w, from, head, NULL);
     blockr_fini(&w->br);
-    for (size_t i = 0; rc == GS_OK && !w->stopped && i < e.b[b].n; i++)
-        w->stopped = w->c->ffn(e.b[b].ops[i].p, e.b[b].ops[i].n,
-                               i + 1 == e.b[b].n ? &e.b[b].sig : NULL,
-                               w->c->ctx) != 0;
-    w->c->to = head + e.b[b].n;
-    evidence_fini(&e);
+    if (rc == GS_OK && !w->stopped)
+        rc = evidence_ops(w, b, &n);
+    w->c->to = head + n;
     return rc;
 }
 

@@ -20,6 +20,7 @@
  */
 #include "session.h"
 #include "store.h"
+#include "trust.h"
 #include "testutil.h"
 
 #include <sodium.h>
@@ -645,10 +646,10 @@ test_session_scope_covers_on_dots(void **state)
 {
     (void)state;
     gs_slice ab = gs_slice_of("a.b", 3);
-    assert_true(gs_session_scope_covers(ab, gs_slice_of("a.b", 3)));
-    assert_true(gs_session_scope_covers(ab, gs_slice_of("a.b.c", 5)));
-    assert_false(gs_session_scope_covers(ab, gs_slice_of("a.bc", 4)));
-    assert_false(gs_session_scope_covers(ab, gs_slice_of("a", 1)));
+    assert_true(gs_scope_covers(ab, gs_slice_of("a.b", 3)));
+    assert_true(gs_scope_covers(ab, gs_slice_of("a.b.c", 5)));
+    assert_false(gs_scope_covers(ab, gs_slice_of("a.bc", 4)));
+    assert_false(gs_scope_covers(ab, gs_slice_of("a", 1)));
 }
 
 int
