@@ -111,7 +111,7 @@ make_updates(gs_op *op, int t, gs_buf *pay, uint64_t seq)
         break;
     }
     case 2: /* ticket: stage, comment */
-        ADD("stage", GS_KIND_STAGE, gs_payload_stage(&pay[k], rnd(2), rnd(6)));
+        ADD("stage", GS_KIND_STAGE, gs_payload_stage(&pay[k], 0, rnd(2), rnd(6)));
         snprintf(text, sizeof text, "路灯不亮，已派单至城管");
         v = (gs_vref){GS_V_STR, 0, gs_slice_of(text, strlen(text))};
         ADD("comments", GS_KIND_LOG, gs_payload_log(&pay[k], &v));

@@ -23,6 +23,8 @@
  *   log     union of entries (stamp, value), ordered by (hlc, author, value).
  *   stage   lexicographic max of (round, stage); stamp = earliest write of
  *           that exact (round, stage). Reopen writes (round + 1, first stage).
+ *           An update carries, like lww, the base the writer saw (the hlc
+ *           of the stage's stamp); the state does not keep it.
  *   claim   claims and withdrawals of claimants; a claim survives unless
  *           the same claimant withdrew later; the winner is the surviving
  *           claim with the least (hlc, author, claimant), the rest lose.
@@ -97,8 +99,8 @@ GS_MUST_CHECK gs_err gs_payload_counter(gs_buf *b, int64_t delta,
 GS_MUST_CHECK gs_err gs_payload_set(gs_buf *b, const gs_set_item *items,
                                     size_t n);
 GS_MUST_CHECK gs_err gs_payload_log(gs_buf *b, const gs_vref *v);
-GS_MUST_CHECK gs_err gs_payload_stage(gs_buf *b, uint64_t round,
-                                      uint64_t stage);
+GS_MUST_CHECK gs_err gs_payload_stage(gs_buf *b, uint64_t base,
+                                      uint64_t round, uint64_t stage);
 GS_MUST_CHECK gs_err gs_payload_claim(gs_buf *b, uint8_t action,
                                       gs_slice claimant);
 
@@ -124,6 +126,7 @@ typedef struct gs_payload {
         } set;
         gs_vref log;
         struct {
+            uint64_t base; /* hlc of the stage the writer saw; 0: none */
             uint64_t round, stage;
         } stage;
         struct {

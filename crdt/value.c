@@ -17,7 +17,8 @@
  *            remove only: varint n_tags >= 1, n_tags 32-byte tags strictly
  *            ascending
  *   log      value
- *   stage    varint round <= GS_ROUND_MAX, varint stage <= GS_STAGE_MAX
+ *   stage    varint base_hlc, varint round <= GS_ROUND_MAX,
+ *            varint stage <= GS_STAGE_MAX
  *   claim    u8 action (1 claim, 2 withdraw), str claimant
  *            (1..GS_ID_BYTES_MAX)
  *
@@ -277,7 +278,9 @@ gs_payload_parse(uint8_t kind, gs_slice p, gs_payload *out)
         rc = gs_value_read(&r, &pl.u.log);
         break;
     case GS_KIND_STAGE:
-        rc = gs_rd_varint(&r, &pl.u.stage.round);
+        rc = gs_rd_varint(&r, &pl.u.stage.base);
+        if (rc == GS_OK)
+            rc = gs_rd_varint(&r, &pl.u.stage.round);
         if (rc == GS_OK && pl.u.stage.round > GS_ROUND_MAX)
             rc = GS_ETOOBIG;
         if (rc == GS_OK)
@@ -445,12 +448,14 @@ gs_payload_log(gs_buf *b, const gs_vref *v)
 }
 
 gs_err
-gs_payload_stage(gs_buf *b, uint64_t round, uint64_t stage)
+gs_payload_stage(gs_buf *b, uint64_t base, uint64_t round, uint64_t stage)
 {
     if (round > GS_ROUND_MAX || stage > GS_STAGE_MAX)
         return GS_ETOOBIG;
     size_t old = b->len;
-    gs_err rc = gs_buf_put_varint(b, round);
+    gs_err rc = gs_buf_put_varint(b, base);
+    if (rc == GS_OK)
+        rc = gs_buf_put_varint(b, round);
     if (rc == GS_OK)
         rc = gs_buf_put_varint(b, stage);
     return finish(b, old, GS_KIND_STAGE, rc);

@@ -753,7 +753,7 @@ stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote, gs_json_stage *in,
     gs_stamp at;
     bool have =
         w->cur != NULL && gs_field_stage_get(w->cur, &round, &stage, &at);
-    bool moved;
+    bool have_at = have, moved;
     gs_err rc;
 
     if ((rc = stage_read(w, v, in)) != GS_OK)
@@ -765,7 +765,10 @@ stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote, gs_json_stage *in,
     if ((rc = stage_next(w, in, &have, &round, &stage, &moved)) != GS_OK ||
         !moved)
         return rc;
-    if ((rc = gs_payload_stage(b, round, stage)) != GS_OK)
+    /* base: the stamp of the stage this writer saw, for the conflicts
+     * queue (store/conflicts.c) */
+    if ((rc = gs_payload_stage(b, have_at ? at.hlc : 0, round, stage)) !=
+        GS_OK)
         return WFAIL(w, rc, "cannot encode the stage: %s", gs_strerror(rc));
     *wrote = true;
     return GS_OK;

@@ -128,7 +128,7 @@ ingest_op(int f)
     gs_buf_init(&enc, 4096);
     if (gs_payload_claim(&pay[0], GS_CLAIM, gs_slice_of("P-2", 3)) ||
         gs_payload_log(&pay[1], &n) || gs_payload_lww(&pay[2], 0, &v) ||
-        gs_payload_counter(&pay[3], 3, 3) || gs_payload_stage(&pay[4], 1, 2) ||
+        gs_payload_counter(&pay[3], 3, 3) || gs_payload_stage(&pay[4], 0, 1, 2) ||
         gs_payload_set(&pay[5], &it, 1))
         abort();
     static const char *const names[] = {"claims", "diary", "name",

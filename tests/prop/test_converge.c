@@ -474,7 +474,7 @@ gen_update(struct sched *S, int a, int e, int fi, unsigned force, gs_buf *b,
             nr = round; /* the same stage again, from another device */
             ns = stage;
         }
-        OK(gs_payload_stage(b, nr, ns));
+        OK(gs_payload_stage(b, 0, nr, ns));
         r->has_stage = true;
         r->round = nr;
         r->stage = ns;

@@ -410,7 +410,7 @@ rich_entity(gs_entity *e)
         gs_payload_counter(tw_add(&w, "points", GS_KIND_COUNTER), 5, 5), GS_OK);
     put_set_add(&w, "tags", "elderly");
     put_log_str(&w, "diary", "posted");
-    assert_int_equal(gs_payload_stage(tw_add(&w, "stage", GS_KIND_STAGE), 0, 2),
+    assert_int_equal(gs_payload_stage(tw_add(&w, "stage", GS_KIND_STAGE), 0, 0, 2),
                      GS_OK);
     assert_int_equal(gs_payload_claim(tw_add(&w, "taker", GS_KIND_CLAIM),
                                       GS_CLAIM, S("vol-1")),
@@ -623,7 +623,7 @@ rop_gen(gs_rng *r, rop *o, uint8_t (*seen)[GS_HASH_BYTES], size_t n_seen)
         }
         if (gs_rng_below(r, 3) == 0)
             assert_int_equal(gs_payload_stage(tw_add(w, "stage", GS_KIND_STAGE),
-                                              gs_rng_below(r, 2),
+                                              0, gs_rng_below(r, 2),
                                               gs_rng_below(r, 6)),
                              GS_OK);
         if (gs_rng_below(r, 3) == 0) {

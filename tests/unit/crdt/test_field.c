@@ -197,7 +197,7 @@ test_payload_all_kinds_roundtrip(void **state)
     assert_int_equal(gs_vref_cmp(&pl.u.log, &v), 0);
 
     gs_buf_reset(&b);
-    assert_int_equal(gs_payload_stage(&b, 3, 5), GS_OK);
+    assert_int_equal(gs_payload_stage(&b, 0, 3, 5), GS_OK);
     assert_int_equal(gs_payload_parse(GS_KIND_STAGE, bs(&b), &pl), GS_OK);
     assert_int_equal(pl.u.stage.round, 3);
     assert_int_equal(pl.u.stage.stage, 5);
@@ -254,7 +254,7 @@ test_payload_builders_reject_bad_input(void **state)
     assert_int_equal(gs_payload_set(&b, dup, 0), GS_EINVAL);
     assert_int_equal(gs_payload_counter(&b, 0, (INT64_C(1) << 62) + 1),
                      GS_ETOOBIG);
-    assert_int_equal(gs_payload_stage(&b, 0, GS_STAGE_MAX + 1), GS_ETOOBIG);
+    assert_int_equal(gs_payload_stage(&b, 0, 0, GS_STAGE_MAX + 1), GS_ETOOBIG);
     assert_int_equal(gs_payload_claim(&b, 3, S("x")), GS_EINVAL);
     gs_vref bad = vstr("a\x01");
     assert_int_equal(gs_payload_lww(&b, 0, &bad), GS_EUTF8);
@@ -398,13 +398,14 @@ test_payload_check_rejects_over_limits(void **state)
     assert_int_equal(
         gs_payload_counter(&b, -(INT64_C(1) << 62), INT64_C(1) << 62), GS_OK);
 
-    /* stage and round */
+    /* stage and round (after the base) */
     gs_buf_reset(&b);
+    assert_int_equal(gs_buf_put_varint(&b, 0), GS_OK);
     assert_int_equal(gs_buf_put_varint(&b, GS_ROUND_MAX + 1), GS_OK);
     assert_int_equal(gs_buf_put_varint(&b, 0), GS_OK);
     assert_int_equal(gs_payload_check(GS_KIND_STAGE, bs(&b)), GS_ETOOBIG);
     assert_int_equal(
-        gs_payload_check(GS_KIND_STAGE, gs_slice_of("\x00\x40", 2)),
+        gs_payload_check(GS_KIND_STAGE, gs_slice_of("\x00\x00\x40", 3)),
         GS_ETOOBIG);
 
     /* claimant longer than an id */
@@ -688,7 +689,7 @@ stage_put(gs_field *f, const uint8_t *author, uint64_t hlc, uint64_t round,
 {
     gs_buf b;
     gs_buf_init(&b, GS_PAYLOAD_BYTES_MAX);
-    assert_int_equal(gs_payload_stage(&b, round, stage), GS_OK);
+    assert_int_equal(gs_payload_stage(&b, 0, round, stage), GS_OK);
     assert_int_equal(apply(f, author, hlc, &b), GS_OK);
     gs_buf_fini(&b);
 }
@@ -882,7 +883,7 @@ test_state_decode_rejects_truncated(void **state)
             assert_int_equal(gs_payload_log(&pl, &v), GS_OK);
             break;
         case GS_KIND_STAGE:
-            assert_int_equal(gs_payload_stage(&pl, 1, 2), GS_OK);
+            assert_int_equal(gs_payload_stage(&pl, 0, 1, 2), GS_OK);
             break;
         default:
             assert_int_equal(gs_payload_claim(&pl, GS_CLAIM, S("abc")), GS_OK);
@@ -1050,7 +1051,7 @@ rupd_gen(gs_rng *r, uint8_t kind, rupd *u)
         break;
     case GS_KIND_STAGE:
         assert_int_equal(
-            gs_payload_stage(&u->pl, gs_rng_below(r, 3), gs_rng_below(r, 6)),
+            gs_payload_stage(&u->pl, 0, gs_rng_below(r, 3), gs_rng_below(r, 6)),
             GS_OK);
         break;
     default:

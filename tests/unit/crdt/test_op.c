@@ -57,9 +57,9 @@ static const struct vector vectors[] = {
      "household", "H-000123",
      {{"diary", GS_KIND_LOG,
        "0415e5b185e6b091e58f8de698a0e8b7afe781afe59d8f"}}},
-    {"V5 ticket: reopen, round 1 stage 0 (stage)",
+    {"V5 ticket: reopen, round 1 stage 0, nothing seen before (stage)",
      0x02, "yc.yimei.nanjun.xinxin.g012", 1, UINT64_C(0x0193a1b2c3d40004),
-     "ticket", "T-2026-000777", {{"stage", GS_KIND_STAGE, "0100"}}},
+     "ticket", "T-2026-000777", {{"stage", GS_KIND_STAGE, "000100"}}},
     {"V6 wish: claim by P-0042 (claim), unknown kind 9 beside it",
      0x03, "yc.yimei.nanjun.xinxin", 1, UINT64_C(0x0193a1b2c3d40005),
      "wish", "W-17",
@@ -69,10 +69,11 @@ static const struct vector vectors[] = {
      0x04, "yc.yimei.nanjun.xinxin.g012", 1, UINT64_C(0x0193a1b2c3d50000),
      "ticket", "T-2026-000778",
      {{"category", GS_KIND_LWW, "000406e8b7afe781af"},
-      {"stage", GS_KIND_STAGE, "0000"}}},
-    {"R2 run op 2: ticket accepted",
+      {"stage", GS_KIND_STAGE, "000000"}}},
+    {"R2 run op 2: ticket accepted, having seen R1's stage",
      0x04, "yc.yimei.nanjun.xinxin.g012", 2, UINT64_C(0x0193a1b2c3d50001),
-     "ticket", "T-2026-000778", {{"stage", GS_KIND_STAGE, "0001"}}},
+     "ticket", "T-2026-000778",
+     {{"stage", GS_KIND_STAGE, "8080d49eacb6e8c9010001"}}},
     {"R3 run op 3: comment, deleted flag cleared",
      0x04, "yc.yimei.nanjun.xinxin.g012", 3, UINT64_C(0x0193a1b2c3d50002),
      "ticket", "T-2026-000778",
@@ -320,7 +321,7 @@ test_run_reject_altered_middle_op(void **state)
     gs_run_item items[3];
     size_t bad = 99;
     memcpy(ops, &built[RUN_FIRST], sizeof ops);
-    /* R2's stage payload 00 01 -> 00 02: still a valid op, other hash */
+    /* R2's stage payload ... 00 01 -> ... 00 02: still a valid op, other hash */
     assert_int_equal(ops[1].bytes[ops[1].n - 1], 0x01);
     ops[1].bytes[ops[1].n - 1] = 0x02;
     gs_op op;

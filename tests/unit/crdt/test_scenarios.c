@@ -254,7 +254,7 @@ write_stage(world *w, device *d, const char *id, uint64_t round, uint64_t stage)
 {
     gs_buf p;
     gs_buf_init(&p, GS_PAYLOAD_BYTES_MAX);
-    assert_int_equal(gs_payload_stage(&p, round, stage), GS_OK);
+    assert_int_equal(gs_payload_stage(&p, 0, round, stage), GS_OK);
     size_t i = write_op(w, d, "ticket", id, "stage", GS_KIND_STAGE, &p);
     gs_buf_fini(&p);
     return i;

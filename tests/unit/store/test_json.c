@@ -304,7 +304,7 @@ test_json_entity_fields_unknown_to_schema(void **state)
         gs_buf_init(&u.u[i].payload, GS_PAYLOAD_BYTES_MAX);
     assert_int_equal(gs_payload_lww(&u.u[0].payload, 0, &v), GS_OK);
     assert_int_equal(gs_payload_lww(&u.u[1].payload, 0, &v), GS_OK);
-    assert_int_equal(gs_payload_stage(&u.u[2].payload, 2, 5), GS_OK);
+    assert_int_equal(gs_payload_stage(&u.u[2].payload, 0, 2, 5), GS_OK);
     assert_int_equal(gs_payload_log(&u.u[3].payload, &v), GS_OK);
     apply_updates(&e, A, MS(T0), &u);
     gs_json_updates_fini(&u);
@@ -504,6 +504,8 @@ test_json_updates_stage_and_reopen(void **state)
     one_payload(&t, A, "{\"stage\":\"reopen\"}", &pl, &u);
     assert_int_equal(pl.u.stage.round, 1);
     assert_int_equal(pl.u.stage.stage, 0);
+    /* the base is the stamp of the stage seen: resolved, first by B */
+    assert_int_equal(pl.u.stage.base, MS(T0 + 2));
     gs_json_updates_fini(&u);
     put(&t, A, MS(T0 + 4), "{\"stage\":\"reopen\"}");
     assert_shows(&t, 0, "\"stage\":{\"round\":1,\"stage\":\"reported\"}");

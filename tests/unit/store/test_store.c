@@ -658,7 +658,7 @@ rt_op(struct rt_feed *f, gs_rng *rng, struct gs_test_op *out)
         break;
     case GS_KIND_STAGE:
         field = "stage";
-        assert_int_equal(gs_payload_stage(&pay, gs_rng_below(rng, 3),
+        assert_int_equal(gs_payload_stage(&pay, 0, gs_rng_below(rng, 3),
                                           gs_rng_below(rng, 6)),
                          GS_OK);
         break;
