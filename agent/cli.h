@@ -68,6 +68,7 @@ int gs_cli_points(int argc, char **argv);
 int gs_cli_visit(int argc, char **argv);
 int gs_cli_checkin(int argc, char **argv);
 int gs_cli_wish(int argc, char **argv);
+int gs_cli_conflicts(int argc, char **argv);
 /* The command centre's report (report_cmd.c). */
 int gs_cli_report(int argc, char **argv);
 

@@ -687,3 +687,91 @@ gs_cli_wish(int argc, char **argv)
     return gs_cli_usage_error(gs_cli_current,
                               "say post, claim, withdraw, fulfil or show");
 }
+
+/* ---- conflicts ---- */
+
+/* A conflict side's value for people: text, a number, "closed (round 0)". */
+static void
+value_text(json_t *v, char *out, size_t n)
+{
+    json_t *st = json_object_get(v, "stage");
+    if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, n, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_object(v) && json_is_string(st))
+        snprintf(out, n, "%s (round %lld)", json_string_value(st),
+                 (long long)json_integer_value(json_object_get(v, "round")));
+    else if (json_is_object(v))
+        snprintf(out, n, "stage %lld (round %lld)",
+                 (long long)json_integer_value(st),
+                 (long long)json_integer_value(json_object_get(v, "round")));
+    else
+        snprintf(out, n, "(empty)");
+}
+
+struct conflicts_out {
+    bool json;
+    unsigned long n;
+};
+
+static int
+conflict_one(const char *json, void *ctx)
+{
+    struct conflicts_out *o = ctx;
+    o->n++;
+    if (o->json) {
+        puts(json);
+        return 0;
+    }
+    json_t *c = json_loads(json, 0, NULL);
+    const char *grid = json_string_value(json_object_get(c, "grid"));
+    printf("%s %s  %s%s%s\n", text_of(c, "type"), text_of(c, "id"),
+           text_of(c, "field"), grid ? "  in " : "", grid ? grid : "");
+    static const char *const sides[] = {"lost", "won"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *s = json_object_get(c, sides[i]);
+        char v[160];
+        value_text(json_object_get(s, "value"), v, sizeof v);
+        printf("  %-5s %-28s by %-16s at %s%s%s\n", sides[i], v,
+               text_of(s, "device"), text_of(s, "at"), i ? "  — " : "",
+               i ? text_of(c, "why") : "");
+    }
+    json_decref(c);
+    return 0;
+}
+
+int
+gs_cli_conflicts(int argc, char **argv)
+{
+    struct args a;
+    int u = gs_cli_parse_args(gs_cli_current, argc, argv, &a, "json grid");
+    if (u >= 0)
+        return u;
+    if (a.npos)
+        return gs_cli_usage_error(gs_cli_current,
+                                  "takes no arguments; --grid G narrows it");
+    gs_replica *r = gs_cli_open();
+    if (!r)
+        return EXIT_FAIL;
+    struct conflicts_out o = {a.json, 0};
+    gs_err rc = gs_replica_conflicts(r, a.grid, conflict_one, &o);
+    int ret = rc == GS_OK       ? EXIT_OK
+              : rc == GS_EINVAL ? gs_cli_usage_error(gs_cli_current, "%s",
+                                                     gs_replica_detail(r))
+                                : gs_cli_api_fail(r, "conflicts", rc);
+    gs_replica_close(r);
+    if (rc == GS_OK && !a.json) {
+        if (o.n)
+            printf("%lu overruled write(s). Nothing is gone: 'gridsync "
+                   "history TYPE ID' keeps every write; to restore a lost "
+                   "value, write it again.\n",
+                   o.n);
+        else
+            printf("no conflicts%s%s\n", a.grid ? " in " : "",
+                   a.grid ? a.grid : "");
+    }
+    return ret;
+}

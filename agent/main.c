@@ -1668,6 +1668,21 @@ static const struct cmd cmds[] = {
      "The earliest surviving claim wins, the same on every device; a claim\n"
      "made offline elsewhere earlier may still win when replicas meet, and\n"
      "the later claimants are listed as losing.\n"},
+    {"conflicts", gs_cli_conflicts,
+     "every write that lost to a concurrent one: who lost to whom, when",
+     "[--grid G] [--json]",
+     "  --grid G           only entities in grid G (their own grid, or their\n"
+     "                     household's), or below G: a community's path\n"
+     "                     lists its grids\n"
+     "  --json             one JSON object per conflict: type, id, field,\n"
+     "                     kind, grid, lost and won (value, at, hlc, author,\n"
+     "                     device), why\n"
+     "A write is overruled when another write wins the field and its writer\n"
+     "had not seen the first: a ticket closed at the station while the\n"
+     "resident reopened it on a tablet cut off from it, a phone number\n"
+     "changed on two devices. Claims list every claimant after the winner\n"
+     "(the earliest claim wins). An edit made after seeing the old value is\n"
+     "no conflict. Every replica that holds the same ops lists the same.\n"},
     {"report", gs_cli_report,
      "the command centre's figures per community and grid",
      "[--scope S] [--day YYYY-MM-DD] [--json]",

@@ -399,18 +399,25 @@ gs_field_empty(const gs_field *f)
 
 /* ---- the join of one record (apply's direct paths) ---- */
 
+int
+gs_lww_cmp(const gs_stamp *a_at, uint64_t a_base, const gs_vref *a,
+           const gs_stamp *b_at, uint64_t b_base, const gs_vref *b)
+{
+    int c = gs_stamp_cmp(a_at, b_at);
+    if (c != 0)
+        return c;
+    c = gs_varint_cmp(a_base, b_base);
+    if (c != 0)
+        return c;
+    return gs_vref_cmp(a, b);
+}
+
 static int
 lww_order(const gs_stamp *at, uint64_t base, const gs_vref *v,
           const gs_field *f)
 {
-    int c = gs_stamp_cmp(at, &f->u.lww.at);
-    if (c != 0)
-        return c;
-    c = gs_varint_cmp(base, f->u.lww.base);
-    if (c != 0)
-        return c;
     gs_vref cur = gs_value_ref(&f->u.lww.v);
-    return gs_vref_cmp(v, &cur);
+    return gs_lww_cmp(at, base, v, &f->u.lww.at, f->u.lww.base, &cur);
 }
 
 static gs_err

@@ -153,6 +153,11 @@ typedef struct gs_stamp {
 
 int gs_stamp_cmp(const gs_stamp *a, const gs_stamp *b); /* hlc, then author */
 
+/* The order in which lww writes win: by (stamp, base, value encoding);
+ * the greater wins. <0, 0, >0 as a is below, equal to, above b. */
+int gs_lww_cmp(const gs_stamp *a_at, uint64_t a_base, const gs_vref *a,
+               const gs_stamp *b_at, uint64_t b_base, const gs_vref *b);
+
 /* An owned value. s is NUL-terminated for convenience (n excludes it). */
 typedef struct gs_value {
     uint8_t type;

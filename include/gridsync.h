@@ -231,6 +231,21 @@ GS_MUST_CHECK gs_err gs_replica_feeds(gs_replica *r, const char *under,
 GS_MUST_CHECK gs_err gs_replica_forks(gs_replica *r, gs_replica_json_fn fn,
                                       void *ctx);
 
+/* The conflicts queue: every write r holds that lost to a concurrent one
+ * (its writer had not seen it), one JSON object each, in (type, id) order:
+ * {"type", "id", "field", "kind" ("lww", "stage" or "claim"), "grid" (if
+ * the entity or its household names one), "lost" and "won": each {"value"
+ * (a stage as {"round", "stage"}; a claim: the claimant), "at" (ISO
+ * time), "hlc", "author" (HEX), "device" (its certificate's name, else 16
+ * hex digits)}, "why" ("written without seeing it", or for claims
+ * "claimed later")}. A write overwritten by a writer that had seen it is
+ * no conflict. grid (NULL: all) keeps the entities whose grid lies at or
+ * below it. GS_EINVAL if grid is not an org path. A nonzero return from
+ * fn stops the walk (GS_OK). Reads every op of every entity: seconds on a
+ * district node. */
+GS_MUST_CHECK gs_err gs_replica_conflicts(gs_replica *r, const char *grid,
+                                          gs_replica_json_fn fn, void *ctx);
+
 /* State digest (32 bytes), from the materialised state or, with rebuild,
  * recomputed from the op log alone. */
 GS_MUST_CHECK gs_err gs_replica_digest(gs_replica *r, int rebuild,

@@ -182,8 +182,14 @@ put_fields(gs_replica *r, const char *type, const char *id, json_t *fields,
     json_decref(held);
     gs_err rc = text ? gs_replica_put_guarded(r, type, id, text, guard, ctx)
                      : GS_ENOMEM;
-    if (moved && gs_replica_scope_use(r, own) != GS_OK)
-        rc = rc == GS_OK ? GS_EINVAL : rc; /* cannot be: own was in use */
+    if (moved) {
+        /* going back clears the detail: keep the write's reason */
+        char why[WHY_BYTES];
+        snprintf(why, sizeof why, "%s", gs_replica_detail(r));
+        if (gs_replica_scope_use(r, own) != GS_OK)
+            rc = rc == GS_OK ? GS_EINVAL : rc; /* cannot be: own was in use */
+        gs_replica_detail_set(r, why);
+    }
     free(text);
     return rc;
 }

@@ -50,8 +50,8 @@ gs_json_time(uint64_t hlc, char out[GS_JSON_TIME_BYTES])
              (unsigned)tm.tm_sec % 100u, (unsigned)(ms % 1000));
 }
 
-static json_t *
-vjson(const gs_vref *v)
+json_t *
+gs_json_value(const gs_vref *v)
 {
     switch (v->type) {
     case GS_V_FALSE:
@@ -113,7 +113,7 @@ log_json(const gs_field *f)
         const struct gs_log_entry *e = gs_field_log_at(f, i);
         gs_vref v = gs_value_ref(&e->v);
         json_t *ent = stamp_json(&e->at);
-        if (ent == NULL || json_object_set_new(ent, "value", vjson(&v)) != 0 ||
+        if (ent == NULL || json_object_set_new(ent, "value", gs_json_value(&v)) != 0 ||
             json_array_append_new(arr, ent) != 0) {
             json_decref(arr);
             return NULL;
@@ -171,7 +171,7 @@ field_json(const gs_schema_field *sf, const gs_field *f, bool *has_at,
     case GS_KIND_LWW: {
         gs_vref v;
         *has_at = gs_field_lww_get(f, &v, at);
-        return *has_at ? vjson(&v) : json_null();
+        return *has_at ? gs_json_value(&v) : json_null();
     }
     case GS_KIND_COUNTER:
         for (size_t i = 0; i < f->u.counter.n; i++) {

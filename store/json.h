@@ -81,6 +81,10 @@ enum gs_json_flags {
  * stages show as numbers. NULL only when out of memory. */
 json_t *gs_json_entity(const gs_schema *sc, const gs_entity *e, unsigned flags);
 
+/* A value as JSON: null, false, true, an integer or a string; NULL only
+ * when out of memory. */
+json_t *gs_json_value(const gs_vref *v);
+
 /* "2024-05-01T08:30:00.123Z": an hlc stamp's ms part in UTC. */
 void gs_json_time(uint64_t hlc, char out[GS_JSON_TIME_BYTES]);
 

@@ -809,23 +809,6 @@ struct hist_ctx {
     gs_err rc;
 };
 
-static json_t *
-vref_json(const gs_vref *v)
-{
-    switch (v->type) {
-    case GS_V_NULL:
-        return json_null();
-    case GS_V_FALSE:
-        return json_false();
-    case GS_V_TRUE:
-        return json_true();
-    case GS_V_INT:
-        return json_integer(v->i);
-    default:
-        return json_stringn((const char *)v->s.p, v->s.n);
-    }
-}
-
 static const char *kind_names[] = {"?",   "lww",   "counter", "set",
                                    "log", "stage", "claim"};
 
@@ -845,7 +828,7 @@ update_json(const gs_update *u)
         return j;
     switch (u->kind) {
     case GS_KIND_LWW:
-        val = vref_json(&pl.u.lww.v);
+        val = gs_json_value(&pl.u.lww.v);
         break;
     case GS_KIND_COUNTER:
         val = json_pack("{sIsI}", "delta", (json_int_t)pl.u.counter.delta,
@@ -867,7 +850,7 @@ update_json(const gs_update *u)
         break;
     }
     case GS_KIND_LOG:
-        val = vref_json(&pl.u.log);
+        val = gs_json_value(&pl.u.log);
         break;
     case GS_KIND_STAGE:
         val = json_pack("{sIsI}", "round", (json_int_t)pl.u.stage.round,
@@ -2217,6 +2200,12 @@ gs_store *
 gs_replica_store(gs_replica *r)
 {
     return r->store;
+}
+
+const gs_schema *
+gs_replica_schema(const gs_replica *r)
+{
+    return r->schema;
 }
 
 const gs_identity *

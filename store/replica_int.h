@@ -10,11 +10,13 @@
 #include "config.h"
 #include "gridsync.h"
 #include "identity.h"
+#include "schema.h"
 #include "store.h"
 
 #include <jansson.h>
 
 gs_store *gs_replica_store(gs_replica *r);
+const gs_schema *gs_replica_schema(const gs_replica *r);
 /* The identity as it is: sk NULL while a sealed key is locked. */
 const gs_identity *gs_replica_identity(const gs_replica *r);
 const uint8_t *gs_replica_network(const gs_replica *r);
