@@ -160,6 +160,29 @@ grid_of(gs_replica *r, const char *type, const char *id, const json_t *fields,
         json_object_get(json_object_get(*held, "fields"), "grid"));
 }
 
+/* A new record's grid: an org path in this device's scope. Anywhere else
+ * the record would go under the device's own scope, where the grid's own
+ * devices never read it. */
+static gs_err
+grid_check(gs_replica *r, const char *what, const char *grid)
+{
+    const char *own = gs_config_get(gs_replica_cfg(r), "replica.scope");
+    size_t n = strlen(grid);
+    if (!gs_scope_valid((const uint8_t *)grid, n))
+        return refuse(r, GS_EINVAL,
+                      "'%s' is not a grid: give the grid's org path, e.g. "
+                      "yc.s01.c03.g012",
+                      grid);
+    if (own && !gs_scope_covers(gs_slice_of(own, strlen(own)),
+                                gs_slice_of(grid, n)))
+        return refuse(r, GS_ESCOPE,
+                      "grid %s is outside this device's scope %s: the %s "
+                      "would never reach that grid's devices; enter it on a "
+                      "device of that grid, its station or the district",
+                      grid, own, what);
+    return GS_OK;
+}
+
 /* Write fields (a JSON object, whose reference this takes) to (type, id)
  * under guard. When the entity's grid is an org path inside this
  * replica's scope, the op goes under the grid's scope: a station's step
@@ -380,6 +403,9 @@ gs_ticket_report(gs_replica *r, const char *id, const gs_ticket_report_opts *o)
         return refuse(r, GS_EINVAL,
                       "a ticket needs its grid (the grid's org path, "
                       "e.g. yc.s01.c03.g012)");
+    gs_err rc = grid_check(r, "ticket", o->grid);
+    if (rc != GS_OK)
+        return rc;
     if (!catalog_category(o->category, dept, sizeof dept, &hours, why,
                           sizeof why))
         return refuse(r, GS_EINVAL, "%s", why);
@@ -764,6 +790,10 @@ gs_visit_add(gs_replica *r, const char *household, const gs_visit_opts *o,
                       "(--grid G)",
                       household);
     }
+    if ((rc = grid_check(r, "visit", grid)) != GS_OK) {
+        json_decref(hh);
+        return rc;
+    }
     json_t *f =
         json_pack("{s:s, s:s, s:s, s:s, s:s}", "household", household, "worker",
                   who(r, o->worker), "note", o->note, "at", at, "grid", grid);
@@ -1075,6 +1105,9 @@ gs_wish_post(gs_replica *r, const char *id, const gs_wish_post_opts *o)
     if (o->reward > GS_POINTS_MAX)
         return refuse(r, GS_EINVAL, "a reward is 0 to %d points, not %lld",
                       GS_POINTS_MAX, o->reward);
+    gs_err rc = grid_check(r, "wish", o->grid);
+    if (rc != GS_OK)
+        return rc;
     json_t *f = json_pack("{s:s, s:s, s:s, s:s}", "title", o->title, "poster",
                           o->poster, "grid", o->grid, "status", "open");
     if (f && o->description)

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh" "$@"
 
 R=$TMP/r
-"$GS" init "$R" --scope yc.g1 --name 网格员甲 >/dev/null || fail "init"
+"$GS" init "$R" --scope yc --name 网格员甲 >/dev/null || fail "init"
 export GRIDSYNC_REPLICA=$R
 # field FILE EXPR: a python expression over the JSON object j in FILE
 field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
@@ -103,12 +103,19 @@ S=$TMP/station
 expect_rc "station reports in grid g1" 0 "$GS" -r "$S" ticket report T-9 \
     --category 市政设施 --grid yc.s1.g1
 expect_rc "station accepts it" 0 "$GS" -r "$S" ticket accept T-9
-expect_rc "a ticket whose grid is no scope of ours" 0 "$GS" -r "$S" ticket \
-    report T-10 --category 市政设施 --grid g7
+# a grid outside the station's scope: its devices would never see the
+# ticket, so it is refused, and so is a grid that is no org path
+expect_rc "a ticket of a grid not ours" 1 "$GS" -r "$S" ticket \
+    report T-10 --category 市政设施 --grid yc.s2.g7
+expect_grep "a ticket of a grid not ours: why" \
+    "grid yc.s2.g7 is outside this device's scope yc.s1: the ticket would never reach that grid's devices" "$TMP/err"
+expect_rc "a grid that is no org path" 1 "$GS" -r "$S" ticket \
+    report T-10 --category 市政设施 --grid 'g 7'
+expect_grep "a grid that is no org path: why" "'g 7' is not a grid" "$TMP/err"
 expect_eq "ops by feed" "$("$GS" -r "$S" feeds --json | python3 -c '
 import json, sys
 print(sorted((f["scope"], f["seq"]) for f in map(json.loads, sys.stdin)))')" \
-    "[('yc.s1', 1), ('yc.s1.g1', 2)]"
+    "[('yc.s1.g1', 2)]"
 
 # one rule for dates: digits only, in range (sscanf took signs and spaces)
 for bad in "2024-02-31 +9:-0" "2024-+1-05" "2024- 1-05" "2024-13-01"; do

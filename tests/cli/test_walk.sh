@@ -10,7 +10,7 @@
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
 R=$TMP/r
-"$GS" init "$R" --scope yc.g1 --name 网格员甲 >/dev/null || fail "init"
+"$GS" init "$R" --scope yc --name 网格员甲 >/dev/null || fail "init"
 export GRIDSYNC_REPLICA=$R
 field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 d0=

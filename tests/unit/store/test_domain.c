@@ -28,7 +28,8 @@ typedef gs_test_rdir tdir;
 static int
 setup(void **state)
 {
-    *state = gs_test_rdir_new("/tmp/gs-test-domain-XXXXXX", "yc.g1", "tester");
+    /* a station's scope: its grids yc.g1 and yc.g2 lie in it */
+    *state = gs_test_rdir_new("/tmp/gs-test-domain-XXXXXX", "yc", "tester");
     return 0;
 }
 
@@ -549,6 +550,35 @@ put_assign(gs_replica *r, const char *type, const char *id, const char *a0,
     assert_int_equal(gs_replica_put_assign(r, type, id, a, n), GS_OK);
 }
 
+/* A new record's grid must lie in the device's scope (else its op would
+ * go under the device's scope, where the grid's devices never read it),
+ * and be an org path; refused with the reason, nothing written. */
+static void
+test_new_records_grid_must_be_ours(void **state)
+{
+    tdir *t = *state;
+    unsigned char before[32], after[32];
+    char id[GS_ENTITY_ID_BYTES];
+    gs_ticket_report_opts o = {.category = "环境卫生", .grid = "zz.g1"};
+    gs_wish_post_opts w = {"修收音机", "P-9", "zz.g1", NULL, 10};
+    gs_visit_opts v = {"身体不错", NULL, "2024-12-30 10:05", "zz.g1"};
+    put_assign(t->r, "household", "H-1", "grid=yc.g1", NULL, NULL);
+    digest_of(t->r, before);
+    assert_int_equal(gs_ticket_report(t->r, "T-1", &o), GS_ESCOPE);
+    assert_non_null(strstr(gs_replica_detail(t->r),
+                           "grid zz.g1 is outside this device's scope yc"));
+    assert_int_equal(gs_wish_post(t->r, "W-1", &w), GS_ESCOPE);
+    assert_non_null(strstr(gs_replica_detail(t->r), "the wish would never"));
+    assert_int_equal(gs_visit_add(t->r, "H-1", &v, id), GS_ESCOPE);
+    assert_non_null(strstr(gs_replica_detail(t->r), "the visit would never"));
+    o.grid = "yc..g1";
+    assert_int_equal(gs_ticket_report(t->r, "T-1", &o), GS_EINVAL);
+    assert_non_null(strstr(gs_replica_detail(t->r), "is not a grid"));
+    digest_of(t->r, after);
+    assert_memory_equal(before, after, 32);
+}
+
+
 /* The detail must contain why, the digest be as before. */
 static void
 assert_refused(gs_replica *r, gs_err rc, gs_err want, const char *why,
@@ -858,6 +888,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_ticket_refusals_say_why_and_write_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_without_stage_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_records_grid_must_be_ours,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_stages_are_the_schemas,
                                         setup, teardown),
