@@ -241,8 +241,8 @@ GS_MUST_CHECK gs_err gs_replica_forks(gs_replica *r, gs_replica_json_fn fn,
  * "claimed later")}. A write overwritten by a writer that had seen it is
  * no conflict. grid (NULL: all) keeps the entities whose grid lies at or
  * below it. GS_EINVAL if grid is not an org path. A nonzero return from
- * fn stops the walk (GS_OK). Reads every op of every entity: seconds on a
- * district node. */
+ * fn stops the walk (GS_OK). Reads the op history of every entity more
+ * than one op touched. */
 GS_MUST_CHECK gs_err gs_replica_conflicts(gs_replica *r, const char *grid,
                                           gs_replica_json_fn fn, void *ctx);
 

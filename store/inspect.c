@@ -426,7 +426,14 @@ conflicts_entity(const gs_entity *e, void *ctx)
             stop = claims_of(c, e, f, grid[0] ? grid : NULL);
         lww_or_stage |= f->kind == GS_KIND_LWW || f->kind == GS_KIND_STAGE;
     }
-    if (!stop && lww_or_stage)
+    /* one op alone overrules nothing: skip its history (most records) */
+    size_t touched = 0;
+    if (!stop && lww_or_stage &&
+        (c->rc = gs_store_entity_touched(c->st, gs_slice_of(e->type, e->type_n),
+                                         gs_slice_of(e->id, e->id_n),
+                                         &touched)) != GS_OK)
+        return 1;
+    if (!stop && lww_or_stage && touched > 1)
         stop = writes_of(c, e, grid[0] ? grid : NULL);
     return stop;
 }

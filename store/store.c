@@ -3484,6 +3484,42 @@ entity_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
     return ent_decode(s, txn, &c->x, &k, &v, c->out);
 }
 
+/* The stored form starts with the ops that touched the entity: varint h,
+ * h <= HIST_INLINE of them, or 0 when hist lists them (see ents). */
+static gs_err
+entity_touched_fn(gs_store *s, MDB_txn *txn, void *ctx)
+{
+    struct read_ctx *c = ctx;
+    uint8_t key[ENT_KEY_MAX];
+    uint64_t h;
+    gs_rd r;
+    MDB_val k = {ent_key(c->type, c->id, key), key}, v;
+    int mrc = mdb_get(txn, s->ents, &k, &v);
+    if (mrc != 0)
+        return map_err(mrc);
+    gs_rd_init(&r, v.mv_data, v.mv_size);
+    gs_err rc = gs_rd_varint(&r, &h);
+    if (rc == GS_OK)
+        c->max_ops = h == 0 || h > HIST_INLINE ? GS_STORE_TOUCHED_MORE
+                                               : (size_t)h;
+    return rc;
+}
+
+gs_err
+gs_store_entity_touched(gs_store *s, gs_slice type, gs_slice id,
+                        size_t *out)
+{
+    struct read_ctx c = {.type = type, .id = id};
+    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
+        id.n > GS_ID_BYTES_MAX)
+        return GS_EINVAL;
+    _Static_assert(GS_STORE_TOUCHED_MORE == HIST_INLINE + 1, "see store.h");
+    gs_err rc = with_txn(s, false, entity_touched_fn, &c);
+    if (rc == GS_OK)
+        *out = c.max_ops;
+    return rc;
+}
+
 gs_err
 gs_store_entity_get(gs_store *s, gs_slice type, gs_slice id, gs_entity *out)
 {

@@ -210,6 +210,13 @@ GS_MUST_CHECK gs_err gs_store_feed_head(gs_store *s,
 GS_MUST_CHECK gs_err gs_store_entity_get(gs_store *s, gs_slice type,
                                          gs_slice id, gs_entity *out);
 
+/* How many ops touched (type, id): exact up to 16, GS_STORE_TOUCHED_MORE
+ * beyond (the stored form lists 16, the hist database the rest).
+ * GS_ENOTFOUND if none did. A cheap look before a history read. */
+#define GS_STORE_TOUCHED_MORE 17
+GS_MUST_CHECK gs_err gs_store_entity_touched(gs_store *s, gs_slice type,
+                                             gs_slice id, size_t *out);
+
 /* Call fn for every entity of type (all types if type.n == 0) in (type, id)
  * order; fn returns non-zero to stop. The entity is valid during the call
  * only. */
