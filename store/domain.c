@@ -588,27 +588,13 @@ points_guard(const json_t *current, void *ctx, char *why, size_t len)
 static gs_err
 shop_check(gs_replica *r)
 {
-    const gs_identity *id = gs_replica_identity(r);
-    char hex[65];
-    gs_entity cert;
-    gs_cert_view v;
-    if (memcmp(id->pk, gs_replica_network(r), GS_KEY_BYTES) == 0)
-        return GS_OK; /* the authority (a standalone replica is its own) */
-    gs_trust_id(id->pk, hex);
-    gs_err rc = gs_store_entity_get(
-        gs_replica_store(r), gs_slice_of(GS_TRUST_CERT, strlen(GS_TRUST_CERT)),
-        gs_slice_of(hex, strlen(hex)), &cert);
+    gs_err rc = gs_replica_shop(r);
     if (rc == GS_ENOTFOUND)
         return refuse(r, GS_ESHOP,
                       "this device's certificate is not in this replica "
                       "yet, so it cannot redeem points; sync with the "
                       "station (or import its bundle) first");
-    if (rc != GS_OK)
-        return rc;
-    gs_cert_view_read(&cert, &v);
-    bool shop = v.shop;
-    gs_entity_fini(&cert);
-    return shop ? GS_OK : refuse(r, GS_ESHOP, NOT_SHOP);
+    return rc == GS_ESHOP ? refuse(r, GS_ESHOP, NOT_SHOP) : rc;
 }
 
 /* Grant (redeem false) or redeem n points of person. */

@@ -431,6 +431,7 @@ struct build_ctx {
     char why[256];
     gs_replica_guard_fn guard; /* NULL: none (see replica_int.h) */
     void *guard_ctx;
+    bool shop; /* this device may redeem points (gs_replica_shop) */
 };
 
 /* Read record rec's line again and parse it; *doc is a new reference. */
@@ -471,6 +472,40 @@ kept_fill(const struct record *rec, gs_op *op)
             (rc = gs_rd_u8(&rd, &u->kind)) != GS_OK ||
             (rc = gs_rd_str(&rd, GS_PAYLOAD_BYTES_MAX, &u->payload)) != GS_OK)
             return rc;
+    }
+    return GS_OK;
+}
+
+/* The shop takes only points its replica sees (DESIGN §3): with grants
+ * only ever adding and redemptions made here alone, no replica then sees a
+ * balance below zero. Devices without the shop flag are refused by the
+ * store's trust rule (GS_ESHOP) whatever the balance. */
+static gs_err
+balance_check(struct build_ctx *b, size_t i, const gs_entity *current,
+              const gs_op *op)
+{
+    for (size_t k = 0; k < op->n_updates; k++) {
+        const gs_update *u = &op->updates[k];
+        gs_payload pl;
+        if (u->kind != GS_KIND_COUNTER ||
+            u->field.n != strlen(GS_TRUST_POINTS_FIELD) ||
+            memcmp(u->field.p, GS_TRUST_POINTS_FIELD, u->field.n) != 0 ||
+            gs_payload_parse(u->kind, u->payload, &pl) != GS_OK ||
+            pl.u.counter.delta >= 0)
+            continue;
+        const gs_field *f =
+            current ? gs_entity_field(current, GS_TRUST_POINTS_FIELD,
+                                      GS_KIND_COUNTER)
+                    : NULL;
+        int64_t have = f ? gs_field_counter_value(f) : 0;
+        if (have + pl.u.counter.delta >= 0)
+            continue;
+        gs_why(b->why, sizeof b->why, GS_EBALANCE,
+               "the balance of %.*s is %lld; cannot take %lld (grants not "
+               "yet synced here do not count until they arrive)",
+               (int)b->targets[i].id.n, (const char *)b->targets[i].id.p,
+               (long long)have, (long long)-pl.u.counter.delta);
+        return GS_EBALANCE;
     }
     return GS_OK;
 }
@@ -518,6 +553,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         if (have_ups)
             gs_json_updates_fill(&ups, &op);
     }
+    if (rc == GS_OK && b->shop)
+        rc = balance_check(b, i, current, &op);
     if (rc != GS_OK) {
         json_decref(doc);
         b->bad_rc = rc;
@@ -558,8 +595,9 @@ write_batch(gs_replica *r, const gs_store_target *targets,
             gs_replica_report_fn fn, void *ctx, gs_store_write_result *res,
             gs_replica_guard_fn guard, void *guard_ctx)
 {
-    struct build_ctx b = {r,  targets, recs, skip_bad, fn,       ctx,
-                          fd, GS_OK,   "",   guard,    guard_ctx};
+    struct build_ctx b = {r,  targets, recs, skip_bad, fn,        ctx,
+                          fd, GS_OK,   "",   guard,    guard_ctx, false};
+    b.shop = gs_replica_shop(r) == GS_OK;
     gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
                                gs_slice_of(r->scope, strlen(r->scope)),
                                r->network, targets, n, build, &b, res);
@@ -2200,6 +2238,26 @@ gs_store *
 gs_replica_store(gs_replica *r)
 {
     return r->store;
+}
+
+gs_err
+gs_replica_shop(gs_replica *r)
+{
+    char hex[65];
+    gs_entity cert;
+    gs_cert_view v;
+    if (memcmp(r->id.pk, r->network, GS_KEY_BYTES) == 0)
+        return GS_OK; /* the authority (a standalone replica is its own) */
+    gs_trust_id(r->id.pk, hex);
+    gs_err rc = gs_store_entity_get(
+        r->store, gs_slice_of(GS_TRUST_CERT, strlen(GS_TRUST_CERT)),
+        gs_slice_of(hex, 64), &cert);
+    if (rc != GS_OK)
+        return rc;
+    gs_cert_view_read(&cert, &v);
+    bool shop = v.shop;
+    gs_entity_fini(&cert);
+    return shop ? GS_OK : GS_ESHOP;
 }
 
 const gs_schema *

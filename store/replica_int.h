@@ -17,6 +17,11 @@
 
 gs_store *gs_replica_store(gs_replica *r);
 const gs_schema *gs_replica_schema(const gs_replica *r);
+/* May this device redeem points: GS_OK (its certificate here has the
+ * shop flag, or it is the authority), GS_ESHOP (it has not), GS_ENOTFOUND
+ * (its certificate is not in this replica yet), or a read error.
+ * Certificates only grow, so the answer holds for a write that follows. */
+GS_MUST_CHECK gs_err gs_replica_shop(gs_replica *r);
 /* The identity as it is: sk NULL while a sealed key is locked. */
 const gs_identity *gs_replica_identity(const gs_replica *r);
 const uint8_t *gs_replica_network(const gs_replica *r);

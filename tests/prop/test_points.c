@@ -25,9 +25,10 @@
  * on every replica, and the replicas' digests are equal.
  *
  * test_points_oracle_can_fail runs one schedule in which the shop ignores
- * its own view (it redeems without the domain layer's balance check, by a
- * raw counter put) and expects a negative balance to show, so the property
- * cannot pass vacuously.
+ * its own view (it writes redemption ops past the balance rule, straight
+ * to the store) and expects a negative balance to show, so the property
+ * cannot pass vacuously. A raw counter put at the shop keeps the rule
+ * (test_points_raw_put_at_the_shop_keeps_the_balance).
  *
  * Seeded from gs_test_seed() (printed; replay with GS_SEED=N); each
  * schedule draws from its own generator seeded by the master one, and
@@ -35,6 +36,9 @@
  * number of schedules (default 100).
  */
 #include "testutil.h"
+
+#include "replica_int.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,8 +212,65 @@ tablet_redeem(struct world *w, gs_rng *rng)
     w->refused++;
 }
 
+/* The vacuity test's shop ignores its own view: a redemption op built
+ * here and written by gs_store_write, past the balance rule every write
+ * through the replica keeps (replica.c balance_check). */
+struct raw_redeem {
+    gs_replica *r;
+    const char *person;
+    long long n;
+};
+
+static gs_err
+raw_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
+          const gs_entity *current, gs_buf *out, void *arg)
+{
+    const struct raw_redeem *x = arg;
+    const gs_identity *id = gs_replica_identity(x->r);
+    const gs_field *f =
+        current ? gs_entity_field(current, "points", GS_KIND_COUNTER) : NULL;
+    int64_t total = f ? gs_field_counter_author_total(f, id->pk) : 0;
+    const char *scope = gs_replica_scope(x->r);
+    gs_buf pay;
+    gs_op op;
+    (void)i;
+    gs_buf_init(&pay, GS_PAYLOAD_BYTES_MAX);
+    gs_err rc = gs_payload_counter(&pay, -x->n, total - x->n);
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, id->pk, GS_KEY_BYTES);
+    op.scope = gs_slice_of(scope, strlen(scope));
+    op.seq = head->seq + 1;
+    memcpy(op.prev, head->hash, GS_HASH_BYTES);
+    op.hlc = hlc_seen + 1;
+    op.type = gs_slice_of("person", 6);
+    op.id = gs_slice_of(x->person, strlen(x->person));
+    op.n_updates = 1;
+    op.updates[0].field = gs_slice_of("points", 6);
+    op.updates[0].kind = GS_KIND_COUNTER;
+    op.updates[0].payload = gs_slice_of(pay.data, pay.len);
+    if (rc == GS_OK)
+        rc = gs_op_encode(&op, out);
+    gs_buf_fini(&pay);
+    return rc;
+}
+
+static gs_err
+raw_redeem(gs_replica *r, const char *person, long long n)
+{
+    struct raw_redeem x = {r, person, n};
+    const gs_identity *id = gs_replica_identity(r);
+    const char *scope = gs_replica_scope(r);
+    gs_store_target t = {gs_slice_of("person", 6),
+                         gs_slice_of(person, strlen(person))};
+    gs_store_write_result res;
+    return gs_store_write(gs_replica_store(r), id->pk, id->sk,
+                          gs_slice_of(scope, strlen(scope)),
+                          gs_replica_network(r), &t, 1, raw_build, &x, &res);
+}
+
 /* A redemption at the shop: through the domain layer, or (raw, for the
- * vacuity test) a counter put that skips the balance check. */
+ * vacuity test) one that skips the balance rule. */
 static void
 shop_redeem(struct world *w, gs_rng *rng, bool raw)
 {
@@ -218,12 +279,7 @@ shop_redeem(struct world *w, gs_rng *rng, bool raw)
     long long seen = balance(w, SHOP, p), after = -1;
     unsigned char before[32], now[32];
     if (raw) {
-        char a[32];
-        const char *as[] = {a};
-        snprintf(a, sizeof a, "points-=%lld", n);
-        CHECK(gs_replica_put_assign(w->r[SHOP], "person", people[p], as, 1) ==
-                  GS_OK,
-              "raw redemption");
+        CHECK(raw_redeem(w->r[SHOP], people[p], n) == GS_OK, "raw redemption");
         w->redeemed[p] += n;
         return;
     }
@@ -348,12 +404,40 @@ test_points_oracle_can_fail(void **state)
     CHECK(seen, "no schedule went negative without the balance check");
 }
 
+/* A raw counter put at the shop keeps the balance rule too: refused with
+ * GS_EBALANCE and nothing written above the balance, written up to it. */
+static void
+test_points_raw_put_at_the_shop_keeps_the_balance(void **state)
+{
+    struct world w;
+    unsigned char before[32], after[32];
+    const char *over[] = {"points-=13"}, *all[] = {"points-=12"};
+    (void)state;
+    world_init(&w);
+    CHECK(gs_points_grant(w.r[0], people[0], 12, "扫雪", NULL, NULL) == GS_OK,
+          "grant");
+    carry(&w, 0, SHOP);
+    digest(&w, SHOP, before);
+    gs_err rc = gs_replica_put_assign(w.r[SHOP], "person", people[0], over, 1);
+    CHECK(rc == GS_EBALANCE, "13 of 12 taken: %s", gs_errname(rc));
+    CHECK(strstr(gs_replica_detail(w.r[SHOP]), "balance of P-1 is 12") != NULL,
+          "why: %s", gs_replica_detail(w.r[SHOP]));
+    digest(&w, SHOP, after);
+    CHECK(memcmp(before, after, 32) == 0, "a refused put wrote");
+    CHECK(gs_replica_put_assign(w.r[SHOP], "person", people[0], all, 1) ==
+              GS_OK,
+          "12 of 12: %s", gs_replica_detail(w.r[SHOP]));
+    CHECK(balance(&w, SHOP, 0) == 0, "balance after");
+    world_fini(&w);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_points_never_negative),
         cmocka_unit_test(test_points_oracle_can_fail),
+        cmocka_unit_test(test_points_raw_put_at_the_shop_keeps_the_balance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
