@@ -38,7 +38,9 @@
 #include <sys/statvfs.h>
 #include <zstd.h>
 
-#define FORMAT "3" /* 3: ops in blocks; 2: compact ops and entities */
+/* 4: stage updates carry a base; 3: ops in blocks; 2: compact ops and
+ * entities */
+#define FORMAT "4"
 #define DEFAULT_MAP ((uint64_t)64 << 20)
 #define FEED_REC_BYTES (8 + 8 + GS_HASH_BYTES + 1 + GS_SIG_BYTES + 1)
 #define FEED_KEY_MAX (GS_KEY_BYTES + GS_SCOPE_BYTES_MAX)
