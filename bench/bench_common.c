@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -564,6 +565,31 @@ mem_read(pid_t pid, double *hwm, double *rss, struct gs_bench_rss *m)
     return got == 5;
 }
 
+/* Resident MiB of pid's mappings of the file path (/proc/PID/smaps). */
+static double
+file_mapped(pid_t pid, const char *path)
+{
+    char smaps[64], line[4400];
+    bool in = false;
+    unsigned long kb, sum = 0;
+    snprintf(smaps, sizeof smaps, "/proc/%d/smaps", (int)pid);
+    FILE *f = fopen(smaps, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) == 2 &&
+            at > 0) { /* a mapping's first line: its path last */
+            line[strcspn(line, "\n")] = 0;
+            in = !strcmp(line + at, path);
+        } else if (in && sscanf(line, "Rss: %lu kB", &kb) == 1)
+            sum += kb;
+    }
+    fclose(f);
+    return (double)sum / 1024.0;
+}
+
 /* SIGTERM, then wait up to AGENT_STOP_S; its peak RSS in MiB (VmHWM, read
  * until it exits). */
 static double
@@ -678,7 +704,9 @@ gs_bench_session_run(const char *adir, const char *bdir, const char *akey,
     size_t got = 0;
     struct pollfd pf = {fd[0], POLLIN, 0};
     double end = gs_bench_now() + SYNC_TIMEOUT_MS / 1e3 + 30;
-    double top = 0; /* the largest VmRSS sampled */
+    double top = 0, db_at = -1; /* the largest VmRSS; at the last smaps */
+    char db[PATH_MAX + 16], real[PATH_MAX];
+    snprintf(db, sizeof db, "%s/data.mdb", realpath(bdir, real) ? real : bdir);
     memset(&out->dial_split, 0, sizeof out->dial_split);
     out->dial_anon_max = 0;
     while (got < sizeof m) {
@@ -687,6 +715,12 @@ gs_bench_session_run(const char *adir, const char *bdir, const char *akey,
         if (mem_read(kids[1], &hwm, &rss, &now)) {
             if (rss > top) {
                 top = rss;
+                /* smaps walks the page tables: read it per MiB grown */
+                if (rss >= db_at + 1.0) {
+                    now.db = file_mapped(kids[1], db);
+                    db_at = rss;
+                } else
+                    now.db = out->dial_split.db;
                 out->dial_split = now;
             }
             if (now.anon > out->dial_anon_max)

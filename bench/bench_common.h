@@ -109,6 +109,7 @@ struct gs_bench_rss {
     double file;  /* RssFile: mapped files (a replica's data.mdb, the
                      libraries), clean pages the kernel may take back */
     double shmem; /* RssShmem */
+    double db;    /* of file: the replica's own data.mdb (smaps) */
 };
 
 /* One sync session between two processes, each a fresh image of this
@@ -126,7 +127,8 @@ struct gs_bench_session {
 /* The agent of adir (key akey) serves on a free 127.0.0.1 port
  * (gs_agent_run in a child; SIGTERM after the session, SIGKILL if it has
  * not stopped within 10 s); bdir dials it in another child (gs_sync_once,
- * 20 minutes at most), whose /proc/PID/status is read every 10 ms. tag
+ * 20 minutes at most), whose /proc/PID/status is read every 10 ms (and
+ * smaps, for its data.mdb, each time its VmRSS grew by a MiB). tag
  * names the session in messages and the agent's log file. Dies if either
  * side fails. */
 void gs_bench_session_run(const char *adir, const char *bdir, const char *akey,

@@ -285,6 +285,7 @@ json_case(const char *name, const struct gs_bench_session *s,
            "\"ops_per_s\":%.0f,\"wire_bytes\":%llu,\"round_trips\":%llu,"
            "\"rss_receiving_mib\":%.1f,\"rss_receiving_anon_mib\":%.1f,"
            "\"rss_receiving_file_mib\":%.1f,"
+           "\"rss_receiving_data_mdb_mib\":%.1f,"
            "\"rss_receiving_shmem_mib\":%.1f,"
            "\"rss_receiving_anon_max_mib\":%.1f,"
            "\"rss_serving_agent_mib\":%.1f,\"disk_bytes\":%llu},",
@@ -292,8 +293,8 @@ json_case(const char *name, const struct gs_bench_session *s,
            grids, households, ops, s->wall, gs_bench_moved(s),
            (double)gs_bench_moved(s) / s->wall, gs_bench_wire(s),
            s->res.round_trips, s->rss_dial, s->dial_split.anon,
-           s->dial_split.file, s->dial_split.shmem, s->dial_anon_max,
-           s->rss_serve, disk);
+           s->dial_split.file, s->dial_split.db, s->dial_split.shmem,
+           s->dial_anon_max, s->rss_serve, disk);
 }
 
 int
@@ -530,6 +531,8 @@ bench_domain(int argc, char **argv)
            st.dial_split.anon, tb.dial_split.anon);
     printf("%-34s %16.1f %16.1f\n", "  file-backed (data.mdb, libraries)",
            st.dial_split.file, tb.dial_split.file);
+    printf("%-34s %16.1f %16.1f\n", "    of which its data.mdb",
+           st.dial_split.db, tb.dial_split.db);
     printf("%-34s %16.1f %16.1f\n", "  shared memory", st.dial_split.shmem,
            tb.dial_split.shmem);
     printf("%-34s %16.1f %16.1f\n", "  anonymous at its largest (MiB)",
