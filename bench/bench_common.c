@@ -590,6 +590,23 @@ file_mapped(pid_t pid, const char *path)
     return (double)sum / 1024.0;
 }
 
+/* Whether pid runs this program's part `part` yet: until its exec the
+ * forked child holds this process's pages, which are not its own. */
+static bool
+execed(pid_t pid, const char *part)
+{
+    char path[64], arg[256];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(arg, 1, sizeof arg - 1, f);
+    fclose(f);
+    arg[n] = 0;
+    size_t first = strlen(arg); /* argv[0], then argv[1] */
+    return first + 1 < n && !strcmp(arg + first + 1, part);
+}
+
 /* SIGTERM, then wait up to AGENT_STOP_S; its peak RSS in MiB (VmHWM, read
  * until it exits). */
 static double
@@ -709,10 +726,13 @@ gs_bench_session_run(const char *adir, const char *bdir, const char *akey,
     snprintf(db, sizeof db, "%s/data.mdb", realpath(bdir, real) ? real : bdir);
     memset(&out->dial_split, 0, sizeof out->dial_split);
     out->dial_anon_max = 0;
+    bool own = false; /* the child has exec'd: its pages are its own */
     while (got < sizeof m) {
         struct gs_bench_rss now;
         double rss, hwm;
-        if (mem_read(kids[1], &hwm, &rss, &now)) {
+        if (!own)
+            own = execed(kids[1], CHILD_SYNC);
+        if (own && mem_read(kids[1], &hwm, &rss, &now)) {
             if (rss > top) {
                 top = rss;
                 /* smaps walks the page tables: read it per MiB grown */
