@@ -243,6 +243,9 @@ int bench_domain(int argc, char **argv);
 int
 main(int argc, char **argv)
 {
+    int child = gs_bench_child_main(argc, argv);
+    if (child >= 0)
+        return child;
     if (argc >= 2 && !strcmp(argv[1], "store"))
         return bench_store(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "sync"))

@@ -9,9 +9,14 @@
  * slice that starts later steps the state over the records before it.
  *
  * Sessions: at most two children run at once, the serving agent and the
- * dialing sync (kids[]); every way out of the benchmark kills both. A
- * child's peak RSS is wait4()'s ru_maxrss, which counts the pages it
- * shared with this process when it was forked.
+ * dialing sync (kids[]); every way out of the benchmark kills both. Each
+ * is a fresh image of this program (fork, then exec of /proc/self/exe
+ * with a hidden first argument, gs_bench_child_main): a child that was
+ * only forked counts in its peak RSS (wait4's ru_maxrss) every page it
+ * shared with this process at the fork, which a station in the field, a
+ * fresh gridsync process, does not have. While the dialing child runs,
+ * its /proc/PID/status is sampled every SAMPLE_MS for the split of its
+ * resident set (anonymous, file-backed, shared memory).
  */
 #define _DEFAULT_SOURCE /* wait4: each child's own rusage */
 
@@ -20,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,6 +46,9 @@
 #define SYNC_TIMEOUT_MS (20 * 60 * 1000)
 #define AGENT_READY_S 20.0
 #define AGENT_STOP_S 10.0
+#define SAMPLE_MS 10                  /* the dialing child's /proc/PID/status */
+#define CHILD_AGENT "--session-agent" /* argv[1] of a re-executed child */
+#define CHILD_SYNC "--session-sync"
 
 double
 gs_bench_now(void)
@@ -291,19 +300,6 @@ sleep_ms(long ms)
         ;
 }
 
-double
-gs_bench_rss_now(void)
-{
-    long pages = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
-}
-
 /* ---- replicas through the public API ---- */
 
 void
@@ -464,35 +460,58 @@ free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* This program again, as a fresh process: argv[1] names the child's part
+ * (gs_bench_child_main). Only returns in the parent. */
+static void
+reexec(char *const argv[])
+{
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "%s: exec /proc/self/exe: %s\n", who, strerror(errno));
+    _exit(127);
+}
+
 static pid_t
 agent_spawn(const char *dir, const char *endpoint)
 {
     sigset_t term, old;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
-    /* SIGTERM stays blocked until the child's handler is in place */
+    /* SIGTERM stays blocked until the child's handler is in place: the
+     * mask survives exec, and agent_main unblocks it */
     sigprocmask(SIG_BLOCK, &term, &old);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_agent_term;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        FILE *log = fopen(agent_log, "w");
-        gs_agent_opts o = {endpoint, log ? agent_log_line : NULL, log};
-        char why[512];
-        gs_err rc = gs_agent_run(dir, &o, &agent_stop_flag, why, sizeof why);
-        if (rc != GS_OK)
-            fprintf(stderr, "%s: agent: %s\n", who, why);
-        _exit(rc == GS_OK ? 0 : 1);
+        char *argv[] = {"gs-bench",       CHILD_AGENT, (char *)dir,
+                        (char *)endpoint, agent_log,   NULL};
+        reexec(argv);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         gs_bench_die("fork", strerror(errno));
     return pid;
+}
+
+/* The serving agent's process: gs_agent_run until SIGTERM or SIGINT. */
+static int
+agent_main(const char *dir, const char *endpoint, const char *log_path)
+{
+    struct sigaction sa;
+    sigset_t term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_agent_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &term, NULL);
+    FILE *log = fopen(log_path, "w");
+    gs_agent_opts o = {endpoint, log ? agent_log_line : NULL, log};
+    char why[512];
+    gs_err rc = gs_agent_run(dir, &o, &agent_stop_flag, why, sizeof why);
+    if (rc != GS_OK)
+        fprintf(stderr, "%s: agent: %s\n", who, why);
+    return rc == GS_OK ? 0 : 1;
 }
 
 /* The agent writes its status file once it listens. */
@@ -513,16 +532,99 @@ agent_wait_ready(const char *status)
     }
 }
 
-/* SIGTERM, then wait up to AGENT_STOP_S; its peak RSS in MiB. */
+/* From pid's /proc/PID/status ("self" for 0), in MiB: *hwm its peak
+ * resident set (VmHWM: of this image, since its exec), *rss the resident
+ * set now (VmRSS) and m its split. False if the process is gone or the
+ * kernel does not say. */
+static bool
+mem_read(pid_t pid, double *hwm, double *rss, struct gs_bench_rss *m)
+{
+    char path[64], line[256];
+    int got = 0;
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long kb;
+        if (sscanf(line, "VmHWM: %lu kB", &kb) == 1)
+            *hwm = (double)kb / 1024.0, got++;
+        else if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
+            *rss = (double)kb / 1024.0, got++;
+        else if (sscanf(line, "RssAnon: %lu kB", &kb) == 1)
+            m->anon = (double)kb / 1024.0, got++;
+        else if (sscanf(line, "RssFile: %lu kB", &kb) == 1)
+            m->file = (double)kb / 1024.0, got++;
+        else if (sscanf(line, "RssShmem: %lu kB", &kb) == 1)
+            m->shmem = (double)kb / 1024.0, got++;
+    }
+    fclose(f);
+    return got == 5;
+}
+
+/* Resident MiB of pid's mappings of the file path (/proc/PID/smaps). */
+static double
+file_mapped(pid_t pid, const char *path)
+{
+    char smaps[64], line[4400];
+    bool in = false;
+    unsigned long kb, sum = 0;
+    snprintf(smaps, sizeof smaps, "/proc/%d/smaps", (int)pid);
+    FILE *f = fopen(smaps, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) == 2 &&
+            at > 0) { /* a mapping's first line: its path last */
+            line[strcspn(line, "\n")] = 0;
+            in = !strcmp(line + at, path);
+        } else if (in && sscanf(line, "Rss: %lu kB", &kb) == 1)
+            sum += kb;
+    }
+    fclose(f);
+    return (double)sum / 1024.0;
+}
+
+/* Whether pid runs this program's part `part` yet: until its exec the
+ * forked child holds this process's pages, which are not its own. */
+static bool
+execed(pid_t pid, const char *part)
+{
+    char path[64], arg[256];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(arg, 1, sizeof arg - 1, f);
+    fclose(f);
+    arg[n] = 0;
+    size_t first = strlen(arg); /* argv[0], then argv[1] */
+    return first + 1 < n && !strcmp(arg + first + 1, part);
+}
+
+/* SIGTERM, then wait up to AGENT_STOP_S; its peak RSS in MiB (VmHWM, read
+ * until it exits). */
 static double
 agent_stop(void)
 {
     struct rusage ru;
     int st;
     pid_t pid = kids[0];
-    double end = gs_bench_now() + AGENT_STOP_S;
+    double end = gs_bench_now() + AGENT_STOP_S, peak = 0;
+    struct gs_bench_rss split;
+    double hwm, rss;
+    /* its own peak, since its exec (see rss_dial); read until it is gone */
+    if (mem_read(pid, &hwm, &rss, &split))
+        peak = hwm;
     kill(pid, SIGTERM);
     for (;;) {
+        if (mem_read(pid, &hwm, &rss, &split) && hwm > peak)
+            peak = hwm;
         pid_t w = wait4(pid, &st, WNOHANG, &ru);
         if (w == pid)
             break;
@@ -535,37 +637,66 @@ agent_stop(void)
     kids[0] = -1;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         gs_bench_die("agent", "it failed or was killed");
-    return (double)ru.ru_maxrss / 1024.0;
+    return peak > 0 ? peak : (double)ru.ru_maxrss / 1024.0;
 }
 
 struct sync_msg { /* the syncing child's answer, through a pipe */
     gs_err rc;
     gs_sync_result res;
     double wall;
+    double hwm; /* MiB: VmHWM as the session ends, 0 if unknown */
     char why[512];
 };
 
 static pid_t
 sync_spawn(const char *dir, const char *peer, int fd[2])
 {
+    char wfd[16];
+    snprintf(wfd, sizeof wfd, "%d", fd[1]);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        struct sync_msg m;
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        char *argv[] = {"gs-bench",   CHILD_SYNC, (char *)dir,
+                        (char *)peer, wfd,        NULL};
         close(fd[0]);
-        memset(&m, 0, sizeof m);
-        double t = gs_bench_now();
-        m.rc = gs_sync_once(dir, peer, SYNC_TIMEOUT_MS, &m.res, m.why,
-                            sizeof m.why);
-        m.wall = gs_bench_now() - t;
-        ssize_t w = write(fd[1], &m, sizeof m); /* < PIPE_BUF: one piece */
-        _exit(w == (ssize_t)sizeof m ? 0 : 1);
+        reexec(argv);
     }
     if (pid < 0)
         gs_bench_die("fork", strerror(errno));
     return pid;
+}
+
+/* The dialing process: gs_sync_once, its answer to the pipe fd. */
+static int
+sync_main(const char *dir, const char *peer, int fd)
+{
+    struct sync_msg m;
+    memset(&m, 0, sizeof m);
+    double t = gs_bench_now();
+    m.rc =
+        gs_sync_once(dir, peer, SYNC_TIMEOUT_MS, &m.res, m.why, sizeof m.why);
+    m.wall = gs_bench_now() - t;
+    struct gs_bench_rss split;
+    double rss;
+    if (!mem_read(0, &m.hwm, &rss, &split))
+        m.hwm = 0; /* then the parent takes wait4's figure */
+    ssize_t w = write(fd, &m, sizeof m); /* < PIPE_BUF: one piece */
+    return w == (ssize_t)sizeof m ? 0 : 1;
+}
+
+int
+gs_bench_child_main(int argc, char **argv)
+{
+    if (argc == 5 && !strcmp(argv[1], CHILD_AGENT))
+        return agent_main(argv[2], argv[3], argv[4]);
+    if (argc == 5 && !strcmp(argv[1], CHILD_SYNC)) {
+        char *end;
+        long fd = strtol(argv[4], &end, 10);
+        if (*end || fd < 0 || fd > 1000000)
+            return 2;
+        return sync_main(argv[2], argv[3], (int)fd);
+    }
+    return -1;
 }
 
 void
@@ -590,11 +721,35 @@ gs_bench_session_run(const char *adir, const char *bdir, const char *akey,
     size_t got = 0;
     struct pollfd pf = {fd[0], POLLIN, 0};
     double end = gs_bench_now() + SYNC_TIMEOUT_MS / 1e3 + 30;
+    double top = 0, db_at = -1; /* the largest VmRSS; at the last smaps */
+    char db[PATH_MAX + 16], real[PATH_MAX];
+    snprintf(db, sizeof db, "%s/data.mdb", realpath(bdir, real) ? real : bdir);
+    memset(&out->dial_split, 0, sizeof out->dial_split);
+    out->dial_anon_max = 0;
+    bool own = false; /* the child has exec'd: its pages are its own */
     while (got < sizeof m) {
+        struct gs_bench_rss now;
+        double rss, hwm;
+        if (!own)
+            own = execed(kids[1], CHILD_SYNC);
+        if (own && mem_read(kids[1], &hwm, &rss, &now)) {
+            if (rss > top) {
+                top = rss;
+                /* smaps walks the page tables: read it per MiB grown */
+                if (rss >= db_at + 1.0) {
+                    now.db = file_mapped(kids[1], db);
+                    db_at = rss;
+                } else
+                    now.db = out->dial_split.db;
+                out->dial_split = now;
+            }
+            if (now.anon > out->dial_anon_max)
+                out->dial_anon_max = now.anon;
+        }
         int left = (int)((end - gs_bench_now()) * 1e3);
         if (left <= 0)
             gs_bench_die(tag, "the syncing child did not answer in time");
-        int k = poll(&pf, 1, left);
+        int k = poll(&pf, 1, left < SAMPLE_MS ? left : SAMPLE_MS);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
@@ -616,7 +771,9 @@ gs_bench_session_run(const char *adir, const char *bdir, const char *akey,
     kids[1] = -1;
     if (m.rc != GS_OK)
         gs_bench_die(tag, m.why[0] ? m.why : gs_strerror(m.rc));
-    out->rss_dial = (double)ru.ru_maxrss / 1024.0;
+    /* wait4's ru_maxrss is never below what the child had before its
+     * exec (Linux keeps that peak): the child's own VmHWM is the figure */
+    out->rss_dial = m.hwm > 0 ? m.hwm : (double)ru.ru_maxrss / 1024.0;
     out->rss_serve = agent_stop();
     out->res = m.res;
     out->wall = m.wall;

@@ -78,9 +78,6 @@ __attribute__((format(printf, 1, 2)))
 void
 gs_bench_progress(const char *fmt, ...);
 
-/* Resident set now, MiB: what a forked child starts with. */
-double gs_bench_rss_now(void);
-
 /* gs_replica_init of dir in the network net_hex (NULL: its own), writing
  * under scope; dev gets the device key. Dies on failure. */
 void gs_bench_replica_make(const char *dir, const char *net_hex,
@@ -95,9 +92,9 @@ void gs_bench_replica_accept(gs_replica *r, const char *peer_hex);
 
 /* Run fn(io) in a forked child and take back *io (n bytes) as the child
  * left it. Imports and reading ops back grow a heap that is not given back
- * to the system; every agent forked from this process inherits its
- * resident pages and counts them in its peak RSS, so the benchmark's own
- * process stays small. Dies if the child fails. */
+ * to the system: the benchmark's own process stays small, and so does
+ * the floor each child's wait4 ru_maxrss keeps from before its exec.
+ * Dies if the child fails. */
 void gs_bench_in_child(const char *what, void (*fn)(void *io), void *io,
                        size_t n);
 
@@ -106,21 +103,41 @@ void gs_bench_in_child(const char *what, void (*fn)(void *io), void *io,
  * Dies, showing the log, unless it exits 0. */
 void gs_bench_run(char *const argv[], double limit_s, const char *log);
 
-/* One sync session between two processes, both forked from this one. */
+/* A resident set split as /proc/PID/status splits it, MiB. */
+struct gs_bench_rss {
+    double anon;  /* RssAnon: heap, stacks, buffers: the process's own */
+    double file;  /* RssFile: mapped files (a replica's data.mdb, the
+                     libraries), clean pages the kernel may take back */
+    double shmem; /* RssShmem */
+    double db;    /* of file: the replica's own data.mdb (smaps) */
+};
+
+/* One sync session between two processes, each a fresh image of this
+ * program (fork and exec): their peak RSS counts nothing of this one. */
 struct gs_bench_session {
     gs_sync_result res;
     double wall;      /* s: the gs_sync_once call (open, connect, session) */
-    double rss_serve; /* MiB: the serving agent's peak RSS */
-    double rss_dial;  /* MiB: the dialing process's peak RSS */
+    double rss_serve; /* MiB: the serving agent's peak RSS (VmHWM) */
+    double rss_dial;  /* MiB: the dialing process's peak RSS (VmHWM) */
+    struct gs_bench_rss dial_split; /* the dialing process's, when its
+                                       VmRSS was the largest sampled */
+    double dial_anon_max;           /* MiB: its largest RssAnon sampled */
 };
 
 /* The agent of adir (key akey) serves on a free 127.0.0.1 port
  * (gs_agent_run in a child; SIGTERM after the session, SIGKILL if it has
  * not stopped within 10 s); bdir dials it in another child (gs_sync_once,
- * 20 minutes at most). tag names the session in messages and the agent's
- * log file. Dies if either side fails. */
+ * 20 minutes at most), whose /proc/PID/status is read every 10 ms (and
+ * smaps, for its data.mdb, each time its VmRSS grew by a MiB). tag
+ * names the session in messages and the agent's log file. Dies if either
+ * side fails. */
 void gs_bench_session_run(const char *adir, const char *bdir, const char *akey,
                           const char *tag, struct gs_bench_session *out);
+
+/* The children of gs_bench_session_run start here: call it first thing in
+ * main(). Returns -1 unless argv is a child's (argv[1] "--session-..."),
+ * else the child's exit status. */
+int gs_bench_child_main(int argc, char **argv);
 
 /* Session message bytes both ways; ops moved both ways. */
 unsigned long long gs_bench_wire(const struct gs_bench_session *s);

@@ -18,11 +18,12 @@
  * serves B everything; the certificates (scope `trust`, which sessions
  * reconcile first) are equal on both sides and not counted below.
  *
- * Sessions. A's agent runs in a forked child (gs_agent_run on a free
- * loopback port; SIGTERM, its stop flag, ends it after the session, within
- * 10 s or SIGKILL); B dials it from another forked child (gs_sync_once),
- * which hands its gs_sync_result back through a pipe. Each child's peak
- * RSS is wait4()'s ru_maxrss. Children are killed on every way out.
+ * Sessions. A's agent runs in a child (gs_agent_run on a free loopback
+ * port; SIGTERM, its stop flag, ends it after the session, within 10 s or
+ * SIGKILL); B dials it from another child (gs_sync_once), which hands its
+ * gs_sync_result back through a pipe. Each child is a fresh process (fork
+ * and exec); its peak RSS is its VmHWM. Children are killed on every way
+ * out.
  *   W1  B is new and empty: it receives all N ops
  *   W2  A and B hold the same N ops; each imports N/100 edits, N/1000 of
  *       them on entities both sides edit; one session moves both ways
@@ -468,7 +469,6 @@ bench_sync(int argc, char **argv)
 
     gs_bench_progress("raw Ed25519 verify floor...");
     double raw_verify = gs_bench_raw_verify_best();
-    double parent_rss = gs_bench_rss_now();
 
     /* W1: B is new */
     struct gs_bench_session w1, w2, w3;
@@ -521,10 +521,9 @@ bench_sync(int argc, char **argv)
     if (json) {
         printf("{\"bench\":\"sync\",\"ops\":%zu,\"feeds\":%d,\"authors\":%d,"
                "\"raw_verify_per_s\":%.0f,\"json_bytes\":%zu,"
-               "\"op_bytes\":%llu,\"signatures_held_by_a\":%llu,"
-               "\"parent_rss_at_fork_mib\":%.1f,",
+               "\"op_bytes\":%llu,\"signatures_held_by_a\":%llu,",
                n, WRITERS, WRITERS, raw_verify, json_bytes, w1_own.bytes,
-               w1_own.sigs, parent_rss);
+               w1_own.sigs);
         json_session("w1", &w1, w1_own.bytes, true);
         json_session("w2", &w2, missing, true);
         json_session("w3", &w3, w3_own, true);
@@ -594,11 +593,11 @@ bench_sync(int argc, char **argv)
                "(%.1f bytes/record).\n"
                "wire: session messages both ways; ZMTP, CURVE and TCP "
                "framing not counted.\n"
-               "each child's RSS includes the %.1f MiB of the parent it was "
-               "forked from.\n",
+               "RSS: each side a fresh process (fork, exec); peak = "
+               "VmHWM.\n",
                w1_own.bytes, (double)w1_own.bytes / (double)w1_own.ops,
                w1_own.sigs, missing_ops, missing, w3_own, n,
-               (double)json_bytes / (double)n, parent_rss);
+               (double)json_bytes / (double)n);
     }
     gs_bench_end();
     return 0;
