@@ -219,16 +219,17 @@ write_base(const struct cwrite *w)
     return w->kind == GS_KIND_LWW ? w->pl.u.lww.base : w->pl.u.stage.base;
 }
 
-/* Did w's writer not see l? w[0..n) are the writes of l's field. */
+/* Did w's writer not see l (both of one field)? */
 static bool
-unseen(const struct cwrite *w, const struct cwrite *l,
-       const struct cwrite *all, size_t n)
+unseen(const struct conflicts_ctx *c, const struct cwrite *w,
+       const struct cwrite *l)
 {
     uint64_t base = write_base(w);
     if (base >= l->at.hlc)
         return false;
-    for (size_t m = 0; m < n; m++)
-        if (all[m].at.hlc == base && write_cmp(&all[m], l) == 0)
+    for (size_t m = 0; m < c->n; m++)
+        if (c->w[m].at.hlc == base && same_field(c, &c->w[m], l) &&
+            write_cmp(&c->w[m], l) == 0)
             return false; /* it saw l's value, written by another op */
     return true;
 }
@@ -387,7 +388,7 @@ writes_of(struct conflicts_ctx *c, const gs_entity *e, const char *grid)
             if (j == i || !same_field(c, w, l) || write_cmp(w, l) <= 0)
                 continue;
             if ((best == NULL || write_cmp(w, best) < 0) &&
-                unseen(w, l, c->w, c->n))
+                unseen(c, w, l))
                 best = w;
         }
         if (best == NULL)
