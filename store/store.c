@@ -2112,11 +2112,13 @@ revoked_note(struct ingest_ctx *c, const gs_op *op)
 
 /* Store and merge one verified op (decoded from item into op, so its
  * slices point into item->bytes). cur, if not NULL, is the entity's state
- * already loaded by the caller; it is used up here. */
+ * already loaded by the caller; it is used up here. pl, if not NULL, is
+ * op's updates as the decode parsed them (gs_op_decode_parsed). */
 static gs_err
 append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
           const gs_op *op, const gs_run_item *item,
-          const uint8_t hash[GS_HASH_BYTES], gs_entity *cur)
+          const uint8_t hash[GS_HASH_BYTES], gs_entity *cur,
+          const gs_payload *pl)
 {
     gs_entity e;
     gs_err rc = GS_OK;
@@ -2136,7 +2138,8 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
     if (op->hlc > c->hlc_max)
         c->hlc_max = op->hlc;
     if (rc == GS_OK)
-        rc = gs_entity_apply(&e, op, hash);
+        rc = pl ? gs_entity_apply_parsed(&e, op, pl, hash)
+                : gs_entity_apply(&e, op, hash);
     if (rc == GS_OK)
         rc = ent_store(s, txn, &e, &c->scratch, &c->x);
     if (rc == GS_OK)
@@ -2492,7 +2495,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (rc != GS_OK)
             return GS_EINVAL; /* verified a moment ago */
         gs_op_hash(it->bytes, it->n, hash);
-        rc = append_op(s, txn, c, f.num, &op, it, hash, NULL);
+        rc = append_op(s, txn, c, f.num, &op, it, hash, NULL, NULL);
         if (rc != GS_OK)
             return rc;
         f.head.seq = op.seq;
@@ -3310,6 +3313,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
     uint8_t hash[GS_HASH_BYTES];
     struct feed f = *fp, before = f; /* its head sig may become a checkpoint */
     gs_op op;
+    gs_payload pl[GS_OP_UPDATES_MAX]; /* op's updates, parsed by the check */
     gs_err rc;
     for (size_t i = 0; i < w->n; i++) {
         gs_entity cur;
@@ -3348,7 +3352,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         /* The builder is ours, but what goes into the log is checked like
          * anything from outside: one feed, the next seq, the right link,
          * about the target, after every stamp held. */
-        rc = gs_op_decode(w->op.data, w->op.len, &op);
+        rc = gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
         if (rc == GS_OK &&
             (memcmp(op.author, w->author, GS_KEY_BYTES) ||
              gs_slice_cmp(op.scope, w->scope) || op.seq != f.head.seq + 1 ||
@@ -3382,7 +3386,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         /* the state just read goes on to the merge: no second read */
         if (!have && (rc = gs_entity_init(&cur, t->type, t->id)) != GS_OK)
             return rc;
-        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash, &cur);
+        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash, &cur, pl);
         if (rc != GS_OK)
             return rc;
         seen = op.hlc;
