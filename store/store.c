@@ -551,7 +551,8 @@ gs_store_feed_head(gs_store *s, const uint8_t author[GS_KEY_BYTES],
  * old head's signature is kept if the new head lies more than
  * GS_STORE_SIG_SPACING past the last one kept (or past seq 0). Signed seqs
  * (checkpoints and the head) then lie at most GS_STORE_SIG_SPACING apart,
- * or one batch or run apart where a single one was longer: every sync
+ * or one run apart where an ingested run was longer (a local write batch
+ * that long signs every GS_STORE_SIG_SPACING-th op: write_ops): every sync
  * segment (gs_store_feed_read) ends at a signed seq, and these bound it.
  * The last kept seq is found with one cursor seek, so the feed record is
  * unchanged and older binaries still read every record. */
@@ -3393,6 +3394,18 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         f.head.seq = op.seq;
         memcpy(f.head.hash, hash, GS_HASH_BYTES);
         w->out->written++;
+        /* A long batch (an import's) is signed every GS_STORE_SIG_SPACING
+         * ops, and kept as consecutive batches of that size would keep
+         * their heads: signed seqs stay that close, so a sync segment
+         * stays as short as it would be after smaller batches. */
+        if (f.head.seq - before.head.seq >= GS_STORE_SIG_SPACING &&
+            i + 1 < w->n) {
+            if ((rc = ckpt_keep(s, txn, &before, f.head.seq)) != GS_OK)
+                return rc;
+            before = f;
+            gs_op_sign(f.head.hash, w->network, w->sk, &before.sig);
+            before.has_sig = true;
+        }
     }
     w->out->head = f.head;
     if (w->out->written == 0)
