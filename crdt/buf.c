@@ -52,7 +52,7 @@ reserve(gs_buf *b, size_t n)
 }
 
 gs_err
-gs_buf_put(gs_buf *b, const void *p, size_t n)
+gs_buf_put_grow(gs_buf *b, const void *p, size_t n)
 {
     if (n == 0)
         return GS_OK;
@@ -62,12 +62,6 @@ gs_buf_put(gs_buf *b, const void *p, size_t n)
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return GS_OK;
-}
-
-gs_err
-gs_buf_put_u8(gs_buf *b, uint8_t v)
-{
-    return gs_buf_put(b, &v, 1);
 }
 
 gs_err
@@ -82,43 +76,9 @@ gs_buf_put_u64be(gs_buf *b, uint64_t v)
 }
 
 gs_err
-gs_buf_put_varint(gs_buf *b, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        uint8_t byte = v & 0x7f;
-        v >>= 7;
-        t[n++] = byte | (v ? 0x80 : 0);
-    } while (v);
-    return gs_buf_put(b, t, n);
-}
-
-gs_err
 gs_buf_put_svarint(gs_buf *b, int64_t v)
 {
     return gs_buf_put_varint(b, gs_zigzag(v));
-}
-
-gs_err
-gs_buf_put_str(gs_buf *b, const void *p, size_t n)
-{
-    size_t old = b->len;
-    gs_err rc = gs_buf_put_varint(b, n);
-    if (rc == GS_OK)
-        rc = gs_buf_put(b, p, n);
-    if (rc != GS_OK)
-        b->len = old;
-    return rc;
-}
-
-gs_err
-gs_rd_u8(gs_rd *r, uint8_t *out)
-{
-    if (r->p >= r->end)
-        return GS_ETRUNC;
-    *out = *r->p++;
-    return GS_OK;
 }
 
 gs_err
@@ -135,7 +95,7 @@ gs_rd_u64be(gs_rd *r, uint64_t *out)
 }
 
 gs_err
-gs_rd_varint(gs_rd *r, uint64_t *out)
+gs_rd_varint_long(gs_rd *r, uint64_t *out)
 {
     uint64_t v = 0;
     const uint8_t *p = r->p;
@@ -165,32 +125,6 @@ gs_rd_svarint(gs_rd *r, int64_t *out)
     gs_err rc = gs_rd_varint(r, &v);
     if (rc == GS_OK)
         *out = gs_unzigzag(v);
-    return rc;
-}
-
-gs_err
-gs_rd_bytes(gs_rd *r, size_t n, gs_slice *out)
-{
-    if (gs_rd_left(r) < n)
-        return GS_ETRUNC;
-    out->p = r->p;
-    out->n = n;
-    r->p += n;
-    return GS_OK;
-}
-
-gs_err
-gs_rd_str(gs_rd *r, size_t max, gs_slice *out)
-{
-    uint64_t n;
-    gs_rd save = *r;
-    gs_err rc = gs_rd_varint(r, &n);
-    if (rc == GS_OK && n > max)
-        rc = GS_ETOOBIG;
-    if (rc == GS_OK)
-        rc = gs_rd_bytes(r, (size_t)n, out);
-    if (rc != GS_OK)
-        *r = save;
     return rc;
 }
 

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct gs_buf {
     uint8_t *data;
@@ -47,13 +48,64 @@ gs_buf_reset(gs_buf *b)
     b->len = 0;
 }
 
-GS_MUST_CHECK gs_err gs_buf_put(gs_buf *b, const void *p, size_t n);
-GS_MUST_CHECK gs_err gs_buf_put_u8(gs_buf *b, uint8_t v);
+/* The out-of-line half of gs_buf_put: grow (within max), then copy. */
+GS_MUST_CHECK gs_err gs_buf_put_grow(gs_buf *b, const void *p, size_t n);
+
+/* Every encoder in the store's write path is made of these small puts, a
+ * few bytes each: the case that fits the memory held is inline, so that
+ * it costs a copy, not a call (cap <= max always, so fitting in cap is
+ * within the cap on len). */
+GS_MUST_CHECK static inline gs_err
+gs_buf_put(gs_buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return GS_OK;
+    if (n <= b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return GS_OK;
+    }
+    return gs_buf_put_grow(b, p, n);
+}
+
+GS_MUST_CHECK static inline gs_err
+gs_buf_put_u8(gs_buf *b, uint8_t v)
+{
+    if (b->len < b->cap) {
+        b->data[b->len++] = v;
+        return GS_OK;
+    }
+    return gs_buf_put_grow(b, &v, 1);
+}
+
+GS_MUST_CHECK static inline gs_err
+gs_buf_put_varint(gs_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        t[n++] = byte | (v ? 0x80 : 0);
+    } while (v);
+    return gs_buf_put(b, t, n);
+}
+
 GS_MUST_CHECK gs_err gs_buf_put_u64be(gs_buf *b, uint64_t v);
-GS_MUST_CHECK gs_err gs_buf_put_varint(gs_buf *b, uint64_t v);
 GS_MUST_CHECK gs_err gs_buf_put_svarint(gs_buf *b, int64_t v); /* zigzag */
+
 /* varint length, then the bytes */
-GS_MUST_CHECK gs_err gs_buf_put_str(gs_buf *b, const void *p, size_t n);
+GS_MUST_CHECK static inline gs_err
+gs_buf_put_str(gs_buf *b, const void *p, size_t n)
+{
+    size_t old = b->len;
+    gs_err rc = gs_buf_put_varint(b, n);
+    if (rc == GS_OK)
+        rc = gs_buf_put(b, p, n);
+    if (rc != GS_OK)
+        b->len = old;
+    return rc;
+}
 
 typedef struct gs_rd {
     const uint8_t *p;
@@ -74,14 +126,61 @@ gs_rd_left(const gs_rd *r)
     return (size_t)(r->end - r->p);
 }
 
-GS_MUST_CHECK gs_err gs_rd_u8(gs_rd *r, uint8_t *out);
+/* The readers' common cases (a byte, a one-byte varint, a short string)
+ * are inline, as the puts are; gs_rd_varint_long reads any varint. */
+GS_MUST_CHECK gs_err gs_rd_varint_long(gs_rd *r, uint64_t *out);
+
+GS_MUST_CHECK static inline gs_err
+gs_rd_u8(gs_rd *r, uint8_t *out)
+{
+    if (r->p >= r->end)
+        return GS_ETRUNC;
+    *out = *r->p++;
+    return GS_OK;
+}
+
 GS_MUST_CHECK gs_err gs_rd_u64be(gs_rd *r, uint64_t *out);
-GS_MUST_CHECK gs_err gs_rd_varint(gs_rd *r, uint64_t *out);
+
+GS_MUST_CHECK static inline gs_err
+gs_rd_varint(gs_rd *r, uint64_t *out)
+{
+    /* one byte below 0x80 is a whole varint, and minimal (0 included) */
+    if (r->p < r->end && *r->p < 0x80) {
+        *out = *r->p++;
+        return GS_OK;
+    }
+    return gs_rd_varint_long(r, out);
+}
+
 GS_MUST_CHECK gs_err gs_rd_svarint(gs_rd *r, int64_t *out);
+
 /* n raw bytes, borrowed */
-GS_MUST_CHECK gs_err gs_rd_bytes(gs_rd *r, size_t n, gs_slice *out);
+GS_MUST_CHECK static inline gs_err
+gs_rd_bytes(gs_rd *r, size_t n, gs_slice *out)
+{
+    if (gs_rd_left(r) < n)
+        return GS_ETRUNC;
+    out->p = r->p;
+    out->n = n;
+    r->p += n;
+    return GS_OK;
+}
+
 /* varint length (checked against max before anything else), then bytes */
-GS_MUST_CHECK gs_err gs_rd_str(gs_rd *r, size_t max, gs_slice *out);
+GS_MUST_CHECK static inline gs_err
+gs_rd_str(gs_rd *r, size_t max, gs_slice *out)
+{
+    uint64_t n;
+    gs_rd save = *r;
+    gs_err rc = gs_rd_varint(r, &n);
+    if (rc == GS_OK && n > max)
+        rc = GS_ETOOBIG;
+    if (rc == GS_OK)
+        rc = gs_rd_bytes(r, (size_t)n, out);
+    if (rc != GS_OK)
+        *r = save;
+    return rc;
+}
 
 /* A string of 1..max bytes of strict UTF-8: GS_EMALFORMED if empty,
  * GS_EUTF8 if not UTF-8, else as gs_rd_str. */

@@ -309,6 +309,12 @@ GS_MUST_CHECK gs_err gs_entity_apply(gs_entity *e, const gs_op *op,
  * check every update of op and parse those of known kinds into pl (an
  * array of op->n_updates), then apply them to e. */
 GS_MUST_CHECK gs_err gs_op_parse_updates(const gs_op *op, gs_payload *pl);
+/* gs_op_decode that also keeps what its check parsed: pl (an array of
+ * GS_OP_UPDATES_MAX) gets each update's payload as gs_op_parse_updates
+ * would, ready for gs_entity_apply_parsed; a caller that decodes and then
+ * applies parses each payload once. pl is unspecified on error. */
+GS_MUST_CHECK gs_err gs_op_decode_parsed(const uint8_t *bytes, size_t n,
+                                         gs_op *op, gs_payload *pl);
 /* One update of the above: GS_OK with *pl unset for unknown kinds. */
 GS_MUST_CHECK gs_err gs_update_parse(const gs_update *u, gs_payload *pl);
 GS_MUST_CHECK gs_err gs_entity_apply_parsed(gs_entity *e, const gs_op *op,

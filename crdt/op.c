@@ -96,8 +96,24 @@ rd_ident(gs_rd *r, size_t max, bool (*valid)(const uint8_t *, size_t),
     return valid(out->p, out->n) ? GS_OK : GS_EUTF8;
 }
 
+static gs_err decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl);
+
 gs_err
 gs_op_decode(const uint8_t *bytes, size_t n, gs_op *op)
+{
+    return decode(bytes, n, op, NULL);
+}
+
+gs_err
+gs_op_decode_parsed(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
+{
+    return decode(bytes, n, op, pl);
+}
+
+/* gs_op_decode; pl, if not NULL, gets each update's parsed payload (the
+ * check parses it anyway: gs_payload_check is gs_payload_parse). */
+static gs_err
+decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
 {
     gs_rd r;
     gs_slice s;
@@ -153,7 +169,11 @@ gs_op_decode(const uint8_t *bytes, size_t n, gs_op *op)
             if (c > 0)
                 return GS_ENONCANON; /* same op, other order */
         }
-        if ((rc = gs_payload_check(u->kind, u->payload)) != GS_OK)
+        if (pl == NULL || u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
+            rc = gs_payload_check(u->kind, u->payload);
+        else
+            rc = gs_payload_parse(u->kind, u->payload, &pl[i]);
+        if (rc != GS_OK)
             return rc;
     }
     if (gs_rd_left(&r) != 0)

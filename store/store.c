@@ -553,7 +553,8 @@ gs_store_feed_head(gs_store *s, const uint8_t author[GS_KEY_BYTES],
  * old head's signature is kept if the new head lies more than
  * GS_STORE_SIG_SPACING past the last one kept (or past seq 0). Signed seqs
  * (checkpoints and the head) then lie at most GS_STORE_SIG_SPACING apart,
- * or one batch or run apart where a single one was longer: every sync
+ * or one run apart where an ingested run was longer (a local write batch
+ * that long signs every GS_STORE_SIG_SPACING-th op: write_ops): every sync
  * segment (gs_store_feed_read) ends at a signed seq, and these bound it.
  * The last kept seq is found with one cursor seek, so the feed record is
  * unchanged and older binaries still read every record. */
@@ -2114,11 +2115,13 @@ revoked_note(struct ingest_ctx *c, const gs_op *op)
 
 /* Store and merge one verified op (decoded from item into op, so its
  * slices point into item->bytes). cur, if not NULL, is the entity's state
- * already loaded by the caller; it is used up here. */
+ * already loaded by the caller; it is used up here. pl, if not NULL, is
+ * op's updates as the decode parsed them (gs_op_decode_parsed). */
 static gs_err
 append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
           const gs_op *op, const gs_run_item *item,
-          const uint8_t hash[GS_HASH_BYTES], gs_entity *cur)
+          const uint8_t hash[GS_HASH_BYTES], gs_entity *cur,
+          const gs_payload *pl)
 {
     gs_entity e;
     gs_err rc = GS_OK;
@@ -2138,7 +2141,8 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
     if (op->hlc > c->hlc_max)
         c->hlc_max = op->hlc;
     if (rc == GS_OK)
-        rc = gs_entity_apply(&e, op, hash);
+        rc = pl ? gs_entity_apply_parsed(&e, op, pl, hash)
+                : gs_entity_apply(&e, op, hash);
     if (rc == GS_OK)
         rc = ent_store(s, txn, &e, &c->scratch, &c->x);
     if (rc == GS_OK)
@@ -2494,7 +2498,7 @@ ingest_run(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, size_t r)
         if (rc != GS_OK)
             return GS_EINVAL; /* verified a moment ago */
         gs_op_hash(it->bytes, it->n, hash);
-        rc = append_op(s, txn, c, f.num, &op, it, hash, NULL);
+        rc = append_op(s, txn, c, f.num, &op, it, hash, NULL, NULL);
         if (rc != GS_OK)
             return rc;
         f.head.seq = op.seq;
@@ -3312,6 +3316,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
     uint8_t hash[GS_HASH_BYTES];
     struct feed f = *fp, before = f; /* its head sig may become a checkpoint */
     gs_op op;
+    gs_payload pl[GS_OP_UPDATES_MAX]; /* op's updates, parsed by the check */
     gs_err rc;
     for (size_t i = 0; i < w->n; i++) {
         gs_entity cur;
@@ -3350,7 +3355,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         /* The builder is ours, but what goes into the log is checked like
          * anything from outside: one feed, the next seq, the right link,
          * about the target, after every stamp held. */
-        rc = gs_op_decode(w->op.data, w->op.len, &op);
+        rc = gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
         if (rc == GS_OK &&
             (memcmp(op.author, w->author, GS_KEY_BYTES) ||
              gs_slice_cmp(op.scope, w->scope) || op.seq != f.head.seq + 1 ||
@@ -3384,13 +3389,25 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         /* the state just read goes on to the merge: no second read */
         if (!have && (rc = gs_entity_init(&cur, t->type, t->id)) != GS_OK)
             return rc;
-        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash, &cur);
+        rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash, &cur, pl);
         if (rc != GS_OK)
             return rc;
         seen = op.hlc;
         f.head.seq = op.seq;
         memcpy(f.head.hash, hash, GS_HASH_BYTES);
         w->out->written++;
+        /* A long batch (an import's) is signed every GS_STORE_SIG_SPACING
+         * ops, and kept as consecutive batches of that size would keep
+         * their heads: signed seqs stay that close, so a sync segment
+         * stays as short as it would be after smaller batches. */
+        if (f.head.seq - before.head.seq >= GS_STORE_SIG_SPACING &&
+            i + 1 < w->n) {
+            if ((rc = ckpt_keep(s, txn, &before, f.head.seq)) != GS_OK)
+                return rc;
+            before = f;
+            gs_op_sign(f.head.hash, w->network, w->sk, &before.sig);
+            before.has_sig = true;
+        }
     }
     w->out->head = f.head;
     if (w->out->written == 0)

@@ -254,8 +254,9 @@ GS_MUST_CHECK gs_err gs_store_entity_from_stored(gs_store *s, gs_slice type,
 
 /* The store keeps, besides each feed's head signature, a signature at
  * least every GS_STORE_SIG_SPACING ops where it was given one (each local
- * write transaction signs its last op; each ingested run brings the
- * signature of its last op). A sync run must end at a signed op, so this
+ * write transaction signs its last op, and one longer than that also every
+ * GS_STORE_SIG_SPACING-th; each ingested run brings the signature of its
+ * last op). A sync run must end at a signed op, so this
  * bounds the runs a sender has to cut. */
 #define GS_STORE_SIG_SPACING 1024u
 

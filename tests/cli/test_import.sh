@@ -46,7 +46,7 @@ expect_eq "long line: nothing written" "$("$GS" -r "$R" digest)" "$before"
 # stages within one file, as if each line were put in turn: a reopen after
 # a stage of the same file starts round 1 and the stage after it lands
 # there; a stage going back is named by its line and nothing is written,
-# also when it comes more than a write batch (1,000 records) after the
+# also when it comes more than a write batch (8,000 records) after the
 # line that set the stage
 R3=$TMP/r3
 new_replica "$R3"
@@ -63,7 +63,7 @@ expect_grep "stage after the reopen in round 1" \
     '"stage":{"round":1,"stage":"accepted"}' "$TMP/t"
 {
     echo '{"type":"ticket","id":"T-2","fields":{"title":"x","stage":"dispatched"}}'
-    for i in $(seq 1 1100); do
+    for i in $(seq 1 8100); do
         echo "{\"type\":\"household\",\"id\":\"H-$i\",\"fields\":{\"address\":\"$i\"}}"
     done
     echo '{"type":"ticket","id":"T-2","fields":{"stage":"accepted"}}'
@@ -72,13 +72,13 @@ before=$("$GS" -r "$R3" digest)
 expect_rc "import: a stage going back" 1 "$GS" -r "$R3" import \
     "$TMP/back.jsonl"
 expect_grep "names the line going back" \
-    "line 1102: ticket.stage: already at dispatched" "$TMP/err"
+    "line 8102: ticket.stage: already at dispatched" "$TMP/err"
 expect_eq "stage going back: nothing written" "$("$GS" -r "$R3" digest)" \
     "$before"
 expect_rc "import: a stage going back, --skip-bad" 0 "$GS" -r "$R3" import \
     "$TMP/back.jsonl" --skip-bad --json
-expect_grep "skip names the line going back" "line 1102: " "$TMP/err"
-expect_grep "skip counts it" '"records":1101,"ops":1101,"skipped":1' \
+expect_grep "skip names the line going back" "line 8102: " "$TMP/err"
+expect_grep "skip counts it" '"records":8101,"ops":8101,"skipped":1' \
     "$TMP/out"
 "$GS" -r "$R3" get ticket T-2 --json >"$TMP/t"
 expect_grep "stage stays" '"stage":{"round":0,"stage":"dispatched"}' "$TMP/t"

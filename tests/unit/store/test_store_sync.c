@@ -461,23 +461,33 @@ test_feed_read_one_long_run_is_one_segment(void **state)
 }
 
 static void
-test_feed_read_long_write_batches_end_at_checkpoints(void **state)
+test_feed_read_long_write_batches_signed_every_spacing(void **state)
 {
     struct fixture *f = *state;
     struct gs_test_writer w;
-    uint64_t ends[8];
+    uint64_t ends[16];
     gs_test_writer_init(&w, 52, "yc.g3", net_pk);
     enroll(f->s, &w);
-    write_feed(f->s, &w, 3000, 4); /* signed at 3000, 6000, 9000, 12000 */
+    /* a batch longer than the spacing (an import's) is signed every
+     * GS_STORE_SIG_SPACING ops and at its end: 1024, 2048, 3000, 4024,
+     * 5048, 6000, ... 12000 */
+    write_feed(f->s, &w, 3000, 4);
 
-    /* without checkpoints only 12000 would be signed: one segment */
-    assert_int_equal(read_feed(f->s, &w, 4096, 4096, NULL, ends, 8), 4);
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(ends[i], 3000 * (i + 1));
-    /* a smaller window still ends at the next checkpoint: one batch */
-    assert_int_equal(read_feed(f->s, &w, 100, 3000, NULL, ends, 8), 4);
-    assert_int_equal(read_feed(f->s, &w, 7000, 7000, NULL, ends, 8), 2);
-    assert_int_equal(ends[0], 6000);
+    /* without those only 3000, 6000, ... would be signed: 4 segments */
+    assert_int_equal(read_feed(f->s, &w, 4096, 4096, NULL, ends, 16), 3);
+    assert_int_equal(ends[0], 4024);
+    assert_int_equal(ends[1], 8048);
+    assert_int_equal(ends[2], 12000);
+    /* signed seqs lie at most the spacing apart, as after small batches */
+    assert_int_equal(read_feed(f->s, &w, GS_STORE_SIG_SPACING,
+                               GS_STORE_SIG_SPACING, NULL, ends, 16),
+                     12);
+    for (size_t i = 0; i < 12; i++)
+        assert_int_equal(ends[i], 3000 * (i / 3) +
+                                      (i % 3 == 2 ? 3000 : 1024 * (i % 3 + 1)));
+    /* a smaller window still ends at the next signed seq */
+    assert_int_equal(
+        read_feed(f->s, &w, 100, GS_STORE_SIG_SPACING, NULL, ends, 16), 12);
 }
 
 static void
@@ -578,7 +588,7 @@ test_feed_read_segments_apply_to_a_fresh_replica(void **state)
     }
     write_feed(f->s, &small, 5, 500); /* checkpoints at 1020, 2040 */
     ingest_feed(f->s, &longrun, 5000);
-    write_feed(f->s, &batches, 3000, 2); /* checkpoint at 3000 */
+    write_feed(f->s, &batches, 3000, 2); /* signed at 1024, 2048, 3000, ... */
 
     assert_int_equal(read_feed(f->s, &small, GS_STORE_SIG_SPACING,
                                GS_STORE_SIG_SPACING, dst, ends, 4),
@@ -586,7 +596,8 @@ test_feed_read_segments_apply_to_a_fresh_replica(void **state)
     assert_int_equal(ends[0], 1020);
     assert_int_equal(ends[1], 2040);
     assert_int_equal(read_feed(f->s, &longrun, 1000, 0, dst, NULL, 0), 1);
-    assert_int_equal(read_feed(f->s, &batches, 1000, 3000, dst, NULL, 0), 2);
+    assert_int_equal(
+        read_feed(f->s, &batches, 1000, GS_STORE_SIG_SPACING, dst, NULL, 0), 6);
     assert_same_state(f->s, dst);
     assert_int_equal(gs_store_counts_get(dst, &c), GS_OK);
     assert_int_equal(c.ops, 3 + 2500 + 5000 + 6000); /* 3 certificates */
@@ -603,7 +614,8 @@ test_feed_read_segments_apply_to_a_fresh_replica(void **state)
                                GS_STORE_SIG_SPACING, NULL, ends, 4),
                      3);
     assert_int_equal(ends[0], 1020);
-    assert_int_equal(read_feed(dst, &batches, 4096, 3000, NULL, NULL, 0), 2);
+    assert_int_equal(read_feed(dst, &batches, 4096, 4096, NULL, ends, 4), 2);
+    assert_int_equal(ends[0], 4024);
     gs_store_close(dst);
     gs_test_rmtree(dir);
 }
@@ -663,7 +675,7 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_feed_read_one_long_run_is_one_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_feed_read_long_write_batches_end_at_checkpoints, setup,
+            test_feed_read_long_write_batches_signed_every_spacing, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
             test_feed_read_spacing_holds_for_single_op_writes, setup, teardown),
