@@ -1412,6 +1412,17 @@ out:
     return rc;
 }
 
+/* Do the updates take points (a redemption)? An import refuses them in
+ * its check pass: the balance rule (balance_check) would refuse one only
+ * in the write pass, after the batches before it were written. */
+static bool
+takes_points(const gs_json_updates *u)
+{
+    gs_op op;
+    gs_json_updates_fill(u, &op);
+    return gs_trust_is_redemption(&op);
+}
+
 /* One line of a chunk, and what a parser made of it. */
 struct cline {
     unsigned long no; /* 1-based */
@@ -1490,6 +1501,11 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
             p->r->schema, gs_slice_of(type, strlen(type)), p->r->id.pk,
             json_object_get(doc, "fields"), &ups, why, sizeof why);
         made = true;
+        if (rc == GS_OK && takes_points(&ups))
+            rc = gs_why(why, sizeof why, GS_EINVAL,
+                        "a points decrease (a redemption) is not imported: "
+                        "the shop redeems with 'gridsync points redeem', "
+                        "which checks the balance");
         l->ups = rc == GS_OK && !ups.later;
         if (rc == GS_OK && !p->write && ups.n_stages > 0 &&
             stages_put_line(&c->stg, type, id, &ups) != GS_OK) {

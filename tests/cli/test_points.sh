@@ -80,4 +80,16 @@ expect_rc "balance for people" 0 "$GS" -r "$S" points balance P-1
 expect_grep "balance: total" "P-1: 10 points" "$TMP/out"
 expect_grep "balance: ledger line" "\-40 兑换大米 (by 积分超市)" "$TMP/out"
 expect_rc "balance of nobody" 1 "$GS" -r "$S" points balance P-9
+
+# at the shop, a raw put keeps the balance rule; an import takes no
+# redemption at all (it could be refused only after earlier batches)
+d0=$("$GS" -r "$S" digest)
+expect_rc "raw put over the balance" 1 "$GS" -r "$S" put person P-1 points-=11
+expect_grep "raw put over the balance: why" "the balance of P-1 is 10; cannot take 11" "$TMP/err"
+printf '%s\n' '{"type":"person","id":"P-7","fields":{"name":"赵六"}}' \
+    '{"type":"person","id":"P-1","fields":{"points":-1}}' >"$TMP/r.jsonl"
+expect_rc "import of a redemption" 1 "$GS" -r "$S" import "$TMP/r.jsonl"
+expect_grep "import of a redemption: why" "line 2: a points decrease (a redemption) is not imported" "$TMP/err"
+expect_eq "refusals at the shop wrote nothing" "$("$GS" -r "$S" digest)" "$d0"
+expect_rc "raw put within the balance" 0 "$GS" -r "$S" put person P-1 points-=10
 finish
