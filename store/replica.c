@@ -560,6 +560,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         rc = balance_check(b, i, current, &op);
     if (rc != GS_OK) {
         json_decref(doc);
+        if (have_ups) /* made, then refused by the balance rule */
+            gs_json_updates_fini(&ups);
         b->bad_rc = rc;
         if (b->skip_bad) {
             if (b->report)
