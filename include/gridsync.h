@@ -238,8 +238,8 @@ GS_MUST_CHECK gs_err gs_replica_forks(gs_replica *r, gs_replica_json_fn fn,
  * (a stage as {"round", "stage"}; a claim: the claimant), "at" (ISO
  * time), "hlc", "author" (HEX), "device" (its certificate's name, else 16
  * hex digits)}, "why" ("written without seeing it", or for claims
- * "claimed later")}. A write overwritten by a writer that had seen it is
- * no conflict. grid (NULL: all) keeps the entities whose grid lies at or
+ * "claimed later")}. Each write is held against the one that took its
+ * place: overwritten by a writer that had seen it, it is no conflict. grid (NULL: all) keeps the entities whose grid lies at or
  * below it. GS_EINVAL if grid is not an org path. A nonzero return from
  * fn stops the walk (GS_OK). Reads the op history of every entity more
  * than one op touched. */

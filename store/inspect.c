@@ -115,20 +115,27 @@ gs_replica_forks(gs_replica *r, gs_replica_json_fn fn, void *ctx)
  * in the field (lww only moves to greater stamps; a stage moves to greater
  * stages, whose stamp the writer shows), so W.base < L.hlc. One exception:
  * W's writer saw L's very value, written by another op M (two devices
- * closing one ticket): then W.base is M's hlc, and L lost nothing. Of the
- * writes that overruled L so, the least is named: the one that took L's
- * place. Claims need no base: the earliest surviving claim wins and every
- * other surviving claim lost to it (crdt/field.h). Every replica holding
- * the same ops lists the same conflicts. */
+ * closing one ticket): then W.base is M's hlc, and L lost nothing.
+ *
+ * Only the write that took L's place can have overruled it: the writes of
+ * a field are put in the order they win in, and each is held against the
+ * next one of another value. If that one saw L, L was replaced on purpose
+ * (a later write unseen by L then overruled the replacement, not L); the
+ * same value written again just after L (two devices, one number) stands
+ * with L, and the last of them is held against what follows. O(k log k)
+ * for k writes of a field. Claims need no base: the earliest surviving
+ * claim wins and every other surviving claim lost to it (crdt/field.h).
+ * Every replica holding the same ops lists the same conflicts. */
 
-#define CONFLICT_WRITES_MAX 65536u /* lww and stage writes of one entity */
+#define CONFLICT_WRITES_MAX (1u << 22) /* lww and stage writes of one entity */
 
 struct cwrite {
     size_t name_at, name_n; /* field name in the arena */
     size_t pay_at, pay_n;   /* payload in the arena */
+    const uint8_t *name;    /* set, with pl, once the arena stops moving */
     uint8_t kind;
     gs_stamp at;
-    gs_payload pl; /* parsed once the arena stops moving */
+    gs_payload pl;
 };
 
 struct conflicts_ctx {
@@ -187,30 +194,44 @@ conflict_collect(const uint8_t *bytes, size_t len,
     return 0;
 }
 
-static bool
-same_field(const struct conflicts_ctx *c, const struct cwrite *a,
-           const struct cwrite *b)
+/* By field (name, kind). */
+static int
+field_cmp(const struct cwrite *a, const struct cwrite *b)
 {
-    return a->kind == b->kind && a->name_n == b->name_n &&
-           memcmp(c->arena.data + a->name_at, c->arena.data + b->name_at,
-                  a->name_n) == 0;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    size_t n = a->name_n < b->name_n ? a->name_n : b->name_n;
+    int c = memcmp(a->name, b->name, n);
+    return c ? c : a->name_n < b->name_n ? -1 : a->name_n > b->name_n;
 }
 
-/* <0, 0, >0: a loses to, holds the same value as, beats b. */
-static int
-write_cmp(const struct cwrite *a, const struct cwrite *b)
+/* Do a and b (of one field) hold the same value? */
+static bool
+same_value(const struct cwrite *a, const struct cwrite *b)
 {
-    if (a->kind == GS_KIND_LWW) {
-        if (gs_vref_cmp(&a->pl.u.lww.v, &b->pl.u.lww.v) == 0)
-            return 0;
+    if (a->kind == GS_KIND_LWW)
+        return gs_vref_cmp(&a->pl.u.lww.v, &b->pl.u.lww.v) == 0;
+    return a->pl.u.stage.round == b->pl.u.stage.round &&
+           a->pl.u.stage.stage == b->pl.u.stage.stage;
+}
+
+/* qsort: by field, then in the order writes win (the merge's: lww by
+ * (stamp, base, value), a stage by (round, stage), then its stamp). */
+static int
+write_order(const void *pa, const void *pb)
+{
+    const struct cwrite *a = pa, *b = pb;
+    int c = field_cmp(a, b);
+    if (c != 0)
+        return c;
+    if (a->kind == GS_KIND_LWW)
         return gs_lww_cmp(&a->at, a->pl.u.lww.base, &a->pl.u.lww.v, &b->at,
                           b->pl.u.lww.base, &b->pl.u.lww.v);
-    }
     if (a->pl.u.stage.round != b->pl.u.stage.round)
         return a->pl.u.stage.round < b->pl.u.stage.round ? -1 : 1;
     if (a->pl.u.stage.stage != b->pl.u.stage.stage)
         return a->pl.u.stage.stage < b->pl.u.stage.stage ? -1 : 1;
-    return 0;
+    return gs_stamp_cmp(&a->at, &b->at);
 }
 
 static uint64_t
@@ -219,17 +240,16 @@ write_base(const struct cwrite *w)
     return w->kind == GS_KIND_LWW ? w->pl.u.lww.base : w->pl.u.stage.base;
 }
 
-/* Did w's writer not see l (both of one field)? */
+/* Did w's writer not see l? f[0..n) are the writes of their field. */
 static bool
-unseen(const struct conflicts_ctx *c, const struct cwrite *w,
-       const struct cwrite *l)
+unseen(const struct cwrite *w, const struct cwrite *l, const struct cwrite *f,
+       size_t n)
 {
     uint64_t base = write_base(w);
     if (base >= l->at.hlc)
         return false;
-    for (size_t m = 0; m < c->n; m++)
-        if (c->w[m].at.hlc == base && same_field(c, &c->w[m], l) &&
-            write_cmp(&c->w[m], l) == 0)
+    for (size_t m = 0; m < n; m++)
+        if (f[m].at.hlc == base && same_value(&f[m], l))
             return false; /* it saw l's value, written by another op */
     return true;
 }
@@ -373,38 +393,38 @@ writes_of(struct conflicts_ctx *c, const gs_entity *e, const char *grid)
     }
     for (size_t i = 0; i < c->n; i++) {
         struct cwrite *w = &c->w[i];
+        w->name = c->arena.data + w->name_at;
         /* the store took these ops: their payloads check */
         if ((c->rc = gs_payload_parse(
                  w->kind, gs_slice_of(c->arena.data + w->pay_at, w->pay_n),
                  &w->pl)) != GS_OK)
             return 1;
     }
-    /* each write against the others of its field: O(k^2), k small */
-    for (size_t i = 0; i < c->n && !stop; i++) {
-        const struct cwrite *l = &c->w[i];
-        const struct cwrite *best = NULL;
-        for (size_t j = 0; j < c->n; j++) {
-            const struct cwrite *w = &c->w[j];
-            if (j == i || !same_field(c, w, l) || write_cmp(w, l) <= 0)
+    if (c->n > 1)
+        qsort(c->w, c->n, sizeof *c->w, write_order);
+    for (size_t f = 0, end; f < c->n && !stop; f = end) {
+        /* the writes of one field: c->w[f, end) */
+        for (end = f + 1; end < c->n && field_cmp(&c->w[f], &c->w[end]) == 0;
+             end++)
+            ;
+        for (size_t i = f; i + 1 < end && !stop; i++) {
+            const struct cwrite *l = &c->w[i], *s = &c->w[i + 1];
+            if (same_value(l, s) || !unseen(s, l, &c->w[f], end - f))
                 continue;
-            if ((best == NULL || write_cmp(w, best) < 0) &&
-                unseen(c, w, l))
-                best = w;
+            char name[GS_NAME_BYTES_MAX + 1];
+            snprintf(name, sizeof name, "%.*s", (int)l->name_n,
+                     (const char *)l->name);
+            const gs_schema_field *sf =
+                t ? gs_schema_field_get(t, gs_slice_of(name, l->name_n))
+                  : NULL;
+            if (sf && sf->kind != l->kind)
+                sf = NULL;
+            stop = conflict_emit(
+                c, e, grid, name, gs_schema_kind_name(l->kind),
+                side_json(c, &l->at, write_value(sf, l)),
+                side_json(c, &s->at, write_value(sf, s)),
+                "written without seeing it");
         }
-        if (best == NULL)
-            continue;
-        char name[GS_NAME_BYTES_MAX + 1];
-        snprintf(name, sizeof name, "%.*s", (int)l->name_n,
-                 (const char *)c->arena.data + l->name_at);
-        const gs_schema_field *sf =
-            t ? gs_schema_field_get(t, gs_slice_of(name, l->name_n)) : NULL;
-        if (sf && sf->kind != l->kind)
-            sf = NULL;
-        stop = conflict_emit(
-            c, e, grid, name, gs_schema_kind_name(l->kind),
-            side_json(c, &l->at, write_value(sf, l)),
-            side_json(c, &best->at, write_value(sf, best)),
-            "written without seeing it");
     }
     return stop;
 }

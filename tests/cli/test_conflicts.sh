@@ -5,8 +5,9 @@
 # write that lost to one made without seeing it — a ticket closed at the
 # station while the resident reopened it on the tablet, one phone number
 # typed on both, two volunteers claiming one wish — the same on both
-# devices; and nothing else: an edit made after seeing the old value, or
-# the same value written on both sides, is no conflict. --grid narrows it,
+# devices; and nothing else: an edit made after seeing the old value, a
+# value its own writer replaced before the other side's write, or the same
+# value written on both sides, is no conflict. --grid narrows it,
 # --json shapes, bad arguments exit 2, the listing writes nothing.
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -50,6 +51,7 @@ for t in T-1 T-2; do
 done
 S_ put household H-1 --scope yc.c1.g1 address=3号楼 grid=yc.c1.g1 phone=100
 S_ put household H-2 --scope yc.c1.g1 address=5号楼 grid=yc.c1.g1
+S_ put household H-3 --scope yc.c1.g1 address=7号楼 grid=yc.c1.g1 phone=400
 S_ wish post W-1 --title 代买药品 --poster P-9 --grid yc.c1.g1
 carry "$S" "$T"
 expect_rc "nothing yet" 0 "$GS" -r "$S" conflicts
@@ -67,6 +69,12 @@ S_ put household H-1 --scope yc.c1.g1 phone=111
 T_ put household H-1 phone=222
 S_ put household H-2 --scope yc.c1.g1 phone=300 # the same number twice
 T_ put household H-2 phone=300
+# the station corrects its own number, then the tablet types another: only
+# the number in force on the station's side lost (402), not the one the
+# station itself replaced (401)
+S_ put household H-3 --scope yc.c1.g1 phone=401
+S_ put household H-3 --scope yc.c1.g1 phone=402
+T_ put household H-3 phone=499
 S_ wish claim W-1 P-1
 T_ wish claim W-1 P-2
 carry "$S" "$T"
@@ -98,6 +106,7 @@ for line in open(sys.argv[1]):
 }
 expect_eq "exactly these conflicts" "$(summary "$TMP/s.json")" \
 "household H-1 phone lww yc.c1.g1 | 111 新星站 | 222 网格平板 | written without seeing it
+household H-3 phone lww yc.c1.g1 | 402 新星站 | 499 网格平板 | written without seeing it
 ticket T-1 stage stage yc.c1.g1 | closed@0 新星站 | reported@1 网格平板 | written without seeing it
 wish W-1 claims claim yc.c1.g1 | P-2 网格平板 | P-1 新星站 | claimed later"
 # the times are the writes' own: the loser's close came after the reopen
@@ -112,12 +121,12 @@ print("ok")' "$TMP/s.json")" "ok"
 expect_rc "text" 0 "$GS" -r "$S" conflicts
 expect_grep "text: the ticket's loser" "lost  closed (round 0) .*by 新星站" "$TMP/out"
 expect_grep "text: the ticket's winner" "won   reported (round 1) .*by 网格平板 .*written without seeing it" "$TMP/out"
-expect_grep "text: the count" "^3 overruled write(s)" "$TMP/out"
+expect_grep "text: the count" "^4 overruled write(s)" "$TMP/out"
 
 expect_rc "--grid of the grid" 0 "$GS" -r "$S" conflicts --grid yc.c1.g1 --json
-expect_eq "--grid of the grid: all three" "$(wc -l <"$TMP/out")" "3"
+expect_eq "--grid of the grid: all four" "$(wc -l <"$TMP/out")" "4"
 expect_rc "--grid of the community" 0 "$GS" -r "$S" conflicts --grid yc.c1 --json
-expect_eq "--grid of the community: all three" "$(wc -l <"$TMP/out")" "3"
+expect_eq "--grid of the community: all four" "$(wc -l <"$TMP/out")" "4"
 expect_rc "--grid of another grid" 0 "$GS" -r "$S" conflicts --grid yc.c1.g2
 expect_grep "--grid of another grid: none" "^no conflicts in yc.c1.g2$" "$TMP/out"
 
@@ -126,6 +135,6 @@ expect_grep "--grid of another grid: none" "^no conflicts in yc.c1.g2$" "$TMP/ou
 S_ put household H-1 --scope yc.c1.g1 phone=111
 carry "$S" "$T"
 expect_rc "after a restore" 0 "$GS" -r "$T" conflicts --json
-expect_eq "after a restore: the same three" "$(summary "$TMP/out")" "$(summary "$TMP/s.json")"
+expect_eq "after a restore: the same four" "$(summary "$TMP/out")" "$(summary "$TMP/s.json")"
 
 finish
