@@ -280,8 +280,8 @@ gs_replica_open(const char *dir, gs_replica **out, char *why, size_t why_len)
     if (rc == GS_EVERSION) {
         rc = gs_why(why, why_len, rc,
                     "the store in %s is of another format than this "
-                    "gridsync reads; export a bundle with the gridsync that "
-                    "made it and import it into a new replica",
+                    "gridsync reads; make a new replica ('gridsync init') "
+                    "and sync it from a peer",
                     dir);
         goto fail;
     }
