@@ -217,14 +217,22 @@ put_fields(gs_replica *r, const char *type, const char *id, json_t *fields,
     return rc;
 }
 
-/* "WHAT by WHO" or "WHAT by WHO: NOTE", a log entry's text; NULL if it
- * would not fit LOG_TEXT_MAX or is not UTF-8 (never cut: a cut can split
- * a character, and a silently shortened record is worse than a refusal). */
+static bool local_now(char *buf, size_t len, const char *fmt);
+
+/* "STAMP WHAT by WHO" or "STAMP WHAT by WHO: NOTE", a ticket history
+ * line, STAMP the writer's local "YYYY-MM-DD HH:MM" (as the generator and
+ * a paper register write it): the report reads a step's time from it, in
+ * the zone the deadline was written in, whatever zone the machine that
+ * runs the report is set to. NULL if it would not fit LOG_TEXT_MAX or is
+ * not UTF-8 (never cut: a cut can split a character, and a silently
+ * shortened record is worse than a refusal). */
 static json_t *
 comment(const char *what, const char *by, const char *note)
 {
-    char buf[LOG_TEXT_MAX + 1];
-    int n = snprintf(buf, sizeof buf, "%s by %s%s%s", what, by,
+    char buf[LOG_TEXT_MAX + 1], at[32];
+    if (!local_now(at, sizeof at, "%Y-%m-%d %H:%M"))
+        return NULL;
+    int n = snprintf(buf, sizeof buf, "%s %s by %s%s%s", at, what, by,
                      note && *note ? ": " : "", note && *note ? note : "");
     return n >= 0 && (size_t)n < sizeof buf ? json_string(buf) : NULL;
 }

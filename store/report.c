@@ -10,11 +10,14 @@
  * - responded: the ticket's stage reached accepted or later (any round),
  *   and the first op that moved it there was taken at or before its
  *   `deadline` (minute precision). The time of that op is the time its
- *   own comment starts with ("2024-12-30 09:24 ..."): records carried
- *   over from registers, and the generated districts, say when the step
- *   was taken, while an import stamps its ops with the time of the import.
- *   A comment without that prefix leaves the op's clock stamp (HLC, local
- *   time). A ticket with no readable deadline counts as responded once
+ *   own comment starts with ("2024-12-30 09:24 ..."): the workflow
+ *   (domain.c) writes its steps so, in the writer's local time, the zone
+ *   the deadline was written in, so the figure does not depend on the
+ *   zone of the machine that runs the report; records carried over from
+ *   registers, and the generated districts, say when the step was taken,
+ *   while an import stamps its ops with the time of the import. A comment
+ *   without that prefix (a raw put) leaves the op's clock stamp (HLC, in
+ *   this machine's local time). A ticket with no readable deadline counts as responded once
  *   accepted: it had no limit to miss.
  * - closed: the stage is closed now. Closure rate = closed / tickets.
  * - satisfaction: over tickets with a `satisfaction` of 1..5: the mean,

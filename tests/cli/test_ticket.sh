@@ -126,9 +126,16 @@ done
 # report --note goes into the history line
 expect_rc "report with a note" 0 "$GS" -r "$S" ticket report T-11 \
     --category 市政设施 --grid yc.s1.g1 --note 居民电话反映
-expect_eq "the note is in the history" "$("$GS" -r "$S" get ticket T-11 --json |
-    python3 -c 'import json,sys; print([c["value"] for c in json.load(sys.stdin)["fields"]["comments"]])')" \
-    "['reported by 站: 居民电话反映']"
+# each history line starts with the writer's local time, which the report
+# reads (the zone the deadline was written in, not the report machine's)
+expect_eq "the note is in the history, after the local time" "$("$GS" -r "$S" get ticket T-11 --json |
+    python3 -c '
+import json, re, sys, time
+vals = [c["value"] for c in json.load(sys.stdin)["fields"]["comments"]]
+now = time.strftime("%Y-%m-%d %H:%M")
+ok = all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d ", v) and v[:16] <= now for v in vals)
+print(ok, [v[17:] for v in vals])')" \
+    "True ['reported by 站: 居民电话反映']"
 
 # a note too long for a history line is refused whole, never cut short
 long=$(python3 -c 'print("路" * 700)')
@@ -136,4 +143,18 @@ d1=$("$GS" -r "$S" digest)
 expect_rc "a 2100-byte note" 1 "$GS" -r "$S" ticket dispatch T-9 城管 --note "$long"
 expect_grep "says why" "too long" "$TMP/err"
 expect_eq "nothing written" "$("$GS" -r "$S" digest)" "$d1"
+
+# "accepted within the deadline" is read in the writers' zone: a ticket
+# accepted an hour after its deadline (Beijing time) is late on a machine
+# set to UTC as well, where that hour of Beijing lies 8 hours earlier
+Z=$TMP/zone
+"$GS" init "$Z" --scope yc.z1 >/dev/null || fail "init zone"
+dl=$(TZ=Asia/Shanghai date -d '-1 hour' '+%Y-%m-%d %H:%M')
+TZ=Asia/Shanghai "$GS" -r "$Z" ticket report T-1 --category 市政设施 \
+    --grid yc.z1.g1 --deadline "$dl" >/dev/null || fail "report in Beijing"
+TZ=Asia/Shanghai "$GS" -r "$Z" ticket accept T-1 >/dev/null || fail "accept"
+for tz in Asia/Shanghai UTC America/New_York; do
+    expect_eq "responded, report run in $tz" "$(TZ=$tz "$GS" -r "$Z" report --json |
+        python3 -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print(t["tickets"], t["responded"])')" "1 0"
+done
 finish
