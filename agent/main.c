@@ -282,7 +282,9 @@ gs_cli_api_fail(gs_replica *r, const char *what, gs_err rc)
 {
     const char *d = gs_replica_detail(r);
     gs_cli_fail(what, "%s", d && d[0] ? d : gs_strerror(rc));
-    return EXIT_FAIL;
+    /* the library's GS_EINVAL is an argument the user gave (a date that
+     * is none, a grid that is no org path): a usage error */
+    return rc == GS_EINVAL ? EXIT_USAGE : EXIT_FAIL;
 }
 
 static void

@@ -1504,7 +1504,7 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
             json_object_get(doc, "fields"), &ups, why, sizeof why);
         made = true;
         if (rc == GS_OK && takes_points(&ups))
-            rc = gs_why(why, sizeof why, GS_EINVAL,
+            rc = gs_why(why, sizeof why, GS_ESCHEMA,
                         "a points decrease (a redemption) is not imported: "
                         "the shop redeems with 'gridsync points redeem', "
                         "which checks the balance");

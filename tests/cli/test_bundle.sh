@@ -102,7 +102,7 @@ import json, sys
 print(" ".join(sorted(set(json.loads(l)["scope"] for l in sys.stdin))))')" \
     "trust yc.yimei.nanjun.xinxin.g013"
 expect_rc "E has B's write" 0 "$GS" -r "$E" get person P-0001
-expect_rc "--for needs a device key" 1 "$GS" -r "$A" bundle export \
+expect_rc "--for needs a device key" 2 "$GS" -r "$A" bundle export \
     "$TMP/x.bundle" --for nope
 expect_grep "says what a key is" "is not a device key" "$TMP/err"
 

@@ -106,7 +106,7 @@ expect_rc "unknown command" 2 "$GS" frobnicate
 expect_rc "config" 0 "$GS" -r "$R" config --json
 expect_grep "config shows scope" '"replica.scope":{"value":"yc.test.g1"' "$TMP/out"
 expect_rc "config set" 0 "$GS" -r "$R" config set agent.sync_interval 60
-expect_rc "config set bad" 1 "$GS" -r "$R" config set agent.sync_interval x
+expect_rc "config set bad" 2 "$GS" -r "$R" config set agent.sync_interval x
 expect_grep "says what it takes" "whole number" "$TMP/err"
 expect_rc "config shows it" 0 "$GS" -r "$R" config
 expect_grep "set value shown" "agent.sync_interval *= 60" "$TMP/out"

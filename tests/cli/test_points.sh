@@ -41,9 +41,9 @@ d0=$("$GS" -r "$T" digest)
 expect_rc "redeem on the tablet" 1 "$GS" -r "$T" points redeem P-1 5 --reason 兑换
 expect_grep "redeem on the tablet: why" \
     "gridsync: points redeem: this device is not the points shop: its certificate lacks the shop flag; ask the authority" "$TMP/err"
-expect_rc "grant 0" 1 "$GS" -r "$T" points grant P-1 0 --reason x
+expect_rc "grant 0" 2 "$GS" -r "$T" points grant P-1 0 --reason x
 expect_grep "grant 0: why" "from 1 to 100000" "$TMP/err"
-expect_rc "grant too many" 1 "$GS" -r "$T" points grant P-1 100001 --reason x
+expect_rc "grant too many" 2 "$GS" -r "$T" points grant P-1 100001 --reason x
 expect_rc "grant to nobody" 1 "$GS" -r "$T" points grant P-9 5 --reason x
 expect_grep "grant to nobody: why" "no person P-9 in this replica" "$TMP/err"
 expect_eq "refusals wrote nothing" "$("$GS" -r "$T" digest)" "$d0"

@@ -17,7 +17,7 @@ d=$("$GS" -r "$R" digest)
 expect_rc "outside its scope" 1 "$GS" -r "$R" put household H-3 head=张 \
     --scope yc.s01.c02
 expect_grep "says why" "not inside this replica's scope yc.s01.c01" "$TMP/err"
-expect_rc "not a scope" 1 "$GS" -r "$R" put household H-3 head=张 \
+expect_rc "not a scope" 2 "$GS" -r "$R" put household H-3 head=张 \
     --scope "yc..x"
 expect_grep "says what a scope is" "not a scope" "$TMP/err"
 expect_eq "nothing written" "$("$GS" -r "$R" digest)" "$d"

@@ -219,9 +219,9 @@ expect_grep "empty scope: n/a" "^合计 *0 *n/a *n/a *n/a *n/a *0" "$TMP/out"
 expect_rc "empty scope json" 0 "$GS" -r "$R" report --json --scope yc.zz \
     --day "$END"
 expect_grep "empty scope: null rates" '"response_rate":null' "$TMP/out"
-expect_rc "bad day" 1 "$GS" -r "$R" report --day 2024-13-01
+expect_rc "bad day" 2 "$GS" -r "$R" report --day 2024-13-01
 expect_grep "bad day: why" "not a date; give YYYY-MM-DD" "$TMP/err"
-expect_rc "bad scope" 1 "$GS" -r "$R" report --scope "yc..x"
+expect_rc "bad scope" 2 "$GS" -r "$R" report --scope "yc..x"
 expect_grep "bad scope: why" "is not an org path" "$TMP/err"
 expect_rc "stray argument" 2 "$GS" -r "$R" report today
 finish

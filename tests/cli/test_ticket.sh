@@ -23,7 +23,7 @@ expect_eq "report --json" "$(field "$TMP/out" '(j["ok"], j["ticket"], j["step"],
     "(True, 'T-1', 'report', 'reported', 0)"
 expect_rc "report again" 1 "$GS" ticket report T-1 --category 市政设施 --grid yc.g1
 expect_grep "report again: why" "ticket T-1 exists already" "$TMP/err"
-expect_rc "unknown category" 1 "$GS" ticket report T-2 --category 飞碟 --grid yc.g1
+expect_rc "unknown category" 2 "$GS" ticket report T-2 --category 飞碟 --grid yc.g1
 expect_grep "unknown category: the valid ones" \
     "gridsync: ticket report: '飞碟' is not a ticket category; categories: 市政设施, 环境卫生" "$TMP/err"
 expect_rc "report without --grid" 2 "$GS" ticket report T-2 --category 市政设施
@@ -92,7 +92,7 @@ expect_grep "list: count" "^3 ticket(s)" "$TMP/out"
 expect_eq "list --grid --stage" \
     "$("$GS" ticket list --grid yc.g1 --stage reported --json | python3 -c 'import json,sys; print([json.loads(l)["id"] for l in sys.stdin])')" \
     "['T-3']"
-expect_rc "list --stage bogus" 1 "$GS" ticket list --stage bogus
+expect_rc "list --stage bogus" 2 "$GS" ticket list --stage bogus
 expect_grep "list --stage bogus: stages" "stages: reported, accepted" "$TMP/err"
 expect_rc "--stage outside list" 2 "$GS" ticket accept T-2 --stage reported
 
@@ -109,7 +109,7 @@ expect_rc "a ticket of a grid not ours" 1 "$GS" -r "$S" ticket \
     report T-10 --category 市政设施 --grid yc.s2.g7
 expect_grep "a ticket of a grid not ours: why" \
     "grid yc.s2.g7 is outside this device's scope yc.s1: the ticket would never reach that grid's devices" "$TMP/err"
-expect_rc "a grid that is no org path" 1 "$GS" -r "$S" ticket \
+expect_rc "a grid that is no org path" 2 "$GS" -r "$S" ticket \
     report T-10 --category 市政设施 --grid 'g 7'
 expect_grep "a grid that is no org path: why" "'g 7' is not a grid" "$TMP/err"
 expect_eq "ops by feed" "$("$GS" -r "$S" feeds --json | python3 -c '
@@ -119,7 +119,7 @@ print(sorted((f["scope"], f["seq"]) for f in map(json.loads, sys.stdin)))')" \
 
 # one rule for dates: digits only, in range (sscanf took signs and spaces)
 for bad in "2024-02-31 +9:-0" "2024-+1-05" "2024- 1-05" "2024-13-01"; do
-    expect_rc "deadline '$bad'" 1 "$GS" -r "$S" ticket report T-12 \
+    expect_rc "deadline '$bad'" 2 "$GS" -r "$S" ticket report T-12 \
         --category 市政设施 --grid yc.s1.g1 --deadline "$bad"
 done
 
@@ -140,7 +140,7 @@ print(ok, [v[17:] for v in vals])')" \
 # a note too long for a history line is refused whole, never cut short
 long=$(python3 -c 'print("路" * 700)')
 d1=$("$GS" -r "$S" digest)
-expect_rc "a 2100-byte note" 1 "$GS" -r "$S" ticket dispatch T-9 城管 --note "$long"
+expect_rc "a 2100-byte note" 2 "$GS" -r "$S" ticket dispatch T-9 城管 --note "$long"
 expect_grep "says why" "too long" "$TMP/err"
 expect_eq "nothing written" "$("$GS" -r "$S" digest)" "$d1"
 

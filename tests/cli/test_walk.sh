@@ -14,11 +14,12 @@ R=$TMP/r
 export GRIDSYNC_REPLICA=$R
 field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 d0=
-refused() { # refused WHAT WANT_MESSAGE CMD ARGS...: exit 1, why, nothing written
+refused() { # refused WHAT WANT_MESSAGE CMD ARGS...: exit 1 (2 with
+    # RC=2: an argument that is none), why, nothing written
     local what=$1 msg=$2
     shift 2
     d0=$("$GS" digest)
-    expect_rc "$what" 1 "$GS" "$@"
+    expect_rc "$what" "${RC:-1}" "$GS" "$@"
     expect_grep "$what: why" "$msg" "$TMP/err"
     expect_eq "$what: nothing written" "$("$GS" digest)" "$d0"
 }
@@ -54,7 +55,7 @@ expect_eq "visit --grid, --worker" "$("$GS" get visit "$VID-2" --json | python3 
     "yc.g9 王五"
 refused "visit of an unknown household" "gridsync: visit add: no household H-9 in this replica" \
     visit add H-9 --note x
-refused "visit at a bad time" "'noon' is not a time" visit add H-1 --note x --at noon
+RC=2 refused "visit at a bad time" "'noon' is not a time" visit add H-1 --note x --at noon
 expect_rc "visit without --note" 2 "$GS" visit add H-1
 expect_rc "visit without household" 2 "$GS" visit add --note x
 expect_rc "visit fly" 2 "$GS" visit fly H-1
@@ -73,7 +74,7 @@ expect_rc "checkin today" 0 "$GS" checkin P-2 ok --json
 expect_eq "checkin today: local date" "$(field "$TMP/out" 'j["day"]')" "$(date +%F)"
 refused "checkin of an unknown person" "gridsync: checkin: no person P-9 in this replica" \
     checkin P-9 ok --day 2024-12-30
-refused "checkin on a bad day" "'2024-13-01' is not a day" checkin P-1 ok --day 2024-13-01
+RC=2 refused "checkin on a bad day" "'2024-13-01' is not a day" checkin P-1 ok --day 2024-13-01
 expect_rc "checkin status bogus" 2 "$GS" checkin P-1 fine
 expect_rc "checkin without status" 2 "$GS" checkin P-1
 expect_rc "checkin --grid" 2 "$GS" checkin P-1 ok --grid yc.g1
@@ -87,7 +88,7 @@ expect_rc "missing today" 0 "$GS" checkin missing --grid yc.g1 --json
 expect_eq "missing today: P-2 checked in" "$(field "$TMP/out" '(j["day"], [m["person"] for m in j["missing"]])')" \
     "('$(date +%F)', ['P-1'])"
 expect_rc "missing without --grid" 2 "$GS" checkin missing
-expect_rc "missing bad day" 1 "$GS" checkin missing --grid yc.g1 --day soon
+expect_rc "missing bad day" 2 "$GS" checkin missing --grid yc.g1 --day soon
 
 # ---- wishes
 expect_rc "wish post" 0 "$GS" wish post W-1 --title 修收音机 --poster P-1 --grid yc.g1 --reward 10 --json
