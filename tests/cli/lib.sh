@@ -56,3 +56,19 @@ new_replica() {
     [ -n "${3:-}" ] && args+=(--authority "$3")
     "$GS" "${args[@]}" >/dev/null || { fail "init $1"; return 1; }
 }
+# new_device DIR ARGS...: gridsync init DIR ARGS, printing the device key
+new_device() {
+    "$GS" init "$@" --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["device"])'
+}
+# new_authority DIR: an authority replica, printing its key (the network)
+new_authority() {
+    "$GS" authority init "$1" --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["device"])'
+}
+# carry FROM TO: everything FROM holds, to TO by a bundle (a USB stick)
+carry() {
+    "$GS" -r "$1" bundle export "$TMP/b.gsb" >/dev/null &&
+        "$GS" -r "$2" bundle import "$TMP/b.gsb" >/dev/null ||
+        fail "carry $1 -> $2"
+}

@@ -12,20 +12,13 @@
 . "$(dirname "$0")/lib.sh" "$@"
 
 A=$TMP/auth S=$TMP/station T=$TMP/tablet
-key() { "$GS" init "$@" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device"])'; }
-"$GS" authority init "$A" --json >"$TMP/a.json" || fail "authority init"
-KA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["device"])' "$TMP/a.json")
-KS=$(key "$S" --scope yc.c1 --authority "$KA" --name station)
-KT=$(key "$T" --scope yc.c1.g1 --authority "$KA" --name tablet)
+KA=$(new_authority "$A") || fail "authority init"
+KS=$(new_device "$S" --scope yc.c1 --authority "$KA" --name station)
+KT=$(new_device "$T" --scope yc.c1.g1 --authority "$KA" --name tablet)
 "$GS" -r "$A" authority enroll "$KS" --name 新星站 --role station \
     --write yc.c1 >/dev/null || fail "enroll station"
 "$GS" -r "$A" authority enroll "$KT" --name 网格平板 --role tablet \
     --write yc.c1.g1 >/dev/null || fail "enroll tablet"
-carry() { # carry FROM TO
-    "$GS" -r "$1" bundle export "$TMP/b.gsb" >/dev/null &&
-        "$GS" -r "$2" bundle import "$TMP/b.gsb" >/dev/null ||
-        fail "carry $1 -> $2"
-}
 carry "$A" "$S"
 carry "$A" "$T"
 run() { "$@" >/dev/null 2>"$TMP/err" || fail "$*: $(head -c 300 "$TMP/err")"; }

@@ -7,20 +7,13 @@
 . "$(dirname "$0")/lib.sh" "$@"
 
 A=$TMP/auth T=$TMP/tablet S=$TMP/shop
-key() { "$GS" init "$@" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device"])'; }
-"$GS" authority init "$A" --json >"$TMP/a.json" || fail "authority init"
-KA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["device"])' "$TMP/a.json")
-KT=$(key "$T" --scope yc.c1.g1 --authority "$KA" --name tablet)
-KS=$(key "$S" --scope yc.c1 --authority "$KA" --name 积分超市)
+KA=$(new_authority "$A") || fail "authority init"
+KT=$(new_device "$T" --scope yc.c1.g1 --authority "$KA" --name tablet)
+KS=$(new_device "$S" --scope yc.c1 --authority "$KA" --name 积分超市)
 "$GS" -r "$A" authority enroll "$KT" --name tablet --role tablet \
     --write yc.c1.g1 >/dev/null || fail "enroll tablet"
 "$GS" -r "$A" authority enroll "$KS" --name shop --role station \
     --write yc.c1 --shop >/dev/null || fail "enroll shop"
-carry() { # carry FROM TO
-    "$GS" -r "$1" bundle export "$TMP/b.gsb" >/dev/null &&
-        "$GS" -r "$2" bundle import "$TMP/b.gsb" >/dev/null ||
-        fail "carry $1 -> $2"
-}
 carry "$A" "$T"
 carry "$A" "$S"
 field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
