@@ -430,31 +430,30 @@ writes_of(struct conflicts_ctx *c, const gs_entity *e, const char *grid)
 }
 
 static int
-conflicts_entity(const gs_entity *e, void *ctx)
+conflicts_entity(const gs_entity *e, size_t touched, void *ctx)
 {
     struct conflicts_ctx *c = ctx;
     char grid[GS_ID_BYTES_MAX + 1];
-    bool lww_or_stage = false;
+    bool claims = false, writes = false;
     int stop = 0;
+    for (size_t i = 0; i < e->n_fields; i++) {
+        const gs_field *f = &e->fields[i];
+        claims |= f->kind == GS_KIND_CLAIM && gs_field_claims(f, NULL, 0) > 1;
+        /* one op alone overrules nothing: no history read (most records) */
+        writes |= touched > 1 &&
+                  (f->kind == GS_KIND_LWW || f->kind == GS_KIND_STAGE);
+    }
+    if (!claims && !writes)
+        return 0;
     entity_grid(c, e, grid, sizeof grid);
     if (c->grid && !(grid[0] && gs_scope_covers(
                                     gs_slice_of(c->grid, strlen(c->grid)),
                                     gs_slice_of(grid, strlen(grid)))))
         return 0;
-    for (size_t i = 0; i < e->n_fields && !stop; i++) {
-        const gs_field *f = &e->fields[i];
-        if (f->kind == GS_KIND_CLAIM)
-            stop = claims_of(c, e, f, grid[0] ? grid : NULL);
-        lww_or_stage |= f->kind == GS_KIND_LWW || f->kind == GS_KIND_STAGE;
-    }
-    /* one op alone overrules nothing: skip its history (most records) */
-    size_t touched = 0;
-    if (!stop && lww_or_stage &&
-        (c->rc = gs_store_entity_touched(c->st, gs_slice_of(e->type, e->type_n),
-                                         gs_slice_of(e->id, e->id_n),
-                                         &touched)) != GS_OK)
-        return 1;
-    if (!stop && lww_or_stage && touched > 1)
+    for (size_t i = 0; claims && i < e->n_fields && !stop; i++)
+        if (e->fields[i].kind == GS_KIND_CLAIM)
+            stop = claims_of(c, e, &e->fields[i], grid[0] ? grid : NULL);
+    if (!stop && writes)
         stop = writes_of(c, e, grid[0] ? grid : NULL);
     return stop;
 }
@@ -472,8 +471,8 @@ gs_replica_conflicts(gs_replica *r, const char *grid, gs_replica_json_fn fn,
         return GS_EINVAL;
     }
     gs_buf_init(&c.arena, GS_ENTITY_BYTES_MAX);
-    gs_err rc = gs_store_entity_each(c.st, gs_slice_of("", 0),
-                                     conflicts_entity, &c);
+    gs_err rc = gs_store_entity_each_touched(c.st, gs_slice_of("", 0),
+                                             conflicts_entity, &c);
     gs_buf_fini(&c.arena);
     free(c.w);
     if (rc == GS_OK)

@@ -3479,6 +3479,7 @@ struct read_ctx {
     size_t max_ops;
     gs_entity *out;
     gs_store_entity_fn efn;
+    gs_store_entity_touched_fn etfn; /* entity_each_touched: instead */
     gs_store_op_fn ofn;
     gs_store_feed_op_fn ffn;
     gs_store_feed_fn feedfn;
@@ -3503,42 +3504,6 @@ entity_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
     return ent_decode(s, txn, &c->x, &k, &v, c->out);
 }
 
-/* The stored form starts with the ops that touched the entity: varint h,
- * h <= HIST_INLINE of them, or 0 when hist lists them (see ents). */
-static gs_err
-entity_touched_fn(gs_store *s, MDB_txn *txn, void *ctx)
-{
-    struct read_ctx *c = ctx;
-    uint8_t key[ENT_KEY_MAX];
-    uint64_t h;
-    gs_rd r;
-    MDB_val k = {ent_key(c->type, c->id, key), key}, v;
-    int mrc = mdb_get(txn, s->ents, &k, &v);
-    if (mrc != 0)
-        return map_err(mrc);
-    gs_rd_init(&r, v.mv_data, v.mv_size);
-    gs_err rc = gs_rd_varint(&r, &h);
-    if (rc == GS_OK)
-        c->max_ops = h == 0 || h > HIST_INLINE ? GS_STORE_TOUCHED_MORE
-                                               : (size_t)h;
-    return rc;
-}
-
-gs_err
-gs_store_entity_touched(gs_store *s, gs_slice type, gs_slice id,
-                        size_t *out)
-{
-    struct read_ctx c = {.type = type, .id = id};
-    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
-        id.n > GS_ID_BYTES_MAX)
-        return GS_EINVAL;
-    _Static_assert(GS_STORE_TOUCHED_MORE == HIST_INLINE + 1, "see store.h");
-    gs_err rc = with_txn(s, false, entity_touched_fn, &c);
-    if (rc == GS_OK)
-        *out = c.max_ops;
-    return rc;
-}
-
 gs_err
 gs_store_entity_get(gs_store *s, gs_slice type, gs_slice id, gs_entity *out)
 {
@@ -3560,7 +3525,13 @@ each_ent(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     gs_err rc = ent_decode(c->s, c->txn, &c->x, k, v, &e);
     if (rc != GS_OK)
         return rc;
-    *stop = c->efn(&e, c->ctx) != 0;
+    /* the expansion read the entity's list of ops (see ents) */
+    _Static_assert(GS_STORE_TOUCHED_MORE == HIST_INLINE + 1, "see store.h");
+    *stop = (c->etfn ? c->etfn(&e,
+                               c->x.spilled ? GS_STORE_TOUCHED_MORE
+                                            : (size_t)c->x.n_refs,
+                               c->ctx)
+                     : c->efn(&e, c->ctx)) != 0;
     gs_entity_fini(&e);
     return GS_OK;
 }
@@ -3581,17 +3552,31 @@ entity_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
     return walk(txn, s->ents, prefix, pn, each_ent, c);
 }
 
+static gs_err
+entity_each(gs_store *s, struct read_ctx *c)
+{
+    if (c->type.n > GS_NAME_BYTES_MAX)
+        return GS_EINVAL;
+    ecodec_init(&c->x);
+    gs_err rc = with_txn(s, false, entity_each_fn, c);
+    ecodec_fini(&c->x);
+    return rc;
+}
+
 gs_err
 gs_store_entity_each(gs_store *s, gs_slice type, gs_store_entity_fn fn,
                      void *ctx)
 {
     struct read_ctx c = {.type = type, .efn = fn, .ctx = ctx};
-    if (type.n > GS_NAME_BYTES_MAX)
-        return GS_EINVAL;
-    ecodec_init(&c.x);
-    gs_err rc = with_txn(s, false, entity_each_fn, &c);
-    ecodec_fini(&c.x);
-    return rc;
+    return entity_each(s, &c);
+}
+
+gs_err
+gs_store_entity_each_touched(gs_store *s, gs_slice type,
+                             gs_store_entity_touched_fn fn, void *ctx)
+{
+    struct read_ctx c = {.type = type, .etfn = fn, .ctx = ctx};
+    return entity_each(s, &c);
 }
 
 struct hist_walk {

@@ -210,19 +210,22 @@ GS_MUST_CHECK gs_err gs_store_feed_head(gs_store *s,
 GS_MUST_CHECK gs_err gs_store_entity_get(gs_store *s, gs_slice type,
                                          gs_slice id, gs_entity *out);
 
-/* How many ops touched (type, id): exact up to 16, GS_STORE_TOUCHED_MORE
- * beyond (the stored form lists 16, the hist database the rest).
- * GS_ENOTFOUND if none did. A cheap look before a history read. */
-#define GS_STORE_TOUCHED_MORE 17
-GS_MUST_CHECK gs_err gs_store_entity_touched(gs_store *s, gs_slice type,
-                                             gs_slice id, size_t *out);
-
 /* Call fn for every entity of type (all types if type.n == 0) in (type, id)
  * order; fn returns non-zero to stop. The entity is valid during the call
  * only. */
 typedef int (*gs_store_entity_fn)(const gs_entity *e, void *ctx);
 GS_MUST_CHECK gs_err gs_store_entity_each(gs_store *s, gs_slice type,
                                           gs_store_entity_fn fn, void *ctx);
+
+/* gs_store_entity_each that also tells fn how many ops touched each
+ * entity: exact up to 16, GS_STORE_TOUCHED_MORE beyond (the stored form
+ * lists 16, the hist database the rest). A cheap look before a history
+ * read: the count comes with the entity, no read of its own. */
+#define GS_STORE_TOUCHED_MORE 17
+typedef int (*gs_store_entity_touched_fn)(const gs_entity *e, size_t touched,
+                                          void *ctx);
+GS_MUST_CHECK gs_err gs_store_entity_each_touched(
+    gs_store *s, gs_slice type, gs_store_entity_touched_fn fn, void *ctx);
 
 /* Every op that touched (type, id), in hlc order: its bytes (valid during
  * the call) and content hash. */
