@@ -10,8 +10,30 @@
  */
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+gs_err
+gs_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (*p && need <= *cap)
+        return GS_OK;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return GS_ENOMEM;
+        c *= 2;
+    }
+    if (size == 0 || c > SIZE_MAX / size)
+        return GS_ENOMEM;
+    void *q = realloc(*p, c * size);
+    if (q == NULL)
+        return GS_ENOMEM;
+    *p = q;
+    *cap = c;
+    return GS_OK;
+}
 
 void
 gs_buf_init(gs_buf *b, size_t max)

@@ -39,6 +39,12 @@ typedef struct gs_slice {
     size_t n;
 } gs_slice;
 
+/* Make the array *p (*cap items of size bytes each, from realloc) hold at
+ * least need items, doubling from 16; allocate if *p is NULL. GS_OK, or
+ * GS_ENOMEM with *p and *cap as they were. The one growth rule of the
+ * library's arrays; a caller bounds need itself where it must. */
+GS_MUST_CHECK gs_err gs_grow(void **p, size_t *cap, size_t need, size_t size);
+
 void gs_buf_init(gs_buf *b, size_t max);
 void gs_buf_fini(gs_buf *b);
 /* Forget the content, keep the memory. */

@@ -676,22 +676,6 @@ struct imp {
     bool store_failed; /* a callback error came from the store */
 };
 
-static gs_err
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap && *p)
-        return GS_OK;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * size);
-    if (!q)
-        return GS_ENOMEM;
-    *p = q;
-    *cap = c;
-    return GS_OK;
-}
-
 static void
 refusal_fill(gs_bundle_refusal *ref, const gs_run_item *first)
 {
@@ -820,9 +804,9 @@ imp_rec(const gs_bundle_rec *r, void *ctx)
         m->n_items = m->open_item;
     }
     if (m->open_bad == GS_OK) {
-        rc = grow((void **)&m->data, &m->cap, m->len + bytes, 1);
+        rc = gs_grow((void **)&m->data, &m->cap, m->len + bytes, 1);
         if (rc == GS_OK)
-            rc = grow((void **)&m->items, &m->items_cap, m->n_items + r->n,
+            rc = gs_grow((void **)&m->items, &m->items_cap, m->n_items + r->n,
                       sizeof *m->items);
         if (rc != GS_OK)
             return rc;
@@ -844,7 +828,7 @@ imp_rec(const gs_bundle_rec *r, void *ctx)
         imp_refuse(m, &m->open_ref, m->open_bad);
         return GS_OK;
     }
-    rc = grow((void **)&m->runs, &m->runs_cap, m->n_runs + 1, sizeof *m->runs);
+    rc = gs_grow((void **)&m->runs, &m->runs_cap, m->n_runs + 1, sizeof *m->runs);
     if (rc != GS_OK)
         return rc;
     struct prun *p = &m->runs[m->n_runs++];

@@ -164,17 +164,13 @@ conflict_collect(const uint8_t *bytes, size_t len,
         const gs_update *u = &op.updates[i];
         if (u->kind != GS_KIND_LWW && u->kind != GS_KIND_STAGE)
             continue;
-        if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 16;
-            struct cwrite *w;
-            if (cap > CONFLICT_WRITES_MAX ||
-                (w = realloc(c->w, cap * sizeof *w)) == NULL) {
-                c->rc = cap > CONFLICT_WRITES_MAX ? GS_ETOOBIG : GS_ENOMEM;
-                return 1;
-            }
-            c->w = w;
-            c->cap = cap;
-        }
+        void *grown = c->w;
+        c->rc = c->n >= CONFLICT_WRITES_MAX
+                    ? GS_ETOOBIG
+                    : gs_grow(&grown, &c->cap, c->n + 1, sizeof *c->w);
+        c->w = grown;
+        if (c->rc != GS_OK)
+            return 1;
         struct cwrite *w = &c->w[c->n];
         memset(w, 0, sizeof *w);
         w->kind = u->kind;

@@ -119,22 +119,6 @@ under(const char *scope, const char *path)
            (strncmp(scope, path, n) == 0 && (path[n] == 0 || path[n] == '.'));
 }
 
-static bool
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return true;
-    if (need > REPORT_ITEMS_MAX)
-        return false;
-    size_t c = *cap ? *cap * 2 : 64;
-    void *q = realloc(*p, c * size);
-    if (q == NULL)
-        return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 /* The index of grid scope g, added if new; SIZE_MAX on failure (rc set). */
 static size_t
 grid_index(struct report *rp, const char *g)
@@ -142,8 +126,9 @@ grid_index(struct report *rp, const char *g)
     json_t *ix = json_object_get(rp->grid_ix, g);
     if (ix)
         return (size_t)json_integer_value(ix);
-    if (!grow((void **)&rp->grids, &rp->cap_grids, rp->n_grids + 1,
-              sizeof *rp->grids)) {
+    if (rp->n_grids >= REPORT_ITEMS_MAX ||
+        gs_grow((void **)&rp->grids, &rp->cap_grids, rp->n_grids + 1,
+                sizeof *rp->grids) != GS_OK) {
         rp->rc = GS_ENOMEM;
         return SIZE_MAX;
     }
@@ -161,8 +146,9 @@ static bool
 pending_add(struct report *rp, const char *id, size_t grid,
             const char *deadline)
 {
-    if (!grow((void **)&rp->pend, &rp->cap_pend, rp->n_pend + 1,
-              sizeof *rp->pend))
+    if (rp->n_pend >= REPORT_ITEMS_MAX ||
+        gs_grow((void **)&rp->pend, &rp->cap_pend, rp->n_pend + 1,
+                sizeof *rp->pend) != GS_OK)
         return false;
     struct pending *p = &rp->pend[rp->n_pend];
     p->grid = grid;

@@ -2084,7 +2084,6 @@ trust_id_key(gs_slice id, uint8_t out[GS_KEY_BYTES])
     return true;
 }
 
-static gs_err room(void **p, size_t *cap, size_t n, size_t sz);
 
 /* If op is a revocation by the authority, remember its device: the ops
  * it had applied past the cutoff are rolled back (rollback_run) before the
@@ -2105,7 +2104,7 @@ revoked_note(struct ingest_ctx *c, const gs_op *op)
         if (memcmp(c->revoked[i], dev, GS_KEY_BYTES) == 0)
             return GS_OK;
     void *p = c->revoked;
-    gs_err rc = room(&p, &c->cap_revoked, c->n_revoked, sizeof *c->revoked);
+    gs_err rc = gs_grow(&p, &c->cap_revoked, c->n_revoked + 1, sizeof *c->revoked);
     c->revoked = p;
     if (rc != GS_OK)
         return rc;
@@ -2305,7 +2304,7 @@ freeze_note(struct ingest_ctx *c, const uint8_t *fkey, size_t fkn,
             return GS_OK;
         }
     void *p = c->frozen;
-    gs_err rc = room(&p, &c->cap_frozen, c->n_frozen, sizeof *c->frozen);
+    gs_err rc = gs_grow(&p, &c->cap_frozen, c->n_frozen + 1, sizeof *c->frozen);
     c->frozen = p;
     if (rc != GS_OK)
         return rc;
@@ -2575,24 +2574,6 @@ struct rollback {
     size_t n_feeds, cap_feeds;
 };
 
-/* Make room for one more of *n elements of size sz in *p (capacity
- * *cap). The arrays are bounded by what they count: feeds of one device,
- * ops removed, devices and feeds a batch touched. */
-static gs_err
-room(void **p, size_t *cap, size_t n, size_t sz)
-{
-    if (n < *cap)
-        return GS_OK;
-    size_t c = *cap ? 2 * *cap : 16;
-    if (c > SIZE_MAX / sz)
-        return GS_ENOMEM;
-    void *q = realloc(*p, c * sz);
-    if (q == NULL)
-        return GS_ENOMEM;
-    *p = q;
-    *cap = c;
-    return GS_OK;
-}
 
 static int
 touched_cmp(const void *a, const void *b)
@@ -2625,7 +2606,7 @@ touched_add(struct rollback *rb, const uint8_t *key, size_t kn)
         if (rb->cap_ents == 0 || rb->n_ents > rb->cap_ents / 2) {
             void *p = rb->ents;
             gs_err rc =
-                room(&p, &rb->cap_ents, rb->cap_ents, sizeof *rb->ents);
+                gs_grow(&p, &rb->cap_ents, rb->cap_ents + 1, sizeof *rb->ents);
             rb->ents = p;
             if (rc != GS_OK)
                 return rc;
@@ -2802,7 +2783,7 @@ feed_trim(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
         return rc;
     c->br.n = 0; /* the block it held may be gone or shorter */
     void *p = rb->cut;
-    rc = room(&p, &rb->cap_cut, rb->n_cut, sizeof *rb->cut);
+    rc = gs_grow(&p, &rb->cap_cut, rb->n_cut + 1, sizeof *rb->cut);
     rb->cut = p;
     if (rc != GS_OK)
         return rc;
@@ -3058,7 +3039,7 @@ dev_feed_add(const MDB_val *k, const MDB_val *v, void *ctx, bool *stop)
     if (k->mv_size <= GS_KEY_BYTES || k->mv_size > FEED_KEY_MAX)
         return GS_EMALFORMED;
     void *p = rb->feeds;
-    gs_err rc = room(&p, &rb->cap_feeds, rb->n_feeds, sizeof *rb->feeds);
+    gs_err rc = gs_grow(&p, &rb->cap_feeds, rb->n_feeds + 1, sizeof *rb->feeds);
     rb->feeds = p;
     if (rc != GS_OK)
         return rc;

@@ -5,6 +5,9 @@
  */
 #include "testutil.h"
 
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "buf.h"
 
 #include <string.h>
@@ -181,11 +184,42 @@ test_utf8_fast_path_catches_every_position(void **state)
     }
 }
 
+/* gs_grow: from nothing to at least need, the content kept, doubling; a
+ * size past memory refused with *p and *cap as they were. */
+static void
+test_grow_keeps_content_and_refuses_overflow(void **state)
+{
+    (void)state;
+    int *a = NULL;
+    size_t cap = 0;
+    void *p = a;
+    assert_int_equal(gs_grow(&p, &cap, 1, sizeof *a), GS_OK);
+    a = p;
+    assert_non_null(a);
+    assert_true(cap >= 1);
+    for (int i = 0; i < 100; i++) {
+        p = a;
+        assert_int_equal(gs_grow(&p, &cap, (size_t)i + 1, sizeof *a), GS_OK);
+        a = p;
+        assert_true(cap >= (size_t)i + 1);
+        a[i] = i * 7;
+    }
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(a[i], i * 7);
+    size_t before = cap;
+    p = a;
+    assert_int_equal(gs_grow(&p, &cap, SIZE_MAX / 2, sizeof *a), GS_ENOMEM);
+    assert_ptr_equal(p, a);
+    assert_int_equal(cap, before);
+    free(a);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap_refuses_and_keeps_content),
+        cmocka_unit_test(test_grow_keeps_content_and_refuses_overflow),
         cmocka_unit_test(test_varint_round_trip_and_sizes),
         cmocka_unit_test(test_varint_refuses_padding_overflow_truncation),
         cmocka_unit_test(test_varint_cmp_matches_encodings),
