@@ -487,30 +487,21 @@ static gs_err
 balance_check(struct build_ctx *b, size_t i, const gs_entity *current,
               const gs_op *op)
 {
-    for (size_t k = 0; k < op->n_updates; k++) {
-        const gs_update *u = &op->updates[k];
-        gs_payload pl;
-        if (u->kind != GS_KIND_COUNTER ||
-            u->field.n != strlen(GS_TRUST_POINTS_FIELD) ||
-            memcmp(u->field.p, GS_TRUST_POINTS_FIELD, u->field.n) != 0 ||
-            gs_payload_parse(u->kind, u->payload, &pl) != GS_OK ||
-            pl.u.counter.delta >= 0)
-            continue;
-        const gs_field *f =
-            current ? gs_entity_field(current, GS_TRUST_POINTS_FIELD,
-                                      GS_KIND_COUNTER)
-                    : NULL;
-        int64_t have = f ? gs_field_counter_value(f) : 0;
-        if (have + pl.u.counter.delta >= 0)
-            continue;
-        gs_why(b->why, sizeof b->why, GS_EBALANCE,
-               "the balance of %.*s is %lld; cannot take %lld (grants not "
-               "yet synced here do not count until they arrive)",
-               (int)b->targets[i].id.n, (const char *)b->targets[i].id.p,
-               (long long)have, (long long)-pl.u.counter.delta);
-        return GS_EBALANCE;
-    }
-    return GS_OK;
+    int64_t take = gs_trust_points_taken(op);
+    if (take == 0)
+        return GS_OK;
+    const gs_field *f =
+        current
+            ? gs_entity_field(current, GS_TRUST_POINTS_FIELD, GS_KIND_COUNTER)
+            : NULL;
+    int64_t have = f ? gs_field_counter_value(f) : 0;
+    if (have >= take)
+        return GS_OK;
+    return gs_why(b->why, sizeof b->why, GS_EBALANCE,
+                  "the balance of %.*s is %lld; cannot take %lld (grants not "
+                  "yet synced here do not count until they arrive)",
+                  (int)b->targets[i].id.n, (const char *)b->targets[i].id.p,
+                  (long long)have, (long long)take);
 }
 
 /* Build the op for record i from its JSON and the entity's current state. */

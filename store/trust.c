@@ -157,8 +157,8 @@ gs_revocation_cutoff(const gs_entity *rev, gs_slice scope, uint64_t *seq,
     return signed_;
 }
 
-bool
-gs_trust_is_redemption(const gs_op *op)
+int64_t
+gs_trust_points_taken(const gs_op *op)
 {
     for (size_t i = 0; i < op->n_updates; i++) {
         const gs_update *u = &op->updates[i];
@@ -168,9 +168,15 @@ gs_trust_is_redemption(const gs_op *op)
             continue;
         if (gs_payload_parse(u->kind, u->payload, &pl) == GS_OK &&
             pl.u.counter.delta < 0)
-            return true;
+            return -pl.u.counter.delta;
     }
-    return false;
+    return 0;
+}
+
+bool
+gs_trust_is_redemption(const gs_op *op)
+{
+    return gs_trust_points_taken(op) > 0;
 }
 
 gs_err

@@ -98,6 +98,9 @@ bool gs_trust_token_get(struct gs_store *st, const uint8_t *network,
 /* A redemption: the op takes from a "points" counter (only a device whose
  * certificate has the shop flag may write one). */
 bool gs_trust_is_redemption(const gs_op *op);
+/* How many points op takes (its "points" counter decrease; an op names a
+ * field once), 0 if none. */
+int64_t gs_trust_points_taken(const gs_op *op);
 
 /* The id of a device's cert and revocation: 64 lowercase hex + NUL. */
 void gs_trust_id(const uint8_t key[GS_KEY_BYTES], char out[65]);
