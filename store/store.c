@@ -40,7 +40,7 @@
 
 /* 4: stage updates carry a base; 3: ops in blocks; 2: compact ops and
  * entities */
-#define FORMAT "4"
+#define FORMAT "5"
 #define DEFAULT_MAP ((uint64_t)64 << 20)
 #define FEED_REC_BYTES (8 + 8 + GS_HASH_BYTES + 1 + GS_SIG_BYTES + 1)
 #define FEED_KEY_MAX (GS_KEY_BYTES + GS_SCOPE_BYTES_MAX)
@@ -48,10 +48,15 @@
 #define HIST_KEY_MAX (ENT_KEY_MAX + 1 + 8 + 20)
 #define HIST_INLINE 16 /* ops an entity lists itself; more go to hist */
 #define NAMES_CACHE 64 /* field names an ecodec remembers */
+#define V_SREF 0x20       /* stored lww value: an interned string */
 
 struct gs_store {
     MDB_env *env;
     MDB_dbi meta, feeds, fnum, ops, ents, hist, forks, sigs, names;
+    MDB_dbi strs, strids; /* interned strings, both ways */
+    uint64_t *seen; /* hashes of strings written once (str_ref) */
+    size_t blk_aim;  /* a sealed op block's size aimed at, and */
+    uint64_t zratio; /* its compressed bytes per 1024 raw, last seen */
     uint64_t max_map;
     bool map_full; /* set by put(): the running write transaction hit the
                       map; only the one writer LMDB admits touches it */
@@ -179,7 +184,8 @@ open_dbis(gs_store *s, bool create)
     } dbs[] = {
         {"meta", &s->meta},   {"feeds", &s->feeds}, {"fnum", &s->fnum},
         {"ops", &s->ops},     {"ents", &s->ents},   {"hist", &s->hist},
-        {"forks", &s->forks}, {"sigs", &s->sigs},   {"names", &s->names}};
+        {"forks", &s->forks}, {"sigs", &s->sigs},   {"names", &s->names},
+        {"strs", &s->strs},   {"strids", &s->strids}};
     bool no_sigs = false;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -267,12 +273,19 @@ gs_store_open(const char *dir, const gs_store_opts *opts, gs_store **out)
     rc = open_dbis(s, !exists);
     if (rc != GS_OK)
         goto fail;
+    /* an overflow page holds its size less a 16-byte header; aim a little
+     * lower, as the next block's ratio is a guess; 8:1 until one is seen */
+    MDB_stat ms;
+    mdb_env_stat(s->env, &ms);
+    s->blk_aim = (ms.ms_psize - 16) / 16 * 15;
+    s->zratio = 128;
     *out = s;
     return GS_OK;
 fail:
     if (s->env)
         mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize);
+    free(s->seen);
     free(s);
     return rc;
 }
@@ -284,6 +297,7 @@ gs_store_close(gs_store *s)
         return;
     mdb_env_close(s->env);
     pthread_rwlock_destroy(&s->resize);
+    free(s->seen);
     free(s);
 }
 
@@ -380,6 +394,16 @@ with_txn(gs_store *s, bool write, txn_fn fn, void *ctx)
         if (rc != GS_OK)
             return rc;
     }
+}
+
+/* An LMDB delete's result, with MDB_MAP_FULL reported so with_txn grows
+ * the map (a delete copies pages too). */
+static gs_err
+del_err(gs_store *s, int mrc)
+{
+    if (mrc == MDB_MAP_FULL)
+        s->map_full = true;
+    return map_err(mrc);
 }
 
 /* LMDB put, with MDB_MAP_FULL reported so with_txn grows the map. */
@@ -661,7 +685,7 @@ ent_key(gs_slice type, gs_slice id, uint8_t out[ENT_KEY_MAX])
  *       feed of that author (fnum has the key), or 0 and the 32 bytes
  *   varint t, t x (u64be hlc, varint author index) (ascending by stamp)
  *   varint n, n x (varint name number, u8 kind, str(state with stamps as
- *       varints))
+ *       varints, and an lww string maybe interned: "interned strings"))
  *
  * The fields of one op share one stamp, and one author writes most of an
  * entity, so a stamp costs a byte or two instead of forty, a name one
@@ -733,6 +757,10 @@ struct ecodec {
         uint8_t n;
         uint8_t name[GS_NAME_BYTES_MAX];
     } names[NAMES_CACHE]; /* field names looked up */
+    struct strcache *sc; /* interned strings met in this transaction */
+    bool fresh;          /* compacting what op (op_hlc, hint_author) wrote */
+    uint64_t op_hlc;
+    bool last_fresh; /* the stamp compacted last is that op's */
 };
 
 static void
@@ -752,6 +780,7 @@ ecodec_fini(struct ecodec *x)
     gs_buf_fini(&x->out);
     gs_buf_fini(&x->state);
     gs_buf_fini(&x->refs);
+    free(x->sc);
 }
 
 static gs_err
@@ -819,6 +848,8 @@ xc_stamp(struct ecodec *x, gs_rd *r, gs_buf *b, bool author_first)
         x->st[x->n_st++] = k;
         return GS_OK;
     }
+    x->last_fresh = x->fresh && k.hlc == x->op_hlc &&
+                    memcmp(k.author, x->hint_author, GS_KEY_BYTES) == 0;
     const struct stamp *s = bsearch(&k, x->st, x->n_st, sizeof k, stamp_cmp);
     if (s == NULL)
         return GS_EINVAL; /* collected a moment ago */
@@ -841,6 +872,41 @@ xc_value(struct ecodec *x, gs_rd *r, gs_buf *b)
     else if (rc == GS_OK && tag > GS_V_TRUE)
         rc = GS_EMALFORMED;
     return rc != GS_OK ? rc : emit(x, b, from, r);
+}
+
+static gs_err str_of(struct ecodec *x, uint64_t num, gs_slice *str);
+static bool str_ref(struct ecodec *x, gs_slice str, uint64_t *num,
+                    gs_err *rc);
+
+/* An lww field's value: as xc_value, but a string may be interned (tag
+ * V_SREF, then the varint number strs has it under). */
+static gs_err
+xc_lww_value(struct ecodec *x, gs_rd *r, gs_buf *b)
+{
+    const uint8_t *from = r->p;
+    uint8_t tag;
+    uint64_t num;
+    gs_slice sl;
+    gs_err rc;
+    if (x->collect || gs_rd_left(r) == 0 ||
+        *r->p != (x->expand ? V_SREF : GS_V_STR))
+        return xc_value(x, r, b);
+    if ((rc = gs_rd_u8(r, &tag)) != GS_OK)
+        return rc;
+    if (x->expand) {
+        if ((rc = gs_rd_varint(r, &num)) != GS_OK ||
+            (rc = str_of(x, num, &sl)) != GS_OK ||
+            (rc = gs_buf_put_u8(b, GS_V_STR)) != GS_OK)
+            return rc;
+        return gs_buf_put_str(b, sl.p, sl.n);
+    }
+    if ((rc = gs_rd_str(r, GS_STR_BYTES_MAX, &sl)) != GS_OK)
+        return rc;
+    if (!str_ref(x, sl, &num, &rc))
+        return rc != GS_OK ? rc : emit(x, b, from, r);
+    if ((rc = gs_buf_put_u8(b, V_SREF)) != GS_OK)
+        return rc;
+    return gs_buf_put_varint(b, num);
 }
 
 static gs_err
@@ -896,7 +962,7 @@ xc_state(struct ecodec *x, uint8_t kind, gs_rd *r, gs_buf *b)
         if (kind == GS_KIND_LWW) {
             if ((rc = xc_stamp(x, r, b, false)) == GS_OK &&
                 (rc = xc_varint(x, r, b, &u)) == GS_OK)
-                rc = xc_value(x, r, b);
+                rc = xc_lww_value(x, r, b);
         } else {
             if ((rc = xc_varint(x, r, b, &u)) == GS_OK &&
                 (rc = xc_varint(x, r, b, &u)) == GS_OK)
@@ -1028,6 +1094,148 @@ name_num(struct ecodec *x, gs_slice name, uint64_t *num)
     *num = next;
     name_cache(x, next, name.p, name.n);
     return GS_OK;
+}
+
+/* ---- interned strings (format 5) ----
+ *
+ * A short string held by lww fields of many entities (a grid, the id of a
+ * person or household, a day, a status) is stored once: strs maps a
+ * number to it (u32be -> the string, numbers in the order given, from
+ * meta "next_str"), strids the string to its number. A stored lww value
+ * names it by tag V_SREF and the varint number: 3 bytes instead of 14 for
+ * "P-G0001-0004".
+ *
+ * Only a string written twice is interned. The first time an op writes a
+ * string, its hash goes into s->seen (lossy: a slot per hash, the last
+ * one kept); the second time it is interned. So a phone number or a
+ * visit's minute stays inline and costs no table entries. A value an
+ * entity held already keeps its form: expanding the entity cached the
+ * strings it named. Which form a value has is this replica's own affair:
+ * the canonical form, hence digests, bundles and sync, never see it. */
+
+#define STR_INTERN_MIN 4  /* shorter: the reference saves nothing */
+#define STR_INTERN_MAX 40 /* longer: rarely the same twice */
+#define SEEN_SLOTS (1u << 15)
+#define SC_SLOTS 256
+
+struct sentry {
+    uint32_t num; /* 0: empty */
+    uint8_t n;
+    uint8_t s[STR_INTERN_MAX];
+};
+
+/* Interned strings an ecodec met, by number and by hash; like names, for
+ * the length of one transaction (a number given in a transaction that
+ * aborts is given again). */
+struct strcache {
+    struct sentry by_num[SC_SLOTS], by_str[SC_SLOTS];
+};
+
+static uint64_t
+str_hash(gs_slice str)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (size_t i = 0; i < str.n; i++)
+        h = (h ^ str.p[i]) * 0x100000001b3u;
+    return h | 1; /* 0 is an empty slot */
+}
+
+static void
+str_cache(struct ecodec *x, uint32_t num, gs_slice str, uint64_t h)
+{
+    if (x->sc == NULL && (x->sc = calloc(1, sizeof *x->sc)) == NULL)
+        return; /* no cache: every string is looked up */
+    struct sentry *a = &x->sc->by_num[num % SC_SLOTS];
+    a->num = num;
+    a->n = (uint8_t)str.n;
+    memcpy(a->s, str.p, str.n);
+    x->sc->by_str[h % SC_SLOTS] = *a;
+}
+
+/* The string numbered num. */
+static gs_err
+str_of(struct ecodec *x, uint64_t num, gs_slice *str)
+{
+    uint8_t key[4];
+    if (num == 0 || num > UINT32_MAX)
+        return GS_EMALFORMED;
+    if (x->sc && x->sc->by_num[num % SC_SLOTS].num == num) {
+        const struct sentry *a = &x->sc->by_num[num % SC_SLOTS];
+        *str = gs_slice_of(a->s, a->n);
+        return GS_OK;
+    }
+    put_u32be(key, (uint32_t)num);
+    MDB_val k = {4, key}, v;
+    int mrc = mdb_get(x->txn, x->s->strs, &k, &v);
+    if (mrc != 0)
+        return mrc == MDB_NOTFOUND ? GS_EMALFORMED : map_err(mrc);
+    if (v.mv_size < STR_INTERN_MIN || v.mv_size > STR_INTERN_MAX)
+        return GS_EMALFORMED;
+    *str = gs_slice_of(v.mv_data, v.mv_size);
+    str_cache(x, (uint32_t)num, *str, str_hash(*str));
+    return GS_OK;
+}
+
+/* Whether to store str as a reference (then its number in *num), giving it
+ * one if it is written for the second time; *rc says why not if it is
+ * not an error. */
+static bool
+str_ref(struct ecodec *x, gs_slice str, uint64_t *num, gs_err *rc)
+{
+    uint8_t b[4];
+    gs_store *s = x->s;
+    *rc = GS_OK;
+    if (str.n < STR_INTERN_MIN || str.n > STR_INTERN_MAX)
+        return false;
+    uint64_t h = str_hash(str);
+    if (x->sc) {
+        const struct sentry *a = &x->sc->by_str[h % SC_SLOTS];
+        if (a->num && a->n == str.n && memcmp(a->s, str.p, str.n) == 0) {
+            *num = a->num;
+            return true;
+        }
+    }
+    if (!x->last_fresh)
+        return false; /* held before, inline: it stays so */
+    if (s->seen == NULL && (s->seen = calloc(SEEN_SLOTS, 8)) == NULL)
+        return false;
+    uint64_t *slot = &s->seen[h % SEEN_SLOTS];
+    if (*slot != h) {
+        *slot = h; /* the first time */
+        return false;
+    }
+    MDB_val k = {str.n, (void *)str.p}, v;
+    int mrc = mdb_get(x->txn, s->strids, &k, &v);
+    if (mrc == 0 && v.mv_size == 4 && get_u32be(v.mv_data) != 0) {
+        *num = get_u32be(v.mv_data);
+    } else if (mrc == 0) {
+        *rc = GS_EMALFORMED;
+        return false;
+    } else if (mrc != MDB_NOTFOUND) {
+        *rc = map_err(mrc);
+        return false;
+    } else {
+        MDB_val mk = {8, (void *)"next_str"};
+        mrc = mdb_get(x->txn, s->meta, &mk, &v);
+        if (mrc != 0 && mrc != MDB_NOTFOUND) {
+            *rc = map_err(mrc);
+            return false;
+        }
+        *num = mrc == 0 && v.mv_size == 4 ? get_u32be(v.mv_data) : 1;
+        if (*num >= UINT32_MAX)
+            return false; /* numbers used up: inline from now on */
+        put_u32be(b, (uint32_t)(*num + 1));
+        if ((*rc = put(s, x->txn, s->meta, "next_str", 8, b, 4, 0)))
+            return false;
+        put_u32be(b, (uint32_t)*num);
+        if ((*rc = put(s, x->txn, s->strs, b, 4, str.p, str.n,
+                       MDB_APPEND)) != GS_OK ||
+            (*rc = put(s, x->txn, s->strids, str.p, str.n, b, 4,
+                       MDB_NOOVERWRITE)) != GS_OK)
+            return false;
+    }
+    str_cache(x, (uint32_t)*num, str, h);
+    return true;
 }
 
 /* The fields: n x (str name, u8 kind, str(state)), state transcoded; the
@@ -1339,17 +1547,21 @@ gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
  * sees exactly what was signed.
  *
  * A block is sealed (compressed, unless that does not shrink it) once it
- * holds BLOCK_OPS ops or BLOCK_FILL raw bytes; the next op starts a new
- * one. Ops of one feed look alike (names, ids, clock), so a sealed block
- * is a fraction of its ops' size, and one LMDB record carries many ops.
+ * holds BLOCK_OPS ops or BLOCK_FILL raw bytes, or once it would compress
+ * to about one LMDB overflow page (s->blk_aim, judged by the ratio the
+ * last block sealed had); the next op starts a new one. Ops of one feed
+ * look alike (names, ids, clock), so a sealed block is a fraction of its
+ * ops' size, and one LMDB record carries many ops. A value just over half
+ * a page takes a page of its own, so a block that fills its page costs
+ * about half the disk (and mapped memory) of one compressed to half.
  * Only the open block is ever rewritten, and only by appending: a block's
  * ops never change. */
 
 #define BLK_OPEN 0
 #define BLK_RAW 1
 #define BLK_ZSTD 2
-#define BLOCK_OPS 64
-#define BLOCK_FILL (16u << 10)
+#define BLOCK_OPS 256
+#define BLOCK_FILL (64u << 10)
 #define BLOCK_RAW_MAX (BLOCK_FILL + GS_OP_BYTES_MAX + 16)
 #define BLOCK_HEAD_MAX (1 + 10 + GS_HASH_BYTES + 10)
 #define BLOCK_ZLEVEL 3
@@ -1376,6 +1588,7 @@ struct blockw {
     gs_buf raw;
     uint8_t *val; /* the value put: VAL_CAP bytes, made on first use */
     size_t val_n;
+    uint64_t zratio; /* of the last block sealed: bytes per 1024 raw */
     ZSTD_CCtx *cctx; /* made on the first seal */
 };
 
@@ -1415,6 +1628,9 @@ blockw_value(struct blockw *w, bool seal)
             return GS_ENOMEM;
         size_t zn = ZSTD_compressCCtx(w->cctx, v + head, VAL_CAP - head,
                                       w->raw.data, w->raw.len, BLOCK_ZLEVEL);
+        w->zratio = !ZSTD_isError(zn) && zn < w->raw.len
+                        ? 1 + (uint64_t)zn * 1024 / w->raw.len
+                        : 1024;
         if (!ZSTD_isError(zn) && zn < w->raw.len) {
             w->val_n = head + zn;
             return GS_OK;
@@ -1448,6 +1664,17 @@ blockw_put(gs_store *s, MDB_txn *txn, struct blockw *w, bool seal)
                 s->map_full = true;
             return map_err(mrc);
         }
+    }
+    if (seal && w->put_once) {
+        /* Replacing a value in place, LMDB keeps its overflow pages if
+         * they are enough (mdb_cursor_put: "we don't bother to try
+         * shrinking"): the open block put earlier in this transaction
+         * would leave the sealed one its many pages. Deleted first, it
+         * gives them back and the sealed block takes what it needs. */
+        MDB_val k = {16, key};
+        int mrc = mdb_del(txn, s->ops, &k, NULL);
+        if (mrc != 0 && mrc != MDB_NOTFOUND)
+            return del_err(s, mrc);
     }
     w->put_once = !seal;
     return put(s, txn, s->ops, key, 16, w->val, w->val_n, 0);
@@ -1570,11 +1797,13 @@ blockw_append(gs_store *s, MDB_txn *txn, struct blockw *w, uint64_t num,
         return rc;
     w->n++;
     w->dirty = true;
-    if (w->n < BLOCK_OPS && w->raw.len < BLOCK_FILL)
+    if (w->n < BLOCK_OPS && w->raw.len < BLOCK_FILL &&
+        w->raw.len * s->zratio < s->blk_aim * 1024)
         return GS_OK;
     w->dirty = false;
     if ((rc = blockw_put(s, txn, w, true)) != GS_OK)
         return rc;
+    s->zratio = w->zratio; /* a hint for the next block, any feed's */
     w->first += w->n; /* the next op opens a block after this one */
     w->n = 0;
     w->put_once = false;
@@ -1805,6 +2034,8 @@ ingest_ctx_reset(struct ingest_ctx *c)
     c->hlc_max = 0;
     c->x.n_cache = 0; /* what an aborted try looked up is gone */
     c->x.n_names = 0;
+    if (c->x.sc)
+        memset(c->x.sc, 0, sizeof *c->x.sc);
     c->x.fi.kn = 0;
     c->br.n = 0;
     c->br.fi.kn = 0;
@@ -2142,8 +2373,11 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
     if (rc == GS_OK)
         rc = pl ? gs_entity_apply_parsed(&e, op, pl, hash)
                 : gs_entity_apply(&e, op, hash);
+    c->x.fresh = true; /* the values op wrote may be interned */
+    c->x.op_hlc = op->hlc;
     if (rc == GS_OK)
         rc = ent_store(s, txn, &e, &c->scratch, &c->x);
+    c->x.fresh = false;
     if (rc == GS_OK)
         rc = revoked_note(c, op);
     gs_entity_fini(&e);
@@ -2626,16 +2860,6 @@ cut_removed(const struct rollback *rb, uint64_t num, uint64_t seq)
         if (rb->cut[i].num == num && seq > rb->cut[i].to)
             return true;
     return false;
-}
-
-/* An LMDB delete's result, with MDB_MAP_FULL reported so with_txn grows
- * the map (a delete copies pages too). */
-static gs_err
-del_err(gs_store *s, int mrc)
-{
-    if (mrc == MDB_MAP_FULL)
-        s->map_full = true;
-    return map_err(mrc);
 }
 
 /* Delete the keys of feed num above seq `after` from dbi: ops (blocks

@@ -14,7 +14,7 @@
  *          its record when a revocation cuts the feed to nothing (stored
  *          entities may name the author by it)
  *   ops    feed number (u64be) || seq of its first op (u64be) -> a block
- *          of up to 64 consecutive ops of the feed: u8 form (0 open, 1
+ *          of up to 256 consecutive ops of the feed: u8 form (0 open, 1
  *          sealed raw, 2 sealed zstd), varint n, the 32-byte prev of its
  *          first op, varint raw length, then the raw payload or its zstd
  *          frame. Raw: n x (varint m, m bytes of op without author, scope,
@@ -24,7 +24,8 @@
  *          every reader (history, ops_each, feed_read, rebuild, the fork
  *          check, bundles) gets the canonical bytes and content hash.
  *          Only the feed's newest block is open (rewritten as it grows);
- *          a block is sealed at 64 ops or 16 KiB.
+ *          a block is sealed once it would compress to about one
+ *          overflow page, or at 256 ops or 64 KiB raw.
  *   ents   type || 0x00 || id -> entity state in its stored form: first
  *          the ops that touched it, varint h, h x (varint feed number,
  *          varint seq) in the order applied (h <= 16; h = 0: more, listed
@@ -35,10 +36,13 @@
  *          that author, or 0 then the 32 bytes), ascending by author;
  *          varint t, t x (u64be hlc, varint author index), ascending;
  *          varint n, n x (varint name number, u8 kind, str(state, stamps
- *          as varint indexes)). Read back, it is the canonical encoding
+ *          as varint indexes, and an lww string maybe interned: tag 0x20,
+ *          varint strs number)). Read back, it is the canonical encoding
  *          byte for byte, checked by gs_entity_decode; the digest is
  *          unchanged.
  *   names  field name -> u32be number, '#' || u32be number -> name
+ *   strs   u32be number -> an interned string (4 to 40 bytes, written by
+ *          ops at least twice); strids the string -> its u32be number
  *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || varint feed number
  *          || varint seq -> empty: the entity->ops index behind history,
  *          for entities touched by more than 16 ops (others list theirs)

@@ -1,16 +1,18 @@
 /*
  * fuzz_store_entity.c — libFuzzer target for the store's decoder of entity
- * values as they lie on disk (store format 3: the entity's own list of
+ * values as they lie on disk (store format 5: the entity's own list of
  * ops, author table, stamp table, fields named by number with stamps as
- * indexes). A damaged replica must give an error, never a crash. An
+ * indexes, lww strings maybe interned). A damaged replica must give an error, never a crash. An
  * accepted value must decode to an entity that encodes canonically
  * (gs_entity_decode checked that already; we re-encode it).
  *
- * The decoder resolves authors through the store's feed table and field
- * names through its names table, so the target keeps one scratch replica
- * (created on first use: two feeds, and an op of each known kind, so that
- * author numbers 1 and 2 and field numbers 1..6 resolve) and decodes
- * every input against it.
+ * The decoder resolves authors through the store's feed table, field
+ * names through its names table and interned strings through strs, so the
+ * target keeps one scratch replica (created on first use: two feeds, and
+ * an op of each known kind, so that author numbers 1 and 2, field numbers
+ * 1..6 and string number 1 resolve: both feeds write name "Wang", and the
+ * second writing of a string interns it) and decodes every input against
+ * it.
  *
  * Trust (store/trust.h): feed 0's author is the network's authority (its
  * key is the network id, as for a replica made without --authority), so
@@ -108,7 +110,8 @@ built(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     return gs_buf_put(op, enc->data, enc->len);
 }
 
-/* Feed f's op 1 on person P-1: lww "name" for both feeds; the first also
+/* Feed f's op 1 on person P-1: lww "name" for both feeds (the second
+ * time, "Wang" is interned); the first also
  * writes a field of every other known kind. Feed 0 (the authority's) is
  * ingested, feed 1 (this device's) written locally. */
 static void
@@ -118,7 +121,7 @@ ingest_op(int f)
     gs_buf pay[6], enc;
     gs_op op;
     gs_sig sig;
-    gs_vref v = {GS_V_STR, 0, gs_slice_of("x", 1)};
+    gs_vref v = {GS_V_STR, 0, gs_slice_of("Wang", 4)};
     gs_vref n = {GS_V_INT, 7, {0}};
     gs_set_item it = {GS_SET_ADD, gs_slice_of("elderly", 7), 0, NULL};
     keypair(0, net, net_sk);

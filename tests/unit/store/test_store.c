@@ -15,6 +15,7 @@
 #include "field.h"
 #include "store.h"
 
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,15 @@ static uint8_t net_pk[GS_KEY_BYTES], net_sk[GS_SECRETKEY_BYTES];
 static gs_err
 ingest(gs_store *s, const struct gs_test_op *ops, size_t n, gs_ingest_stats *st)
 {
-    gs_run_item items[64];
-    assert_true(n <= 64);
+    gs_run_item *items = calloc(n, sizeof *items);
+    assert_non_null(items);
     for (size_t i = 0; i < n; i++)
         items[i] = (gs_run_item){ops[i].bytes, ops[i].n, NULL};
     items[n - 1].sig = &ops[n - 1].sig;
     gs_store_run run = {items, n};
-    return gs_store_ingest(s, &run, 1, net_pk, st);
+    gs_err rc = gs_store_ingest(s, &run, 1, net_pk, st);
+    free(items);
+    return rc;
 }
 
 struct fixture {
@@ -604,8 +607,9 @@ test_store_ops_each_rebuilds_equal_replica(void **state)
     free(c);
 }
 
-/* ---- the stored forms (format 2): ops without author and scope, entities
- * with interned stamps; every reader must get the canonical bytes back ---- */
+/* ---- the stored forms: ops in blocks without author and scope, entities
+ * with interned stamps and strings; every reader must get the canonical
+ * bytes back ---- */
 
 #define RT_FEEDS 3
 #define RT_OPS 48
@@ -929,6 +933,160 @@ test_store_map_cap_is_an_error_not_a_crash(void **state)
     gs_test_rmtree(dir);
 }
 
+/* The replica's LMDB environment opened beside the closed store, read
+ * only, for a look at how it keeps things. */
+static void
+raw_open(const char *dir, MDB_env **env, MDB_txn **txn)
+{
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(*env, 16), 0);
+    assert_int_equal(mdb_env_open(*env, dir, MDB_RDONLY | MDB_NOLOCK, 0644),
+                     0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, MDB_RDONLY, txn), 0);
+}
+
+static size_t
+raw_value_size(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t kn)
+{
+    MDB_val k = {kn, (void *)key}, v;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    return v.mv_size;
+}
+
+/* A string that many entities hold is kept once, from the second writing
+ * on; one that only one entity holds stays where it is. The values read
+ * back are what was written, with the store closed and opened again. */
+static void
+test_store_interns_strings_written_twice(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer w;
+    struct gs_test_op ops[40];
+    gs_ingest_stats st;
+    uint8_t d[GS_HASH_BYTES], d2[GS_HASH_BYTES];
+    char id[16], phone[16];
+    static const char grid[] = "yc.s01.c01.g001";
+
+    gs_test_writer_init(&w, 1, "yc.g1", net_pk);
+    enroll(f->s, &w, false);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "H-%d", i + 10);
+        snprintf(phone, sizeof phone, "138000000%02d", i);
+        gs_test_writer_op(&w, "household", id, "grid", grid, &ops[2 * i]);
+        gs_test_writer_op(&w, "household", id, "phone", phone,
+                          &ops[2 * i + 1]);
+    }
+    assert_int_equal(ingest(f->s, ops, 40, &st), GS_OK);
+    assert_int_equal(st.applied, 40);
+    assert_consistent(f->s, d);
+    gs_store_close(f->s);
+    f->s = NULL;
+
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi strs, ents;
+    MDB_stat ms;
+    raw_open(f->dir, &env, &txn);
+    assert_int_equal(mdb_dbi_open(txn, "strs", 0, &strs), 0);
+    assert_int_equal(mdb_dbi_open(txn, "ents", 0, &ents), 0);
+    assert_int_equal(mdb_stat(txn, strs, &ms), 0);
+    assert_int_equal(ms.ms_entries, 1); /* the grid; no phone */
+    MDB_val k = {4, "\0\0\0\1"}, v;
+    assert_int_equal(mdb_get(txn, strs, &k, &v), 0);
+    assert_int_equal(v.mv_size, strlen(grid));
+    assert_memory_equal(v.mv_data, grid, v.mv_size);
+    /* the first household holds the grid itself (tag, length, 15 bytes),
+     * the second names it (tag, number): 15 bytes less, all else alike */
+    assert_int_equal(raw_value_size(txn, ents, "household\0H-10", 14),
+                     raw_value_size(txn, ents, "household\0H-11", 14) + 15);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+
+    gs_store_opts o = {0, 0, false};
+    assert_int_equal(gs_store_open(f->dir, &o, &f->s), GS_OK);
+    for (int i = 0; i < 20; i++) {
+        gs_entity e;
+        gs_vref val;
+        snprintf(id, sizeof id, "H-%d", i + 10);
+        snprintf(phone, sizeof phone, "138000000%02d", i);
+        assert_int_equal(gs_store_entity_get(f->s,
+                                             gs_slice_of("household", 9),
+                                             gs_slice_of(id, strlen(id)), &e),
+                         GS_OK);
+        assert_true(gs_field_lww_get(gs_entity_field(&e, "grid", GS_KIND_LWW),
+                                     &val, NULL));
+        assert_int_equal(val.s.n, strlen(grid));
+        assert_memory_equal(val.s.p, grid, val.s.n);
+        assert_true(gs_field_lww_get(
+            gs_entity_field(&e, "phone", GS_KIND_LWW), &val, NULL));
+        assert_int_equal(val.s.n, strlen(phone));
+        assert_memory_equal(val.s.p, phone, val.s.n);
+        gs_entity_fini(&e);
+    }
+    assert_consistent(f->s, d2);
+    assert_memory_equal(d, d2, GS_HASH_BYTES);
+}
+
+/* A block of ops sealed in the transaction that had put it while it was
+ * open (and larger: raw) takes only the pages its sealed value needs. The
+ * open block is put early when an entity passes the ops it lists itself,
+ * as H-X does here after 100 other ops. */
+static void
+test_store_sealed_block_takes_only_its_pages(void **state)
+{
+    struct fixture *f = *state;
+    struct gs_test_writer w;
+    struct gs_test_op *ops = calloc(400, sizeof *ops);
+    gs_ingest_stats st;
+    char id[16], text[160];
+
+    assert_non_null(ops);
+    gs_test_writer_init(&w, 1, "yc.g1", net_pk);
+    enroll(f->s, &w, false);
+    for (int i = 0; i < 400; i++) {
+        snprintf(id, sizeof id, i < 100 ? "H-%d" : "H-X", i);
+        snprintf(text, sizeof text,
+                 "第%d次走访：入户核查人口信息，宣传医保缴费政策，老人身体"
+                 "状况良好，无其他诉求。",
+                 i * 7919 % 10007);
+        gs_test_writer_op(&w, "household", id, "note", text, &ops[i]);
+    }
+    assert_int_equal(ingest(f->s, ops, 400, &st), GS_OK);
+    assert_int_equal(st.applied, 400);
+    free(ops);
+    gs_store_close(f->s);
+    f->s = NULL;
+
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_stat ms;
+    MDB_val k, v;
+    size_t need = 0, sealed = 0;
+    raw_open(f->dir, &env, &txn);
+    assert_int_equal(mdb_env_stat(env, &ms), 0);
+    size_t psize = ms.ms_psize;
+    assert_int_equal(mdb_dbi_open(txn, "ops", 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &ms), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+        sealed += ((const uint8_t *)v.mv_data)[0] != 0;
+        /* a value over about half a page goes to overflow pages, as many
+         * as it fills after their 16-byte header (counted for any value
+         * over a quarter page: a bound, never too few) */
+        if (v.mv_size > psize / 4)
+            need += (16 + v.mv_size + psize - 1) / psize;
+    }
+    mdb_cursor_close(cur);
+    assert_true(sealed >= 1);
+    assert_in_range(ms.ms_overflow_pages, 1, need);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    gs_store_opts o = {0, 0, false};
+    assert_int_equal(gs_store_open(f->dir, &o, &f->s), GS_OK);
+}
+
 int
 main(void)
 {
@@ -958,6 +1116,10 @@ main(void)
             test_store_ops_each_rebuilds_equal_replica, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_stored_forms_give_canonical_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_interns_strings_written_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_sealed_block_takes_only_its_pages, setup, teardown),
         cmocka_unit_test(test_store_map_grows_when_full),
         cmocka_unit_test(test_store_map_cap_is_an_error_not_a_crash),
     };
