@@ -1105,10 +1105,14 @@ name_num(struct ecodec *x, gs_slice name, uint64_t *num)
  * names it by tag V_SREF and the varint number: 3 bytes instead of 14 for
  * "P-G0001-0004".
  *
- * Only a string written twice is interned. The first time an op writes a
- * string, its hash goes into s->seen (lossy: a slot per hash, the last
- * one kept); the second time it is interned. So a phone number or a
- * visit's minute stays inline and costs no table entries. A value an
+ * Only a string written often is interned: its two table entries cost
+ * about 2.5 x its length + 35 bytes, and each reference saves its length
+ * less one, so it is interned once ops have written it as many times as
+ * that takes to pay (str_need: 6 for a 12-byte id, 4 for a 31-byte
+ * address). s->seen counts the writings (lossy: a slot per hash, the last
+ * one kept, with its count in the low byte). So a phone number, a visit's
+ * minute or an address that two households share stays inline and costs
+ * no table entries. A value an
  * entity held already keeps its form: expanding the entity cached the
  * strings it named. Which form a value has is this replica's own affair:
  * the canonical form, hence digests, bundles and sync, never see it. */
@@ -1137,7 +1141,14 @@ str_hash(gs_slice str)
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
     for (size_t i = 0; i < str.n; i++)
         h = (h ^ str.p[i]) * 0x100000001b3u;
-    return h | 1; /* 0 is an empty slot */
+    return h | 0x100; /* 0 is an empty slot; the low byte is a count */
+}
+
+/* Writings of a string of n bytes that pay for interning it. */
+static unsigned
+str_need(size_t n)
+{
+    return (unsigned)((5 * n + 70 + 2 * (n - 1) - 1) / (2 * (n - 1)));
 }
 
 static void
@@ -1199,9 +1210,13 @@ str_ref(struct ecodec *x, gs_slice str, uint64_t *num, gs_err *rc)
         return false; /* held before, inline: it stays so */
     if (s->seen == NULL && (s->seen = calloc(SEEN_SLOTS, 8)) == NULL)
         return false;
-    uint64_t *slot = &s->seen[h % SEEN_SLOTS];
-    if (*slot != h) {
-        *slot = h; /* the first time */
+    uint64_t *slot = &s->seen[(h >> 8) % SEEN_SLOTS];
+    if ((*slot ^ h) >> 8 != 0) {
+        *slot = (h & ~(uint64_t)0xff) | 1; /* the first time */
+        return false;
+    }
+    if ((*slot & 0xff) + 1 < str_need(str.n)) {
+        *slot += 1;
         return false;
     }
     MDB_val k = {str.n, (void *)str.p}, v;
@@ -1239,7 +1254,14 @@ str_ref(struct ecodec *x, gs_slice str, uint64_t *num, gs_err *rc)
 }
 
 /* The fields: n x (str name, u8 kind, str(state)), state transcoded; the
- * stored form has (varint name number, u8 kind, str(state)). */
+ * stored form has (varint name number, u8 kind, str(state)), except for an
+ * lww field that is set, the most common field there is: u8 K_LWW_SET,
+ * then its state without the set byte and not as a str (the value ends
+ * it); or, if its stamp is the table's first and its base 0 (a record
+ * written by one op), u8 K_LWW_SET0 and the value alone. */
+#define K_LWW_SET (0x80 | GS_KIND_LWW)
+#define K_LWW_SET0 (0xc0 | GS_KIND_LWW)
+
 static gs_err
 xc_fields(struct ecodec *x, gs_rd *r)
 {
@@ -1247,7 +1269,7 @@ xc_fields(struct ecodec *x, gs_rd *r)
     gs_err rc = xc_varint(x, r, &x->out, &n);
     for (uint64_t i = 0; rc == GS_OK && i < n; i++) {
         gs_slice name, st;
-        uint64_t num = 0;
+        uint64_t num = 0, u;
         uint8_t kind;
         /* the name: a number in the stored form, text in the canonical */
         if (x->expand) {
@@ -1258,15 +1280,47 @@ xc_fields(struct ecodec *x, gs_rd *r)
                    !x->collect && (rc = name_num(x, name, &num)) == GS_OK) {
             rc = gs_buf_put_varint(&x->out, num);
         }
-        if (rc != GS_OK || (rc = xc_u8(x, r, &x->out, &kind)) != GS_OK ||
-            (rc = gs_rd_str(r, GS_FIELD_STATE_BYTES_MAX, &st)) != GS_OK)
+        if (rc != GS_OK || (rc = gs_rd_u8(r, &kind)) != GS_OK)
+            break;
+        gs_buf_reset(&x->state);
+        if (x->expand && (kind == K_LWW_SET || kind == K_LWW_SET0)) {
+            /* the state follows inline: rebuilt with its set byte (and
+             * its stamp index and base, both 0) */
+            static const uint8_t zero = 0;
+            gs_rd zr; /* K_LWW_SET0's stamp index and base */
+            gs_rd_init(&zr, &zero, 1);
+            gs_rd *sr = kind == K_LWW_SET0 ? &zr : r;
+            if ((rc = gs_buf_put_u8(&x->state, 1)) == GS_OK &&
+                (rc = xc_stamp(x, sr, &x->state, false)) == GS_OK) {
+                gs_rd_init(&zr, &zero, 1);
+                rc = xc_varint(x, sr, &x->state, &u);
+            }
+            if (rc != GS_OK ||
+                (rc = xc_lww_value(x, r, &x->state)) != GS_OK ||
+                (rc = gs_buf_put_u8(&x->out, GS_KIND_LWW)) != GS_OK)
+                break;
+            rc = gs_buf_put_str(&x->out, x->state.data, x->state.len);
+            continue;
+        }
+        if ((rc = gs_rd_str(r, GS_FIELD_STATE_BYTES_MAX, &st)) != GS_OK)
             break;
         gs_rd sr;
         gs_rd_init(&sr, st.p, st.n);
-        gs_buf_reset(&x->state);
         rc = xc_state(x, kind, &sr, &x->state);
-        if (rc == GS_OK && !x->collect)
+        if (rc != GS_OK || x->collect)
+            continue;
+        const uint8_t *sd = x->state.data;
+        if (!x->expand && kind == GS_KIND_LWW && x->state.len > 3 &&
+            sd[0] == 1 && sd[1] == 0 && sd[2] == 0) {
+            if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET0)) == GS_OK)
+                rc = gs_buf_put(&x->out, sd + 3, x->state.len - 3);
+        } else if (!x->expand && kind == GS_KIND_LWW && x->state.len > 1 &&
+                   sd[0] == 1) {
+            if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET)) == GS_OK)
+                rc = gs_buf_put(&x->out, sd + 1, x->state.len - 1);
+        } else if ((rc = gs_buf_put_u8(&x->out, kind)) == GS_OK) {
             rc = gs_buf_put_str(&x->out, x->state.data, x->state.len);
+        }
     }
     if (rc == GS_OK && gs_rd_left(r) != 0)
         rc = GS_EMALFORMED;

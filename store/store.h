@@ -37,12 +37,15 @@
  *          varint t, t x (u64be hlc, varint author index), ascending;
  *          varint n, n x (varint name number, u8 kind, str(state, stamps
  *          as varint indexes, and an lww string maybe interned: tag 0x20,
- *          varint strs number)). Read back, it is the canonical encoding
+ *          varint strs number); a set lww field is kind 0x81 then its
+ *          stamp, base and value, or kind 0xc1 then its value when stamp
+ *          and base are 0). Read back, it is the canonical encoding
  *          byte for byte, checked by gs_entity_decode; the digest is
  *          unchanged.
  *   names  field name -> u32be number, '#' || u32be number -> name
  *   strs   u32be number -> an interned string (4 to 40 bytes, written by
- *          ops at least twice); strids the string -> its u32be number
+ *          ops often: store.c "interned strings"); strids the string ->
+ *          its u32be number
  *   hist   type || 0x00 || id || 0x00 || hlc (u64be) || varint feed number
  *          || varint seq -> empty: the entity->ops index behind history,
  *          for entities touched by more than 16 ops (others list theirs)

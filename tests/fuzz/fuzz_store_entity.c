@@ -10,9 +10,9 @@
  * names through its names table and interned strings through strs, so the
  * target keeps one scratch replica (created on first use: two feeds, and
  * an op of each known kind, so that author numbers 1 and 2, field numbers
- * 1..6 and string number 1 resolve: both feeds write name "Wang", and the
- * second writing of a string interns it) and decodes every input against
- * it.
+ * 1..6 and string number 1 resolve: after P-1's two ops the authority
+ * names P-2..P-5 alike, and the fourth writing of that 30-byte name
+ * interns it) and decodes every input against it.
  *
  * Trust (store/trust.h): feed 0's author is the network's authority (its
  * key is the network id, as for a replica made without --authority), so
@@ -40,6 +40,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static gs_store *store;
+static uint8_t auth_prev[32]; /* the hash of the authority's last op */
 static char dir[] = "/tmp/gs-fuzz-store-XXXXXX";
 
 static void
@@ -54,15 +55,17 @@ cleanup(void)
     rmdir(dir);
 }
 
-/* Write the stored value of person P-1 into seeds/name, and a copy whose
+/* Write the stored value of person id into seeds/name, and a copy whose
  * list of ops says "in hist" (a leading 0 instead of the list). */
 static void
-seed_write(const char *seeds, const char *name)
+seed_write(const char *seeds, const char *id, const char *name)
 {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    MDB_val k = {10, (void *)"person\0P-1"}, v;
+    char key[16];
+    int kn = snprintf(key, sizeof key, "person%c%s", 0, id);
+    MDB_val k = {(size_t)kn, key}, v;
     char path[4200];
     if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
         mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0644) ||
@@ -110,8 +113,7 @@ built(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     return gs_buf_put(op, enc->data, enc->len);
 }
 
-/* Feed f's op 1 on person P-1: lww "name" for both feeds (the second
- * time, "Wang" is interned); the first also
+/* Feed f's op 1 on person P-1: lww "name" for both feeds; the first also
  * writes a field of every other known kind. Feed 0 (the authority's) is
  * ingested, feed 1 (this device's) written locally. */
 static void
@@ -121,7 +123,7 @@ ingest_op(int f)
     gs_buf pay[6], enc;
     gs_op op;
     gs_sig sig;
-    gs_vref v = {GS_V_STR, 0, gs_slice_of("Wang", 4)};
+    gs_vref v = {GS_V_STR, 0, gs_slice_of("x", 1)};
     gs_vref n = {GS_V_INT, 7, {0}};
     gs_set_item it = {GS_SET_ADD, gs_slice_of("elderly", 7), 0, NULL};
     keypair(0, net, net_sk);
@@ -158,6 +160,7 @@ ingest_op(int f)
         abort();
     if (f == 0) {
         gs_op_hash(enc.data, enc.len, hash);
+        memcpy(auth_prev, hash, sizeof hash);
         gs_op_sign(hash, net, sk, &sig);
         gs_run_item item = {enc.data, enc.len, &sig};
         gs_store_run run = {&item, 1};
@@ -178,6 +181,49 @@ ingest_op(int f)
     gs_buf_fini(&enc);
 }
 
+/* The authority's op seq (2..5) on person P-seq: lww "name", alike for
+ * all four. */
+static void
+name_op(uint64_t seq, uint8_t prev[GS_HASH_BYTES])
+{
+    static const char name[] = "Wang Xiaoming of grid yc.g1.b3"; /* 30 */
+    uint8_t net[32], net_sk[64];
+    char id[8];
+    gs_buf pay, enc;
+    gs_op op;
+    gs_sig sig;
+    gs_vref v = {GS_V_STR, 0, gs_slice_of(name, sizeof name - 1)};
+    keypair(0, net, net_sk);
+    snprintf(id, sizeof id, "P-%llu", (unsigned long long)seq);
+    gs_buf_init(&pay, 256);
+    gs_buf_init(&enc, 4096);
+    if (gs_payload_lww(&pay, 0, &v) != GS_OK)
+        abort();
+    memset(&op, 0, sizeof op);
+    op.version = GS_OP_VERSION;
+    memcpy(op.author, net, 32);
+    op.scope = gs_slice_of("yc.g1", 5);
+    op.seq = seq;
+    memcpy(op.prev, prev, GS_HASH_BYTES);
+    op.hlc = 10 + seq;
+    op.type = gs_slice_of("person", 6);
+    op.id = gs_slice_of(id, strlen(id));
+    op.n_updates = 1;
+    op.updates[0] = (gs_update){gs_slice_of("name", 4), GS_KIND_LWW,
+                                gs_slice_of(pay.data, pay.len)};
+    if (gs_op_encode(&op, &enc) != GS_OK)
+        abort();
+    gs_op_hash(enc.data, enc.len, prev);
+    gs_op_sign(prev, net, net_sk, &sig);
+    gs_run_item item = {enc.data, enc.len, &sig};
+    gs_store_run run = {&item, 1};
+    gs_ingest_stats st;
+    if (gs_store_ingest(store, &run, 1, net, &st) != GS_OK || st.applied != 1)
+        abort();
+    gs_buf_fini(&pay);
+    gs_buf_fini(&enc);
+}
+
 static void
 setup(void)
 {
@@ -189,8 +235,13 @@ setup(void)
     for (int f = 0; f < 2; f++) {
         ingest_op(f);
         if (seeds)
-            seed_write(seeds, f == 0 ? "seed-one-author" : "seed-two-authors");
+            seed_write(seeds, "P-1",
+                       f == 0 ? "seed-one-author" : "seed-two-authors");
     }
+    for (uint64_t seq = 2; seq <= 5; seq++)
+        name_op(seq, auth_prev);
+    if (seeds)
+        seed_write(seeds, "P-5", "seed-interned");
 }
 
 int
