@@ -958,7 +958,7 @@ raw_value_size(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t kn)
  * that only one entity holds stays where it is. The values read back are
  * what was written, with the store closed and opened again. */
 static void
-test_store_interns_strings_written_twice(void **state)
+test_store_interns_strings_written_often(void **state)
 {
     struct fixture *f = *state;
     struct gs_test_writer w;
@@ -1123,7 +1123,7 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_store_stored_forms_give_canonical_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_store_interns_strings_written_twice, setup, teardown),
+            test_store_interns_strings_written_often, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_sealed_block_takes_only_its_pages, setup, teardown),
         cmocka_unit_test(test_store_map_grows_when_full),
