@@ -54,7 +54,7 @@ struct gs_store {
     MDB_env *env;
     MDB_dbi meta, feeds, fnum, ops, ents, hist, forks, sigs, names;
     MDB_dbi strs, strids; /* interned strings, both ways */
-    uint64_t *seen; /* hashes of strings written once (str_ref) */
+    uint64_t *seen; /* strings ops wrote, hashed, with counts (str_ref) */
     size_t blk_aim;  /* a sealed op block's size aimed at, and */
     uint64_t zratio; /* its compressed bytes per 1024 raw, last seen */
     uint64_t max_map;
@@ -1112,10 +1112,10 @@ name_num(struct ecodec *x, gs_slice name, uint64_t *num)
  * address). s->seen counts the writings (lossy: a slot per hash, the last
  * one kept, with its count in the low byte). So a phone number, a visit's
  * minute or an address that two households share stays inline and costs
- * no table entries. A value an
- * entity held already keeps its form: expanding the entity cached the
- * strings it named. Which form a value has is this replica's own affair:
- * the canonical form, hence digests, bundles and sync, never see it. */
+ * no table entries. A value an entity held already keeps its form:
+ * expanding the entity cached the strings it named. Which form a value
+ * has is this replica's own affair: the canonical form, hence digests,
+ * bundles and sync, never see it. */
 
 #define STR_INTERN_MIN 4  /* shorter: the reference saves nothing */
 #define STR_INTERN_MAX 40 /* longer: rarely the same twice */
@@ -1188,8 +1188,8 @@ str_of(struct ecodec *x, uint64_t num, gs_slice *str)
 }
 
 /* Whether to store str as a reference (then its number in *num), giving it
- * one if it is written for the second time; *rc says why not if it is
- * not an error. */
+ * one if this writing is the one that pays for it (str_need); *rc says
+ * why not if it is an error, else GS_OK. */
 static bool
 str_ref(struct ecodec *x, gs_slice str, uint64_t *num, gs_err *rc)
 {
