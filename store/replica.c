@@ -504,6 +504,51 @@ balance_check(struct build_ctx *b, size_t i, const gs_entity *current,
                   (long long)have, (long long)take);
 }
 
+/* Whether update u would change nothing in cur: an lww field already
+ * holding its value, or a set already holding every element it adds.
+ * Counters, logs, stages and claims are events: they always change. */
+static bool
+update_unchanged(const gs_entity *cur, const gs_update *u)
+{
+    char name[GS_NAME_BYTES_MAX + 1];
+    gs_payload p;
+    gs_vref v;
+    if (u->field.n > GS_NAME_BYTES_MAX ||
+        gs_payload_parse(u->kind, u->payload, &p) != GS_OK)
+        return false;
+    memcpy(name, u->field.p, u->field.n);
+    name[u->field.n] = 0;
+    const gs_field *f = gs_entity_field(cur, name, u->kind);
+    if (f == NULL)
+        return false;
+    if (u->kind == GS_KIND_LWW)
+        return gs_field_lww_get(f, &v, NULL) &&
+               gs_vref_cmp(&v, &p.u.lww.v) == 0;
+    if (u->kind != GS_KIND_SET)
+        return false;
+    gs_rd r;
+    gs_set_item it;
+    gs_rd_init(&r, p.u.set.items.p, p.u.set.items.n);
+    for (size_t j = 0; j < p.u.set.n; j++)
+        if (gs_payload_set_next(&r, &it) != GS_OK ||
+            it.action != GS_SET_ADD || !gs_field_set_has(f, it.elem))
+            return false;
+    return true;
+}
+
+/* An import writes only what changes: the updates of op that would change
+ * nothing in cur are left out (a record left with none writes no op), so
+ * a file imported twice writes nothing the second time, as a bundle. */
+static void
+unchanged_drop(const gs_entity *cur, gs_op *op)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < op->n_updates; i++)
+        if (!update_unchanged(cur, &op->updates[i]))
+            op->updates[k++] = op->updates[i];
+    op->n_updates = k;
+}
+
 /* Build the op for record i from its JSON and the entity's current state. */
 static gs_err
 build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
@@ -546,6 +591,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         have_ups = rc == GS_OK;
         if (have_ups)
             gs_json_updates_fill(&ups, &op);
+        if (have_ups && current && b->fd >= 0)
+            unchanged_drop(current, &op);
     }
     if (rc == GS_OK && b->shop)
         rc = balance_check(b, i, current, &op);

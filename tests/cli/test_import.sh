@@ -110,6 +110,27 @@ expect_rc "config set bad" 2 "$GS" -r "$R" config set agent.sync_interval x
 expect_grep "says what it takes" "whole number" "$TMP/err"
 expect_rc "config shows it" 0 "$GS" -r "$R" config
 expect_grep "set value shown" "agent.sync_interval *= 60" "$TMP/out"
+# importing a file again writes only what changed: nothing at all the
+# second time (no op, same digest), and a record with one field changed
+# writes that field alone (counters and logs are events: they would count)
+R4=$TMP/r4
+new_replica "$R4"
+grep -v '"points"' "$TMP/good.jsonl" >"$TMP/again.jsonl"
+expect_rc "import once" 0 "$GS" -r "$R4" import "$TMP/again.jsonl" --json
+expect_grep "first import writes" '"ops":2' "$TMP/out"
+d1=$("$GS" -r "$R4" digest)
+expect_rc "import again" 0 "$GS" -r "$R4" import "$TMP/again.jsonl" --json
+expect_grep "second import writes nothing" '"records":2,"ops":0' "$TMP/out"
+expect_eq "second import: same digest" "$("$GS" -r "$R4" digest)" "$d1"
+sed 's/王秀英"}}/王秀兰"}}/' "$TMP/again.jsonl" >"$TMP/changed.jsonl"
+expect_rc "import a changed record" 0 "$GS" -r "$R4" import \
+    "$TMP/changed.jsonl" --json
+expect_grep "one op for the change" '"ops":1' "$TMP/out"
+"$GS" -r "$R4" history household H-1 >"$TMP/h"
+expect_eq "two ops on H-1" "$(wc -l <"$TMP/h")" 2
+expect_grep "the second names only head" \
+    '"updates":{"head":{"kind":"lww","value":"王秀兰"}}' "$TMP/h"
+
 for c in init put get list history digest import export bundle config \
     version; do
     expect_rc "$c --help" 0 "$GS" "$c" --help
