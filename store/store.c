@@ -1961,36 +1961,106 @@ blockr_load(gs_store *s, MDB_txn *txn, struct blockr *b, const MDB_val *k,
     return GS_OK;
 }
 
+/* The block of feed num that holds seq, if any: its key and value (valid
+ * for the transaction). GS_ENOTFOUND if no block starts at or below seq. */
+static gs_err
+block_find(gs_store *s, MDB_txn *txn, uint64_t num, uint64_t seq, MDB_val *k,
+           MDB_val *v)
+{
+    uint8_t key[16];
+    MDB_cursor *cur;
+    gs_err rc = GS_ENOTFOUND;
+    put_u64be(key, num);
+    put_u64be(key + 8, seq);
+    *k = (MDB_val){16, key};
+    int mrc = mdb_cursor_open(txn, s->ops, &cur);
+    if (mrc != 0)
+        return map_err(mrc);
+    mrc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (mrc == 0 && memcmp(k->mv_data, key, 16) != 0)
+        mrc = mdb_cursor_get(cur, k, v, MDB_PREV);
+    else if (mrc == MDB_NOTFOUND)
+        mrc = mdb_cursor_get(cur, k, v, MDB_LAST);
+    if (mrc == 0 && k->mv_size == 16 && get_u64be(k->mv_data) == num &&
+        get_u64be((const uint8_t *)k->mv_data + 8) <= seq)
+        rc = GS_OK;
+    else if (mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = map_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 /* Make b hold the block with op (num, seq). GS_ENOTFOUND if none has. */
 static gs_err
 blockr_seek(gs_store *s, MDB_txn *txn, struct blockr *b, uint64_t num,
             uint64_t seq)
 {
-    uint8_t key[16];
-    MDB_cursor *cur;
-    gs_err rc = GS_ENOTFOUND;
+    MDB_val k, v;
     if (b->n && b->num == num && seq >= b->first && seq - b->first < b->n)
         return GS_OK;
-    put_u64be(key, num);
-    put_u64be(key + 8, seq);
-    MDB_val k = {16, key}, v;
-    int mrc = mdb_cursor_open(txn, s->ops, &cur);
-    if (mrc != 0)
-        return map_err(mrc);
-    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (mrc == 0 && memcmp(k.mv_data, key, 16) != 0)
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-    else if (mrc == MDB_NOTFOUND)
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    if (mrc == 0 && k.mv_size == 16 && get_u64be(k.mv_data) == num &&
-        get_u64be((const uint8_t *)k.mv_data + 8) <= seq)
+    gs_err rc = block_find(s, txn, num, seq, &k, &v);
+    if (rc == GS_OK)
         rc = blockr_load(s, txn, b, &k, &v);
-    else if (mrc != 0 && mrc != MDB_NOTFOUND)
-        rc = map_err(mrc);
-    mdb_cursor_close(cur);
     if (rc == GS_OK && seq - b->first >= b->n)
         rc = GS_ENOTFOUND;
     return rc;
+}
+
+/* The hlc of op (num, seq), read from its block without rebuilding the
+ * block's ops and hashes (what blockr_load does): in a stored op the hlc
+ * follows the version byte (op-format §2: it comes right after prev). b's
+ * block, if it holds the op, is used; else only b's buffers are. */
+static gs_err
+blockr_hlc(gs_store *s, MDB_txn *txn, struct blockr *b, uint64_t num,
+           uint64_t seq, uint64_t *hlc)
+{
+    MDB_val k, v;
+    struct blockh h;
+    gs_rd r;
+    gs_op op;
+    gs_err rc;
+    if (b->n && b->num == num && seq >= b->first && seq - b->first < b->n) {
+        size_t i = (size_t)(seq - b->first);
+        rc = gs_op_decode(b->canon.data + b->off[i],
+                          b->off[i + 1] - b->off[i], &op);
+        if (rc == GS_OK)
+            *hlc = op.hlc;
+        return rc;
+    }
+    if ((rc = block_find(s, txn, num, seq, &k, &v)) != GS_OK ||
+        (rc = block_head(&v, &h)) != GS_OK)
+        return rc;
+    uint64_t first = get_u64be((const uint8_t *)k.mv_data + 8);
+    if (seq - first >= h.n)
+        return GS_ENOTFOUND;
+    const uint8_t *raw = h.payload.p;
+    if (h.form == BLK_ZSTD) {
+        if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
+            return GS_ENOMEM;
+        if (b->raw == NULL && (b->raw = malloc(BLOCK_RAW_MAX)) == NULL)
+            return GS_ENOMEM;
+        if (ZSTD_getFrameContentSize(h.payload.p, h.payload.n) != h.len)
+            return GS_EMALFORMED;
+        size_t got = ZSTD_decompressDCtx(b->dctx, b->raw, h.len, h.payload.p,
+                                         h.payload.n);
+        if (ZSTD_isError(got) || got != h.len)
+            return GS_EMALFORMED;
+        raw = b->raw;
+    }
+    gs_rd_init(&r, raw, h.len);
+    for (uint64_t i = 0;; i++) {
+        uint64_t m;
+        gs_slice o;
+        if (gs_rd_varint(&r, &m) != GS_OK || m == 0 || m > GS_OP_BYTES_MAX ||
+            gs_rd_bytes(&r, (size_t)m, &o) != GS_OK)
+            return GS_EMALFORMED;
+        if (i == seq - first) {
+            if (o.n < 9)
+                return GS_EMALFORMED;
+            *hlc = get_u64be(o.p + 1);
+            return GS_OK;
+        }
+    }
 }
 
 /* Op (num, seq): its canonical bytes (valid until b moves) and hash. */
@@ -2331,14 +2401,11 @@ hist_add(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, const gs_op *op,
             return rc;
         gs_rd_init(&r, x->refs.data, x->refs.len);
         for (uint64_t i = 0; i < x->n_refs; i++) {
-            uint64_t num, seq;
-            gs_slice bytes;
-            gs_op held;
+            uint64_t num, seq, hlc;
             if ((rc = gs_rd_varint(&r, &num)) != GS_OK ||
                 (rc = gs_rd_varint(&r, &seq)) != GS_OK ||
-                (rc = blockr_op(s, txn, &c->br, num, seq, &bytes, NULL)) ||
-                (rc = gs_op_decode(bytes.p, bytes.n, &held)) != GS_OK ||
-                (rc = hist_put(s, txn, op->type, op->id, held.hlc, num, seq)))
+                (rc = blockr_hlc(s, txn, &c->br, num, seq, &hlc)) ||
+                (rc = hist_put(s, txn, op->type, op->id, hlc, num, seq)))
                 return rc == GS_ENOTFOUND ? map_err(MDB_CORRUPTED) : rc;
         }
         x->spilled = true;

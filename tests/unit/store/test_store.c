@@ -539,6 +539,36 @@ test_store_history_lists_ops_in_time_order(void **state)
                      GS_OK);
     assert_int_equal(h.n, 2);
     assert_true(h.ordered);
+
+    /* past the 16 ops an entity lists itself, the list moves to hist with
+     * each op's time: 10 ops of c, then 10 of d stamped between them */
+    struct gs_test_writer c, d;
+    struct gs_test_op *mc = calloc(10, sizeof *mc), *md = calloc(10, sizeof *md);
+    struct hist h2 = {0, 0, true};
+    assert_non_null(mc);
+    assert_non_null(md);
+    gs_test_writer_init(&c, 9, "yc.g5", net_pk);
+    gs_test_writer_init(&d, 10, "yc.g5", net_pk);
+    enroll(f->s, &c, false);
+    enroll(f->s, &d, false);
+    d.hlc = c.hlc + 1;
+    for (int i = 0; i < 10; i++) { /* c at even steps, d at odd ones */
+        gs_test_writer_op(&c, "ticket", "T-11", "title", "c", &mc[i]);
+        gs_test_writer_op(&d, "ticket", "T-11", "dept", "d", &md[i]);
+        c.hlc += 1;
+        d.hlc += 1;
+    }
+    assert_int_equal(ingest(f->s, mc, 10, &st), GS_OK);
+    assert_int_equal(st.applied, 10);
+    assert_int_equal(ingest(f->s, md, 10, &st), GS_OK);
+    assert_int_equal(st.applied, 10);
+    assert_int_equal(gs_store_history(f->s, gs_slice_of("ticket", 6),
+                                      gs_slice_of("T-11", 4), hist_cb, &h2),
+                     GS_OK);
+    assert_int_equal(h2.n, 20);
+    assert_true(h2.ordered);
+    free(mc);
+    free(md);
 }
 
 /* Export every op as runs and ingest them into a second replica. */
