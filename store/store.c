@@ -1893,6 +1893,40 @@ blockr_fini(struct blockr *b)
     ZSTD_freeDCtx(b->dctx);
 }
 
+/* The raw payload of the block h: its own bytes, or its zstd frame
+ * decompressed into b->raw (which b's expanded ops never point into). */
+static gs_err
+block_raw(struct blockr *b, const struct blockh *h, const uint8_t **raw)
+{
+    *raw = h->payload.p;
+    if (h->form != BLK_ZSTD)
+        return GS_OK;
+    if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
+        return GS_ENOMEM;
+    if (b->raw == NULL && (b->raw = malloc(BLOCK_RAW_MAX)) == NULL)
+        return GS_ENOMEM;
+    /* the frame must say its size, and be exactly that */
+    if (ZSTD_getFrameContentSize(h->payload.p, h->payload.n) != h->len)
+        return GS_EMALFORMED;
+    size_t got = ZSTD_decompressDCtx(b->dctx, b->raw, h->len, h->payload.p,
+                                     h->payload.n);
+    if (ZSTD_isError(got) || got != h->len)
+        return GS_EMALFORMED;
+    *raw = b->raw;
+    return GS_OK;
+}
+
+/* The next op of a raw payload: varint m, then its m stored bytes. */
+static gs_err
+raw_op_next(gs_rd *r, gs_slice *op)
+{
+    uint64_t m;
+    if (gs_rd_varint(r, &m) != GS_OK || m == 0 || m > GS_OP_BYTES_MAX ||
+        gs_rd_bytes(r, (size_t)m, op) != GS_OK)
+        return GS_EMALFORMED;
+    return GS_OK;
+}
+
 /* Expand the block (key k, value v) into b. Bytes from disk: every length
  * is checked before it is used. */
 static gs_err
@@ -1912,33 +1946,18 @@ blockr_load(gs_store *s, MDB_txn *txn, struct blockr *b, const MDB_val *k,
         return rc;
     if (first == 0 || first > UINT64_MAX - BLOCK_OPS)
         return GS_EMALFORMED;
-    raw = h.payload.p;
-    if (h.form == BLK_ZSTD) {
-        if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
-            return GS_ENOMEM;
-        if (b->raw == NULL && (b->raw = malloc(BLOCK_RAW_MAX)) == NULL)
-            return GS_ENOMEM;
-        /* the frame must say its size, and be exactly that */
-        if (ZSTD_getFrameContentSize(h.payload.p, h.payload.n) != h.len)
-            return GS_EMALFORMED;
-        size_t got = ZSTD_decompressDCtx(b->dctx, b->raw, h.len, h.payload.p,
-                                         h.payload.n);
-        if (ZSTD_isError(got) || got != h.len)
-            return GS_EMALFORMED;
-        raw = b->raw;
-    }
+    if ((rc = block_raw(b, &h, &raw)) != GS_OK)
+        return rc;
     const uint8_t *fkey = b->fi.key;
     size_t fkn = b->fi.kn;
     gs_rd r;
     gs_buf_reset(&b->canon);
     gs_rd_init(&r, raw, h.len);
     for (size_t i = 0; i < h.n; i++) {
-        uint64_t m;
         gs_slice op;
         b->off[i] = b->canon.len;
-        if (gs_rd_varint(&r, &m) != GS_OK || m == 0 || m > GS_OP_BYTES_MAX ||
-            gs_rd_bytes(&r, (size_t)m, &op) != GS_OK)
-            return GS_EMALFORMED;
+        if ((rc = raw_op_next(&r, &op)) != GS_OK)
+            return rc;
         /* version, author, str scope, varint seq, prev, the rest */
         if ((rc = gs_buf_put_u8(&b->canon, op.p[0])) != GS_OK ||
             (rc = gs_buf_put(&b->canon, fkey, GS_KEY_BYTES)) != GS_OK ||
@@ -2033,27 +2052,14 @@ blockr_hlc(gs_store *s, MDB_txn *txn, struct blockr *b, uint64_t num,
     uint64_t first = get_u64be((const uint8_t *)k.mv_data + 8);
     if (seq - first >= h.n)
         return GS_ENOTFOUND;
-    const uint8_t *raw = h.payload.p;
-    if (h.form == BLK_ZSTD) {
-        if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
-            return GS_ENOMEM;
-        if (b->raw == NULL && (b->raw = malloc(BLOCK_RAW_MAX)) == NULL)
-            return GS_ENOMEM;
-        if (ZSTD_getFrameContentSize(h.payload.p, h.payload.n) != h.len)
-            return GS_EMALFORMED;
-        size_t got = ZSTD_decompressDCtx(b->dctx, b->raw, h.len, h.payload.p,
-                                         h.payload.n);
-        if (ZSTD_isError(got) || got != h.len)
-            return GS_EMALFORMED;
-        raw = b->raw;
-    }
+    const uint8_t *raw;
+    if ((rc = block_raw(b, &h, &raw)) != GS_OK)
+        return rc;
     gs_rd_init(&r, raw, h.len);
     for (uint64_t i = 0;; i++) {
-        uint64_t m;
         gs_slice o;
-        if (gs_rd_varint(&r, &m) != GS_OK || m == 0 || m > GS_OP_BYTES_MAX ||
-            gs_rd_bytes(&r, (size_t)m, &o) != GS_OK)
-            return GS_EMALFORMED;
+        if ((rc = raw_op_next(&r, &o)) != GS_OK)
+            return rc;
         if (i == seq - first) {
             if (o.n < 9)
                 return GS_EMALFORMED;
