@@ -2,9 +2,10 @@
  * fuzz_store_entity.c — libFuzzer target for the store's decoder of entity
  * values as they lie on disk (store format 5: the entity's own list of
  * ops, author table, stamp table, fields named by number with stamps as
- * indexes, lww strings maybe interned). A damaged replica must give an error, never a crash. An
- * accepted value must decode to an entity that encodes canonically
- * (gs_entity_decode checked that already; we re-encode it).
+ * indexes, lww fields compact and their strings maybe interned). A
+ * damaged replica must give an error, never a crash. An accepted value
+ * must decode to an entity that encodes canonically (gs_entity_decode
+ * checked that already; we re-encode it).
  *
  * The decoder resolves authors through the store's feed table, field
  * names through its names table and interned strings through strs, so the

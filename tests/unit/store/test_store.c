@@ -543,7 +543,8 @@ test_store_history_lists_ops_in_time_order(void **state)
     /* past the 16 ops an entity lists itself, the list moves to hist with
      * each op's time: 10 ops of c, then 10 of d stamped between them */
     struct gs_test_writer c, d;
-    struct gs_test_op *mc = calloc(10, sizeof *mc), *md = calloc(10, sizeof *md);
+    struct gs_test_op *mc = calloc(10, sizeof *mc);
+    struct gs_test_op *md = calloc(10, sizeof *md);
     struct hist h2 = {0, 0, true};
     assert_non_null(mc);
     assert_non_null(md);
