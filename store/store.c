@@ -804,6 +804,23 @@ author_cmp(const void *a, const void *b)
     return memcmp(a, b, GS_KEY_BYTES);
 }
 
+/* Stamp i of the table, in full: hlc then author (author then hlc when
+ * author_first, as a counter entry has it). */
+static gs_err
+stamp_expand(struct ecodec *x, uint64_t i, gs_buf *b, bool author_first)
+{
+    gs_err rc;
+    if (i >= x->n_st)
+        return GS_EMALFORMED;
+    const struct stamp *s = &x->st[i];
+    const uint8_t *au = x->au[s->aidx];
+    if (author_first && (rc = gs_buf_put(b, au, GS_KEY_BYTES)) != GS_OK)
+        return rc;
+    if ((rc = gs_buf_put_u64be(b, s->hlc)) != GS_OK)
+        return rc;
+    return author_first ? GS_OK : gs_buf_put(b, au, GS_KEY_BYTES);
+}
+
 /* One stamp: hlc then author (author then hlc when author_first, as a
  * counter entry has it). */
 static gs_err
@@ -816,15 +833,7 @@ xc_stamp(struct ecodec *x, gs_rd *r, gs_buf *b, bool author_first)
         uint64_t i;
         if ((rc = gs_rd_varint(r, &i)) != GS_OK)
             return rc;
-        if (i >= x->n_st)
-            return GS_EMALFORMED;
-        const struct stamp *s = &x->st[i];
-        const uint8_t *au = x->au[s->aidx];
-        if (author_first && (rc = gs_buf_put(b, au, GS_KEY_BYTES)) != GS_OK)
-            return rc;
-        if ((rc = gs_buf_put_u64be(b, s->hlc)) != GS_OK)
-            return rc;
-        return author_first ? GS_OK : gs_buf_put(b, au, GS_KEY_BYTES);
+        return stamp_expand(x, i, b, author_first);
     }
     if (author_first) {
         if ((rc = gs_rd_bytes(r, GS_KEY_BYTES, &a)) == GS_OK)
@@ -1284,16 +1293,15 @@ xc_fields(struct ecodec *x, gs_rd *r)
             break;
         gs_buf_reset(&x->state);
         if (x->expand && (kind == K_LWW_SET || kind == K_LWW_SET0)) {
-            /* the state follows inline: rebuilt with its set byte (and
-             * its stamp index and base, both 0) */
-            static const uint8_t zero = 0;
-            gs_rd zr; /* K_LWW_SET0's stamp index and base */
-            gs_rd_init(&zr, &zero, 1);
-            gs_rd *sr = kind == K_LWW_SET0 ? &zr : r;
+            /* the state follows inline: rebuilt with its set byte (and,
+             * for K_LWW_SET0, the table's first stamp and base 0) */
             if ((rc = gs_buf_put_u8(&x->state, 1)) == GS_OK &&
-                (rc = xc_stamp(x, sr, &x->state, false)) == GS_OK) {
-                gs_rd_init(&zr, &zero, 1);
-                rc = xc_varint(x, sr, &x->state, &u);
+                kind == K_LWW_SET0) {
+                if ((rc = stamp_expand(x, 0, &x->state, false)) == GS_OK)
+                    rc = gs_buf_put_u8(&x->state, 0);
+            } else if (rc == GS_OK &&
+                       (rc = xc_stamp(x, r, &x->state, false)) == GS_OK) {
+                rc = xc_varint(x, r, &x->state, &u);
             }
             if (rc != GS_OK ||
                 (rc = xc_lww_value(x, r, &x->state)) != GS_OK ||
