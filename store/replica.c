@@ -434,8 +434,23 @@ struct build_ctx {
     char why[256];
     gs_replica_guard_fn guard; /* NULL: none (see replica_int.h) */
     void *guard_ctx;
-    bool shop; /* this device may redeem points (gs_replica_shop) */
+    bool shop;   /* this device may redeem points (gs_replica_shop) */
+    bool stream; /* a streamed write: targets and recs hold the current
+                    write only, whatever its index */
 };
+
+/* The target and record of write i. */
+static const gs_store_target *
+target_at(const struct build_ctx *b, size_t i)
+{
+    return b->stream ? b->targets : &b->targets[i];
+}
+
+static const struct record *
+record_at(const struct build_ctx *b, size_t i)
+{
+    return b->stream ? b->recs : &b->recs[i];
+}
 
 /* Read record rec's line again and parse it; *doc is a new reference. */
 static gs_err
@@ -500,7 +515,7 @@ balance_check(struct build_ctx *b, size_t i, const gs_entity *current,
     return gs_why(b->why, sizeof b->why, GS_EBALANCE,
                   "the balance of %.*s is %lld; cannot take %lld (grants not "
                   "yet synced here do not count until they arrive)",
-                  (int)b->targets[i].id.n, (const char *)b->targets[i].id.p,
+                  (int)target_at(b, i)->id.n, (const char *)target_at(b, i)->id.p,
                   (long long)have, (long long)take);
 }
 
@@ -555,7 +570,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
       const gs_entity *current, gs_buf *out, void *ctx)
 {
     struct build_ctx *b = ctx;
-    const struct record *rec = &b->recs[i];
+    const struct record *rec = record_at(b, i);
+    const gs_store_target *t = target_at(b, i);
     gs_replica *r = b->r;
     gs_json_updates ups;
     json_t *doc = NULL, *fields = rec->fields;
@@ -585,7 +601,7 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         if (fields == NULL && (rc = reread(b, rec, &doc)) == GS_OK)
             fields = json_object_get(doc, "fields");
         if (rc == GS_OK)
-            rc = gs_json_updates_decode(r->schema, b->targets[i].type, current,
+            rc = gs_json_updates_decode(r->schema, t->type, current,
                                         r->id.pk, fields, &ups, b->why,
                                         sizeof b->why);
         have_ups = rc == GS_OK;
@@ -618,8 +634,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         gs_hlc clk = r->clock;
         if ((rc = gs_hlc_recv(&clk, hlc_seen, gs_hlc_wall_ms())) == GS_OK)
             rc = gs_hlc_now(&clk, gs_hlc_wall_ms(), &op.hlc);
-        op.type = b->targets[i].type;
-        op.id = b->targets[i].id;
+        op.type = t->type;
+        op.id = t->id;
         /* gs_store_write decodes every op it is given before anything
          * else: that is the check, done once. */
         if (rc == GS_OK)
@@ -631,6 +647,9 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     return rc;
 }
 
+static gs_err write_after(gs_replica *r, gs_err rc, const struct build_ctx *b,
+                          const gs_store_write_result *res);
+
 /* Write records of one batch as one transaction. */
 static gs_err
 write_batch(gs_replica *r, const gs_store_target *targets,
@@ -639,11 +658,19 @@ write_batch(gs_replica *r, const gs_store_target *targets,
             gs_replica_guard_fn guard, void *guard_ctx)
 {
     struct build_ctx b = {r,  targets, recs, skip_bad, fn,        ctx,
-                          fd, GS_OK,   "",   guard,    guard_ctx, false};
+                          fd, GS_OK,   "",   guard,    guard_ctx, false, false};
     b.shop = gs_replica_shop(r) == GS_OK;
     gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
                                gs_slice_of(r->scope, strlen(r->scope)),
                                r->network, targets, n, build, &b, res);
+    return write_after(r, rc, &b, res);
+}
+
+/* After a write: the clock, or the detail of why it failed. */
+static gs_err
+write_after(gs_replica *r, gs_err rc, const struct build_ctx *b,
+            const gs_store_write_result *res)
+{
     if (rc == GS_OK) {
         /* the batch is durable: the clock moves past its stamps */
         uint64_t seen;
@@ -651,8 +678,8 @@ write_batch(gs_replica *r, const gs_store_target *targets,
             gs_hlc_recv(&r->clock, seen, gs_hlc_wall_ms()) != GS_OK)
             detail(r, "clock: the replica holds a stamp beyond this "
                       "device's range");
-    } else if (b.bad_rc != GS_OK) {
-        detail(r, "line %lu: %s", recs[res->failed_at].line, b.why);
+    } else if (b->bad_rc != GS_OK) {
+        detail(r, "line %lu: %s", record_at(b, res->failed_at)->line, b->why);
     } else if (rc == GS_EFORK) {
         detail(r, "this device's key signed two different histories (it is "
                   "in use on another device too), so its feed is frozen and "
@@ -1024,8 +1051,10 @@ gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
 /* ---- import / export ---- */
 
 /*
- * Import (gs_replica_import) reads the file twice, and applies it as if
- * each line were put after the one before. The check pass parses every
+ * Import (gs_replica_import) applies a file as if each line were put
+ * after the one before. A file of up to IMPORT_ONE_TXN_MAX bytes is
+ * checked and written in one pass and one transaction (one_pass, below).
+ * A longer one is read twice, as follows. The check pass parses every
  * line, so that a bad line changes nothing unless skip_bad, follows the
  * stage fields from line to line (struct stages), and keeps what the
  * write pass needs of each good line (struct keep). The
@@ -1041,8 +1070,9 @@ gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
  * (reports, counts, messages, the keep, the store, r->detail, the
  * callback) stays on the calling thread and happens in line order, as if
  * it had parsed each line itself; parsers only read r->schema and r->id.pk
- * and their own chunk. In the write pass the parsers work on the lines
- * ahead while the caller commits a batch. With one CPU, or if no thread
+ * and their own chunk. In the one pass, and in the write pass, the
+ * parsers work on the lines ahead while the caller writes. With one CPU,
+ * or if no thread
  * can be started, the caller parses every chunk itself.
  */
 
@@ -1853,6 +1883,19 @@ batch_write(gs_replica *r, struct batch *b, bool skip_bad, int fd,
     return rc;
 }
 
+/* Say why the stages of line could not be followed (rc, not the line's
+ * fault). */
+static void
+stage_fail(gs_replica *r, unsigned long line, gs_err rc)
+{
+    if (rc == GS_ETOOBIG)
+        detail(r, "line %lu: more than %zu stage fields in one file; split it",
+               line, (size_t)IMPORT_STAGES_MAX);
+    else
+        detail(r, "line %lu: cannot follow its stages: %s", line,
+               gs_strerror(rc));
+}
+
 /* The check pass: parse every line and follow the stages in line order;
  * report the bad lines (stopping at the first unless skip_bad); keep what
  * k can hold of the good ones. */
@@ -1882,14 +1925,7 @@ check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
                 lrc = stage_check(r, &sg, c->stg.data + l->sat, l->sn, &bad,
                                   swhy, sizeof swhy);
                 if (lrc != GS_OK && !bad) {
-                    if (lrc == GS_ETOOBIG)
-                        detail(r,
-                               "line %lu: more than %zu stage fields in one "
-                               "file; split it",
-                               l->no, (size_t)IMPORT_STAGES_MAX);
-                    else
-                        detail(r, "line %lu: cannot follow its stages: %s",
-                               l->no, gs_strerror(lrc));
+                    stage_fail(r, l->no, lrc);
                     fatal = lrc;
                     stop = true;
                     break;
@@ -2013,6 +2049,181 @@ done:
     return rc;
 }
 
+/*
+ * The one-pass import: a file of at most IMPORT_ONE_TXN_MAX bytes is
+ * written in one transaction while the parsers read ahead. Each line is
+ * checked in line order as the check pass checks it (stage_check) and
+ * written at once; a bad line (without skip_bad), or any failure, aborts
+ * the transaction, so nothing is written, as after a failed check pass.
+ * Until it commits, the transaction's pages are held in memory (about
+ * the file's size again), hence the bound; a longer file takes the two
+ * passes. Other writers of the replica wait for the commit.
+ */
+#define IMPORT_ONE_TXN_MAX ((uint64_t)16 << 20)
+/* map room asked for first, per byte of the file: a stream cannot run
+ * again after the map grew (gs_store_write_stream), so it falls back to
+ * the two passes if the room runs out */
+#define IMPORT_ROOM_PER_BYTE 4
+
+struct stream {
+    struct build_ctx b; /* first: the build's ctx is the stream's */
+    gs_store_target t;  /* the current write, borrowing chunk c */
+    struct record rec;
+    struct parsers p;
+    struct stages sg;
+    struct chunk *c; /* the chunk of the current line; NULL: none */
+    size_t li;       /* the next line of c */
+    gs_import_stats *st;
+    unsigned long upto; /* the last line taken */
+    bool started;
+    bool replay;  /* the map grew and the transaction ran again */
+    bool stopped; /* the stream ended the write (a bad line, a failure),
+                     and r->detail says why */
+};
+
+/* The reports of the two passes after a one-pass import that ran out of
+ * room: lines it reported already are not reported again. */
+struct quiet {
+    gs_replica_report_fn fn;
+    void *ctx;
+    unsigned long upto;
+};
+
+static void
+quiet_report(unsigned long line, gs_err rc, const char *msg, void *ctx)
+{
+    const struct quiet *q = ctx;
+    if (line == 0 || line > q->upto)
+        q->fn(line, rc, msg, q->ctx);
+}
+
+/* gs_store_next_fn of the one-pass import: the next good line. */
+static gs_err
+stream_next(size_t i, gs_store_target *t, void *ctx)
+{
+    struct stream *s = ctx;
+    gs_replica *r = s->b.r;
+    char swhy[GS_JSON_WHY_BYTES];
+    gs_err rc;
+
+    if (i == 0 && s->started) {
+        s->replay = true; /* one_pass falls back to the two passes */
+        return GS_ETOOBIG;
+    }
+    s->started = true;
+    for (;;) {
+        if (s->c != NULL && s->li == s->c->n) {
+            parsers_release(&s->p, s->c);
+            s->c = NULL;
+        }
+        if (s->c == NULL) {
+            if ((s->c = parsers_next(&s->p)) == NULL) {
+                rc = parsers_read_rc(r, &s->p);
+                s->stopped = rc != GS_OK;
+                return rc == GS_OK ? GS_ENOTFOUND : rc;
+            }
+            s->li = 0;
+        }
+        const struct cline *l = &s->c->line[s->li++];
+        const char *why = NULL;
+        gs_err lrc = l->rc;
+        s->upto = l->no;
+        if (lrc == GS_OK && l->sn > 0) {
+            bool bad;
+            lrc = stage_check(r, &s->sg, s->c->stg.data + l->sat, l->sn, &bad,
+                              swhy, sizeof swhy);
+            if (lrc != GS_OK && !bad) {
+                stage_fail(r, l->no, lrc);
+                s->stopped = true;
+                return lrc;
+            }
+            why = swhy;
+        }
+        if (lrc == GS_OK) {
+            gs_rd rd;
+            if (l->kn == 0) {
+                detail(r, "out of memory reading line %lu", l->no);
+                s->stopped = true;
+                return GS_ENOMEM;
+            }
+            gs_rd_init(&rd, s->c->keep.data + l->kat, l->kn);
+            if ((rc = entry_read(&rd, &s->rec, &s->t)) != GS_OK) {
+                detail(r, "line %lu: %s", l->no, gs_strerror(rc));
+                s->stopped = true;
+                return rc;
+            }
+            *t = s->t;
+            s->st->records++;
+            s->st->lines = l->no;
+            if (s->b.report && s->st->records % IMPORT_BATCH == 0) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "%lu records written",
+                         s->st->records);
+                s->b.report(0, GS_OK, msg, s->b.report_ctx);
+            }
+            return GS_OK;
+        }
+        if (why == NULL)
+            why = l->why == SIZE_MAX ? gs_strerror(lrc)
+                                     : (const char *)s->c->whys.data + l->why;
+        if (s->st->bad_line == 0)
+            s->st->bad_line = l->no;
+        if (s->b.report)
+            s->b.report(l->no, lrc, why, s->b.report_ctx);
+        if (!s->b.skip_bad) {
+            detail(r, "line %lu: %s", l->no, why);
+            s->stopped = true;
+            return lrc;
+        }
+        s->st->skipped++;
+    }
+}
+
+/* Import f (size bytes) in one transaction; *replay: the map had to grow
+ * and nothing was written, for the two passes to do it; the lines up to
+ * *upto were reported already. */
+static gs_err
+one_pass(gs_replica *r, FILE *f, uint64_t size, bool skip_bad,
+         gs_replica_report_fn fn, void *ctx, gs_import_stats *st, bool *replay,
+         unsigned long *upto)
+{
+    struct stream *s = calloc(1, sizeof *s);
+    gs_store_write_result res = {0};
+    gs_err rc;
+
+    *replay = false;
+    if (s == NULL)
+        return GS_ENOMEM;
+    s->b = (struct build_ctx){.r = r,
+                              .targets = &s->t,
+                              .recs = &s->rec,
+                              .skip_bad = skip_bad,
+                              .report = fn,
+                              .report_ctx = ctx,
+                              .fd = fileno(f),
+                              .stream = true};
+    s->b.shop = gs_replica_shop(r) == GS_OK;
+    s->st = st;
+    randombytes_buf(s->sg.hkey, sizeof s->sg.hkey);
+    rc = gs_store_reserve(r->store, size * IMPORT_ROOM_PER_BYTE);
+    if (rc == GS_OK)
+        rc = parsers_start(&s->p, r, f, false, skip_bad, 0, 0);
+    if (rc == GS_OK) {
+        rc = gs_store_write_stream(r->store, r->id.pk, r->id.sk,
+                                   gs_slice_of(r->scope, strlen(r->scope)),
+                                   r->network, stream_next, build, s, &res);
+        st->ops = res.written;
+        *replay = s->replay;
+        *upto = s->upto;
+        if (!s->replay && !s->stopped)
+            rc = write_after(r, rc, &s->b, &res);
+    }
+    parsers_stop(&s->p);
+    free(s->sg.slot);
+    free(s);
+    return rc;
+}
+
 gs_err
 gs_replica_import(gs_replica *r, const char *path, int skip_bad,
                   gs_replica_report_fn fn, void *ctx, gs_import_stats *stats)
@@ -2026,6 +2237,26 @@ gs_replica_import(gs_replica *r, const char *path, int skip_bad,
                                         "input (it is read twice)"
                                       : strerror(errno));
         return strcmp(path, "-") == 0 ? GS_EINVAL : GS_ENOTFOUND;
+    }
+    struct stat sb;
+    struct quiet q = {fn, ctx, 0};
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (uint64_t)sb.st_size <= IMPORT_ONE_TXN_MAX) {
+        bool replay;
+        gs_err rc = one_pass(r, f, (uint64_t)sb.st_size, skip_bad, fn, ctx,
+                             stats, &replay, &q.upto);
+        if (!replay) {
+            fclose(f);
+            return rc;
+        }
+        /* nothing was written: the two passes do it in a grown map */
+        r->detail[0] = 0;
+        memset(stats, 0, sizeof *stats);
+        rewind(f);
+        if (fn != NULL) {
+            fn = quiet_report;
+            ctx = &q;
+        }
     }
     struct keep k = {.full = false};
     gs_buf_init(&k.arena, IMPORT_KEEP_MAX);

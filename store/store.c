@@ -3598,6 +3598,7 @@ struct write_ctx {
     gs_slice scope;
     const gs_store_target *targets;
     size_t n;
+    gs_store_next_fn next; /* a streamed write: targets come from it */
     gs_store_build_fn fn;
     void *ctx;
     gs_store_write_result *out;
@@ -3658,11 +3659,20 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
     gs_op op;
     gs_payload pl[GS_OP_UPDATES_MAX]; /* op's updates, parsed by the check */
     gs_err rc;
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = 0; w->next || i < w->n; i++) {
         gs_entity cur;
         bool have = false;
         uint8_t key[ENT_KEY_MAX];
-        const gs_store_target *t = &w->targets[i];
+        gs_store_target nt;
+        const gs_store_target *t = &nt;
+        if (w->next == NULL) {
+            t = &w->targets[i];
+        } else if ((rc = w->next(i, &nt, w->ctx)) == GS_ENOTFOUND) {
+            break;
+        } else if (rc != GS_OK) {
+            w->out->failed_at = i;
+            return rc;
+        }
         if (t->type.n == 0 || t->type.n > GS_NAME_BYTES_MAX || t->id.n == 0 ||
             t->id.n > GS_ID_BYTES_MAX) {
             w->out->failed_at = i;
@@ -3741,7 +3751,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
          * their heads: signed seqs stay that close, so a sync segment
          * stays as short as it would be after smaller batches. */
         if (f.head.seq - before.head.seq >= GS_STORE_SIG_SPACING &&
-            i + 1 < w->n) {
+            (w->next || i + 1 < w->n)) {
             if ((rc = ckpt_keep(s, txn, &before, f.head.seq)) != GS_OK)
                 return rc;
             before = f;
@@ -3766,6 +3776,24 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
     return rc;
 }
 
+/* gs_store_write and gs_store_write_stream: w names the writes. */
+static gs_err
+write_run(gs_store *s, struct write_ctx *wp)
+{
+    struct write_ctx w = *wp;
+    if (!gs_scope_valid(w.scope.p, w.scope.n) || (w.next == NULL && w.n == 0))
+        return GS_EINVAL;
+    if (w.sk == NULL)
+        return GS_EBADPASS; /* a sealed key still locked: nothing to sign */
+    ingest_ctx_init(&w.ic);
+    w.ic.network = w.network; /* revoked_note knows the authority by it */
+    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
+    gs_err rc = with_txn(s, true, write_fn, &w);
+    gs_buf_fini(&w.op);
+    ingest_ctx_fini(&w.ic);
+    return rc;
+}
+
 gs_err
 gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
                const uint8_t sk[GS_SECRETKEY_BYTES], gs_slice scope,
@@ -3782,17 +3810,43 @@ gs_store_write(gs_store *s, const uint8_t author[GS_KEY_BYTES],
                           .fn = fn,
                           .ctx = ctx,
                           .out = out};
-    if (!gs_scope_valid(scope.p, scope.n) || n == 0)
-        return GS_EINVAL;
-    if (sk == NULL)
-        return GS_EBADPASS; /* a sealed key still locked: nothing to sign */
-    ingest_ctx_init(&w.ic);
-    w.ic.network = network; /* revoked_note knows the authority by it */
-    gs_buf_init(&w.op, GS_OP_BYTES_MAX);
-    gs_err rc = with_txn(s, true, write_fn, &w);
-    gs_buf_fini(&w.op);
-    ingest_ctx_fini(&w.ic);
-    return rc;
+    return write_run(s, &w);
+}
+
+gs_err
+gs_store_write_stream(gs_store *s, const uint8_t author[GS_KEY_BYTES],
+                      const uint8_t sk[GS_SECRETKEY_BYTES], gs_slice scope,
+                      const uint8_t network[GS_KEY_BYTES],
+                      gs_store_next_fn next, gs_store_build_fn fn, void *ctx,
+                      gs_store_write_result *out)
+{
+    struct write_ctx w = {.author = author,
+                          .sk = sk,
+                          .network = network,
+                          .scope = scope,
+                          .next = next,
+                          .fn = fn,
+                          .ctx = ctx,
+                          .out = out};
+    return write_run(s, &w);
+}
+
+gs_err
+gs_store_reserve(gs_store *s, uint64_t bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize,
+             want = used + bytes;
+    if (want <= info.me_mapsize)
+        return GS_OK;
+    if (s->max_map && want > s->max_map)
+        want = s->max_map;
+    if (want <= info.me_mapsize)
+        return GS_OK;
+    return map_err(set_mapsize(s, (size_t)want));
 }
 
 static gs_err

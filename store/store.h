@@ -201,6 +201,31 @@ GS_MUST_CHECK gs_err gs_store_write(gs_store *s,
                                     gs_store_build_fn fn, void *ctx,
                                     gs_store_write_result *out);
 
+/* The next write of a streamed write (gs_store_write_stream) into *t,
+ * whose bytes must stay valid until the build of write i returns: GS_OK,
+ * or GS_ENOTFOUND when there are no more; another error ends the write
+ * with nothing written (out->failed_at is i). A call with i 0 after calls
+ * with greater i means the transaction runs again from the start (the map
+ * grew): a stream that cannot start over returns an error. */
+typedef gs_err (*gs_store_next_fn)(size_t i, gs_store_target *t, void *ctx);
+
+/* gs_store_write of the writes next names, as many as it names, in one
+ * transaction (an import's): a long write is signed every
+ * GS_STORE_SIG_SPACING ops as gs_store_write's. next and fn alternate:
+ * next(i), then fn(i, ...), then next(i + 1). No writes at all commit an
+ * empty transaction. */
+GS_MUST_CHECK gs_err gs_store_write_stream(
+    gs_store *s, const uint8_t author[GS_KEY_BYTES],
+    const uint8_t sk[GS_SECRETKEY_BYTES], gs_slice scope,
+    const uint8_t network[GS_KEY_BYTES], gs_store_next_fn next,
+    gs_store_build_fn fn, void *ctx, gs_store_write_result *out);
+
+/* Grow the map now, if need be, so that bytes more can be written without
+ * the map filling (up to store.max_map_mib): a write too long to be run
+ * again (gs_store_write_stream) asks for its room first. The map is
+ * address space; the file grows only as it is written. */
+GS_MUST_CHECK gs_err gs_store_reserve(gs_store *s, uint64_t bytes);
+
 /* The greatest hlc this replica holds (0 if none): a writer's clock must
  * start above it (crdt/hlc.h, G1 across restarts). */
 GS_MUST_CHECK gs_err gs_store_hlc_seen(gs_store *s, uint64_t *out);

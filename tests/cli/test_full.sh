@@ -58,6 +58,8 @@ records 101 3000 >"$TMP/more.jsonl"
 before=$("$GS" -r "$D" digest)
 expect_rc "import onto a full disk" 1 "$GS" -r "$D" import "$TMP/more.jsonl"
 expect_grep "says the disk is full" "disk is full" "$TMP/err"
+expect_eq "full disk: the import wrote nothing" "$("$GS" -r "$D" digest)" \
+    "$before"
 # single puts are refused too, with the same message
 i=0
 rc=0

@@ -490,6 +490,97 @@ test_feed_read_long_write_batches_signed_every_spacing(void **state)
         read_feed(f->s, &w, 100, GS_STORE_SIG_SPACING, NULL, ends, 16), 12);
 }
 
+/* A streamed write (an import's): n writes named one at a time by
+ * stream_next, built by build_op; starts counts the runs from write 0,
+ * which a stream that can start over (replay) serves again. */
+struct stream {
+    struct gs_test_writer *w; /* first: build_op's ctx is the writer */
+    size_t n, starts;
+    bool replay;
+};
+
+static gs_err
+stream_next(size_t i, gs_store_target *t, void *ctx)
+{
+    struct stream *st = ctx;
+    if (i == 0 && st->starts++ > 0 && !st->replay)
+        return GS_EINVAL;
+    if (i == st->n)
+        return GS_ENOTFOUND;
+    *t = (gs_store_target){gs_slice_of("household", 9),
+                           gs_slice_of(ids[i % 4], strlen(ids[i % 4]))};
+    return GS_OK;
+}
+
+static gs_err
+stream_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
+             const gs_entity *current, gs_buf *out, void *ctx)
+{
+    const struct stream *st = ctx;
+    return build_op(i, head, hlc_seen, current, out, st->w);
+}
+
+static gs_err
+write_stream(gs_store *s, struct stream *st, gs_store_write_result *res)
+{
+    struct gs_test_writer *w = st->w;
+    return gs_store_write_stream(s, w->pk, w->sk,
+                                 gs_slice_of(w->scope, strlen(w->scope)),
+                                 net_pk, stream_next, stream_build, st, res);
+}
+
+static void
+test_feed_read_streamed_write_signed_every_spacing(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gs-stream-XXXXXX";
+    gs_store_opts o = {64 * 1024, 0, true}; /* 64 KiB: full within it */
+    gs_store *s;
+    struct gs_test_writer w;
+    gs_store_write_result res;
+    gs_feed_head head;
+    uint64_t ends[16];
+    gs_slice scope;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
+    gs_test_writer_init(&w, 53, "yc.g3", net_pk);
+    scope = gs_slice_of(w.scope, strlen(w.scope));
+    enroll(s, &w);
+
+    /* a stream that cannot start over: the map fills, the write ends
+     * with the stream's error and nothing is written */
+    struct stream once = {&w, 3000, 0, false};
+    assert_int_equal(write_stream(s, &once, &res), GS_EINVAL);
+    assert_int_equal(once.starts, 2);
+    assert_int_equal(gs_store_feed_head(s, w.pk, scope, &head), GS_OK);
+    assert_int_equal(head.seq, 0);
+
+    /* one that can: the map grows until the whole write fits */
+    struct stream again = {&w, 3000, 0, true};
+    assert_int_equal(write_stream(s, &again, &res), GS_OK);
+    assert_true(again.starts > 1);
+    assert_int_equal(res.written, 3000);
+    assert_int_equal(res.head.seq, 3000);
+    /* signed every GS_STORE_SIG_SPACING ops and at its end, as a long
+     * batch: 1024, 2048, 3000 */
+    assert_int_equal(read_feed(s, &w, GS_STORE_SIG_SPACING,
+                               GS_STORE_SIG_SPACING, NULL, ends, 16),
+                     3);
+    assert_int_equal(ends[0], 1024);
+    assert_int_equal(ends[1], 2048);
+    assert_int_equal(ends[2], 3000);
+
+    /* a stream naming nothing commits nothing */
+    struct stream none = {&w, 0, 0, false};
+    assert_int_equal(write_stream(s, &none, &res), GS_OK);
+    assert_int_equal(res.written, 0);
+    assert_int_equal(gs_store_feed_head(s, w.pk, scope, &head), GS_OK);
+    assert_int_equal(head.seq, 3000);
+    gs_store_close(s);
+    gs_test_rmtree(dir);
+}
+
 static void
 test_feed_read_spacing_holds_for_single_op_writes(void **state)
 {
@@ -677,6 +768,7 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_feed_read_long_write_batches_signed_every_spacing, setup,
             teardown),
+        cmocka_unit_test(test_feed_read_streamed_write_signed_every_spacing),
         cmocka_unit_test_setup_teardown(
             test_feed_read_spacing_holds_for_single_op_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_read_refuses_bad_starts,
