@@ -163,8 +163,10 @@ gs_rd_text(gs_rd *r, size_t max, gs_slice *out)
     return GS_OK;
 }
 
-bool
-gs_utf8_valid(const uint8_t *p, size_t n)
+/* UTF-8 without overlong forms, surrogates or anything above U+10FFFF;
+ * text: also no control character but tab and newline. */
+static bool
+utf8_check(const uint8_t *p, size_t n, bool text)
 {
     size_t i = 0;
     while (i < n) {
@@ -180,14 +182,14 @@ gs_utf8_valid(const uint8_t *p, size_t n)
             uint64_t low = (v - ones * 0x20) & ~v & (ones * 0x80);
             uint64_t del = ((v ^ (ones * 0x7f)) - ones) & ~(v ^ (ones * 0x7f)) &
                            (ones * 0x80);
-            if ((high | low | del) == 0) {
+            if ((high | (text ? low | del : 0)) == 0) {
                 i += 8;
                 continue;
             }
         }
         uint8_t c = p[i];
         if (c < 0x80) {
-            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+            if (text && ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f))
                 return false;
             i++;
             continue;
@@ -216,11 +218,23 @@ gs_utf8_valid(const uint8_t *p, size_t n)
         }
         if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
             cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-            (cp >= 0x80 && cp < 0xa0)) /* C1 controls */
+            (text && cp >= 0x80 && cp < 0xa0)) /* C1 controls */
             return false;
         i += len;
     }
     return true;
+}
+
+bool
+gs_utf8_valid(const uint8_t *p, size_t n)
+{
+    return utf8_check(p, n, true);
+}
+
+bool
+gs_utf8_wellformed(const uint8_t *p, size_t n)
+{
+    return utf8_check(p, n, false);
 }
 
 int

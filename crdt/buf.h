@@ -196,6 +196,10 @@ GS_MUST_CHECK gs_err gs_rd_text(gs_rd *r, size_t max, gs_slice *out);
  * no control characters but tab and newline (so no NUL either). */
 bool gs_utf8_valid(const uint8_t *p, size_t n);
 
+/* UTF-8 as the JSON standard takes it: gs_utf8_valid's rules but for the
+ * control characters, which are allowed (NUL too). */
+bool gs_utf8_wellformed(const uint8_t *p, size_t n);
+
 /* Zigzag helpers. */
 static inline uint64_t
 gs_zigzag(int64_t v)

@@ -20,8 +20,10 @@
 #include "hlc.h"
 
 #include <sodium.h>
+#include <yajl/yajl_parse.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,285 @@
 #include <time.h>
 
 #define SET_ITEMS_MAX 4096 /* elements in one set write; payload caps too */
+
+/* ---- text -> JSON values ----
+ *
+ * jansson's own parser reads a byte at a time through a stream layer and
+ * is most of an import's parse time; yajl's tokenizer is several times
+ * faster. gs_json_load makes jansson's values from yajl's events and
+ * keeps jansson's rules where yajl's differ: yajl takes \v and \f for
+ * whitespace, ends the text at a token it has not seen the end of, and
+ * decodes an escaped
+ * surrogate that is not half of a pair into '?' or into invalid UTF-8
+ * and passes \u0000 and encoded surrogates through, so a text holding a
+ * surrogate escape is left to jansson, and every string and key is
+ * checked for NUL and for well-formed UTF-8; a number is an integer
+ * unless it has a fraction or exponent, and one out of range is an error;
+ * the top value is an object or an array; objects nest at most as deep
+ * as jansson's parser lets them (fuzz_json_load compares the two). */
+#define LOAD_DEPTH_MAX 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
+
+#define LOAD_STACK 32 /* depths held without an allocation */
+
+struct load {
+    json_t *root;
+    json_t **stack; /* the open objects and arrays, innermost last */
+    size_t depth, cap;
+    json_t *first[LOAD_STACK];
+    char *key; /* the pending key of the innermost object */
+    size_t key_n, key_cap;
+    char why[160]; /* our refusal (yajl then says "client canceled") */
+};
+
+static int
+load_fail(struct load *l, const char *why)
+{
+    snprintf(l->why, sizeof l->why, "%s", why);
+    return 0;
+}
+
+/* Add v (a new reference) where the parse stands. */
+static int
+load_add(struct load *l, json_t *v)
+{
+    if (v == NULL)
+        return load_fail(l, "out of memory");
+    if (l->depth == 0) {
+        if (!json_is_object(v) && !json_is_array(v)) {
+            json_decref(v);
+            return load_fail(l, "'[' or '{' expected");
+        }
+        l->root = v;
+        return 1;
+    }
+    json_t *top = l->stack[l->depth - 1];
+    int rc;
+    if (json_is_array(top)) {
+        rc = json_array_append_new(top, v);
+    } else if (json_object_getn(top, l->key, l->key_n) != NULL) {
+        json_decref(v);
+        return load_fail(l, "duplicate object key");
+    } else {
+        rc = json_object_setn_new_nocheck(top, l->key, l->key_n, v);
+    }
+    return rc == 0 ? 1 : load_fail(l, "out of memory");
+}
+
+static int
+load_open(struct load *l, json_t *v)
+{
+    if (l->depth == LOAD_DEPTH_MAX) {
+        json_decref(v);
+        return load_fail(l, "maximum parsing depth reached");
+    }
+    if (l->depth == l->cap) {
+        size_t cap = l->cap * 4 > LOAD_DEPTH_MAX ? LOAD_DEPTH_MAX : l->cap * 4;
+        json_t **st = malloc(cap * sizeof *st);
+        if (st == NULL) {
+            json_decref(v);
+            return load_fail(l, "out of memory");
+        }
+        memcpy(st, l->stack, l->depth * sizeof *st);
+        if (l->stack != l->first)
+            free(l->stack);
+        l->stack = st;
+        l->cap = cap;
+    }
+    if (!load_add(l, v))
+        return 0;
+    l->stack[l->depth++] = v; /* borrowed: its parent holds it */
+    return 1;
+}
+
+static int
+load_close(void *ctx)
+{
+    struct load *l = ctx;
+    l->depth--;
+    return 1;
+}
+
+/* A string or key as jansson takes it: no NUL, well-formed UTF-8. */
+static int
+load_text_ok(struct load *l, const unsigned char *s, size_t n)
+{
+    if (memchr(s, 0, n) != NULL)
+        return load_fail(l, "\\u0000 is not allowed");
+    if (!gs_utf8_wellformed(s, n))
+        return load_fail(l, "invalid UTF-8");
+    return 1;
+}
+
+static int
+load_null(void *ctx)
+{
+    return load_add(ctx, json_null());
+}
+
+static int
+load_bool(void *ctx, int b)
+{
+    return load_add(ctx, json_boolean(b));
+}
+
+static int
+load_number(void *ctx, const char *s, size_t n)
+{
+    struct load *l = ctx;
+    char small[64], *buf = n < sizeof small ? small : malloc(n + 1);
+    const char *bad = NULL;
+    json_t *v = NULL;
+    if (buf == NULL)
+        return load_fail(l, "out of memory");
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    errno = 0;
+    if (strpbrk(buf, ".eE") == NULL) {
+        long long i = strtoll(buf, NULL, 10);
+        if (errno == ERANGE)
+            bad = i < 0 ? "too big negative integer" : "too big integer";
+        else
+            v = json_integer(i);
+    } else {
+        double d = strtod(buf, NULL);
+        if (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL))
+            bad = "real number overflow";
+        else
+            v = json_real(d);
+    }
+    if (buf != small)
+        free(buf);
+    return bad ? load_fail(l, bad) : load_add(l, v);
+}
+
+static int
+load_string(void *ctx, const unsigned char *s, size_t n)
+{
+    struct load *l = ctx;
+    if (!load_text_ok(l, s, n))
+        return 0;
+    return load_add(l, json_stringn_nocheck((const char *)s, n));
+}
+
+static int
+load_key(void *ctx, const unsigned char *s, size_t n)
+{
+    struct load *l = ctx;
+    if (!load_text_ok(l, s, n))
+        return 0;
+    if (n + 1 > l->key_cap) {
+        size_t cap = n + 1 < 64 ? 64 : n + 1;
+        char *k = realloc(l->key, cap);
+        if (k == NULL)
+            return load_fail(l, "out of memory");
+        l->key = k;
+        l->key_cap = cap;
+    }
+    memcpy(l->key, s, n);
+    l->key[n] = 0;
+    l->key_n = n;
+    return 1;
+}
+
+static int
+load_map(void *ctx)
+{
+    return load_open(ctx, json_object());
+}
+
+static int
+load_array(void *ctx)
+{
+    return load_open(ctx, json_array());
+}
+
+static const yajl_callbacks load_events = {
+    load_null,   load_bool, NULL,     NULL,       load_number, load_string,
+    load_map,    load_key,  load_close, load_array, load_close};
+
+/* Whether text holds "\u" and a surrogate's first two hex digits, perhaps
+ * after an even number of backslashes (a false alarm only costs speed). */
+static bool
+has_surrogate_escape(const char *text, size_t n)
+{
+    const char *p = text, *end = text + n;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        if (end - p >= 4 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') &&
+            strchr("89abcdefABCDEF", p[3]) != NULL && p[3] != 0)
+            return true;
+        p += 2; /* an escape is two bytes at least */
+        if (p >= end)
+            break;
+    }
+    return false;
+}
+
+json_t *
+gs_json_load(const char *text, size_t n, char *why, size_t why_len)
+{
+    if (has_surrogate_escape(text, n)) {
+        json_error_t jerr;
+        json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
+        if (j == NULL)
+            snprintf(why, why_len, "%s (column %d)", jerr.text, jerr.column);
+        return j;
+    }
+    /* yajl takes \v and \f for whitespace; JSON holds them nowhere raw */
+    const char *vf = memchr(text, '\v', n), *ff = memchr(text, '\f', n);
+    if (vf != NULL || ff != NULL) {
+        const char *at = vf == NULL || (ff != NULL && ff < vf) ? ff : vf;
+        snprintf(why, why_len, "invalid character (column %zu)",
+                 (size_t)(at - text) + 1);
+        return NULL;
+    }
+    struct load ls, *l = &ls;
+    l->root = NULL;
+    l->stack = l->first;
+    l->depth = 0;
+    l->cap = LOAD_STACK;
+    l->key = NULL;
+    l->key_n = l->key_cap = 0;
+    l->why[0] = 0;
+    yajl_handle h = yajl_alloc(&load_events, NULL, l);
+    if (h == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    yajl_status st = yajl_parse(h, (const unsigned char *)text, n);
+    size_t col = yajl_get_bytes_consumed(h) + 1;
+    /* After a whole value yajl keeps the start of a token it has not seen
+     * the end of ("[1] \"") and then takes the end of input for the end
+     * of the text: a newline ends every token, and is whitespace. */
+    if (st == yajl_status_ok) {
+        st = yajl_parse(h, (const unsigned char *)"\n", 1);
+        col = n + 1;
+    }
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    json_t *root = l->root;
+    if (st != yajl_status_ok || root == NULL) {
+        if (st == yajl_status_client_canceled) {
+            snprintf(why, why_len, "%s (column %zu)", l->why, col);
+        } else if (st != yajl_status_ok) {
+            unsigned char *e =
+                yajl_get_error(h, 0, (const unsigned char *)text, n);
+            size_t en = e ? strcspn((const char *)e, "\n") : 0;
+            snprintf(why, why_len, "%.*s (column %zu)", (int)en,
+                     e ? (const char *)e : "not JSON", col);
+            if (e)
+                yajl_free_error(h, e);
+        } else {
+            snprintf(why, why_len, "'[' or '{' expected (column 1)");
+        }
+        json_decref(root);
+        root = NULL;
+    }
+    yajl_free(h);
+    free(l->key);
+    if (l->stack != l->first)
+        free(l->stack);
+    return root;
+}
 
 
 /* ---- entity -> JSON ---- */

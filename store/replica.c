@@ -456,13 +456,13 @@ record_at(const struct build_ctx *b, size_t i)
 static gs_err
 reread(struct build_ctx *b, const struct record *rec, json_t **doc)
 {
-    json_error_t jerr;
+    char jwhy[200];
     char *line = malloc(rec->len ? rec->len : 1);
     if (line == NULL)
         return GS_ENOMEM;
     ssize_t got = pread(b->fd, line, rec->len, rec->off);
     *doc = got == (ssize_t)rec->len
-               ? json_loadb(line, rec->len, JSON_REJECT_DUPLICATES, &jerr)
+               ? gs_json_load(line, rec->len, jwhy, sizeof jwhy)
                : NULL;
     free(line);
     if (*doc == NULL) /* checked a moment ago: the file changed under us */
@@ -1170,12 +1170,10 @@ static gs_err
 parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
            const char **type, const char **id, char *why, size_t why_len)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL) {
-        return gs_why(why, why_len, GS_EMALFORMED, "not JSON: %s (column %d)",
-                      jerr.text, jerr.column);
-    }
+    char jwhy[200];
+    json_t *j = gs_json_load(line, n, jwhy, sizeof jwhy);
+    if (j == NULL)
+        return gs_why(why, why_len, GS_EMALFORMED, "not JSON: %s", jwhy);
     json_t *jt = json_object_get(j, "type"), *ji = json_object_get(j, "id");
     json_t *jf = json_object_get(j, "fields");
     gs_err rc = GS_OK;

@@ -26,7 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -Wall -Wextra -Werror \
     -Iinclude -Icrdt -Istore -Inet tests/fuzz/gen_session_corpus.c \
     "$build/libgridsync.a" \
-    $(pkg-config --libs libsodium lmdb jansson libzstd libzmq) -lpthread \
+    $(pkg-config --libs libsodium lmdb jansson yajl libzstd libzmq) -lpthread \
     -o "$tmp/gen"
 mkdir "$tmp/out"
 "$tmp/gen" "$tmp/out"

@@ -845,11 +845,61 @@ test_json_assignments_round_trip(void **state)
     gs_entity_fini(&t);
 }
 
+/* gs_json_load: jansson's values and rules, its own reasons. */
+static void
+expect_refused(const char *text, size_t n, const char *why_has)
+{
+    char why[256];
+    json_error_t jerr;
+    assert_null(gs_json_load(text, n, why, sizeof why));
+    assert_non_null(strstr(why, why_has));
+    /* jansson refuses it too */
+    assert_null(json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr));
+}
+
+static void
+test_json_load_as_jansson(void **state)
+{
+    (void)state;
+    char why[256];
+    const char *rec = "{\"type\":\"person\",\"id\":\"P-1\",\"fields\":"
+                      "{\"name\":\"孙秀英\",\"birth_year\":1976,\"x\":null,"
+                      "\"ok\":true,\"r\":1.5,\"tags\":[\"a\",\"b\"],"
+                      "\"e\":\"\\u4e2d\\ud83d\\ude00\\t\"}}";
+    json_error_t jerr;
+    json_t *a = gs_json_load(rec, strlen(rec), why, sizeof why);
+    json_t *b = json_loadb(rec, strlen(rec), JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+    assert_true(json_is_integer(json_object_get(
+        json_object_get(a, "fields"), "birth_year")));
+    assert_true(json_is_real(json_object_get(json_object_get(a, "fields"),
+                                             "r")));
+    json_decref(a);
+    json_decref(b);
+
+    expect_refused("{\"a\":1,\"a\":2}", 13, "duplicate object key");
+    expect_refused("[1] \"", 5, "column 6");      /* a string begun after */
+    expect_refused("[1] 2", 5, "trailing garbage"); /* a second value */
+    expect_refused("\v[1]", 4, "invalid character (column 1)");
+    expect_refused("[\"a\\u0000b\"]", 12, "\\u0000 is not allowed");
+    expect_refused("[\"\xed\xa0\x80\"]", 7, "invalid UTF-8");
+    expect_refused("[\"\\ud800\"]", 10, "invalid Unicode"); /* jansson's */
+    expect_refused("[9223372036854775808]", 21, "too big integer");
+    expect_refused("[1e400]", 7, "real number overflow");
+    expect_refused("\"x\"", 3, "'[' or '{' expected");
+    expect_refused("{\"a\":", 5, "premature EOF");
+    char nul[] = "[1\0]";
+    assert_null(gs_json_load(nul, 4, why, sizeof why));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_time_is_iso_utc),
+        cmocka_unit_test(test_json_load_as_jansson),
         cmocka_unit_test(test_json_entity_every_kind),
         cmocka_unit_test(test_json_entity_masks_personal_unless_revealed),
         cmocka_unit_test(test_json_entity_fields_unknown_to_schema),
