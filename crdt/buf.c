@@ -194,6 +194,15 @@ utf8_check(const uint8_t *p, size_t n, bool text)
             i++;
             continue;
         }
+        /* Chinese text is three-byte sequences: those of a lead byte
+         * whose every continuation pair is valid (not E0, overlong below
+         * A0, nor ED, surrogates from A0) need no decoding */
+        if (((c >= 0xe1 && c <= 0xec) || c >= 0xee) && c <= 0xef &&
+            n - i >= 3 && (p[i + 1] & 0xc0) == 0x80 &&
+            (p[i + 2] & 0xc0) == 0x80) {
+            i += 3;
+            continue;
+        }
         size_t len;
         uint32_t cp;
         if (c >= 0xc2 && c <= 0xdf) {

@@ -184,6 +184,65 @@ test_utf8_fast_path_catches_every_position(void **state)
     }
 }
 
+/* Every three bytes, against the definition (Unicode 3.9, table 3-7):
+ * E0 A0..BF, E1..EC 80..BF, ED 80..9F, EE..EF 80..BF, each then 80..BF;
+ * the fast path for Chinese text must agree with it everywhere. Three
+ * bytes that are not one sequence are checked as one- and two-byte ones
+ * the same way. */
+static bool
+ref_valid3(const uint8_t b[3], bool text)
+{
+    size_t i = 0;
+    while (i < 3) {
+        uint8_t c = b[i];
+        if (c < 0x80) {
+            if (text && ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f))
+                return false;
+            i++;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            if (i + 1 >= 3 || (b[i + 1] & 0xc0) != 0x80 ||
+                (text && c == 0xc2 && b[i + 1] < 0xa0))
+                return false;
+            i += 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            uint8_t lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+            if (i != 0 || b[1] < lo || b[1] > hi || (b[2] & 0xc0) != 0x80)
+                return false;
+            i += 3;
+        } else {
+            return false; /* a continuation, C0, C1, F0.. (four bytes) */
+        }
+    }
+    return true;
+}
+
+static void
+test_utf8_every_three_bytes(void **state)
+{
+    (void)state;
+    uint8_t b[3];
+    for (uint32_t v = 0; v < (1u << 24); v++) {
+        b[0] = (uint8_t)(v >> 16);
+        b[1] = (uint8_t)(v >> 8);
+        b[2] = (uint8_t)v;
+        if (gs_utf8_valid(b, 3) != ref_valid3(b, true) ||
+            gs_utf8_wellformed(b, 3) != ref_valid3(b, false))
+            fail_msg("%02x %02x %02x", b[0], b[1], b[2]);
+    }
+}
+
+static void
+test_utf8_wellformed_allows_controls(void **state)
+{
+    (void)state;
+    const uint8_t ok[] = {0x00, 0x01, '\r', 0x7f, 0xc2, 0x85, 'a'};
+    assert_true(gs_utf8_wellformed(ok, sizeof ok));
+    assert_false(gs_utf8_valid(ok, sizeof ok));
+    assert_false(gs_utf8_wellformed((const uint8_t *)"\xed\xa0\x80", 3));
+    assert_false(gs_utf8_wellformed((const uint8_t *)"\xc0\x80", 2));
+    assert_false(gs_utf8_wellformed((const uint8_t *)"\xf4\x90\x80\x80", 4));
+}
+
 /* gs_grow: from nothing to at least need, the content kept, doubling; a
  * size past memory refused with *p and *cap as they were. */
 static void
@@ -228,6 +287,8 @@ main(void)
         cmocka_unit_test(test_utf8_accepts_text),
         cmocka_unit_test(test_utf8_refuses_bad_sequences),
         cmocka_unit_test(test_utf8_fast_path_catches_every_position),
+        cmocka_unit_test(test_utf8_every_three_bytes),
+        cmocka_unit_test(test_utf8_wellformed_allows_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
