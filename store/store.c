@@ -1626,7 +1626,10 @@ gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
 #define BLOCK_FILL (64u << 10)
 #define BLOCK_RAW_MAX (BLOCK_FILL + GS_OP_BYTES_MAX + 16)
 #define BLOCK_HEAD_MAX (1 + 10 + GS_HASH_BYTES + 10)
-#define BLOCK_ZLEVEL 3
+/* zstd level 1: on blocks of a page or so, level 3 saved nothing here (the
+ * bench store replica 1.41x its JSON at both, the bench domain station 44
+ * MiB) and took twice the time, a tenth of an import's writing */
+#define BLOCK_ZLEVEL 1
 
 static size_t
 varint_len(uint64_t v)
