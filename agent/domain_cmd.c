@@ -180,17 +180,6 @@ text_of(json_t *fields, const char *name)
     return s ? s : "-";
 }
 
-/* Does a history line start with its own "YYYY-MM-DD HH:MM" stamp? */
-static bool
-stamped(const char *v)
-{
-    static const char shape[] = "dddd-dd-dd dd:dd";
-    for (size_t i = 0; i < sizeof shape - 1; i++)
-        if (shape[i] == 'd' ? v[i] < '0' || v[i] > '9' : v[i] != shape[i])
-            return false;
-    return true;
-}
-
 static void
 ticket_print(json_t *t)
 {
@@ -218,7 +207,7 @@ ticket_print(json_t *t)
             printf("  history:\n");
         /* a line with its own local stamp (the step's) shows that one */
         const char *v = json_string_value(json_object_get(c, "value"));
-        if (v && stamped(v))
+        if (gs_comment_stamped(v))
             printf("    %s\n", v);
         else
             printf("    %s  %s\n",

@@ -316,6 +316,12 @@ GS_MUST_CHECK gs_err gs_replica_export(gs_replica *r, const char *path,
 
 #define GS_POINTS_MAX 100000 /* one grant or redemption, in points */
 
+/* Whether a line of a ticket's comments begins with the local time of its
+ * step, "YYYY-MM-DD HH:MM" in range, as every step writes it and carried
+ * over registers carry it: the time a history shows and the report's
+ * response rate reads, rather than the op's clock stamp. */
+int gs_comment_stamped(const char *line);
+
 typedef struct gs_ticket_report_opts {
     const char *category; /* required: a category of the catalog */
     const char *grid;     /* required: the grid's org path */

@@ -387,6 +387,12 @@ gs_domain_stamp_ok(const char *s)
            (s[14] - '0') * 10 + (s[15] - '0') < 60;
 }
 
+int
+gs_comment_stamped(const char *line)
+{
+    return line != NULL && gs_domain_stamp_ok(line);
+}
+
 /* A time as the generator writes it (deadlines, visits, days):
  * "YYYY-MM-DD" or "YYYY-MM-DD HH:MM", digits only, in range: the one rule
  * for the dates and times the workflows take and the report reads. */

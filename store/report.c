@@ -287,7 +287,7 @@ op_time(const json_t *op, char out[STAMP_BYTES + 1])
     const json_t *up = json_object_get(op, "updates");
     const char *c = json_string_value(
         json_object_get(json_object_get(up, "comments"), "value"));
-    if (c && gs_domain_stamp_ok(c)) {
+    if (gs_comment_stamped(c)) {
         snprintf(out, STAMP_BYTES + 1, "%.16s", c);
         return;
     }

@@ -877,10 +877,28 @@ test_wish_two_devices_one_winner(void **state)
     gs_replica_close(ra);
 }
 
+/* A comment's own time: the shape and the ranges the workflows write. */
+static void
+test_comment_stamped_reads_the_step_time(void **state)
+{
+    (void)state;
+    assert_true(gs_comment_stamped("2024-05-01 08:30 accept by 王芳"));
+    assert_true(gs_comment_stamped("2024-12-31 23:59"));
+    assert_false(gs_comment_stamped("2024-05-01 24:00 accept by x"));
+    assert_false(gs_comment_stamped("2024-05-01 08:60 accept by x"));
+    assert_false(gs_comment_stamped("2024-13-01 08:30 accept by x"));
+    assert_false(gs_comment_stamped("2024-05-01 8:30 accept by x"));
+    assert_false(gs_comment_stamped("2024-05-01"));
+    assert_false(gs_comment_stamped("accept by x"));
+    assert_false(gs_comment_stamped(""));
+    assert_false(gs_comment_stamped(NULL));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_comment_stamped_reads_the_step_time),
         cmocka_unit_test_setup_teardown(test_ticket_every_valid_step, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ticket_reopen_starts_round_1,
