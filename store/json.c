@@ -224,8 +224,8 @@ load_array(void *ctx)
 }
 
 static const yajl_callbacks load_events = {
-    load_null,   load_bool, NULL,     NULL,       load_number, load_string,
-    load_map,    load_key,  load_close, load_array, load_close};
+    load_null, load_bool, NULL,       NULL,       load_number, load_string,
+    load_map,  load_key,  load_close, load_array, load_close};
 
 /* Whether text holds "\u" and a surrogate's first two hex digits, perhaps
  * after an even number of backslashes (a false alarm only costs speed). */
@@ -310,7 +310,6 @@ gs_json_load(const char *text, size_t n, char *why, size_t why_len)
         free(l->stack);
     return root;
 }
-
 
 /* ---- entity -> JSON ---- */
 

@@ -515,8 +515,9 @@ balance_check(struct build_ctx *b, size_t i, const gs_entity *current,
     return gs_why(b->why, sizeof b->why, GS_EBALANCE,
                   "the balance of %.*s is %lld; cannot take %lld (grants not "
                   "yet synced here do not count until they arrive)",
-                  (int)target_at(b, i)->id.n, (const char *)target_at(b, i)->id.p,
-                  (long long)have, (long long)take);
+                  (int)target_at(b, i)->id.n,
+                  (const char *)target_at(b, i)->id.p, (long long)have,
+                  (long long)take);
 }
 
 /* Whether update u would change nothing in cur: an lww field already
@@ -601,9 +602,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         if (fields == NULL && (rc = reread(b, rec, &doc)) == GS_OK)
             fields = json_object_get(doc, "fields");
         if (rc == GS_OK)
-            rc = gs_json_updates_decode(r->schema, t->type, current,
-                                        r->id.pk, fields, &ups, b->why,
-                                        sizeof b->why);
+            rc = gs_json_updates_decode(r->schema, t->type, current, r->id.pk,
+                                        fields, &ups, b->why, sizeof b->why);
         have_ups = rc == GS_OK;
         if (have_ups)
             gs_json_updates_fill(&ups, &op);
@@ -657,8 +657,15 @@ write_batch(gs_replica *r, const gs_store_target *targets,
             gs_replica_report_fn fn, void *ctx, gs_store_write_result *res,
             gs_replica_guard_fn guard, void *guard_ctx)
 {
-    struct build_ctx b = {r,  targets, recs, skip_bad, fn,        ctx,
-                          fd, GS_OK,   "",   guard,    guard_ctx, false, false};
+    struct build_ctx b = {.r = r,
+                          .targets = targets,
+                          .recs = recs,
+                          .skip_bad = skip_bad,
+                          .report = fn,
+                          .report_ctx = ctx,
+                          .fd = fd,
+                          .guard = guard,
+                          .guard_ctx = guard_ctx};
     b.shop = gs_replica_shop(r) == GS_OK;
     gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
                                gs_slice_of(r->scope, strlen(r->scope)),
@@ -1072,8 +1079,7 @@ gs_replica_digest(gs_replica *r, int rebuild, unsigned char out[32])
  * it had parsed each line itself; parsers only read r->schema and r->id.pk
  * and their own chunk. In the one pass, and in the write pass, the
  * parsers work on the lines ahead while the caller writes. With one CPU,
- * or if no thread
- * can be started, the caller parses every chunk itself.
+ * or if no thread can be started, the caller parses every chunk itself.
  */
 
 #define IMPORT_CHUNK_LINES 256                /* lines in a chunk */
@@ -2203,14 +2209,14 @@ one_pass(gs_replica *r, FILE *f, uint64_t size, bool skip_bad,
     s->b.shop = gs_replica_shop(r) == GS_OK;
     s->st = st;
     randombytes_buf(s->sg.hkey, sizeof s->sg.hkey);
-    rc = gs_store_reserve(r->store, size * IMPORT_ROOM_PER_BYTE);
-    if (rc == GS_OK)
-        rc = parsers_start(&s->p, r, f, false, skip_bad, 0, 0);
+    /* no room reserved (no address space): the stream may fall back */
+    (void)gs_store_reserve(r->store, size * IMPORT_ROOM_PER_BYTE);
+    rc = parsers_start(&s->p, r, f, false, skip_bad, 0, 0);
     if (rc == GS_OK) {
         rc = gs_store_write_stream(r->store, r->id.pk, r->id.sk,
                                    gs_slice_of(r->scope, strlen(r->scope)),
                                    r->network, stream_next, build, s, &res);
-        st->ops = res.written;
+        st->ops = rc == GS_OK ? res.written : 0; /* else none committed */
         *replay = s->replay;
         *upto = s->upto;
         if (!s->replay && !s->stopped)

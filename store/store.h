@@ -223,8 +223,10 @@ GS_MUST_CHECK gs_err gs_store_write_stream(
 /* Grow the map now, if need be, so that bytes more can be written without
  * the map filling (up to store.max_map_mib): a write too long to be run
  * again (gs_store_write_stream) asks for its room first. The map is
- * address space; the file grows only as it is written. */
-GS_MUST_CHECK gs_err gs_store_reserve(gs_store *s, uint64_t bytes);
+ * address space; the file grows only as it is written. Advice, not a
+ * promise: on failure (no address space left) the map is as it was, and a
+ * write may still find it full. */
+gs_err gs_store_reserve(gs_store *s, uint64_t bytes);
 
 /* The greatest hlc this replica holds (0 if none): a writer's clock must
  * start above it (crdt/hlc.h, G1 across restarts). */

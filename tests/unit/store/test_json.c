@@ -872,15 +872,15 @@ test_json_load_as_jansson(void **state)
     assert_non_null(a);
     assert_non_null(b);
     assert_true(json_equal(a, b));
-    assert_true(json_is_integer(json_object_get(
-        json_object_get(a, "fields"), "birth_year")));
-    assert_true(json_is_real(json_object_get(json_object_get(a, "fields"),
-                                             "r")));
+    assert_true(json_is_integer(
+        json_object_get(json_object_get(a, "fields"), "birth_year")));
+    assert_true(
+        json_is_real(json_object_get(json_object_get(a, "fields"), "r")));
     json_decref(a);
     json_decref(b);
 
     expect_refused("{\"a\":1,\"a\":2}", 13, "duplicate object key");
-    expect_refused("[1] \"", 5, "column 6");      /* a string begun after */
+    expect_refused("[1] \"", 5, "column 6");        /* a string begun after */
     expect_refused("[1] 2", 5, "trailing garbage"); /* a second value */
     expect_refused("\v[1]", 4, "invalid character (column 1)");
     expect_refused("[\"a\\u0000b\"]", 12, "\\u0000 is not allowed");
