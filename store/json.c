@@ -35,18 +35,20 @@
 /* ---- text -> JSON values ----
  *
  * jansson's own parser reads a byte at a time through a stream layer and
- * is most of an import's parse time; yajl's tokenizer is several times
+ * was most of an import's parse time; yajl's tokenizer is several times
  * faster. gs_json_load makes jansson's values from yajl's events and
- * keeps jansson's rules where yajl's differ: yajl takes \v and \f for
- * whitespace, ends the text at a token it has not seen the end of, and
- * decodes an escaped
- * surrogate that is not half of a pair into '?' or into invalid UTF-8
- * and passes \u0000 and encoded surrogates through, so a text holding a
- * surrogate escape is left to jansson, and every string and key is
- * checked for NUL and for well-formed UTF-8; a number is an integer
- * unless it has a fraction or exponent, and one out of range is an error;
- * the top value is an object or an array; objects nest at most as deep
- * as jansson's parser lets them (fuzz_json_load compares the two). */
+ * keeps jansson's rules where yajl's are looser (fuzz_json_load compares
+ * the two on every input):
+ *  - yajl takes \v and \f for whitespace: a text holding one is refused;
+ *  - yajl ends a text at a token begun after the value ("[1] \""): a
+ *    newline is fed after the text, which ends every token;
+ *  - yajl decodes a surrogate escape that is not half of a pair into '?'
+ *    or into invalid UTF-8: a text with a surrogate escape goes to jansson;
+ *  - yajl passes \u0000 and encoded surrogates: every string and key is
+ *    checked for NUL and for well-formed UTF-8;
+ *  - numbers: an integer unless it has a fraction or an exponent, one out
+ *    of range refused; the top value an object or an array; nesting at
+ *    most jansson's depth. */
 #define LOAD_DEPTH_MAX 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
 
 #define LOAD_STACK 32 /* depths held without an allocation */
@@ -171,6 +173,9 @@ load_number(void *ctx, const char *s, size_t n)
         else
             v = json_integer(i);
     } else {
+        /* strtod reads the locale's decimal point ('.' in the C locale,
+         * which nothing here changes); no field kind takes a real, so
+         * another locale could only change a value refused anyway */
         double d = strtod(buf, NULL);
         if (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL))
             bad = "real number overflow";
@@ -293,9 +298,9 @@ gs_json_load(const char *text, size_t n, char *why, size_t why_len)
         } else if (st != yajl_status_ok) {
             unsigned char *e =
                 yajl_get_error(h, 0, (const unsigned char *)text, n);
-            size_t en = e ? strcspn((const char *)e, "\n") : 0;
-            snprintf(why, why_len, "%.*s (column %zu)", (int)en,
-                     e ? (const char *)e : "not JSON", col);
+            const char *msg = e ? (const char *)e : "parse error";
+            snprintf(why, why_len, "%.*s (column %zu)",
+                     (int)strcspn(msg, "\n"), msg, col);
             if (e)
                 yajl_free_error(h, e);
         } else {

@@ -202,8 +202,8 @@ GS_MUST_CHECK gs_err gs_store_write(gs_store *s,
                                     gs_store_write_result *out);
 
 /* The next write of a streamed write (gs_store_write_stream) into *t,
- * whose bytes must stay valid until the build of write i returns: GS_OK,
- * or GS_ENOTFOUND when there are no more; another error ends the write
+ * whose bytes must stay valid until next is called again: GS_OK, or
+ * GS_ENOTFOUND when there are no more; another error ends the write
  * with nothing written (out->failed_at is i). A call with i 0 after calls
  * with greater i means the transaction runs again from the start (the map
  * grew): a stream that cannot start over returns an error. */
