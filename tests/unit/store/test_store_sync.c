@@ -494,7 +494,7 @@ test_feed_read_long_write_batches_signed_every_spacing(void **state)
  * stream_next, built by build_op; starts counts the runs from write 0,
  * which a stream that can start over (replay) serves again. */
 struct stream {
-    struct gs_test_writer *w; /* first: build_op's ctx is the writer */
+    struct gs_test_writer *w;
     size_t n, starts;
     bool replay;
 };
