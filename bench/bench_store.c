@@ -6,8 +6,8 @@
  *                 one op each, into a new replica; the median of 3
  *   floor         raw LMDB: N puts of op-sized values in one transaction,
  *                 into a new environment; the median of 3 (one such run
- *                 varies by a third from one to the next on this kind of
- *                 machine: the pages it mallocs fault in at their own pace)
+ *                 gave 1.6M to 2.9M puts/s from one run to the next on
+ *                 this kind of machine)
  *   put latency   gs_replica_put, each op signed and committed durably
  *   floor         raw Ed25519 sign; raw LMDB commit of one put (the fsync)
  *   disk          bytes allocated to data.mdb per op, beside the records'
