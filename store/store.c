@@ -1271,6 +1271,27 @@ str_ref(struct ecodec *x, gs_slice str, uint64_t *num, gs_err *rc)
 #define K_LWW_SET (0x80 | GS_KIND_LWW)
 #define K_LWW_SET0 (0xc0 | GS_KIND_LWW)
 
+/* Append to x->out a field's kind and its state, transcoded (x->state),
+ * in the stored form. */
+static gs_err
+state_out(struct ecodec *x, uint8_t kind)
+{
+    const uint8_t *sd = x->state.data;
+    gs_err rc;
+    if (!x->expand && kind == GS_KIND_LWW && x->state.len > 3 && sd[0] == 1 &&
+        sd[1] == 0 && sd[2] == 0) {
+        if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET0)) == GS_OK)
+            rc = gs_buf_put(&x->out, sd + 3, x->state.len - 3);
+    } else if (!x->expand && kind == GS_KIND_LWW && x->state.len > 1 &&
+               sd[0] == 1) {
+        if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET)) == GS_OK)
+            rc = gs_buf_put(&x->out, sd + 1, x->state.len - 1);
+    } else if ((rc = gs_buf_put_u8(&x->out, kind)) == GS_OK) {
+        rc = gs_buf_put_str(&x->out, x->state.data, x->state.len);
+    }
+    return rc;
+}
+
 static gs_err
 xc_fields(struct ecodec *x, gs_rd *r)
 {
@@ -1315,20 +1336,8 @@ xc_fields(struct ecodec *x, gs_rd *r)
         gs_rd sr;
         gs_rd_init(&sr, st.p, st.n);
         rc = xc_state(x, kind, &sr, &x->state);
-        if (rc != GS_OK || x->collect)
-            continue;
-        const uint8_t *sd = x->state.data;
-        if (!x->expand && kind == GS_KIND_LWW && x->state.len > 3 &&
-            sd[0] == 1 && sd[1] == 0 && sd[2] == 0) {
-            if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET0)) == GS_OK)
-                rc = gs_buf_put(&x->out, sd + 3, x->state.len - 3);
-        } else if (!x->expand && kind == GS_KIND_LWW && x->state.len > 1 &&
-                   sd[0] == 1) {
-            if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET)) == GS_OK)
-                rc = gs_buf_put(&x->out, sd + 1, x->state.len - 1);
-        } else if ((rc = gs_buf_put_u8(&x->out, kind)) == GS_OK) {
-            rc = gs_buf_put_str(&x->out, x->state.data, x->state.len);
-        }
+        if (rc == GS_OK && !x->collect)
+            rc = state_out(x, kind);
     }
     if (rc == GS_OK && gs_rd_left(r) != 0)
         rc = GS_EMALFORMED;
@@ -1374,6 +1383,38 @@ author_num(struct ecodec *x, const uint8_t *author, uint64_t *num)
     return rc;
 }
 
+/* Start x->out with the history section (x->refs). */
+static gs_err
+refs_out(struct ecodec *x)
+{
+    gs_err rc;
+    gs_buf_reset(&x->out);
+    if ((rc = gs_buf_put_varint(&x->out, x->spilled ? 0 : x->n_refs)))
+        return rc;
+    return gs_buf_put(&x->out, x->refs.data, x->refs.len);
+}
+
+/* Append the tables to x->out: the authors (x->au, sorted, each as a feed
+ * number of theirs), then the stamps (x->st, sorted: hlc, author index). */
+static gs_err
+tables_out(struct ecodec *x)
+{
+    gs_err rc = gs_buf_put_varint(&x->out, x->n_au);
+    for (size_t i = 0; rc == GS_OK && i < x->n_au; i++) {
+        uint64_t num;
+        if ((rc = author_num(x, x->au[i], &num)) == GS_OK &&
+            (rc = gs_buf_put_varint(&x->out, num)) == GS_OK && num == 0)
+            rc = gs_buf_put(&x->out, x->au[i], GS_KEY_BYTES);
+    }
+    if (rc == GS_OK)
+        rc = gs_buf_put_varint(&x->out, x->n_st);
+    for (size_t i = 0; rc == GS_OK && i < x->n_st; i++) {
+        if ((rc = gs_buf_put_u64be(&x->out, x->st[i].hlc)) == GS_OK)
+            rc = gs_buf_put_varint(&x->out, x->st[i].aidx);
+    }
+    return rc;
+}
+
 /* Canonical entity encoding (p, n) -> the stored form in x->out. */
 static gs_err
 ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
@@ -1384,9 +1425,7 @@ ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
     x->expand = false;
     x->collect = true;
     x->n_st = x->n_au = 0;
-    gs_buf_reset(&x->out);
-    if ((rc = gs_buf_put_varint(&x->out, x->spilled ? 0 : x->n_refs)) ||
-        (rc = gs_buf_put(&x->out, x->refs.data, x->refs.len)) != GS_OK)
+    if ((rc = refs_out(x)) != GS_OK)
         return rc;
     for (int pass = 0; pass < 2; pass++) {
         gs_rd_init(&r, p, n);
@@ -1420,28 +1459,99 @@ ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
             if (m == 0 || memcmp(x->au[m - 1], x->au[i], GS_KEY_BYTES))
                 memcpy(x->au[m++], x->au[i], GS_KEY_BYTES);
         x->n_au = m;
-        if ((rc = gs_buf_put_varint(&x->out, m)) != GS_OK)
-            return rc;
-        for (size_t i = 0; i < m; i++) {
-            uint64_t num;
-            if ((rc = author_num(x, x->au[i], &num)) != GS_OK ||
-                (rc = gs_buf_put_varint(&x->out, num)) != GS_OK ||
-                (num == 0 &&
-                 (rc = gs_buf_put(&x->out, x->au[i], GS_KEY_BYTES))))
-                return rc;
-        }
-        if ((rc = gs_buf_put_varint(&x->out, k)) != GS_OK)
-            return rc;
         for (size_t i = 0; i < k; i++) {
             const uint8_t(*a)[GS_KEY_BYTES] =
                 bsearch(x->st[i].author, x->au, m, GS_KEY_BYTES, author_cmp);
-            if ((rc = gs_buf_put_u64be(&x->out, x->st[i].hlc)) != GS_OK ||
-                (rc = gs_buf_put_varint(&x->out, (uint64_t)(a - x->au))))
-                return rc;
+            x->st[i].aidx = (uint64_t)(a - x->au);
         }
+        if ((rc = tables_out(x)) != GS_OK)
+            return rc;
         x->collect = false;
     }
     return GS_OK;
+}
+
+/* The stored form, in x->out, of the entity op is about that held no
+ * fields before it (x->refs its history section, op's ref included):
+ * what applying op to it and compacting its canonical encoding give, made
+ * without the entity. Most ops of an import write such an entity. An lww
+ * field's canonical state is written from its payload; other kinds are
+ * applied to a field of their own. cs: scratch. */
+static gs_err
+ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
+          const uint8_t hash[GS_HASH_BYTES], gs_buf *cs)
+{
+    size_t at[GS_OP_UPDATES_MAX + 1], n = 0;
+    bool stamped = false; /* a state holds op's stamp */
+    gs_err rc = GS_OK;
+
+    if (op->n_updates > GS_OP_UPDATES_MAX)
+        return GS_EINVAL;
+    gs_buf_reset(cs);
+    /* each update's field state, canonical, at cs[at[i], at[i + 1]);
+     * none if it is of a kind not merged or left its field empty.
+     * Updates are sorted by field and name each once: the entity's
+     * fields are in their order. */
+    for (size_t i = 0; i < op->n_updates && rc == GS_OK; i++) {
+        const gs_update *u = &op->updates[i];
+        at[i] = cs->len;
+        if (u->kind == GS_KIND_LWW) {
+            if ((rc = gs_buf_put_u8(cs, 1)) == GS_OK &&
+                (rc = gs_buf_put_u64be(cs, op->hlc)) == GS_OK &&
+                (rc = gs_buf_put(cs, op->author, GS_KEY_BYTES)) == GS_OK &&
+                (rc = gs_buf_put_varint(cs, pl[i].u.lww.base)) == GS_OK)
+                rc = gs_value_write(cs, &pl[i].u.lww.v);
+            stamped = true;
+        } else if (u->kind <= GS_KIND_KNOWN_MAX) {
+            gs_field f;
+            if ((rc = gs_field_init(&f, u->field, u->kind)) != GS_OK)
+                break;
+            rc = gs_field_apply_parsed(&f, &pl[i], op, hash);
+            if (rc == GS_OK && !gs_field_empty(&f)) {
+                rc = gs_field_state_encode(&f, cs);
+                stamped |= u->kind != GS_KIND_SET; /* a set has none */
+            }
+            gs_field_fini(&f);
+        }
+        n += cs->len > at[i];
+    }
+    at[op->n_updates] = cs->len;
+    if (rc != GS_OK)
+        return rc;
+
+    x->expand = x->collect = false;
+    x->n_st = x->n_au = 0;
+    if (stamped) { /* the tables: op's stamp and author */
+        if (x->cap_st == 0 && (x->st = malloc(sizeof *x->st)) != NULL)
+            x->cap_st = 1;
+        if (x->cap_au == 0 && (x->au = malloc(sizeof *x->au)) != NULL)
+            x->cap_au = 1;
+        if (x->cap_st == 0 || x->cap_au == 0)
+            return GS_ENOMEM;
+        x->st[0].hlc = op->hlc;
+        memcpy(x->st[0].author, op->author, GS_KEY_BYTES);
+        x->st[0].aidx = 0;
+        memcpy(x->au[0], op->author, GS_KEY_BYTES);
+        x->n_st = x->n_au = 1;
+    }
+    if ((rc = refs_out(x)) != GS_OK || (rc = tables_out(x)) != GS_OK ||
+        (rc = gs_buf_put_varint(&x->out, n)) != GS_OK)
+        return rc;
+    for (size_t i = 0; i < op->n_updates && rc == GS_OK; i++) {
+        const gs_update *u = &op->updates[i];
+        uint64_t num;
+        gs_rd sr;
+        if (at[i + 1] == at[i])
+            continue;
+        if ((rc = name_num(x, u->field, &num)) != GS_OK ||
+            (rc = gs_buf_put_varint(&x->out, num)) != GS_OK)
+            break;
+        gs_buf_reset(&x->state);
+        gs_rd_init(&sr, cs->data + at[i], at[i + 1] - at[i]);
+        if ((rc = xc_state(x, u->kind, &sr, &x->state)) == GS_OK)
+            rc = state_out(x, u->kind);
+    }
+    return rc;
 }
 
 /* The history section at r: *n refs, their bytes in *refs. Bytes from
@@ -2122,19 +2232,27 @@ ent_load(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type,
     return ent_decode(s, txn, x, &k, &v, e);
 }
 
+/* Store e; or, given op (and its parsed updates pl), e after op, where e
+ * held no fields before (ent_fresh: e itself is not read). */
 static gs_err
-ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, gs_buf *scratch,
+ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, const gs_op *op,
+          const gs_payload *pl, const uint8_t *hash, gs_buf *scratch,
           struct ecodec *x)
 {
     uint8_t key[ENT_KEY_MAX];
     size_t kn = ent_key(gs_slice_of(e->type, e->type_n),
                         gs_slice_of(e->id, e->id_n), key);
-    gs_buf_reset(scratch);
-    gs_err rc = gs_entity_encode(e, scratch);
+    gs_err rc = GS_OK;
     x->s = s;
     x->txn = txn;
-    if (rc == GS_OK)
-        rc = ent_compact(x, scratch->data, scratch->len);
+    if (op != NULL) {
+        rc = ent_fresh(x, op, pl, hash, scratch);
+    } else {
+        gs_buf_reset(scratch);
+        rc = gs_entity_encode(e, scratch);
+        if (rc == GS_OK)
+            rc = ent_compact(x, scratch->data, scratch->len);
+    }
     if (rc != GS_OK)
         return rc;
     return put(s, txn, s->ents, key, kn, x->out.data, x->out.len, 0);
@@ -2509,13 +2627,20 @@ append_op(gs_store *s, MDB_txn *txn, struct ingest_ctx *c, uint64_t feedno,
         rc = hist_add(s, txn, c, op, feedno);
     if (op->hlc > c->hlc_max)
         c->hlc_max = op->hlc;
-    if (rc == GS_OK)
+    /* an entity that held nothing (most of an import's) is not merged
+     * into: its stored form is written from op */
+    gs_payload own[GS_OP_UPDATES_MAX];
+    bool fresh = e.n_fields == 0;
+    if (rc == GS_OK && fresh && pl == NULL && (rc = gs_op_parse_updates(op, own)) == GS_OK)
+        pl = own;
+    if (rc == GS_OK && !fresh)
         rc = pl ? gs_entity_apply_parsed(&e, op, pl, hash)
                 : gs_entity_apply(&e, op, hash);
     c->x.fresh = true; /* the values op wrote may be interned */
     c->x.op_hlc = op->hlc;
     if (rc == GS_OK)
-        rc = ent_store(s, txn, &e, &c->scratch, &c->x);
+        rc = ent_store(s, txn, &e, fresh ? op : NULL, pl, hash, &c->scratch,
+                       &c->x);
     c->x.fresh = false;
     if (rc == GS_OK)
         rc = revoked_note(c, op);
@@ -3388,7 +3513,7 @@ ent_rebuild(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
     if (rc == GS_OK && one.kept == 0)
         rc = del_err(s, mdb_del(txn, s->ents, &k, NULL));
     else if (rc == GS_OK)
-        rc = ent_store(s, txn, &e, &c->scratch, x);
+        rc = ent_store(s, txn, &e, NULL, NULL, NULL, &c->scratch, x);
     gs_entity_fini(&e);
     return rc;
 }
