@@ -892,6 +892,33 @@ test_json_load_as_jansson(void **state)
     expect_refused("{\"a\":", 5, "premature EOF");
     char nul[] = "[1\0]";
     assert_null(gs_json_load(nul, 4, why, sizeof why));
+
+    /* texts that outgrow the parser's own buffer (yajl's memory for a
+     * text, 8 KiB): a long string with escapes, deep nesting, and an
+     * error at the end of such a text */
+    size_t big = 64 * 1024;
+    char *t = malloc(big + 4096);
+    assert_non_null(t);
+    size_t k = 0;
+    k += (size_t)sprintf(t + k, "{\"s\":\"");
+    while (k < big)
+        k += (size_t)sprintf(t + k, "\\n\\u4e2d\\\"x");
+    k += (size_t)sprintf(t + k, "\",\"d\":");
+    for (int i = 0; i < 1500; i++)
+        t[k++] = '[';
+    for (int i = 0; i < 1500; i++)
+        t[k++] = ']';
+    t[k++] = '}';
+    a = gs_json_load(t, k, why, sizeof why);
+    b = json_loadb(t, k, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    t[k - 1] = ']'; /* the object closed by a bracket */
+    expect_refused(t, k, "column");
+    free(t);
 }
 
 int
