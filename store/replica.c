@@ -415,6 +415,7 @@ gs_replica_passphrase_set(gs_replica *r, const char *pass, size_t passlen)
  * in the file so the build can read it again for one that is held. */
 struct record {
     json_t *fields; /* NULL: use kept, or read the line again */
+    const char *text; /* the line in memory (else in the file at off) */
     unsigned long line;
     const uint8_t *kept; /* updates kept by the check (see struct keep) */
     size_t kept_n;
@@ -452,11 +453,18 @@ record_at(const struct build_ctx *b, size_t i)
     return b->stream ? b->recs : &b->recs[i];
 }
 
-/* Read record rec's line again and parse it; *doc is a new reference. */
+/* Parse record rec's line again (read again from the file if it is not
+ * in memory); *doc is a new reference. */
 static gs_err
 reread(struct build_ctx *b, const struct record *rec, json_t **doc)
 {
     char jwhy[200];
+    if (rec->text != NULL) {
+        /* it parsed a moment ago: only memory can fail */
+        *doc = gs_json_load(rec->text, rec->len, jwhy, sizeof jwhy);
+        return *doc ? GS_OK
+                    : gs_why(b->why, sizeof b->why, GS_ENOMEM, "%s", jwhy);
+    }
     char *line = malloc(rec->len ? rec->len : 1);
     if (line == NULL)
         return GS_ENOMEM;
@@ -765,7 +773,7 @@ gs_replica_put_guarded(gs_replica *r, const char *type, const char *id,
     }
     gs_store_target t = {gs_slice_of(type, strlen(type)),
                          gs_slice_of(id, strlen(id))};
-    struct record rec = {fields, 1, NULL, 0, 0, 0};
+    struct record rec = {.fields = fields, .line = 1};
     gs_err rc = write_batch(r, &t, &rec, 1, false, -1, NULL, NULL, &res, guard,
                             guard_ctx);
     if (rc != GS_OK && r->detail[0] == 0)
@@ -1510,8 +1518,6 @@ struct cline {
                        none could be kept, say gs_strerror(rc) */
     size_t sat, sn; /* check pass: its stages at stg[sat, sat + sn) (sn 0:
                        it writes no stage), see stages_put_line */
-    json_t *doc;    /* keep_docs: the parsed line of a good record, which
-                       the chunk owns (its build need not read it again) */
 };
 
 enum { CHUNK_FREE, CHUNK_READ, CHUNK_BUSY, CHUNK_DONE };
@@ -1521,16 +1527,11 @@ struct chunk {
     struct cline line[IMPORT_CHUNK_LINES];
     size_t n;
     gs_buf text, keep, whys, stg;
-    /* the docs of its lines when it was read again, for its parser to
-     * free, so that the caller (the writer) does not */
-    json_t *dead[IMPORT_CHUNK_LINES];
-    size_t n_dead;
 };
 
 struct parsers {
     const gs_replica *r;
     bool write, skip_bad; /* the pass: what a parser does with a line */
-    bool keep_docs;       /* keep each good line's JSON (cline.doc) */
     /* the caller's reading */
     struct reader rd;
     unsigned long lineno; /* lines read */
@@ -1619,32 +1620,14 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
     }
     if (made)
         gs_json_updates_fini(&ups);
-    l->doc = NULL;
-    if (rc == GS_OK && p->keep_docs)
-        l->doc = doc;
-    else
-        json_decref(doc);
+    json_decref(doc);
 }
 
 static void
 chunk_parse(const struct parsers *p, struct chunk *c)
 {
-    for (size_t i = 0; i < c->n_dead; i++)
-        json_decref(c->dead[i]);
-    c->n_dead = 0;
     for (size_t i = 0; i < c->n; i++)
         line_parse(p, c, &c->line[i]);
-}
-
-/* The docs c's lines hold, to be freed (by the parser of its next use or
- * by parsers_stop): c is about to be read again. */
-static void
-chunk_bury(struct chunk *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (c->line[i].doc != NULL && c->n_dead < IMPORT_CHUNK_LINES)
-            c->dead[c->n_dead++] = c->line[i].doc;
-    c->n = 0;
 }
 
 static void *
@@ -1676,7 +1659,7 @@ chunk_read(struct parsers *p, struct chunk *c)
 {
     bool too_long;
     size_t used;
-    chunk_bury(c);
+    c->n = 0;
     gs_buf_reset(&c->text);
     gs_buf_reset(&c->keep);
     gs_buf_reset(&c->whys);
@@ -1733,13 +1716,12 @@ chunk_read(struct parsers *p, struct chunk *c)
 /* Start parsing the file from where f stands: line lineno + 1, at off. */
 static gs_err
 parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
-              bool skip_bad, bool keep_docs, unsigned long lineno, off_t off)
+              bool skip_bad, unsigned long lineno, off_t off)
 {
     memset(p, 0, sizeof *p);
     p->r = r;
     p->write = write;
     p->skip_bad = skip_bad;
-    p->keep_docs = keep_docs;
     p->rd.f = f;
     p->lineno = lineno;
     p->off = off;
@@ -1833,9 +1815,6 @@ parsers_stop(struct parsers *p)
         pthread_cond_destroy(&p->work);
         pthread_mutex_destroy(&p->mu);
         for (size_t i = 0; i < IMPORT_CHUNKS; i++) {
-            chunk_bury(&p->c[i]);
-            for (size_t k = 0; k < p->c[i].n_dead; k++)
-                json_decref(p->c[i].dead[k]);
             gs_buf_fini(&p->c[i].text);
             gs_buf_fini(&p->c[i].keep);
             gs_buf_fini(&p->c[i].whys);
@@ -1944,7 +1923,7 @@ check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
     bool stop = false;
 
     randombytes_buf(sg.hkey, sizeof sg.hkey);
-    if ((rc = parsers_start(&p, r, f, false, skip_bad, false, 0, 0)) !=
+    if ((rc = parsers_start(&p, r, f, false, skip_bad, 0, 0)) !=
         GS_OK) {
         parsers_stop(&p);
         return rc;
@@ -2042,7 +2021,7 @@ write_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
         rc = GS_EIO;
         goto done;
     }
-    if ((rc = parsers_start(&p, r, f, true, skip_bad, false, k->line - 1,
+    if ((rc = parsers_start(&p, r, f, true, skip_bad, k->line - 1,
                             k->off)) != GS_OK)
         goto done;
     gs_rd_init(&late, k->late.data, k->late.len);
@@ -2186,9 +2165,10 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
                 s->stopped = true;
                 return rc;
             }
-            /* for an entity held, the build reads the line's JSON here
-             * (a fresh one takes the kept updates) */
-            s->rec.fields = json_object_get(l->doc, "fields");
+            /* for an entity held, the build parses the line again, here
+             * in the chunk (a fresh one takes the kept updates) */
+            s->rec.fields = NULL;
+            s->rec.text = (const char *)s->c->text.data + l->at;
             *t = s->t;
             s->st->records++;
             s->st->lines = l->no;
@@ -2244,7 +2224,7 @@ one_pass(gs_replica *r, FILE *f, uint64_t size, bool skip_bad,
     randombytes_buf(s->sg.hkey, sizeof s->sg.hkey);
     /* no room reserved (no address space): the stream may fall back */
     (void)gs_store_reserve(r->store, size * IMPORT_ROOM_PER_BYTE);
-    rc = parsers_start(&s->p, r, f, false, skip_bad, true, 0, 0);
+    rc = parsers_start(&s->p, r, f, false, skip_bad, 0, 0);
     if (rc == GS_OK) {
         rc = gs_store_write_stream(r->store, r->id.pk, r->id.sk,
                                    gs_slice_of(r->scope, strlen(r->scope)),
