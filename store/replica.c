@@ -1544,6 +1544,7 @@ struct parsers {
     pthread_cond_t work, done;
     struct chunk *c;
     size_t n_read, n_handed, n_back;
+    bool reading; /* a chunk is being read (by a parser, or the caller) */
     bool stop;
     pthread_t th[IMPORT_PARSERS_MAX];
     size_t n_th;
@@ -1630,24 +1631,53 @@ chunk_parse(const struct parsers *p, struct chunk *c)
         line_parse(p, c, &c->line[i]);
 }
 
-static void *
-parser_main(void *arg)
+static void chunk_read(struct parsers *p, struct chunk *c);
+
+/* With p->mu held: parse the next chunk read, or else read the next one
+ * if a chunk is free and no one reads; false if neither can be done now.
+ * The lock is let go meanwhile. */
+static bool
+parsers_work(struct parsers *p, bool read)
 {
-    struct parsers *p = arg;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->n_handed == p->n_read)
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->stop)
-            break;
+    if (p->n_handed < p->n_read) {
         struct chunk *c = &p->c[p->n_handed++ % IMPORT_CHUNKS];
         c->state = CHUNK_BUSY;
         pthread_mutex_unlock(&p->mu);
         chunk_parse(p, c);
         pthread_mutex_lock(&p->mu);
         c->state = CHUNK_DONE;
-        pthread_cond_signal(&p->done);
+        pthread_cond_broadcast(&p->done);
+        return true;
     }
+    if (!read || p->reading || p->eof || /* eof: the reader's, till then */
+        p->n_read - p->n_back == IMPORT_CHUNKS)
+        return false;
+    struct chunk *c = &p->c[p->n_read % IMPORT_CHUNKS];
+    p->reading = true; /* the file, its position and p->eof are ours */
+    pthread_mutex_unlock(&p->mu);
+    chunk_read(p, c);
+    pthread_mutex_lock(&p->mu);
+    p->reading = false;
+    if (c->n > 0) {
+        c->state = CHUNK_READ;
+        p->n_read++;
+    }
+    /* a chunk to parse, or the end for the caller to see */
+    pthread_cond_broadcast(&p->work);
+    pthread_cond_broadcast(&p->done);
+    return true;
+}
+
+/* A parser thread: reads the file and parses its chunks, ahead of the
+ * caller, who takes them in order (parsers_next). */
+static void *
+parser_main(void *arg)
+{
+    struct parsers *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop)
+        if (!parsers_work(p, true))
+            pthread_cond_wait(&p->work, &p->mu);
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
@@ -1750,44 +1780,26 @@ parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
 
 /* The next chunk of the file, parsed, in file order (NULL: the end, or
  * reading stopped, see read_rc); give it back with parsers_release. While
- * it waits, the caller reads ahead and parses chunks no parser has taken. */
+ * it waits, the caller parses chunks no parser has taken; it reads the
+ * file only if there are no parser threads (the one-pass import's caller
+ * is the writer, whose time is the import's). */
 static struct chunk *
 parsers_next(struct parsers *p)
 {
+    struct chunk *head = &p->c[p->n_back % IMPORT_CHUNKS];
+    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->eof && p->n_read - p->n_back < IMPORT_CHUNKS) {
-            struct chunk *c = &p->c[p->n_read % IMPORT_CHUNKS];
-            chunk_read(p, c);
-            if (c->n == 0)
-                continue;
-            pthread_mutex_lock(&p->mu);
-            c->state = CHUNK_READ;
-            p->n_read++;
-            pthread_cond_signal(&p->work);
-            pthread_mutex_unlock(&p->mu);
+        if (p->n_back < p->n_read && head->state == CHUNK_DONE)
+            break;
+        if (p->n_back == p->n_read && !p->reading && p->eof) {
+            head = NULL;
+            break;
         }
-        pthread_mutex_lock(&p->mu);
-        if (p->n_back == p->n_read) {
-            pthread_mutex_unlock(&p->mu);
-            return NULL;
-        }
-        struct chunk *head = &p->c[p->n_back % IMPORT_CHUNKS];
-        if (head->state == CHUNK_DONE) {
-            pthread_mutex_unlock(&p->mu);
-            return head;
-        }
-        if (p->n_handed < p->n_read) {
-            struct chunk *c = &p->c[p->n_handed++ % IMPORT_CHUNKS];
-            c->state = CHUNK_BUSY;
-            pthread_mutex_unlock(&p->mu);
-            chunk_parse(p, c);
-            pthread_mutex_lock(&p->mu);
-            c->state = CHUNK_DONE;
-        } else {
+        if (!parsers_work(p, p->n_th == 0))
             pthread_cond_wait(&p->done, &p->mu);
-        }
-        pthread_mutex_unlock(&p->mu);
     }
+    pthread_mutex_unlock(&p->mu);
+    return head;
 }
 
 static void
@@ -1796,6 +1808,7 @@ parsers_release(struct parsers *p, struct chunk *c)
     pthread_mutex_lock(&p->mu);
     c->state = CHUNK_FREE;
     p->n_back++;
+    pthread_cond_signal(&p->work); /* a chunk to read into */
     pthread_mutex_unlock(&p->mu);
 }
 
