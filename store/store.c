@@ -406,6 +406,18 @@ del_err(gs_store *s, int mrc)
     return map_err(mrc);
 }
 
+/* LMDB put at cursor cur, with MDB_MAP_FULL reported as put does. */
+static gs_err
+cursor_put(gs_store *s, MDB_cursor *cur, const void *k, size_t kn,
+           const void *v, size_t vn)
+{
+    MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+    int mrc = mdb_cursor_put(cur, &key, &val, 0);
+    if (mrc == MDB_MAP_FULL)
+        s->map_full = true;
+    return map_err(mrc);
+}
+
 /* LMDB put, with MDB_MAP_FULL reported so with_txn grows the map. */
 static gs_err
 put(gs_store *s, MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn,
@@ -758,6 +770,7 @@ struct ecodec {
         uint8_t name[GS_NAME_BYTES_MAX];
     } names[NAMES_CACHE]; /* field names looked up */
     struct strcache *sc; /* interned strings met in this transaction */
+    MDB_cursor *ents;    /* on ents in this write transaction (ents_cur) */
     bool fresh;          /* compacting what op (op_hlc, hint_author) wrote */
     uint64_t op_hlc;
     bool last_fresh; /* the stamp compacted last is that op's */
@@ -2241,6 +2254,20 @@ refs_none(struct ecodec *x)
     gs_buf_reset(&x->refs);
 }
 
+/* x's cursor on ents in write transaction txn, opened on first use: an
+ * entity's read and its write after the merge find its page once (a
+ * cursor put looks at the page the cursor is on first). LMDB closes it
+ * when the transaction ends; ingest_ctx_reset forgets it. An LMDB code. */
+static int
+ents_cur(gs_store *s, MDB_txn *txn, struct ecodec *x, MDB_cursor **out)
+{
+    int mrc = 0;
+    if (x->ents == NULL)
+        mrc = mdb_cursor_open(txn, s->ents, &x->ents);
+    *out = x->ents;
+    return mrc;
+}
+
 /* Load (type, id) into e, fresh if never seen; x keeps its history
  * section for the ent_store that follows. */
 static gs_err
@@ -2249,7 +2276,10 @@ ent_load(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type,
 {
     uint8_t key[ENT_KEY_MAX];
     MDB_val k = {ent_key(type, id, key), key}, v;
-    int mrc = mdb_get(txn, s->ents, &k, &v);
+    MDB_cursor *cur;
+    int mrc = ents_cur(s, txn, x, &cur);
+    if (mrc == 0)
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET);
     refs_none(x);
     if (mrc == MDB_NOTFOUND)
         return gs_entity_init(e, type, id);
@@ -2279,9 +2309,12 @@ ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, const gs_op *op,
         if (rc == GS_OK)
             rc = ent_compact(x, scratch->data, scratch->len);
     }
+    MDB_cursor *cur;
     if (rc != GS_OK)
         return rc;
-    return put(s, txn, s->ents, key, kn, x->out.data, x->out.len, 0);
+    if ((rc = map_err(ents_cur(s, txn, x, &cur))) != GS_OK)
+        return rc;
+    return cursor_put(s, cur, key, kn, x->out.data, x->out.len);
 }
 
 /* ---- ingest ---- */
@@ -2323,6 +2356,7 @@ ingest_ctx_reset(struct ingest_ctx *c)
     if (c->x.sc)
         memset(c->x.sc, 0, sizeof *c->x.sc);
     c->x.fi.kn = 0;
+    c->x.ents = NULL; /* the transaction it was on closed it */
     c->br.n = 0;
     c->br.fi.kn = 0;
     c->n_revoked = 0;
@@ -3834,7 +3868,10 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
             return GS_EINVAL;
         }
         MDB_val k = {ent_key(t->type, t->id, key), key}, v;
-        int mrc = mdb_get(txn, s->ents, &k, &v);
+        MDB_cursor *ec;
+        int mrc = ents_cur(s, txn, &w->ic.x, &ec);
+        if (mrc == 0)
+            mrc = mdb_cursor_get(ec, &k, &v, MDB_SET);
         refs_none(&w->ic.x);
         if (mrc == 0) {
             if ((rc = ent_decode(s, txn, &w->ic.x, &k, &v, &cur)))
