@@ -328,6 +328,11 @@ finish(gs_buf *b, size_t old, uint8_t kind, gs_err rc)
     return rc;
 }
 
+/* The value is checked as it is written, and a varint and one value are
+ * far below GS_PAYLOAD_BYTES_MAX: no parse after (an import writes one
+ * of these per field of a record). */
+_Static_assert(10 + 1 + 5 + GS_STR_BYTES_MAX <= GS_PAYLOAD_BYTES_MAX,
+               "an lww payload (varint base, tag, length, string) fits");
 gs_err
 gs_payload_lww(gs_buf *b, uint64_t base, const gs_vref *v)
 {
@@ -335,7 +340,9 @@ gs_payload_lww(gs_buf *b, uint64_t base, const gs_vref *v)
     gs_err rc = gs_buf_put_varint(b, base);
     if (rc == GS_OK)
         rc = gs_value_write(b, v);
-    return finish(b, old, GS_KIND_LWW, rc);
+    if (rc != GS_OK)
+        b->len = old;
+    return rc;
 }
 
 gs_err
