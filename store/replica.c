@@ -2187,7 +2187,10 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
             s->st->lines = l->no;
             if (s->b.report && s->st->records % IMPORT_BATCH == 0) {
                 char msg[64];
-                snprintf(msg, sizeof msg, "%lu records written",
+                /* nothing is written until the file is done (one
+                 * transaction): the count is of records prepared */
+                snprintf(msg, sizeof msg,
+                         "%lu records prepared, committed at the end",
                          s->st->records);
                 s->b.report(0, GS_OK, msg, s->b.report_ctx);
             }
