@@ -339,6 +339,9 @@ gs_json_load(const char *text, size_t n, char *why, size_t why_len)
         snprintf(why, why_len, "out of memory");
         return NULL;
     }
+    /* every string and key is checked as jansson checks it (load_text_ok):
+     * yajl's own, looser, check would only read them once more */
+    yajl_config(h, yajl_dont_validate_strings, 1);
     yajl_status st = yajl_parse(h, (const unsigned char *)text, n);
     size_t col = yajl_get_bytes_consumed(h) + 1;
     /* After a whole value yajl keeps the start of a token it has not seen
