@@ -187,31 +187,17 @@ update_cmp(const gs_update *a, const gs_update *b)
     return gs_slice_cmp(a->field, b->field);
 }
 
-/* The encoding of op appended to out, unchecked (check: decode it). */
-static gs_err
-encode(const gs_op *op, gs_buf *out, bool check)
-{
-    const gs_update *sorted[GS_OP_UPDATES_MAX];
-    size_t old = out->len;
-    gs_err rc = GS_OK;
-
-    if (op->n_updates > GS_OP_UPDATES_MAX)
-        return GS_ETOOBIG;
-    /* insertion sort: updates are few, and usually given in order */
-    for (size_t i = 0; i < op->n_updates; i++) {
-        size_t j = i;
-        while (j > 0 && update_cmp(sorted[j - 1], &op->updates[i]) > 0) {
-            sorted[j] = sorted[j - 1];
-            j--;
-        }
-        sorted[j] = &op->updates[i];
-    }
-
 #define PUT(call)                                                              \
     do {                                                                       \
         if ((rc = (call)) != GS_OK)                                            \
             goto out;                                                          \
     } while (0)
+
+/* op's encoding up to its updates: version .. id. */
+static gs_err
+put_head(const gs_op *op, gs_buf *out)
+{
+    gs_err rc;
     PUT(gs_buf_put_u8(out, op->version));
     PUT(gs_buf_put(out, op->author, GS_KEY_BYTES));
     PUT(gs_buf_put_str(out, op->scope.p, op->scope.n));
@@ -220,20 +206,67 @@ encode(const gs_op *op, gs_buf *out, bool check)
     PUT(gs_buf_put_u64be(out, op->hlc));
     PUT(gs_buf_put_str(out, op->type.p, op->type.n));
     PUT(gs_buf_put_str(out, op->id.p, op->id.n));
-    PUT(gs_buf_put_varint(out, op->n_updates));
-    for (size_t i = 0; i < op->n_updates; i++) {
+out:
+    return rc;
+}
+
+gs_err
+gs_op_encode_updates(const gs_update *u, size_t n, gs_buf *out)
+{
+    const gs_update *sorted[GS_OP_UPDATES_MAX];
+    size_t old = out->len;
+    gs_err rc = GS_OK;
+
+    if (n > GS_OP_UPDATES_MAX)
+        return GS_ETOOBIG;
+    /* insertion sort: updates are few, and usually given in order */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        while (j > 0 && update_cmp(sorted[j - 1], &u[i]) > 0) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = &u[i];
+    }
+    PUT(gs_buf_put_varint(out, n));
+    for (size_t i = 0; i < n; i++) {
         PUT(gs_buf_put_str(out, sorted[i]->field.p, sorted[i]->field.n));
         PUT(gs_buf_put_u8(out, sorted[i]->kind));
         PUT(gs_buf_put_str(out, sorted[i]->payload.p, sorted[i]->payload.n));
     }
+out:
+    if (rc != GS_OK)
+        out->len = old;
+    return rc;
+}
+
+gs_err
+gs_op_encode_with(const gs_op *op, gs_slice updates, gs_buf *out)
+{
+    size_t old = out->len;
+    gs_err rc = put_head(op, out);
+    if (rc == GS_OK)
+        rc = gs_buf_put(out, updates.p, updates.n);
+    if (rc != GS_OK)
+        out->len = old;
+    return rc;
+}
 #undef PUT
+
+/* The encoding of op appended to out, unchecked (check: decode it). */
+static gs_err
+encode(const gs_op *op, gs_buf *out, bool check)
+{
+    size_t old = out->len;
+    gs_err rc = put_head(op, out);
+    if (rc == GS_OK)
+        rc = gs_op_encode_updates(op->updates, op->n_updates, out);
     /* One set of rules: what we write must be what any decoder accepts. A
      * gs_buf cap above GS_OP_BYTES_MAX still cannot let a big op out. */
-    if (check) {
+    if (rc == GS_OK && check) {
         gs_op back;
         rc = gs_op_decode(out->data + old, out->len - old, &back);
     }
-out:
     if (rc != GS_OK)
         out->len = old;
     return rc;

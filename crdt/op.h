@@ -110,6 +110,19 @@ GS_MUST_CHECK gs_err gs_op_encode(const gs_op *op, gs_buf *out);
  * says why. Only the caps are checked here (GS_ETOOBIG). */
 GS_MUST_CHECK gs_err gs_op_encode_unchecked(const gs_op *op, gs_buf *out);
 
+/* The updates section of an op's encoding appended to out: varint n,
+ * then the n updates sorted by field name, as gs_op_encode writes them
+ * (unchecked: gs_op_decode of the op checks them). GS_ETOOBIG past
+ * GS_OP_UPDATES_MAX. An importer makes it from a line once; see
+ * gs_op_encode_with. On error out is as it was. */
+GS_MUST_CHECK gs_err gs_op_encode_updates(const gs_update *u, size_t n,
+                                          gs_buf *out);
+
+/* gs_op_encode_unchecked of op, but with its updates section given,
+ * encoded (gs_op_encode_updates): op->updates are not read. */
+GS_MUST_CHECK gs_err gs_op_encode_with(const gs_op *op, gs_slice updates,
+                                       gs_buf *out);
+
 /* Content hash of an encoded op. */
 void gs_op_hash(const uint8_t *bytes, size_t n, uint8_t out[GS_HASH_BYTES]);
 

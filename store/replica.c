@@ -479,6 +479,23 @@ reread(struct build_ctx *b, const struct record *rec, json_t **doc)
     return GS_OK;
 }
 
+/* How many updates record rec kept, into op->n_updates (op->updates are
+ * not filled: gs_op_encode_with copies them as they are). */
+static gs_err
+kept_count(const struct record *rec, gs_op *op)
+{
+    gs_rd rd;
+    uint64_t n;
+    gs_err rc;
+    gs_rd_init(&rd, rec->kept, rec->kept_n);
+    if ((rc = gs_rd_varint(&rd, &n)) != GS_OK)
+        return rc;
+    if (n > GS_OP_UPDATES_MAX)
+        return GS_EINVAL;
+    op->n_updates = (size_t)n;
+    return GS_OK;
+}
+
 /* The updates kept for record rec into op (borrowing the keep arena). */
 static gs_err
 kept_fill(const struct record *rec, gs_op *op)
@@ -588,7 +605,8 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     gs_op op;
     gs_err rc = GS_OK;
 
-    memset(&op, 0, sizeof op);
+    op.n_updates = 0; /* what else op holds is set before it is read (a
+                         memset of its 64 updates was a tenth of a build) */
     if (b->guard) {
         /* inside the write transaction: the rule sees the very state the
          * op is built on, whoever else writes meanwhile */
@@ -604,8 +622,9 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         }
     }
     if (current == NULL && rec->kept) {
-        /* a fresh entity: the check made exactly these updates */
-        rc = kept_fill(rec, &op);
+        /* a fresh entity: the check made exactly these updates, encoded
+         * (read into op for the shop's rule, else only counted) */
+        rc = b->shop ? kept_fill(rec, &op) : kept_count(rec, &op);
     } else {
         if (fields == NULL && (rc = reread(b, rec, &doc)) == GS_OK)
             fields = json_object_get(doc, "fields");
@@ -640,13 +659,17 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         memcpy(op.prev, head->hash, GS_HASH_BYTES);
         /* Work on a copy: a retried batch must stamp from the same start. */
         gs_hlc clk = r->clock;
-        if ((rc = gs_hlc_recv(&clk, hlc_seen, gs_hlc_wall_ms())) == GS_OK)
-            rc = gs_hlc_now(&clk, gs_hlc_wall_ms(), &op.hlc);
+        uint64_t now = gs_hlc_wall_ms();
+        if ((rc = gs_hlc_recv(&clk, hlc_seen, now)) == GS_OK)
+            rc = gs_hlc_now(&clk, now, &op.hlc);
         op.type = t->type;
         op.id = t->id;
         /* gs_store_write decodes every op it is given before anything
          * else: that is the check, done once. */
-        if (rc == GS_OK)
+        if (rc == GS_OK && current == NULL && rec->kept)
+            rc = gs_op_encode_with(&op, gs_slice_of(rec->kept, rec->kept_n),
+                                   out);
+        else if (rc == GS_OK)
             rc = gs_op_encode_unchecked(&op, out);
     } /* else it writes nothing: no op */
     if (have_ups)
@@ -1241,61 +1264,69 @@ struct keep {
                            order), for the write pass to skip */
 };
 
-/* Append the entry of a line to b; u NULL: no updates kept. */
+/* Append the entry of a line to b; u NULL: no updates kept. The updates
+ * are kept as the op's encoding has them (gs_op_encode_updates), after
+ * their length (u32be): the build copies them into the op. */
 static gs_err
 entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
           const char *type, const char *id, const gs_json_updates *u)
 {
-    size_t n = u ? u->n : 0;
+    static const uint8_t room[4];
+    size_t at = 0;
     gs_err rc = GS_OK;
     if ((rc = gs_buf_put_varint(b, line)) == GS_OK &&
         (rc = gs_buf_put_varint(b, (uint64_t)off)) == GS_OK &&
         (rc = gs_buf_put_varint(b, len)) == GS_OK &&
         (rc = gs_buf_put_str(b, type, strlen(type))) == GS_OK &&
         (rc = gs_buf_put_str(b, id, strlen(id))) == GS_OK &&
-        (rc = gs_buf_put_u8(b, u != NULL)) == GS_OK && u != NULL)
-        rc = gs_buf_put_varint(b, n);
-    for (size_t i = 0; rc == GS_OK && i < n; i++) {
-        if ((rc = gs_buf_put_str(b, u->u[i].field, strlen(u->u[i].field))) ==
-                GS_OK &&
-            (rc = gs_buf_put_u8(b, u->u[i].kind)) == GS_OK)
-            rc = gs_buf_put_str(b, u->u[i].payload.data, u->u[i].payload.len);
+        (rc = gs_buf_put_u8(b, u != NULL)) == GS_OK && u != NULL) {
+        gs_op op; /* its updates only */
+        gs_json_updates_fill(u, &op);
+        at = b->len;
+        if ((rc = gs_buf_put(b, room, sizeof room)) == GS_OK)
+            rc = gs_op_encode_updates(op.updates, op.n_updates, b);
+    }
+    if (rc == GS_OK && u != NULL) {
+        size_t n = b->len - at - sizeof room; /* < GS_OP_BYTES_MAX */
+        for (int k = 0; k < 4; k++)
+            b->data[at + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
     }
     return rc;
 }
 
-/* Read the entry at rd into rec and t (borrowing its bytes); the updates
- * are stepped over, and rec->kept points at them for the build (NULL if
- * none were kept: the build reads the line again). */
+/* Read the entry at rd into rec and t (borrowing its bytes); rec->kept
+ * points at its updates for the build (NULL if none were kept: the build
+ * reads the line again). */
 static gs_err
 entry_read(gs_rd *rd, struct record *rec, gs_store_target *t)
 {
-    uint64_t ln, o, n, nu;
-    gs_slice type, id, sl;
-    uint8_t kind, kept;
+    uint64_t ln, o, n;
+    gs_slice type, id, kept;
+    uint8_t has;
     gs_err rc;
     if ((rc = gs_rd_varint(rd, &ln)) != GS_OK ||
         (rc = gs_rd_varint(rd, &o)) != GS_OK ||
         (rc = gs_rd_varint(rd, &n)) != GS_OK ||
         (rc = gs_rd_str(rd, GS_NAME_BYTES_MAX, &type)) != GS_OK ||
         (rc = gs_rd_str(rd, GS_ID_BYTES_MAX, &id)) != GS_OK ||
-        (rc = gs_rd_u8(rd, &kept)) != GS_OK)
+        (rc = gs_rd_u8(rd, &has)) != GS_OK)
         return rc;
     *rec = (struct record){.line = (unsigned long)ln,
-                           .kept = kept ? rd->p : NULL,
                            .off = (off_t)o,
                            .len = (size_t)n};
     *t = (gs_store_target){type, id};
-    if (!kept)
+    if (!has)
         return GS_OK;
-    if ((rc = gs_rd_varint(rd, &nu)) != GS_OK)
+    gs_slice kl;
+    if ((rc = gs_rd_bytes(rd, 4, &kl)) != GS_OK)
         return rc;
-    for (uint64_t i = 0; rc == GS_OK && i < nu; i++)
-        if ((rc = gs_rd_str(rd, GS_NAME_BYTES_MAX, &sl)) == GS_OK &&
-            (rc = gs_rd_u8(rd, &kind)) == GS_OK)
-            rc = gs_rd_str(rd, GS_PAYLOAD_BYTES_MAX, &sl);
-    rec->kept_n = (size_t)(rd->p - rec->kept);
-    return rc;
+    size_t kn = (size_t)kl.p[0] << 24 | (size_t)kl.p[1] << 16 |
+                (size_t)kl.p[2] << 8 | kl.p[3];
+    if ((rc = gs_rd_bytes(rd, kn, &kept)) != GS_OK)
+        return rc;
+    rec->kept = kept.p;
+    rec->kept_n = kept.n;
+    return GS_OK;
 }
 
 /* Keep a line's entry (made by a parser), unless the arena is full; the
