@@ -677,6 +677,37 @@ test_op_reject_malformed(void **state)
     assert_int_equal(gs_op_decode(bytes, built[0].n + 1, &op), GS_EMALFORMED);
 }
 
+/* An op encoded from its head and its updates section, made apart (as an
+ * import does), is the op's encoding; the section sorts the updates. */
+static void
+test_op_encode_with_updates_section(void **state)
+{
+    (void)state;
+    gs_op op;
+    gs_buf whole, sec, with;
+    assert_int_equal(gs_op_decode(built[5].bytes, built[5].n, &op), GS_OK);
+    assert_true(op.n_updates >= 2);
+    gs_update rev[GS_OP_UPDATES_MAX];
+    for (size_t i = 0; i < op.n_updates; i++) /* out of order */
+        rev[i] = op.updates[op.n_updates - 1 - i];
+    gs_buf_init(&whole, GS_OP_BYTES_MAX);
+    gs_buf_init(&sec, GS_OP_BYTES_MAX);
+    gs_buf_init(&with, GS_OP_BYTES_MAX);
+    assert_int_equal(gs_op_encode(&op, &whole), GS_OK);
+    assert_int_equal(gs_op_encode_updates(rev, op.n_updates, &sec), GS_OK);
+    op.n_updates = 0; /* not read */
+    assert_int_equal(
+        gs_op_encode_with(&op, gs_slice_of(sec.data, sec.len), &with), GS_OK);
+    assert_int_equal(with.len, built[5].n);
+    assert_memory_equal(with.data, built[5].bytes, with.len);
+    assert_memory_equal(whole.data, built[5].bytes, whole.len);
+    assert_int_equal(gs_op_encode_updates(rev, GS_OP_UPDATES_MAX + 1, &sec),
+                     GS_ETOOBIG);
+    gs_buf_fini(&whole);
+    gs_buf_fini(&sec);
+    gs_buf_fini(&with);
+}
+
 static void
 test_op_encode_refuses_what_decode_refuses(void **state)
 {
@@ -702,6 +733,7 @@ main(void)
         cmocka_unit_test(test_op_vectors_match_doc),
         cmocka_unit_test(test_op_decode_fields),
         cmocka_unit_test(test_op_unknown_kind_kept),
+        cmocka_unit_test(test_op_encode_with_updates_section),
         cmocka_unit_test(test_run_verify_by_last_signature),
         cmocka_unit_test(test_run_reject_altered_middle_op),
         cmocka_unit_test(test_run_reject_no_signature_at_end),
