@@ -1181,8 +1181,7 @@ gs_json_updates_fini(gs_json_updates *u)
 {
     if (u == NULL)
         return;
-    for (size_t i = 0; i < u->n; i++)
-        gs_buf_fini(&u->u[i].payload);
+    gs_buf_fini(&u->bytes);
     u->n = 0;
     u->n_stages = 0;
     u->later = false;
@@ -1207,6 +1206,7 @@ decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
     out->n = 0;
     out->n_stages = 0;
     out->later = false;
+    gs_buf_init(&out->bytes, GS_PAYLOAD_BYTES_MAX);
     if (sc == NULL || author == NULL)
         return gs_why(why, why_len, GS_EINVAL, "no schema or author");
     t = gs_schema_type_get(sc, type);
@@ -1246,40 +1246,44 @@ decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
         bool wrote = false;
         memcpy(u->field, sf->name, sf->name_n + 1);
         u->kind = sf->kind;
-        gs_buf_init(&u->payload, GS_PAYLOAD_BYTES_MAX);
+        gs_buf *pb = &out->bytes;
+        u->at = pb->len;
+        pb->max = pb->len + GS_PAYLOAD_BYTES_MAX; /* each payload's cap,
+                                                     as its own buffer had */
         switch (sf->kind) {
         case GS_KIND_LWW:
-            rc = lww_in(&w, v, &u->payload, &wrote);
+            rc = lww_in(&w, v, pb, &wrote);
             break;
         case GS_KIND_COUNTER:
-            rc = counter_in(&w, v, &u->payload, &wrote);
+            rc = counter_in(&w, v, pb, &wrote);
             break;
         case GS_KIND_SET:
-            rc = set_in(&w, v, &u->payload, &wrote);
+            rc = set_in(&w, v, pb, &wrote);
             break;
         case GS_KIND_LOG:
-            rc = log_in(&w, v, &u->payload, &wrote);
+            rc = log_in(&w, v, pb, &wrote);
             break;
         case GS_KIND_STAGE:
-            rc = stage_in(&w, v, &u->payload, &wrote,
+            rc = stage_in(&w, v, pb, &wrote,
                           &out->stages[out->n_stages],
                           check ? &out->later : NULL);
             if (rc == GS_OK)
                 out->n_stages++;
             break;
         case GS_KIND_CLAIM:
-            rc = claim_in(&w, v, &u->payload, &wrote);
+            rc = claim_in(&w, v, pb, &wrote);
             break;
         default:
             rc = GS_EKIND;
             break;
         }
         if (rc != GS_OK || !wrote) {
-            gs_buf_fini(&u->payload);
+            pb->len = u->at; /* nothing of it stays */
             if (rc != GS_OK)
                 goto out;
             continue;
         }
+        u->len = pb->len - u->at;
         out->n++;
     }
 out:
@@ -1313,9 +1317,14 @@ gs_json_updates_fill(const gs_json_updates *u, gs_op *op)
         op->updates[i].field =
             gs_slice_of(u->u[i].field, strlen(u->u[i].field));
         op->updates[i].kind = u->u[i].kind;
-        op->updates[i].payload =
-            gs_slice_of(u->u[i].payload.data, u->u[i].payload.len);
+        op->updates[i].payload = gs_json_updates_payload(u, i);
     }
+}
+
+gs_slice
+gs_json_updates_payload(const gs_json_updates *u, size_t i)
+{
+    return gs_slice_of(u->bytes.data + u->u[i].at, u->u[i].len);
 }
 
 /* ---- command-line assignments ---- */

@@ -48,7 +48,7 @@
  * sorts the updates.
  *
  * Ownership: gs_json_entity returns a new reference (json_decref it).
- * A gs_json_updates owns its payload buffers until gs_json_updates_fini; ops
+ * A gs_json_updates owns its payloads' buffer until gs_json_updates_fini; ops
  * filled by gs_json_updates_fill borrow them. Arguments are borrowed.
  * Nothing here keeps state; distinct objects may be used from distinct
  * threads.
@@ -98,7 +98,7 @@ void gs_json_time(uint64_t hlc, char out[GS_JSON_TIME_BYTES]);
 typedef struct gs_json_update {
     char field[GS_NAME_BYTES_MAX + 1]; /* NUL-terminated */
     uint8_t kind;
-    gs_buf payload; /* owned */
+    size_t at, len; /* its payload: bytes[at, at + len) of its updates */
 } gs_json_update;
 
 /* A stage field's input as written, before the entity's state gives it a
@@ -120,6 +120,8 @@ typedef struct gs_json_stage {
 typedef struct gs_json_updates {
     size_t n;
     gs_json_update u[GS_OP_UPDATES_MAX];
+    gs_buf bytes; /* the payloads one after another (owned): one buffer
+                     for a record's updates, not one each */
     size_t n_stages; /* the stage inputs, as given, writing or not */
     gs_json_stage stages[GS_OP_UPDATES_MAX];
     bool later; /* gs_json_updates_check: an update waits for the state */
@@ -176,6 +178,9 @@ void gs_json_updates_fini(gs_json_updates *u);
 /* Point op's updates at u's (op->n_updates = u->n); op then borrows u. The
  * caller sets everything else (author, scope, seq, prev, hlc, type, id). */
 void gs_json_updates_fill(const gs_json_updates *u, gs_op *op);
+
+/* Update i's payload, borrowed from u. */
+gs_slice gs_json_updates_payload(const gs_json_updates *u, size_t i);
 
 /* One command-line assignment into fields (a JSON object, changed in
  * place) in gs_json_updates_decode's input form, by the kind the schema

@@ -167,9 +167,7 @@ one_payload(const gs_entity *e, const uint8_t *author, const char *text,
                      GS_OK);
     assert_int_equal(u->n, 1);
     assert_int_equal(
-        gs_payload_parse(u->u[0].kind,
-                         gs_slice_of(u->u[0].payload.data, u->u[0].payload.len),
-                         pl),
+        gs_payload_parse(u->u[0].kind, gs_json_updates_payload(u, 0), pl),
         GS_OK);
     json_decref(fields);
 }
@@ -300,12 +298,18 @@ test_json_entity_fields_unknown_to_schema(void **state)
     u.u[2].kind = GS_KIND_STAGE;
     snprintf(u.u[3].field, sizeof u.u[3].field, "phone");
     u.u[3].kind = GS_KIND_LOG; /* personal, whatever its kind */
-    for (size_t i = 0; i < u.n; i++)
-        gs_buf_init(&u.u[i].payload, GS_PAYLOAD_BYTES_MAX);
-    assert_int_equal(gs_payload_lww(&u.u[0].payload, 0, &v), GS_OK);
-    assert_int_equal(gs_payload_lww(&u.u[1].payload, 0, &v), GS_OK);
-    assert_int_equal(gs_payload_stage(&u.u[2].payload, 0, 2, 5), GS_OK);
-    assert_int_equal(gs_payload_log(&u.u[3].payload, &v), GS_OK);
+    gs_buf_init(&u.bytes, GS_OP_BYTES_MAX);
+    assert_int_equal(gs_payload_lww(&u.bytes, 0, &v), GS_OK);
+    u.u[0].len = u.bytes.len;
+    u.u[1].at = u.bytes.len;
+    assert_int_equal(gs_payload_lww(&u.bytes, 0, &v), GS_OK);
+    u.u[1].len = u.bytes.len - u.u[1].at;
+    u.u[2].at = u.bytes.len;
+    assert_int_equal(gs_payload_stage(&u.bytes, 0, 2, 5), GS_OK);
+    u.u[2].len = u.bytes.len - u.u[2].at;
+    u.u[3].at = u.bytes.len;
+    assert_int_equal(gs_payload_log(&u.bytes, &v), GS_OK);
+    u.u[3].len = u.bytes.len - u.u[3].at;
     apply_updates(&e, A, MS(T0), &u);
     gs_json_updates_fini(&u);
     put(&e, A, MS(T0 + 1), "{\"points\":4}");
@@ -323,8 +327,9 @@ test_json_entity_fields_unknown_to_schema(void **state)
     u.n = 1;
     snprintf(u.u[0].field, sizeof u.u[0].field, "name");
     u.u[0].kind = GS_KIND_LWW;
-    gs_buf_init(&u.u[0].payload, GS_PAYLOAD_BYTES_MAX);
-    assert_int_equal(gs_payload_lww(&u.u[0].payload, 0, &v), GS_OK);
+    gs_buf_init(&u.bytes, GS_OP_BYTES_MAX);
+    assert_int_equal(gs_payload_lww(&u.bytes, 0, &v), GS_OK);
+    u.u[0].len = u.bytes.len;
     apply_updates(&x, A, MS(T0), &u);
     gs_json_updates_fini(&u);
     assert_shows(&x, 0, "\"fields\":{\"name\":\"小王\"}");
