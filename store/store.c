@@ -1502,12 +1502,48 @@ ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
     return GS_OK;
 }
 
+/* The canonical state of a set field after its first payload pl (op's,
+ * hash), to cs: as gs_field_apply_parsed and gs_field_state_encode make
+ * it. The payload's items are sorted by element, each there once, and a
+ * remove's tags sorted (gs_payload_parse refuses other orders): the adds,
+ * each tagged with op, then the removes' (element, tag) pairs are in the
+ * state's order as they come. */
+static gs_err
+set_fresh(const gs_payload *pl, const uint8_t hash[GS_HASH_BYTES], gs_buf *cs)
+{
+    uint64_t n_add = 0, n_rm = 0;
+    gs_set_item it;
+    gs_rd r;
+    gs_err rc = GS_OK;
+    gs_rd_init(&r, pl->u.set.items.p, pl->u.set.items.n);
+    for (size_t i = 0; rc == GS_OK && i < pl->u.set.n; i++)
+        if ((rc = gs_payload_set_next(&r, &it)) == GS_OK &&
+            it.action == GS_SET_ADD)
+            n_add++;
+        else if (rc == GS_OK)
+            n_rm += it.n_tags;
+    for (int part = 0; rc == GS_OK && part < 2; part++) {
+        rc = gs_buf_put_varint(cs, part == 0 ? n_add : n_rm);
+        gs_rd_init(&r, pl->u.set.items.p, pl->u.set.items.n);
+        for (size_t i = 0; rc == GS_OK && i < pl->u.set.n; i++) {
+            if ((rc = gs_payload_set_next(&r, &it)) != GS_OK ||
+                (it.action == GS_SET_ADD) != (part == 0))
+                continue;
+            for (size_t k = 0; rc == GS_OK && k < (part ? it.n_tags : 1); k++)
+                if ((rc = gs_buf_put_str(cs, it.elem.p, it.elem.n)) == GS_OK)
+                    rc = gs_buf_put(cs, part ? it.tags[k] : hash,
+                                    GS_HASH_BYTES);
+        }
+    }
+    return rc;
+}
+
 /* The stored form, in x->out, of the entity op is about that held no
  * fields before it (x->refs its history section, op's ref included):
  * what applying op to it and compacting its canonical encoding give, made
  * without the entity. Most ops of an import write such an entity. An lww
- * field is written from its payload; other kinds are applied to a field
- * of their own and their state transcoded. cs: scratch. */
+ * field is written from its payload, a set's state made from it; other
+ * kinds are applied to a field of their own. cs: scratch. */
 static gs_err
 ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
           const uint8_t hash[GS_HASH_BYTES], gs_buf *cs)
@@ -1529,6 +1565,9 @@ ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
         if (u->kind == GS_KIND_LWW) {
             stamped = true;
             n++;
+        } else if (u->kind == GS_KIND_SET) {
+            rc = set_fresh(&pl[i], hash, cs);
+            n++; /* a set payload has an item at least */
         } else if (u->kind <= GS_KIND_KNOWN_MAX) {
             gs_field f;
             if ((rc = gs_field_init(&f, u->field, u->kind)) != GS_OK)
