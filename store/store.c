@@ -931,15 +931,16 @@ xc_lww_value(struct ecodec *x, gs_rd *r, gs_buf *b)
     return gs_buf_put_varint(b, num);
 }
 
-/* An lww field's value v in the stored form, to b: as xc_lww_value makes
- * of its canonical encoding. */
+/* An lww field's value v, enc its encoding (checked), in the stored form
+ * to b: as xc_lww_value makes of it. */
 static gs_err
-lww_value_out(struct ecodec *x, const gs_vref *v, gs_buf *b)
+lww_value_out(struct ecodec *x, const gs_vref *v, gs_slice enc, gs_buf *b)
 {
     uint64_t num;
     gs_err rc;
     if (v->type != GS_V_STR || !str_ref(x, v->s, &num, &rc))
-        return v->type == GS_V_STR && rc != GS_OK ? rc : gs_value_write(b, v);
+        return v->type == GS_V_STR && rc != GS_OK ? rc
+                                                  : gs_buf_put(b, enc.p, enc.n);
     if ((rc = gs_buf_put_u8(b, V_SREF)) != GS_OK)
         return rc;
     return gs_buf_put_varint(b, num);
@@ -1620,8 +1621,13 @@ ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
             else if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET)) == GS_OK &&
                      (rc = gs_buf_put_u8(&x->out, 0)) == GS_OK)
                 rc = gs_buf_put_varint(&x->out, base);
-            if (rc == GS_OK)
-                rc = lww_value_out(x, &pl[i].u.lww.v, &x->out);
+            /* the value's encoding: the payload after its base (op's
+             * decode checked it) */
+            gs_rd vr;
+            gs_rd_init(&vr, u->payload.p, u->payload.n);
+            if (rc == GS_OK && (rc = gs_rd_varint(&vr, &base)) == GS_OK)
+                rc = lww_value_out(x, &pl[i].u.lww.v,
+                                   gs_slice_of(vr.p, gs_rd_left(&vr)), &x->out);
             continue;
         }
         gs_buf_reset(&x->state);
