@@ -1247,8 +1247,9 @@ parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
  * arena is capped: lines past the cap are parsed again in the write pass.
  *
  * Entry: varint line, varint offset, varint length, str type, str id,
- * u8 kept, then if kept the updates: varint n, n x (str field, u8 kind,
- * str payload). The write pass makes entries of the lines past the cap
+ * u8 kept, then if kept the updates as the op's encoding has them, after
+ * their length (u32be): varint n, n x (str field, u8 kind, str payload),
+ * sorted by field. The write pass makes entries of the lines past the cap
  * the same way, but may leave out updates that no longer check (the file
  * changed) or found no memory: kept 0, the build reads the line again. */
 #define IMPORT_KEEP_MAX ((size_t)16 << 20)
