@@ -1576,7 +1576,7 @@ ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
             rc = gs_field_apply_parsed(&f, &pl[i], op, hash);
             if (rc == GS_OK && !gs_field_empty(&f)) {
                 rc = gs_field_state_encode(&f, cs);
-                stamped |= u->kind != GS_KIND_SET; /* a set has none */
+                stamped = true; /* every kind but a set holds stamps */
                 n++;
             }
             gs_field_fini(&f);
@@ -1607,7 +1607,7 @@ ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
     x->last_fresh = x->fresh; /* every stamp here is op's */
     for (size_t i = 0; i < op->n_updates && rc == GS_OK; i++) {
         const gs_update *u = &op->updates[i];
-        uint64_t num, base = pl[i].u.lww.base;
+        uint64_t num, base;
         gs_rd sr;
         if (u->kind != GS_KIND_LWW && at[i + 1] == at[i])
             continue;
@@ -1616,6 +1616,7 @@ ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
             break;
         if (u->kind == GS_KIND_LWW) {
             /* as state_out has it: set, stamp 0, base, the value */
+            base = pl[i].u.lww.base;
             if (base == 0)
                 rc = gs_buf_put_u8(&x->out, K_LWW_SET0);
             else if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET)) == GS_OK &&
