@@ -1288,7 +1288,8 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
             rc = gs_op_encode_updates(op.updates, op.n_updates, b);
     }
     if (rc == GS_OK && u != NULL) {
-        size_t n = b->len - at - sizeof room; /* < GS_OP_BYTES_MAX */
+        /* 32 bits hold it: 64 payloads of at most 32 KiB */
+        size_t n = b->len - at - sizeof room;
         for (int k = 0; k < 4; k++)
             b->data[at + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
     }
@@ -1564,7 +1565,8 @@ struct chunk {
 struct parsers {
     const gs_replica *r;
     bool write, skip_bad; /* the pass: what a parser does with a line */
-    /* the caller's reading */
+    /* the reading: whoever holds p->reading (a parser, or the caller when
+     * there are no parser threads) */
     struct reader rd;
     unsigned long lineno; /* lines read */
     off_t off;            /* where the next line starts */
