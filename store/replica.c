@@ -479,10 +479,11 @@ reread(struct build_ctx *b, const struct record *rec, json_t **doc)
     return GS_OK;
 }
 
-/* How many updates record rec kept, into op->n_updates (op->updates are
- * not filled: gs_op_encode_with copies them as they are). */
+/* The updates kept for record rec into op (borrowing the keep arena); or,
+ * without all, only how many (op->updates not filled: gs_op_encode_with
+ * copies them as they are). */
 static gs_err
-kept_count(const struct record *rec, gs_op *op)
+kept_fill(const struct record *rec, gs_op *op, bool all)
 {
     gs_rd rd;
     uint64_t n;
@@ -493,23 +494,7 @@ kept_count(const struct record *rec, gs_op *op)
     if (n > GS_OP_UPDATES_MAX)
         return GS_EINVAL;
     op->n_updates = (size_t)n;
-    return GS_OK;
-}
-
-/* The updates kept for record rec into op (borrowing the keep arena). */
-static gs_err
-kept_fill(const struct record *rec, gs_op *op)
-{
-    gs_rd rd;
-    uint64_t n;
-    gs_err rc;
-    gs_rd_init(&rd, rec->kept, rec->kept_n);
-    if ((rc = gs_rd_varint(&rd, &n)) != GS_OK)
-        return rc;
-    if (n > GS_OP_UPDATES_MAX)
-        return GS_EINVAL;
-    op->n_updates = (size_t)n;
-    for (size_t i = 0; i < op->n_updates; i++) {
+    for (size_t i = 0; all && i < op->n_updates; i++) {
         gs_update *u = &op->updates[i];
         if ((rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &u->field)) != GS_OK ||
             (rc = gs_rd_u8(&rd, &u->kind)) != GS_OK ||
@@ -624,7 +609,7 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     if (current == NULL && rec->kept) {
         /* a fresh entity: the check made exactly these updates, encoded
          * (read into op for the shop's rule, else only counted) */
-        rc = b->shop ? kept_fill(rec, &op) : kept_count(rec, &op);
+        rc = kept_fill(rec, &op, b->shop);
     } else {
         if (fields == NULL && (rc = reread(b, rec, &doc)) == GS_OK)
             fields = json_object_get(doc, "fields");

@@ -847,6 +847,16 @@ rt_same_entity(gs_store *s, const gs_state *mem, const char *id_s)
     gs_entity_fini(&got);
 }
 
+/* s is consistent, its digest that of mem. */
+static void
+rt_same_digest(gs_store *s, const gs_state *mem)
+{
+    uint8_t d[GS_HASH_BYTES], dm[GS_HASH_BYTES];
+    assert_consistent(s, d);
+    assert_int_equal(gs_state_digest(mem, dm), GS_OK);
+    assert_memory_equal(d, dm, GS_HASH_BYTES);
+}
+
 static void
 test_store_stored_forms_give_canonical_bytes(void **state)
 {
@@ -855,7 +865,6 @@ test_store_stored_forms_give_canonical_bytes(void **state)
     gs_rng rng;
     gs_ingest_stats st;
     gs_state *mem;
-    uint8_t d[GS_HASH_BYTES], dm[GS_HASH_BYTES];
     static const char *const ids[] = {"H-1", "H-2", "T-3"};
 
     gs_rng_seed(&rng, gs_test_seed());
@@ -907,9 +916,7 @@ test_store_stored_forms_give_canonical_bytes(void **state)
     /* entities read back encode exactly as the in-memory state's */
     for (size_t e = 0; e < 3; e++)
         rt_same_entity(f->s, mem, ids[e]);
-    assert_consistent(f->s, d);
-    assert_int_equal(gs_state_digest(mem, dm), GS_OK);
-    assert_memory_equal(d, dm, GS_HASH_BYTES);
+    rt_same_digest(f->s, mem);
     gs_state_free(mem);
     free(feeds);
 }
@@ -927,7 +934,6 @@ test_store_new_entities_read_back_as_applied(void **state)
     gs_rng rng;
     gs_ingest_stats st;
     gs_state *mem;
-    uint8_t d[GS_HASH_BYTES], dm[GS_HASH_BYTES];
     char ids[RT_OPS][16];
 
     gs_rng_seed(&rng, gs_test_seed());
@@ -988,9 +994,7 @@ test_store_new_entities_read_back_as_applied(void **state)
         for (size_t e = 0; e < RT_OPS / 2; e++)
             rt_same_entity(f->s, mem, ids[e]);
     }
-    assert_consistent(f->s, d);
-    assert_int_equal(gs_state_digest(mem, dm), GS_OK);
-    assert_memory_equal(d, dm, GS_HASH_BYTES);
+    rt_same_digest(f->s, mem);
     gs_state_free(mem);
     free(feed);
 }
