@@ -36,18 +36,60 @@ crypto_ready(void)
     }
 }
 
+/* The characters of names and scopes, by class: a table read per byte
+ * (every op's type, field names and scope are checked as it is decoded). */
+enum { C_LOWER = 1, C_DIGIT = 2, C_UNDER = 4, C_DASH = 8 };
+static const uint8_t char_class[256] = {
+    ['a'] = C_LOWER,
+    ['b'] = C_LOWER,
+    ['c'] = C_LOWER,
+    ['d'] = C_LOWER,
+    ['e'] = C_LOWER,
+    ['f'] = C_LOWER,
+    ['g'] = C_LOWER,
+    ['h'] = C_LOWER,
+    ['i'] = C_LOWER,
+    ['j'] = C_LOWER,
+    ['k'] = C_LOWER,
+    ['l'] = C_LOWER,
+    ['m'] = C_LOWER,
+    ['n'] = C_LOWER,
+    ['o'] = C_LOWER,
+    ['p'] = C_LOWER,
+    ['q'] = C_LOWER,
+    ['r'] = C_LOWER,
+    ['s'] = C_LOWER,
+    ['t'] = C_LOWER,
+    ['u'] = C_LOWER,
+    ['v'] = C_LOWER,
+    ['w'] = C_LOWER,
+    ['x'] = C_LOWER,
+    ['y'] = C_LOWER,
+    ['z'] = C_LOWER,
+    ['0'] = C_DIGIT,
+    ['1'] = C_DIGIT,
+    ['2'] = C_DIGIT,
+    ['3'] = C_DIGIT,
+    ['4'] = C_DIGIT,
+    ['5'] = C_DIGIT,
+    ['6'] = C_DIGIT,
+    ['7'] = C_DIGIT,
+    ['8'] = C_DIGIT,
+    ['9'] = C_DIGIT,
+    ['_'] = C_UNDER,
+    ['-'] = C_DASH,
+};
+
 bool
 gs_name_valid(const uint8_t *p, size_t n)
 {
     if (n == 0 || n > GS_NAME_BYTES_MAX)
         return false;
-    if (!((p[0] >= 'a' && p[0] <= 'z') || p[0] == '_'))
+    if (!(char_class[p[0]] & (C_LOWER | C_UNDER)))
         return false;
-    for (size_t i = 1; i < n; i++) {
-        uint8_t c = p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+    for (size_t i = 1; i < n; i++)
+        if (!(char_class[p[i]] & (C_LOWER | C_DIGIT | C_UNDER)))
             return false;
-    }
     return true;
 }
 
@@ -65,8 +107,7 @@ gs_scope_valid(const uint8_t *p, size_t n)
             seg = 0;
             continue;
         }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
+        if (!char_class[c])
             return false;
         seg++;
     }

@@ -708,6 +708,35 @@ test_op_encode_with_updates_section(void **state)
     gs_buf_fini(&with);
 }
 
+/* Names and scopes by their definition (op-format): a name is [a-z_]
+ * then [a-z0-9_]; a scope is dot-joined segments of [a-z0-9_-]. Every
+ * byte in every place that matters. */
+static void
+test_op_names_and_scopes_by_definition(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
+        uint8_t first[1] = {(uint8_t)c}, second[2] = {'a', (uint8_t)c};
+        uint8_t mid[3] = {'a', (uint8_t)c, 'b'};
+        assert_int_equal(gs_name_valid(first, 1), lower || c == '_');
+        assert_int_equal(gs_name_valid(second, 2), lower || digit || c == '_');
+        assert_int_equal(gs_scope_valid(first, 1),
+                         lower || digit || c == '_' || c == '-');
+        assert_int_equal(gs_scope_valid(mid, 3),
+                         lower || digit || c == '_' || c == '-' || c == '.');
+    }
+    static const char *const bad[] = {"", ".", "a.", ".a", "a..b"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(gs_scope_valid((const uint8_t *)bad[i], strlen(bad[i])));
+    assert_true(gs_scope_valid((const uint8_t *)"yc.g-1.b_2", 10));
+    assert_false(gs_name_valid((const uint8_t *)"", 0));
+    uint8_t longest[GS_NAME_BYTES_MAX + 1];
+    memset(longest, 'a', sizeof longest);
+    assert_true(gs_name_valid(longest, GS_NAME_BYTES_MAX));
+    assert_false(gs_name_valid(longest, GS_NAME_BYTES_MAX + 1));
+}
+
 static void
 test_op_encode_refuses_what_decode_refuses(void **state)
 {
@@ -734,6 +763,7 @@ main(void)
         cmocka_unit_test(test_op_decode_fields),
         cmocka_unit_test(test_op_unknown_kind_kept),
         cmocka_unit_test(test_op_encode_with_updates_section),
+        cmocka_unit_test(test_op_names_and_scopes_by_definition),
         cmocka_unit_test(test_run_verify_by_last_signature),
         cmocka_unit_test(test_run_reject_altered_middle_op),
         cmocka_unit_test(test_run_reject_no_signature_at_end),
