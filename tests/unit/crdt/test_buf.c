@@ -166,21 +166,29 @@ test_utf8_fast_path_catches_every_position(void **state)
     (void)state;
     const uint8_t bad[] = {0x00, 0x01, 0x1f, 0x7f, 0x80, 0xff, '\r'};
     uint8_t buf[24];
-    for (size_t b = 0; b < sizeof bad; b++) {
-        for (size_t pos = 0; pos < sizeof buf; pos++) {
-            memset(buf, 'a', sizeof buf);
-            buf[pos] = bad[b];
-            assert_false(gs_utf8_valid(buf, sizeof buf));
+    /* every length: a string's last bytes, fewer than 8, take the fast
+     * path padded */
+    for (size_t n = 1; n <= sizeof buf; n++) {
+        for (size_t b = 0; b < sizeof bad; b++) {
+            for (size_t pos = 0; pos < n; pos++) {
+                memset(buf, 'a', sizeof buf);
+                buf[pos] = bad[b];
+                assert_false(gs_utf8_valid(buf, n));
+            }
         }
-    }
-    /* tab, newline, space and '~' pass in every position */
-    const uint8_t good[] = {'\t', '\n', ' ', '~'};
-    for (size_t g = 0; g < sizeof good; g++) {
-        for (size_t pos = 0; pos < sizeof buf; pos++) {
-            memset(buf, 'z', sizeof buf);
-            buf[pos] = good[g];
-            assert_true(gs_utf8_valid(buf, sizeof buf));
+        /* tab, newline, space and '~' pass in every position */
+        const uint8_t good[] = {'\t', '\n', ' ', '~'};
+        for (size_t g = 0; g < sizeof good; g++) {
+            for (size_t pos = 0; pos < n; pos++) {
+                memset(buf, 'z', sizeof buf);
+                buf[pos] = good[g];
+                assert_true(gs_utf8_valid(buf, n));
+            }
         }
+        /* a string ending before a bad byte is good */
+        memset(buf, 'a', sizeof buf);
+        buf[n - 1] = 0x01;
+        assert_true(gs_utf8_valid(buf, n - 1));
     }
 }
 
