@@ -14,6 +14,7 @@
  * SPEC: docs/op-format.md §4 (payloads); DESIGN §3 (field kinds), §5
  * (personal data masked in listings).
  */
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS, madvise: the arenas */
 #include "json.h"
 #include "err.h"
 
@@ -24,11 +25,32 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+/* An arena's blocks for AddressSanitizer: poisoned until handed out, and
+ * again once the arena is off. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GS_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define GS_ASAN 1
+#endif
+#ifdef GS_ASAN
+#include <sanitizer/asan_interface.h>
+#define GS_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define GS_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define GS_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define GS_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define SET_ITEMS_MAX 4096 /* elements in one set write; payload caps too */
 
@@ -303,6 +325,128 @@ ya_realloc(void *ctx, void *p, size_t n)
     if (q != NULL)
         memcpy(q, p, old < n ? old : n);
     return q;
+}
+
+/* ---- the parsers' arenas (json.h) ----
+ *
+ * All arenas are slots of one mapping made once, so that the allocator can
+ * tell an arena's block from the heap's by its address alone, whatever
+ * thread frees it. */
+#define JA_SLOTS 16                /* arenas at once, in the process */
+#define JA_BYTES ((size_t)1 << 20) /* each: pages are touched as used */
+
+struct gs_json_arena {
+    unsigned char *base;
+    size_t used;
+    bool on;
+};
+
+static pthread_once_t ja_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ja_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *ja_region; /* JA_SLOTS x JA_BYTES; NULL: none */
+static bool ja_taken[JA_SLOTS];
+static json_malloc_t ja_prev_malloc;
+static json_free_t ja_prev_free;
+static _Thread_local gs_json_arena *ja_here; /* on, on this thread */
+
+static void *
+ja_malloc(size_t n)
+{
+    gs_json_arena *a = ja_here;
+    size_t need = (n + 15) & ~(size_t)15;
+    if (a != NULL && n <= JA_BYTES && JA_BYTES - a->used >= need) {
+        void *p = a->base + a->used;
+        a->used += need;
+        GS_ASAN_UNPOISON(p, n);
+        return p;
+    }
+    return ja_prev_malloc(n);
+}
+
+static void
+ja_free(void *p)
+{
+    const unsigned char *c = p;
+    if (ja_region != NULL && c >= ja_region &&
+        c < ja_region + (size_t)JA_SLOTS * JA_BYTES)
+        return; /* an arena's: it goes with gs_json_arena_off */
+    ja_prev_free(p);
+}
+
+static void
+ja_init(void)
+{
+    void *m = mmap(NULL, (size_t)JA_SLOTS * JA_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return; /* no arenas: every line from the heap */
+    GS_ASAN_POISON(m, (size_t)JA_SLOTS * JA_BYTES);
+    json_get_alloc_funcs(&ja_prev_malloc, &ja_prev_free);
+    ja_region = m;
+    json_set_alloc_funcs(ja_malloc, ja_free);
+}
+
+gs_json_arena *
+gs_json_arena_new(void)
+{
+    pthread_once(&ja_once, ja_init);
+    if (ja_region == NULL)
+        return NULL;
+    gs_json_arena *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    pthread_mutex_lock(&ja_mu);
+    for (size_t i = 0; i < JA_SLOTS && a->base == NULL; i++)
+        if (!ja_taken[i]) {
+            ja_taken[i] = true;
+            a->base = ja_region + i * JA_BYTES;
+        }
+    pthread_mutex_unlock(&ja_mu);
+    if (a->base == NULL) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void
+gs_json_arena_free(gs_json_arena *a)
+{
+    if (a == NULL)
+        return;
+    gs_json_arena_off(a);
+    /* its pages go back; the slot is another's to take */
+    madvise(a->base, JA_BYTES, MADV_DONTNEED);
+    pthread_mutex_lock(&ja_mu);
+    ja_taken[(size_t)(a->base - ja_region) / JA_BYTES] = false;
+    pthread_mutex_unlock(&ja_mu);
+    free(a);
+}
+
+void
+gs_json_arena_on(gs_json_arena *a)
+{
+    json_malloc_t m;
+    json_free_t f;
+    if (a == NULL)
+        return;
+    json_get_alloc_funcs(&m, &f);
+    if (m != ja_malloc || f != ja_free)
+        return; /* another allocator took over: the heap, as it wants */
+    a->used = 0;
+    a->on = true;
+    ja_here = a;
+}
+
+void
+gs_json_arena_off(gs_json_arena *a)
+{
+    if (a == NULL || !a->on)
+        return;
+    GS_ASAN_POISON(a->base, a->used); /* a value used after: ASan says so */
+    a->used = 0;
+    a->on = false;
+    ja_here = NULL;
 }
 
 json_t *

@@ -84,6 +84,22 @@ enum gs_json_flags {
  * import's parser. */
 json_t *gs_json_load(const char *text, size_t n, char *why, size_t why_len);
 
+/* A thread's memory for the JSON of one line at a time (the import's
+ * parsers): while it is on (gs_json_arena_on), the values jansson makes on
+ * this thread come from it, and freeing them costs nothing; they all go
+ * at once with gs_json_arena_off, so none may outlive it. A line costs no
+ * malloc then, where jansson makes two dozen of them for a record. Past
+ * its size, values come from the heap as before. jansson's allocator is
+ * replaced once, process-wide, by one that hands everything else to the
+ * allocator it found; if something replaces it in turn, arenas stay off.
+ * NULL from gs_json_arena_new when out of arenas (the caller parses
+ * without one). */
+typedef struct gs_json_arena gs_json_arena;
+gs_json_arena *gs_json_arena_new(void);
+void gs_json_arena_free(gs_json_arena *a);
+void gs_json_arena_on(gs_json_arena *a);
+void gs_json_arena_off(gs_json_arena *a);
+
 /* e as JSON (shape above). sc may be NULL: then nothing is masked and
  * stages show as numbers. NULL only when out of memory. */
 json_t *gs_json_entity(const gs_schema *sc, const gs_entity *e, unsigned flags);

@@ -1567,11 +1567,14 @@ struct parsers {
     bool stop;
     pthread_t th[IMPORT_PARSERS_MAX];
     size_t n_th;
+    gs_json_arena *arena; /* the caller's, when it parses */
 };
 
-/* Turn line l of c into its entry or the reason it is bad. */
+/* Turn line l of c into its entry or the reason it is bad; its JSON in
+ * arena a (NULL: from the heap). */
 static void
-line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
+line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
+           gs_json_arena *a)
 {
     char why[256];
     json_t *doc = NULL;
@@ -1588,9 +1591,11 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
     if (l->too_long)
         rc = gs_why(why, sizeof why, GS_ETOOBIG, "line longer than %u bytes",
                     IMPORT_LINE_MAX);
-    else
+    else {
+        gs_json_arena_on(a);
         rc = parse_line(p->r, (const char *)c->text.data + l->at, l->len, &doc,
                         &type, &id, why, sizeof why);
+    }
     if (rc == GS_OK) {
         /* The fields' values against the schema: what can be checked
          * without the entity's state is checked before anything is
@@ -1641,13 +1646,14 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l)
     if (made)
         gs_json_updates_fini(&ups);
     json_decref(doc);
+    gs_json_arena_off(a); /* type and id were copied into the entry */
 }
 
 static void
-chunk_parse(const struct parsers *p, struct chunk *c)
+chunk_parse(const struct parsers *p, struct chunk *c, gs_json_arena *a)
 {
     for (size_t i = 0; i < c->n; i++)
-        line_parse(p, c, &c->line[i]);
+        line_parse(p, c, &c->line[i], a);
 }
 
 static void chunk_read(struct parsers *p, struct chunk *c);
@@ -1656,13 +1662,13 @@ static void chunk_read(struct parsers *p, struct chunk *c);
  * if a chunk is free and no one reads; false if neither can be done now.
  * The lock is let go meanwhile. */
 static bool
-parsers_work(struct parsers *p, bool read)
+parsers_work(struct parsers *p, bool read, gs_json_arena *a)
 {
     if (p->n_handed < p->n_read) {
         struct chunk *c = &p->c[p->n_handed++ % IMPORT_CHUNKS];
         c->state = CHUNK_BUSY;
         pthread_mutex_unlock(&p->mu);
-        chunk_parse(p, c);
+        chunk_parse(p, c, a);
         pthread_mutex_lock(&p->mu);
         c->state = CHUNK_DONE;
         pthread_cond_broadcast(&p->done);
@@ -1693,11 +1699,13 @@ static void *
 parser_main(void *arg)
 {
     struct parsers *p = arg;
+    gs_json_arena *a = gs_json_arena_new();
     pthread_mutex_lock(&p->mu);
     while (!p->stop)
-        if (!parsers_work(p, true))
+        if (!parsers_work(p, true, a))
             pthread_cond_wait(&p->work, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    gs_json_arena_free(a);
     return NULL;
 }
 
@@ -1794,6 +1802,7 @@ parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
     while (p->n_th < want &&
            pthread_create(&p->th[p->n_th], NULL, parser_main, p) == 0)
         p->n_th++;
+    p->arena = gs_json_arena_new(); /* NULL: the caller parses without */
     return GS_OK;
 }
 
@@ -1814,7 +1823,7 @@ parsers_next(struct parsers *p)
             head = NULL;
             break;
         }
-        if (!parsers_work(p, p->n_th == 0))
+        if (!parsers_work(p, p->n_th == 0, p->arena))
             pthread_cond_wait(&p->done, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -1854,6 +1863,8 @@ parsers_stop(struct parsers *p)
         }
         free(p->c);
         p->c = NULL;
+        gs_json_arena_free(p->arena);
+        p->arena = NULL;
     }
     free(p->rd.buf);
     free(p->rd.blk);

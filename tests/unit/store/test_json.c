@@ -926,12 +926,60 @@ test_json_load_as_jansson(void **state)
     free(t);
 }
 
+/* The parsers' arenas: values made while one is on come from it and go
+ * with it; values made from the heap, before or after, are the heap's to
+ * free whenever; slots are taken and given back. Under ASan a value read
+ * after its arena went off is an error (poisoned). */
+static void
+test_json_arena_values_go_with_it(void **state)
+{
+    (void)state;
+    char why[256];
+    const char *rec = "{\"type\":\"person\",\"id\":\"P-1\",\"fields\":"
+                      "{\"name\":\"孙秀英\",\"tags\":[\"a\",\"b\"]}}";
+    json_t *before = json_string("made before"); /* the heap's */
+    gs_json_arena *a = gs_json_arena_new();
+    assert_non_null(a);
+    for (int round = 0; round < 3; round++) {
+        gs_json_arena_on(a);
+        json_t *j = gs_json_load(rec, strlen(rec), why, sizeof why);
+        assert_non_null(j);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(j, "fields"),
+                                              "name")),
+            "孙秀英");
+        if (round == 1) {
+            json_decref(before); /* a heap value freed while it is on */
+            before = NULL;
+        }
+        json_decref(j);
+        gs_json_arena_off(a);
+    }
+    json_t *after = json_string("made after"); /* the heap's again */
+    assert_string_equal(json_string_value(after), "made after");
+    json_decref(after);
+    /* every slot can be taken; one given back is taken again */
+    gs_json_arena *all[64];
+    size_t n = 0;
+    while (n < 64 && (all[n] = gs_json_arena_new()) != NULL)
+        n++;
+    assert_true(n > 0 && n < 64);
+    gs_json_arena_free(all[0]);
+    all[0] = gs_json_arena_new();
+    assert_non_null(all[0]);
+    for (size_t i = 0; i < n; i++)
+        gs_json_arena_free(all[i]);
+    gs_json_arena_free(a);
+    gs_json_arena_free(NULL);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_time_is_iso_utc),
         cmocka_unit_test(test_json_load_as_jansson),
+        cmocka_unit_test(test_json_arena_values_go_with_it),
         cmocka_unit_test(test_json_entity_every_kind),
         cmocka_unit_test(test_json_entity_masks_personal_unless_revealed),
         cmocka_unit_test(test_json_entity_fields_unknown_to_schema),
