@@ -200,7 +200,14 @@ utf8_check(const uint8_t *p, size_t n, bool text)
         if (((c >= 0xe1 && c <= 0xec) || c >= 0xee) && c <= 0xef &&
             n - i >= 3 && (p[i + 1] & 0xc0) == 0x80 &&
             (p[i + 2] & 0xc0) == 0x80) {
-            i += 3;
+            /* and the characters after it, while they are such, without
+             * trying eight ASCII bytes before each */
+            for (i += 3; n - i >= 3; i += 3) {
+                c = p[i];
+                if (!(((c >= 0xe1 && c <= 0xec) || c >= 0xee) && c <= 0xef &&
+                      (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80))
+                    break;
+            }
             continue;
         }
         size_t len;

@@ -239,6 +239,22 @@ test_utf8_every_three_bytes(void **state)
     }
 }
 
+/* The same after a Chinese character: every three bytes that follow one
+ * go through the fast path's run of such characters first. */
+static void
+test_utf8_every_three_bytes_after_one(void **state)
+{
+    (void)state;
+    uint8_t b[6] = {0xe4, 0xb8, 0xad}; /* U+4E2D */
+    for (uint32_t v = 0; v < (1u << 24); v++) {
+        b[3] = (uint8_t)(v >> 16);
+        b[4] = (uint8_t)(v >> 8);
+        b[5] = (uint8_t)v;
+        if (gs_utf8_valid(b, 6) != ref_valid3(b + 3, true))
+            fail_msg("e4 b8 ad %02x %02x %02x", b[3], b[4], b[5]);
+    }
+}
+
 static void
 test_utf8_wellformed_allows_controls(void **state)
 {
@@ -296,6 +312,7 @@ main(void)
         cmocka_unit_test(test_utf8_refuses_bad_sequences),
         cmocka_unit_test(test_utf8_fast_path_catches_every_position),
         cmocka_unit_test(test_utf8_every_three_bytes),
+        cmocka_unit_test(test_utf8_every_three_bytes_after_one),
         cmocka_unit_test(test_utf8_wellformed_allows_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
