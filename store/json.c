@@ -869,9 +869,10 @@ text_check(const wctx *w, const char *what, const char *s, size_t n)
     return GS_OK;
 }
 
-/* A JSON scalar as a value of the field's vtype; out borrows v. */
+/* A JSON scalar as a value of the field's vtype; out borrows v. A string
+ * is checked as text unless the caller's builder checks it (lww_in). */
 static gs_err
-scalar_in(const wctx *w, const json_t *v, gs_vref *out)
+scalar_in(const wctx *w, const json_t *v, gs_vref *out, bool check_text)
 {
     uint8_t vt = w->sf->vtype;
     memset(out, 0, sizeof *out);
@@ -894,8 +895,10 @@ scalar_in(const wctx *w, const json_t *v, gs_vref *out)
     case JSON_STRING: {
         if (vt != GS_SCHEMA_ANY && vt != GS_SCHEMA_TEXT)
             break;
-        gs_err rc = text_check(w, "the value", json_string_value(v),
-                               json_string_length(v));
+        gs_err rc = check_text ? text_check(w, "the value",
+                                            json_string_value(v),
+                                            json_string_length(v))
+                               : GS_OK;
         if (rc != GS_OK)
             return rc;
         out->type = GS_V_STR;
@@ -920,13 +923,22 @@ lww_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
     gs_vref ref, cv;
     gs_stamp at;
     uint64_t base = 0;
-    gs_err rc = scalar_in(w, v, &ref);
+    gs_err rc = scalar_in(w, v, &ref, false);
     if (rc != GS_OK)
         return rc;
     if (w->cur != NULL && gs_field_lww_get(w->cur, &cv, &at))
         base = at.hlc;
-    if ((rc = gs_payload_lww(b, base, &ref)) != GS_OK)
-        return WFAIL(w, rc, "cannot encode the value: %s", gs_strerror(rc));
+    /* the builder checks a string by text_check's rules, once: its
+     * refusal gets text_check's words */
+    if ((rc = gs_payload_lww(b, base, &ref)) != GS_OK) {
+        gs_err trc = ref.type == GS_V_STR ? text_check(w, "the value",
+                                                       (const char *)ref.s.p,
+                                                       ref.s.n)
+                                          : GS_OK;
+        return trc != GS_OK ? trc
+                            : WFAIL(w, rc, "cannot encode the value: %s",
+                                    gs_strerror(rc));
+    }
     *wrote = true;
     return GS_OK;
 }
@@ -1127,7 +1139,7 @@ log_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
         if (val == NULL)
             return WFAIL(w, GS_ESCHEMA, "log entry without \"value\"");
     }
-    if ((rc = scalar_in(w, val, &ref)) != GS_OK)
+    if ((rc = scalar_in(w, val, &ref, true)) != GS_OK)
         return rc;
     if ((rc = gs_payload_log(b, &ref)) != GS_OK)
         return WFAIL(w, rc, "cannot encode the entry: %s", gs_strerror(rc));

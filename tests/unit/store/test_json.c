@@ -658,6 +658,9 @@ test_json_updates_refusals(void **state)
     strcpy(big + 9 + GS_STR_BYTES_MAX + 1, "\"}");
     put_refused(NULL, "person", big, GS_ETOOBIG, "over the 4096-byte limit");
     free(big);
+    /* an lww value's text, checked by its builder, in the same words */
+    put_refused(NULL, "person", "{\"name\":\"a\\u0001b\"}", GS_EUTF8,
+                "person.name: the value holds a control character");
 
     /* a failure leaves nothing behind, even after good fields */
     json_t *f = json_pack("{s:s, s:s, s:f}", "name", "a", "phone", "b",
