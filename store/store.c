@@ -2334,16 +2334,18 @@ ent_load(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type,
     return ent_decode(s, txn, x, &k, &v, e);
 }
 
-/* Store e; or, given op (and its parsed updates pl), e after op, where e
- * held no fields before (ent_fresh: e itself is not read). */
+/* Store e; or, given op (and its parsed updates pl), the entity op is
+ * about after op, where it held no fields before (ent_fresh: e is not
+ * read). */
 static gs_err
 ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, const gs_op *op,
           const gs_payload *pl, const uint8_t *hash, gs_buf *scratch,
           struct ecodec *x)
 {
     uint8_t key[ENT_KEY_MAX];
-    size_t kn = ent_key(gs_slice_of(e->type, e->type_n),
-                        gs_slice_of(e->id, e->id_n), key);
+    size_t kn = op != NULL ? ent_key(op->type, op->id, key)
+                           : ent_key(gs_slice_of(e->type, e->type_n),
+                                     gs_slice_of(e->id, e->id_n), key);
     gs_err rc = GS_OK;
     x->s = s;
     x->txn = txn;
@@ -3974,9 +3976,13 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
             return rc;
         }
         gs_run_item item = {w->op.data, w->op.len, NULL};
-        /* the state just read goes on to the merge: no second read */
-        if (!have && (rc = gs_entity_init(&cur, t->type, t->id)) != GS_OK)
-            return rc;
+        /* the state just read goes on to the merge: no second read; an
+         * entity not held has no fields, and append_op writes it from op
+         * alone (op's type and id, checked above) */
+        if (!have) {
+            cur.n_fields = cur.cap_fields = cur.type_n = cur.id_n = 0;
+            cur.fields = NULL;
+        }
         rc = append_op(s, txn, &w->ic, f.num, &op, &item, hash, &cur, pl);
         if (rc != GS_OK)
             return rc;
