@@ -80,8 +80,10 @@ struct load {
     json_t **stack; /* the open objects and arrays, innermost last */
     size_t depth, cap;
     json_t *first[LOAD_STACK];
-    char *key; /* the pending key of the innermost object */
+    char *key; /* the pending key of the innermost object: key_first, or
+                  the heap's past its size */
     size_t key_n, key_cap;
+    char key_first[64];
     char why[160]; /* our refusal (yajl then says "client canceled") */
 };
 
@@ -108,15 +110,18 @@ load_add(struct load *l, json_t *v)
     }
     json_t *top = l->stack[l->depth - 1];
     int rc;
-    if (json_is_array(top)) {
-        rc = json_array_append_new(top, v);
-    } else if (json_object_getn(top, l->key, l->key_n) != NULL) {
-        json_decref(v);
-        return load_fail(l, "duplicate object key");
-    } else {
-        rc = json_object_setn_new_nocheck(top, l->key, l->key_n, v);
-    }
-    return rc == 0 ? 1 : load_fail(l, "out of memory");
+    if (json_is_array(top))
+        return json_array_append_new(top, v) == 0
+                   ? 1
+                   : load_fail(l, "out of memory");
+    /* a key already there is replaced, the object no bigger: the text
+     * is refused then, and the object goes with it (no lookup first) */
+    size_t had = json_object_size(top);
+    rc = json_object_setn_new_nocheck(top, l->key, l->key_n, v);
+    if (rc != 0)
+        return load_fail(l, "out of memory");
+    return json_object_size(top) > had ? 1
+                                       : load_fail(l, "duplicate object key");
 }
 
 static int
@@ -225,12 +230,11 @@ load_key(void *ctx, const unsigned char *s, size_t n)
     if (!load_text_ok(l, s, n))
         return 0;
     if (n + 1 > l->key_cap) {
-        size_t cap = n + 1 < 64 ? 64 : n + 1;
-        char *k = realloc(l->key, cap);
+        char *k = realloc(l->key == l->key_first ? NULL : l->key, n + 1);
         if (k == NULL)
             return load_fail(l, "out of memory");
         l->key = k;
-        l->key_cap = cap;
+        l->key_cap = n + 1;
     }
     memcpy(l->key, s, n);
     l->key[n] = 0;
@@ -472,8 +476,9 @@ gs_json_load(const char *text, size_t n, char *why, size_t why_len)
     l->stack = l->first;
     l->depth = 0;
     l->cap = LOAD_STACK;
-    l->key = NULL;
-    l->key_n = l->key_cap = 0;
+    l->key = l->key_first;
+    l->key_n = 0;
+    l->key_cap = sizeof l->key_first;
     l->why[0] = 0;
     struct yarena arena;
     arena.used = 0;
@@ -516,7 +521,8 @@ gs_json_load(const char *text, size_t n, char *why, size_t why_len)
         root = NULL;
     }
     yajl_free(h);
-    free(l->key);
+    if (l->key != l->key_first)
+        free(l->key);
     if (l->stack != l->first)
         free(l->stack);
     return root;
