@@ -1187,10 +1187,12 @@ target_check(const char *type, const char *id, char *why, size_t why_len)
 
 /* Parse one line into a record: JSON of the record's shape, a valid
  * target, a type the schema has; why says what is wrong. *out is a new
- * reference. Safe on parser threads: reads only r->schema. */
+ * reference; *type, *id and *fields borrow it. Safe on parser threads:
+ * reads only r->schema. */
 static gs_err
 parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
-           const char **type, const char **id, char *why, size_t why_len)
+           const char **type, const char **id, json_t **fields, char *why,
+           size_t why_len)
 {
     char jwhy[200];
     json_t *j = gs_json_load(line, n, jwhy, sizeof jwhy);
@@ -1207,6 +1209,7 @@ parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
     } else {
         *type = json_string_value(jt);
         *id = json_string_value(ji);
+        *fields = jf;
         rc = target_check(*type, *id, why, why_len);
         if (rc == GS_OK &&
             gs_schema_type_get(r->schema, gs_slice_of(*type, strlen(*type))) ==
@@ -1577,7 +1580,7 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
            gs_json_arena *a)
 {
     char why[256];
-    json_t *doc = NULL;
+    json_t *doc = NULL, *fields = NULL;
     const char *type = NULL, *id = NULL;
     gs_json_updates ups;
     bool made = false; /* ups to fini (harmless after a failed decode) */
@@ -1594,7 +1597,7 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
     else {
         gs_json_arena_on(a);
         rc = parse_line(p->r, (const char *)c->text.data + l->at, l->len, &doc,
-                        &type, &id, why, sizeof why);
+                        &type, &id, &fields, why, sizeof why);
     }
     if (rc == GS_OK) {
         /* The fields' values against the schema: what can be checked
@@ -1606,7 +1609,7 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
          * it again and names the line. */
         rc = gs_json_updates_check(
             p->r->schema, gs_slice_of(type, strlen(type)), p->r->id.pk,
-            json_object_get(doc, "fields"), &ups, why, sizeof why);
+            fields, &ups, why, sizeof why);
         made = true;
         if (rc == GS_OK && takes_points(&ups))
             rc = gs_why(why, sizeof why, GS_ESCHEMA,

@@ -48,6 +48,7 @@
 #define HIST_KEY_MAX (ENT_KEY_MAX + 1 + 8 + 20)
 #define HIST_INLINE 16 /* ops an entity lists itself; more go to hist */
 #define NAMES_CACHE 64 /* field names an ecodec remembers */
+_Static_assert(NAMES_CACHE < 256, "a name hint holds a slot in a byte");
 #define V_SREF 0x20       /* stored lww value: an interned string */
 
 struct gs_store {
@@ -764,6 +765,7 @@ struct ecodec {
         uint64_t num;
     } cache[8]; /* author -> a feed number of theirs */
     size_t n_names;
+    uint8_t name_hint[64]; /* name_key(name) -> 1 + its slot in names */
     struct {
         uint64_t num;
         uint8_t n;
@@ -1093,9 +1095,20 @@ static gs_err
 name_num(struct ecodec *x, gs_slice name, uint64_t *num)
 {
     uint8_t key[5] = {'#'}, b[4];
+    /* a name looked up before is most often where the hint says */
+    size_t h = name.n == 0 ? 0
+                           : (name.n * 31u + name.p[0] * 7u +
+                              name.p[name.n - 1]) % sizeof x->name_hint;
+    size_t at = x->name_hint[h];
+    if (at != 0 && x->names[at - 1].n == name.n &&
+        memcmp(x->names[at - 1].name, name.p, name.n) == 0) {
+        *num = x->names[at - 1].num;
+        return GS_OK;
+    }
     for (size_t i = 0; i < x->n_names; i++)
         if (x->names[i].n == name.n &&
             memcmp(x->names[i].name, name.p, name.n) == 0) {
+            x->name_hint[h] = (uint8_t)(i + 1);
             *num = x->names[i].num;
             return GS_OK;
         }
@@ -2401,6 +2414,7 @@ ingest_ctx_reset(struct ingest_ctx *c)
     c->hlc_max = 0;
     c->x.n_cache = 0; /* what an aborted try looked up is gone */
     c->x.n_names = 0;
+    memset(c->x.name_hint, 0, sizeof c->x.name_hint);
     if (c->x.sc)
         memset(c->x.sc, 0, sizeof *c->x.sc);
     c->x.fi.kn = 0;
