@@ -986,6 +986,10 @@ gs_net_poke(const char *poke_endpoint)
     if (!poke_endpoint || strncmp(poke_endpoint, "ipc://", 6) != 0 ||
         !poke_endpoint[6])
         return GS_EINVAL;
+    /* No socket file, no agent: the poke would wait out its linger in the
+     * queue (every put and import without an agent, 100 ms) */
+    if (access(poke_endpoint + 6, F_OK) != 0)
+        return GS_ENOTFOUND;
     ctx = zmq_ctx_new();
     if (!ctx)
         return GS_EIO;

@@ -170,8 +170,9 @@ void gs_net_wake(gs_net *n);
 
 /* Send one poke to an agent's poke endpoint (ipc://PATH) and return within
  * ~100 ms; GS_OK even if no agent listens (then nobody needed the poke).
- * GS_EINVAL if the endpoint is not ipc:// or is malformed, GS_EIO if
- * ZeroMQ cannot start. */
+ * GS_ENOTFOUND at once if PATH does not exist (no agent ever bound it:
+ * nothing is sent). GS_EINVAL if the endpoint is not ipc:// or is
+ * malformed, GS_EIO if ZeroMQ cannot start. */
 GS_MUST_CHECK gs_err gs_net_poke(const char *poke_endpoint);
 
 #endif /* GS_NET_TRANSPORT_H */

@@ -13,6 +13,7 @@
 #include "transport.h"
 #include "wire.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -589,10 +590,19 @@ test_transport_poke_coalesces(void **state)
     assert_true(p.seen[GS_NET_POKE] >= 1 && p.seen[GS_NET_POKE] <= 2);
     assert_int_equal(p.seen[GS_NET_MSG], 0);
 
-    /* nobody listens: no error, and back at once */
+    /* nobody ever bound the path: said so, and back at once (no linger) */
+    t0 = ms_now();
+    assert_int_equal(gs_net_poke(ep2), GS_ENOTFOUND);
+    assert_true(ms_now() - t0 < 50);
+    /* a path left behind with nobody on it: no error, back within the
+     * linger */
+    int fd = open(ep2 + 6, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
     t0 = ms_now();
     assert_int_equal(gs_net_poke(ep2), GS_OK);
     assert_true(ms_now() - t0 < 1000);
+    unlink(ep2 + 6);
     assert_int_equal(gs_net_poke("tcp://127.0.0.1:1"), GS_EINVAL);
     assert_int_equal(gs_net_poke("ipc://"), GS_EINVAL);
 
