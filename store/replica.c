@@ -1591,10 +1591,10 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
     l->ups = false;
     l->sat = c->stg.len;
     l->sn = 0;
-    if (l->too_long)
+    if (l->too_long) {
         rc = gs_why(why, sizeof why, GS_ETOOBIG, "line longer than %u bytes",
                     IMPORT_LINE_MAX);
-    else {
+    } else {
         gs_json_arena_on(a);
         rc = parse_line(p->r, (const char *)c->text.data + l->at, l->len, &doc,
                         &type, &id, &fields, why, sizeof why);
