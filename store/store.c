@@ -1628,18 +1628,19 @@ ent_fresh(struct ecodec *x, const gs_op *op, const gs_payload *pl,
             (rc = gs_buf_put_varint(&x->out, num)) != GS_OK)
             break;
         if (u->kind == GS_KIND_LWW) {
-            /* as state_out has it: set, stamp 0, base, the value */
-            base = pl[i].u.lww.base;
+            /* as state_out has it: set, stamp 0, base, the value; the
+             * value's encoding is the payload after its base (op's
+             * decode checked it) */
+            gs_rd vr;
+            gs_rd_init(&vr, u->payload.p, u->payload.n);
+            if ((rc = gs_rd_varint(&vr, &base)) != GS_OK)
+                break;
             if (base == 0)
                 rc = gs_buf_put_u8(&x->out, K_LWW_SET0);
             else if ((rc = gs_buf_put_u8(&x->out, K_LWW_SET)) == GS_OK &&
                      (rc = gs_buf_put_u8(&x->out, 0)) == GS_OK)
                 rc = gs_buf_put_varint(&x->out, base);
-            /* the value's encoding: the payload after its base (op's
-             * decode checked it) */
-            gs_rd vr;
-            gs_rd_init(&vr, u->payload.p, u->payload.n);
-            if (rc == GS_OK && (rc = gs_rd_varint(&vr, &base)) == GS_OK)
+            if (rc == GS_OK)
                 rc = lww_value_out(x, &pl[i].u.lww.v,
                                    gs_slice_of(vr.p, gs_rd_left(&vr)), &x->out);
             continue;
@@ -2314,9 +2315,10 @@ refs_none(struct ecodec *x)
 }
 
 /* x's cursor on ents in write transaction txn, opened on first use: an
- * entity's read and its write after the merge find its page once (a
- * cursor put looks at the page the cursor is on first). LMDB closes it
- * when the transaction ends; ingest_ctx_reset forgets it. An LMDB code. */
+ * entity's put after its read starts from the page the cursor is on (a
+ * held key found there at once; a new key past the page's last one is
+ * searched for again). LMDB closes it when the transaction ends;
+ * ingest_ctx_reset forgets it. An LMDB code. */
 static int
 ents_cur(gs_store *s, MDB_txn *txn, struct ecodec *x, MDB_cursor **out)
 {
