@@ -100,6 +100,11 @@ void gs_json_arena_free(gs_json_arena *a);
 void gs_json_arena_on(gs_json_arena *a);
 void gs_json_arena_off(gs_json_arena *a);
 
+/* Let go of v, made while a was on, before gs_json_arena_off: v's values
+ * are not walked if all of them are the arena's (they go with it), only
+ * if some came from the heap; a NULL: json_decref(v). */
+void gs_json_arena_drop(gs_json_arena *a, json_t *v);
+
 /* e as JSON (shape above). sc may be NULL: then nothing is masked and
  * stages show as numbers. NULL only when out of memory. */
 json_t *gs_json_entity(const gs_schema *sc, const gs_entity *e, unsigned flags);

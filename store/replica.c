@@ -1648,7 +1648,7 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
     }
     if (made)
         gs_json_updates_fini(&ups);
-    json_decref(doc);
+    gs_json_arena_drop(a, doc);
     gs_json_arena_off(a); /* type and id were copied into the entry */
 }
 

@@ -934,11 +934,31 @@ test_json_load_as_jansson(void **state)
  * free whenever; slots are taken and given back. (That ASan calls a read
  * after the arena went off an error is not tested here: it was checked
  * by hand, a program that reads one.) */
+static long heap_blocks; /* jansson's blocks from the heap, not freed */
+
+static void *
+count_malloc(size_t n)
+{
+    heap_blocks++;
+    return malloc(n);
+}
+
+static void
+count_free(void *p)
+{
+    if (p != NULL)
+        heap_blocks--;
+    free(p);
+}
+
 static void
 test_json_arena_values_go_with_it(void **state)
 {
     (void)state;
     char why[256];
+    /* the heap the arenas hand over to, counted (installed before the
+     * first arena: json.c chains to what it finds then) */
+    json_set_alloc_funcs(count_malloc, count_free);
     const char *rec = "{\"type\":\"person\",\"id\":\"P-1\",\"fields\":"
                       "{\"name\":\"孙秀英\",\"tags\":[\"a\",\"b\"]}}";
     json_t *before = json_string("made before"); /* the heap's */
@@ -956,9 +976,34 @@ test_json_arena_values_go_with_it(void **state)
             json_decref(before); /* a heap value freed while it is on */
             before = NULL;
         }
-        json_decref(j);
+        long heap = heap_blocks;
+        if (round == 2)
+            gs_json_arena_drop(a, j); /* all the arena's: not walked */
+        else
+            json_decref(j);
+        assert_int_equal(heap_blocks, heap);
         gs_json_arena_off(a);
     }
+    /* a text whose values outgrow the arena: those from the heap are
+     * freed by the drop, none left behind */
+    size_t cap = 3u << 20, k = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    big[k++] = '[';
+    while (k < cap - 32)
+        k += (size_t)sprintf(big + k, "%s\"%06zu\"", k > 1 ? "," : "", k);
+    big[k++] = ']';
+    long heap = heap_blocks;
+    gs_json_arena_on(a);
+    json_t *j = gs_json_load(big, k, why, sizeof why);
+    assert_non_null(j);
+    assert_true(heap_blocks > heap + 1000); /* it did outgrow the arena */
+    gs_json_arena_drop(a, j);
+    gs_json_arena_off(a);
+    assert_int_equal(heap_blocks, heap);
+    free(big);
+    gs_json_arena_drop(NULL, json_string("no arena")); /* a decref */
+    assert_int_equal(heap_blocks, heap);
     json_t *after = json_string("made after"); /* the heap's again */
     assert_string_equal(json_string_value(after), "made after");
     json_decref(after);
