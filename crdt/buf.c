@@ -182,10 +182,18 @@ utf8_check(const uint8_t *p, size_t n, bool text)
             uint64_t low = (v - ones * 0x20) & ~v & (ones * 0x80);
             uint64_t del = ((v ^ (ones * 0x7f)) - ones) & ~(v ^ (ones * 0x7f)) &
                            (ones * 0x80);
-            if ((high | (text ? low | del : 0)) == 0) {
+            uint64_t flagged = high | (text ? low | del : 0);
+            if (flagged == 0) {
                 i += 8;
                 continue;
             }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the bytes before the first one flagged are plain ASCII
+             * (each test above is exact up to its first flag: a borrow
+             * only runs upwards), so the slow path starts at that one,
+             * not at every byte of ASCII between Chinese characters */
+            i += (size_t)__builtin_ctzll(flagged) >> 3;
+#endif
         }
         uint8_t c = p[i];
         if (c < 0x80) {

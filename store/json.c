@@ -84,6 +84,7 @@ struct load {
                   the heap's past its size */
     size_t key_n, key_cap;
     char key_first[64];
+    bool texts_ok; /* every string and key passes load_text_ok */
     char why[160]; /* our refusal (yajl then says "client canceled") */
 };
 
@@ -162,6 +163,8 @@ load_close(void *ctx)
 static int
 load_text_ok(struct load *l, const unsigned char *s, size_t n)
 {
+    if (l->texts_ok)
+        return 1;
     if (memchr(s, 0, n) != NULL)
         return load_fail(l, "\\u0000 is not allowed");
     if (!gs_utf8_wellformed(s, n))
@@ -258,21 +261,24 @@ static const yajl_callbacks load_events = {
     load_null, load_bool, NULL,       NULL,       load_number, load_string,
     load_map,  load_key,  load_close, load_array, load_close};
 
-/* Whether text holds "\u" and a surrogate's first two hex digits, perhaps
- * after an even number of backslashes (a false alarm only costs speed). */
-static bool
-has_surrogate_escape(const char *text, size_t n)
+/* What text's escapes may decode to (a false alarm only costs speed): a
+ * surrogate ("\u" and a surrogate's first two hex digits), a NUL
+ * ("\u0000"); either perhaps after an even number of backslashes. */
+static void
+escapes_of(const char *text, size_t n, bool *surrogate, bool *nul)
 {
     const char *p = text, *end = text + n;
+    *surrogate = *nul = false;
     while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
         if (end - p >= 4 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') &&
             strchr("89abcdefABCDEF", p[3]) != NULL && p[3] != 0)
-            return true;
+            *surrogate = true;
+        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
+            *nul = true;
         p += 2; /* an escape is two bytes at least */
         if (p >= end)
             break;
     }
-    return false;
 }
 
 /* yajl's memory for one text: its few blocks (the handle, the lexer,
@@ -470,7 +476,9 @@ gs_json_arena_drop(gs_json_arena *a, json_t *v)
 json_t *
 gs_json_load(const char *text, size_t n, char *why, size_t why_len)
 {
-    if (has_surrogate_escape(text, n)) {
+    bool surrogate, nul;
+    escapes_of(text, n, &surrogate, &nul);
+    if (surrogate) {
         json_error_t jerr;
         json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
         if (j == NULL)
@@ -494,6 +502,11 @@ gs_json_load(const char *text, size_t n, char *why, size_t why_len)
     l->key_n = 0;
     l->key_cap = sizeof l->key_first;
     l->why[0] = 0;
+    /* A string or key is a piece of the text between quotes, escapes
+     * decoded: if the text is well-formed, has no NUL and no \u0000 (a
+     * surrogate escape went to jansson above), so is every string and
+     * key, and one check of the text saves one of each */
+    l->texts_ok = !nul && gs_utf8_valid((const uint8_t *)text, n);
     struct yarena arena;
     arena.used = 0;
     yajl_alloc_funcs af = {ya_malloc, ya_realloc, ya_free, &arena};
