@@ -14,545 +14,36 @@
  * SPEC: docs/op-format.md §4 (payloads); DESIGN §3 (field kinds), §5
  * (personal data masked in listings).
  */
-#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS, madvise: the arenas */
 #include "json.h"
 #include "err.h"
 
 #include "hlc.h"
 
 #include <sodium.h>
-#include <yajl/yajl_parse.h>
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
-
-/* An arena's blocks for AddressSanitizer: poisoned until handed out, and
- * again once the arena is off. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GS_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define GS_ASAN 1
-#endif
-#ifdef GS_ASAN
-#include <sanitizer/asan_interface.h>
-#define GS_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define GS_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define GS_ASAN_POISON(p, n) ((void)(p), (void)(n))
-#define GS_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 #define SET_ITEMS_MAX 4096 /* elements in one set write; payload caps too */
 
-/* ---- text -> JSON values ----
- *
- * jansson's own parser reads a byte at a time through a stream layer and
- * was most of an import's parse time; yajl's tokenizer is several times
- * faster. gs_json_load makes jansson's values from yajl's events and
- * keeps jansson's rules where yajl's are looser (fuzz_json_load compares
- * the two on every input):
- *  - yajl takes \v and \f for whitespace: a text holding one is refused;
- *  - yajl ends a text at a token begun after the value ("[1] \""): a
- *    newline is fed after the text, which ends every token;
- *  - yajl decodes a surrogate escape that is not half of a pair into '?'
- *    or into invalid UTF-8: a text with a surrogate escape goes to jansson;
- *  - yajl passes \u0000 and encoded surrogates: every string and key is
- *    checked for NUL and for well-formed UTF-8;
- *  - numbers: an integer unless it has a fraction or an exponent, one out
- *    of range refused; the top value an object or an array; nesting at
- *    most jansson's depth. */
-#define LOAD_DEPTH_MAX 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
-
-#define LOAD_STACK 32 /* depths held without an allocation */
-
-struct load {
-    json_t *root;
-    json_t **stack; /* the open objects and arrays, innermost last */
-    size_t depth, cap;
-    json_t *first[LOAD_STACK];
-    char *key; /* the pending key of the innermost object: key_first, or
-                  the heap's past its size */
-    size_t key_n, key_cap;
-    char key_first[64];
-    bool texts_ok; /* every string and key passes load_text_ok */
-    char why[160]; /* our refusal (yajl then says "client canceled") */
-};
-
-static int
-load_fail(struct load *l, const char *why)
-{
-    snprintf(l->why, sizeof l->why, "%s", why);
-    return 0;
-}
-
-/* Add v (a new reference) where the parse stands. */
-static int
-load_add(struct load *l, json_t *v)
-{
-    if (v == NULL)
-        return load_fail(l, "out of memory");
-    if (l->depth == 0) {
-        if (!json_is_object(v) && !json_is_array(v)) {
-            json_decref(v);
-            return load_fail(l, "'[' or '{' expected");
-        }
-        l->root = v;
-        return 1;
-    }
-    json_t *top = l->stack[l->depth - 1];
-    int rc;
-    if (json_is_array(top))
-        return json_array_append_new(top, v) == 0
-                   ? 1
-                   : load_fail(l, "out of memory");
-    /* a key already there is replaced, the object no bigger: the text
-     * is refused then, and the object goes with it (no lookup first) */
-    size_t had = json_object_size(top);
-    rc = json_object_setn_new_nocheck(top, l->key, l->key_n, v);
-    if (rc != 0)
-        return load_fail(l, "out of memory");
-    return json_object_size(top) > had ? 1
-                                       : load_fail(l, "duplicate object key");
-}
-
-static int
-load_open(struct load *l, json_t *v)
-{
-    if (l->depth == LOAD_DEPTH_MAX) {
-        json_decref(v);
-        return load_fail(l, "maximum parsing depth reached");
-    }
-    if (l->depth == l->cap) {
-        size_t cap = l->cap * 4 > LOAD_DEPTH_MAX ? LOAD_DEPTH_MAX : l->cap * 4;
-        json_t **st = malloc(cap * sizeof *st);
-        if (st == NULL) {
-            json_decref(v);
-            return load_fail(l, "out of memory");
-        }
-        memcpy(st, l->stack, l->depth * sizeof *st);
-        if (l->stack != l->first)
-            free(l->stack);
-        l->stack = st;
-        l->cap = cap;
-    }
-    if (!load_add(l, v))
-        return 0;
-    l->stack[l->depth++] = v; /* borrowed: its parent holds it */
-    return 1;
-}
-
-static int
-load_close(void *ctx)
-{
-    struct load *l = ctx;
-    l->depth--;
-    return 1;
-}
-
-/* A string or key as jansson takes it: no NUL, well-formed UTF-8. */
-static int
-load_text_ok(struct load *l, const unsigned char *s, size_t n)
-{
-    if (l->texts_ok)
-        return 1;
-    if (memchr(s, 0, n) != NULL)
-        return load_fail(l, "\\u0000 is not allowed");
-    if (!gs_utf8_wellformed(s, n))
-        return load_fail(l, "invalid UTF-8");
-    return 1;
-}
-
-static int
-load_null(void *ctx)
-{
-    return load_add(ctx, json_null());
-}
-
-static int
-load_bool(void *ctx, int b)
-{
-    return load_add(ctx, json_boolean(b));
-}
-
-static int
-load_number(void *ctx, const char *s, size_t n)
-{
-    struct load *l = ctx;
-    char small[64], *buf = n < sizeof small ? small : malloc(n + 1);
-    const char *bad = NULL;
-    json_t *v = NULL;
-    if (buf == NULL)
-        return load_fail(l, "out of memory");
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    errno = 0;
-    if (strpbrk(buf, ".eE") == NULL) {
-        long long i = strtoll(buf, NULL, 10);
-        if (errno == ERANGE)
-            bad = i < 0 ? "too big negative integer" : "too big integer";
-        else
-            v = json_integer(i);
-    } else {
-        /* strtod reads the locale's decimal point ('.' in the C locale,
-         * which nothing here changes); no field kind takes a real, so
-         * another locale could only change a value refused anyway */
-        double d = strtod(buf, NULL);
-        if (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL))
-            bad = "real number overflow";
-        else
-            v = json_real(d);
-    }
-    if (buf != small)
-        free(buf);
-    return bad ? load_fail(l, bad) : load_add(l, v);
-}
-
-static int
-load_string(void *ctx, const unsigned char *s, size_t n)
-{
-    struct load *l = ctx;
-    if (!load_text_ok(l, s, n))
-        return 0;
-    return load_add(l, json_stringn_nocheck((const char *)s, n));
-}
-
-static int
-load_key(void *ctx, const unsigned char *s, size_t n)
-{
-    struct load *l = ctx;
-    if (!load_text_ok(l, s, n))
-        return 0;
-    if (n + 1 > l->key_cap) {
-        char *k = realloc(l->key == l->key_first ? NULL : l->key, n + 1);
-        if (k == NULL)
-            return load_fail(l, "out of memory");
-        l->key = k;
-        l->key_cap = n + 1;
-    }
-    memcpy(l->key, s, n);
-    l->key[n] = 0;
-    l->key_n = n;
-    return 1;
-}
-
-static int
-load_map(void *ctx)
-{
-    return load_open(ctx, json_object());
-}
-
-static int
-load_array(void *ctx)
-{
-    return load_open(ctx, json_array());
-}
-
-static const yajl_callbacks load_events = {
-    load_null, load_bool, NULL,       NULL,       load_number, load_string,
-    load_map,  load_key,  load_close, load_array, load_close};
-
-/* What text's escapes may decode to (a false alarm only costs speed): a
- * surrogate ("\u" and a surrogate's first two hex digits), a NUL
- * ("\u0000"); either perhaps after an even number of backslashes. */
-static void
-escapes_of(const char *text, size_t n, bool *surrogate, bool *nul)
-{
-    const char *p = text, *end = text + n;
-    *surrogate = *nul = false;
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        if (end - p >= 4 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') &&
-            strchr("89abcdefABCDEF", p[3]) != NULL && p[3] != 0)
-            *surrogate = true;
-        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
-            *nul = true;
-        p += 2; /* an escape is two bytes at least */
-        if (p >= end)
-            break;
-    }
-}
-
-/* yajl's memory for one text: its few blocks (the handle, the lexer,
- * their buffers and stack) come from a buffer on gs_json_load's stack and
- * go with it, so a line costs no malloc for them. glibc's malloc of the
- * lexer's buffer also gathered the thread's freed small blocks on every
- * line (malloc_consolidate: 4% of an import's time). Past the buffer,
- * blocks are malloc's. An arena block is preceded by its size. */
-#define YA_BYTES 8192
-#define YA_HEAD 16 /* keeps blocks 16-byte aligned */
-
-struct yarena {
-    _Alignas(16) unsigned char buf[YA_BYTES];
-    size_t used;
-};
-
-static bool
-ya_owns(const struct yarena *a, const void *p)
-{
-    const unsigned char *c = p;
-    return c >= a->buf && c < a->buf + YA_BYTES;
-}
-
-static void *
-ya_malloc(void *ctx, size_t n)
-{
-    struct yarena *a = ctx;
-    size_t need = YA_HEAD + ((n + 15) & ~(size_t)15);
-    if (n > YA_BYTES || YA_BYTES - a->used < need)
-        return malloc(n);
-    unsigned char *p = a->buf + a->used;
-    memcpy(p, &n, sizeof n);
-    a->used += need;
-    return p + YA_HEAD;
-}
-
-static void
-ya_free(void *ctx, void *p)
-{
-    if (!ya_owns(ctx, p))
-        free(p); /* an arena block goes with the arena */
-}
-
-static void *
-ya_realloc(void *ctx, void *p, size_t n)
-{
-    if (p == NULL)
-        return ya_malloc(ctx, n);
-    if (!ya_owns(ctx, p))
-        return realloc(p, n);
-    size_t old;
-    memcpy(&old, (unsigned char *)p - YA_HEAD, sizeof old);
-    void *q = ya_malloc(ctx, n);
-    if (q != NULL)
-        memcpy(q, p, old < n ? old : n);
-    return q;
-}
-
-/* ---- the parsers' arenas (json.h) ----
- *
- * All arenas are slots of one mapping made once, so that the allocator can
- * tell an arena's block from the heap's by its address alone, whatever
- * thread frees it. */
-#define JA_SLOTS 16                /* arenas at once, in the process */
-#define JA_BYTES ((size_t)1 << 20) /* each: pages are touched as used */
-
-struct gs_json_arena {
-    unsigned char *base;
-    size_t used;
-    bool on;
-    bool spilled; /* since on: a block came from the heap */
-};
-
-static pthread_once_t ja_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t ja_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char *ja_region; /* JA_SLOTS x JA_BYTES; NULL: none */
-static bool ja_taken[JA_SLOTS];
-static json_malloc_t ja_prev_malloc;
-static json_free_t ja_prev_free;
-static _Thread_local gs_json_arena *ja_here; /* on, on this thread */
-
-static void *
-ja_malloc(size_t n)
-{
-    gs_json_arena *a = ja_here;
-    size_t need = (n + 15) & ~(size_t)15;
-    if (a != NULL && n <= JA_BYTES && JA_BYTES - a->used >= need) {
-        void *p = a->base + a->used;
-        a->used += need;
-        GS_ASAN_UNPOISON(p, n);
-        return p;
-    }
-    if (a != NULL)
-        a->spilled = true;
-    return ja_prev_malloc(n);
-}
-
-static void
-ja_free(void *p)
-{
-    const unsigned char *c = p;
-    if (ja_region != NULL && c >= ja_region &&
-        c < ja_region + (size_t)JA_SLOTS * JA_BYTES)
-        return; /* an arena's: it goes with gs_json_arena_off */
-    ja_prev_free(p);
-}
-
-static void
-ja_init(void)
-{
-    void *m = mmap(NULL, (size_t)JA_SLOTS * JA_BYTES, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED)
-        return; /* no arenas: every line from the heap */
-    GS_ASAN_POISON(m, (size_t)JA_SLOTS * JA_BYTES);
-    json_get_alloc_funcs(&ja_prev_malloc, &ja_prev_free);
-    ja_region = m;
-    json_set_alloc_funcs(ja_malloc, ja_free);
-}
-
-gs_json_arena *
-gs_json_arena_new(void)
-{
-    pthread_once(&ja_once, ja_init);
-    if (ja_region == NULL)
-        return NULL;
-    gs_json_arena *a = calloc(1, sizeof *a);
-    if (a == NULL)
-        return NULL;
-    pthread_mutex_lock(&ja_mu);
-    for (size_t i = 0; i < JA_SLOTS && a->base == NULL; i++)
-        if (!ja_taken[i]) {
-            ja_taken[i] = true;
-            a->base = ja_region + i * JA_BYTES;
-        }
-    pthread_mutex_unlock(&ja_mu);
-    if (a->base == NULL) {
-        free(a);
-        return NULL;
-    }
-    return a;
-}
-
-void
-gs_json_arena_free(gs_json_arena *a)
-{
-    if (a == NULL)
-        return;
-    gs_json_arena_off(a);
-    /* its pages go back; the slot is another's to take */
-    madvise(a->base, JA_BYTES, MADV_DONTNEED);
-    pthread_mutex_lock(&ja_mu);
-    ja_taken[(size_t)(a->base - ja_region) / JA_BYTES] = false;
-    pthread_mutex_unlock(&ja_mu);
-    free(a);
-}
-
-void
-gs_json_arena_on(gs_json_arena *a)
-{
-    json_malloc_t m;
-    json_free_t f;
-    if (a == NULL)
-        return;
-    json_get_alloc_funcs(&m, &f);
-    if (m != ja_malloc || f != ja_free)
-        return; /* another allocator took over: the heap, as it wants */
-    a->used = 0;
-    a->on = true;
-    a->spilled = false;
-    ja_here = a;
-}
-
-void
-gs_json_arena_off(gs_json_arena *a)
-{
-    if (a == NULL || !a->on)
-        return;
-    GS_ASAN_POISON(a->base, a->used); /* a value used after: ASan says so */
-    a->used = 0;
-    a->on = false;
-    ja_here = NULL;
-}
-
-void
-gs_json_arena_drop(gs_json_arena *a, json_t *v)
-{
-    /* jansson's json_delete walks every value and hash bucket to free
-     * each: a sixth of a line's parse for nothing, when the arena takes
-     * them all back at once */
-    if (a == NULL || !a->on || a->spilled)
-        json_decref(v);
-}
+/* ---- text -> JSON values ---- */
 
 json_t *
 gs_json_load(const char *text, size_t n, char *why, size_t why_len)
 {
-    bool surrogate, nul;
-    escapes_of(text, n, &surrogate, &nul);
-    if (surrogate) {
-        json_error_t jerr;
-        json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
-        if (j == NULL)
-            snprintf(why, why_len, "%s (column %d)", jerr.text, jerr.column);
-        return j;
-    }
-    /* yajl takes \v and \f for whitespace; JSON holds them nowhere raw */
-    const char *vf = memchr(text, '\v', n), *ff = memchr(text, '\f', n);
-    if (vf != NULL || ff != NULL) {
-        const char *at = vf == NULL || (ff != NULL && ff < vf) ? ff : vf;
-        snprintf(why, why_len, "invalid character (column %zu)",
-                 (size_t)(at - text) + 1);
-        return NULL;
-    }
-    struct load ls, *l = &ls;
-    l->root = NULL;
-    l->stack = l->first;
-    l->depth = 0;
-    l->cap = LOAD_STACK;
-    l->key = l->key_first;
-    l->key_n = 0;
-    l->key_cap = sizeof l->key_first;
-    l->why[0] = 0;
-    /* A string or key is a piece of the text between quotes, escapes
-     * decoded: if the text is well-formed, has no NUL and no \u0000 (a
-     * surrogate escape went to jansson above), so is every string and
-     * key, and one check of the text saves one of each */
-    l->texts_ok = !nul && gs_utf8_valid((const uint8_t *)text, n);
-    struct yarena arena;
-    arena.used = 0;
-    yajl_alloc_funcs af = {ya_malloc, ya_realloc, ya_free, &arena};
-    yajl_handle h = yajl_alloc(&load_events, &af, l);
-    if (h == NULL) {
+    gs_jtape t;
+    gs_jtape_init(&t);
+    const gs_jval *v = gs_jtape_load(&t, text, n, why, why_len);
+    json_t *j = v != NULL ? gs_jval_json(v) : NULL;
+    if (v != NULL && j == NULL)
         snprintf(why, why_len, "out of memory");
-        return NULL;
-    }
-    /* every string and key is checked as jansson checks it (load_text_ok):
-     * yajl's own, looser, check would only read them once more */
-    yajl_config(h, yajl_dont_validate_strings, 1);
-    yajl_status st = yajl_parse(h, (const unsigned char *)text, n);
-    size_t col = yajl_get_bytes_consumed(h) + 1;
-    /* After a whole value yajl keeps the start of a token it has not seen
-     * the end of ("[1] \"") and then takes the end of input for the end
-     * of the text: a newline ends every token, and is whitespace. */
-    if (st == yajl_status_ok) {
-        st = yajl_parse(h, (const unsigned char *)"\n", 1);
-        col = n + 1;
-    }
-    if (st == yajl_status_ok)
-        st = yajl_complete_parse(h);
-    json_t *root = l->root;
-    if (st != yajl_status_ok || root == NULL) {
-        if (st == yajl_status_client_canceled) {
-            snprintf(why, why_len, "%s (column %zu)", l->why, col);
-        } else if (st != yajl_status_ok) {
-            unsigned char *e =
-                yajl_get_error(h, 0, (const unsigned char *)text, n);
-            const char *msg = e ? (const char *)e : "parse error";
-            snprintf(why, why_len, "%.*s (column %zu)",
-                     (int)strcspn(msg, "\n"), msg, col);
-            if (e)
-                yajl_free_error(h, e);
-        } else {
-            snprintf(why, why_len, "'[' or '{' expected (column 1)");
-        }
-        json_decref(root);
-        root = NULL;
-    }
-    yajl_free(h);
-    if (l->key != l->key_first)
-        free(l->key);
-    if (l->stack != l->first)
-        free(l->stack);
-    return root;
+    gs_jtape_fini(&t);
+    return j;
 }
 
 /* ---- entity -> JSON ---- */
@@ -637,7 +128,8 @@ log_json(const gs_field *f)
         const struct gs_log_entry *e = gs_field_log_at(f, i);
         gs_vref v = gs_value_ref(&e->v);
         json_t *ent = stamp_json(&e->at);
-        if (ent == NULL || json_object_set_new(ent, "value", gs_json_value(&v)) != 0 ||
+        if (ent == NULL ||
+            json_object_set_new(ent, "value", gs_json_value(&v)) != 0 ||
             json_array_append_new(arr, ent) != 0) {
             json_decref(arr);
             return NULL;
@@ -850,26 +342,20 @@ fail_at(const wctx *w, gs_err rc, const char *fmt, ...)
     return rc;
 }
 
-static const char *
-jtype(const json_t *v)
+/* JSON's types on a tape, as json_is_* reads them: NULL is none. */
+#define J_IS(v, T) ((v) != NULL && (v)->type == (T))
+#define J_IS_ARR(v) J_IS(v, GS_J_ARR)
+#define J_IS_OBJ(v) J_IS(v, GS_J_OBJ)
+#define J_IS_STR(v) J_IS(v, GS_J_STR)
+#define J_IS_INT(v) J_IS(v, GS_J_INT)
+#define J_ARR_N(v) (J_IS_ARR(v) ? (v)->n : 0) /* json_array_size */
+#define jtype(v) gs_jval_kind(v)
+
+/* The next member of an object after m (a key), or its first: m NULL. */
+static const gs_jval *
+j_member(const gs_jval *obj, const gs_jval *m)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "true/false";
-    default:
-        return "null";
-    }
+    return m == NULL ? obj + 1 : m + 1 + m[1].skip;
 }
 
 static const char *
@@ -905,40 +391,38 @@ text_check(const wctx *w, const char *what, const char *s, size_t n)
 /* A JSON scalar as a value of the field's vtype; out borrows v. A string
  * is checked as text unless the caller's builder checks it (lww_in). */
 static gs_err
-scalar_in(const wctx *w, const json_t *v, gs_vref *out, bool check_text)
+scalar_in(const wctx *w, const gs_jval *v, gs_vref *out, bool check_text)
 {
     uint8_t vt = w->sf->vtype;
     memset(out, 0, sizeof *out);
-    switch (json_typeof(v)) {
-    case JSON_NULL:
+    switch (v->type) {
+    case GS_J_NULL:
         out->type = GS_V_NULL;
         return GS_OK;
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case GS_J_TRUE:
+    case GS_J_FALSE:
         if (vt != GS_SCHEMA_ANY && vt != GS_SCHEMA_BOOL)
             break;
-        out->type = json_is_true(v) ? GS_V_TRUE : GS_V_FALSE;
+        out->type = v->type == GS_J_TRUE ? GS_V_TRUE : GS_V_FALSE;
         return GS_OK;
-    case JSON_INTEGER:
+    case GS_J_INT:
         if (vt != GS_SCHEMA_ANY && vt != GS_SCHEMA_INT)
             break;
         out->type = GS_V_INT;
-        out->i = (int64_t)json_integer_value(v);
+        out->i = (int64_t)v->u.i;
         return GS_OK;
-    case JSON_STRING: {
+    case GS_J_STR: {
         if (vt != GS_SCHEMA_ANY && vt != GS_SCHEMA_TEXT)
             break;
-        gs_err rc = check_text ? text_check(w, "the value",
-                                            json_string_value(v),
-                                            json_string_length(v))
-                               : GS_OK;
+        gs_err rc =
+            check_text ? text_check(w, "the value", v->u.s, v->n) : GS_OK;
         if (rc != GS_OK)
             return rc;
         out->type = GS_V_STR;
-        out->s = gs_slice_of(json_string_value(v), json_string_length(v));
+        out->s = gs_slice_of(v->u.s, v->n);
         return GS_OK;
     }
-    case JSON_REAL:
+    case GS_J_REAL:
         return WFAIL(w, GS_ESCHEMA,
                      "real numbers are not stored (they would not compare "
                      "alike everywhere); expected %s",
@@ -951,7 +435,7 @@ scalar_in(const wctx *w, const json_t *v, gs_vref *out, bool check_text)
 }
 
 static gs_err
-lww_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
+lww_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
 {
     gs_vref ref, cv;
     gs_stamp at;
@@ -964,10 +448,10 @@ lww_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
     /* the builder checks a string by text_check's rules, once: its
      * refusal gets text_check's words */
     if ((rc = gs_payload_lww(b, base, &ref)) != GS_OK) {
-        gs_err trc = ref.type == GS_V_STR ? text_check(w, "the value",
-                                                       (const char *)ref.s.p,
-                                                       ref.s.n)
-                                          : GS_OK;
+        gs_err trc =
+            ref.type == GS_V_STR
+                ? text_check(w, "the value", (const char *)ref.s.p, ref.s.n)
+                : GS_OK;
         return trc != GS_OK ? trc
                             : WFAIL(w, rc, "cannot encode the value: %s",
                                     gs_strerror(rc));
@@ -977,14 +461,14 @@ lww_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
 }
 
 static gs_err
-counter_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
+counter_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
 {
-    if (!json_is_integer(v))
+    if (!J_IS_INT(v))
         return WFAIL(w, GS_ESCHEMA,
                      "a counter takes an integer to add (negative to "
                      "subtract), got %s",
                      jtype(v));
-    int64_t delta = (int64_t)json_integer_value(v);
+    int64_t delta = (int64_t)v->u.i;
     if (delta == 0)
         return GS_OK;
     if (delta > GS_COUNTER_ABS_MAX || delta < -GS_COUNTER_ABS_MAX)
@@ -1014,33 +498,30 @@ item_cmp(const void *a, const void *b)
 
 /* Append the strings of arr to items as action. */
 static gs_err
-set_collect(const wctx *w, json_t *arr, uint8_t action, gs_set_item *items,
-            size_t *n)
+set_collect(const wctx *w, const gs_jval *arr, uint8_t action,
+            gs_set_item *items, size_t *n)
 {
     size_t i;
-    json_t *e;
+    const gs_jval *e;
     const char *form = action == GS_SET_ADD ? "add" : "remove";
-    if (!json_is_array(arr))
+    if (!J_IS_ARR(arr))
         return WFAIL(w, GS_ESCHEMA, "\"%s\" takes an array of strings, got %s",
                      form, jtype(arr));
-    json_array_foreach(arr, i, e)
-    {
-        if (!json_is_string(e))
+    for (i = 0, e = arr + 1; i < arr->n; i++, e += e->skip) {
+        if (!J_IS_STR(e))
             return WFAIL(w, GS_ESCHEMA,
                          "set elements are strings; element %zu to %s is %s", i,
                          form, jtype(e));
-        if (json_string_length(e) == 0)
+        if (e->n == 0)
             return WFAIL(w, GS_ESCHEMA, "set elements cannot be empty");
-        gs_err rc = text_check(w, "a set element", json_string_value(e),
-                               json_string_length(e));
+        gs_err rc = text_check(w, "a set element", e->u.s, e->n);
         if (rc != GS_OK)
             return rc;
         if (*n >= SET_ITEMS_MAX)
             return WFAIL(w, GS_ETOOBIG, "more than %d elements in one write",
                          SET_ITEMS_MAX);
         items[*n].action = action;
-        items[*n].elem =
-            gs_slice_of(json_string_value(e), json_string_length(e));
+        items[*n].elem = gs_slice_of(e->u.s, e->n);
         items[*n].n_tags = 0;
         items[*n].tags = NULL;
         (*n)++;
@@ -1049,24 +530,24 @@ set_collect(const wctx *w, json_t *arr, uint8_t action, gs_set_item *items,
 }
 
 static gs_err
-set_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
+set_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
 {
-    json_t *add = NULL, *rm = NULL;
+    const gs_jval *add = NULL, *rm = NULL;
     gs_set_item *items = NULL;
     size_t n = 0, cap;
     gs_err rc = GS_OK;
 
-    if (json_is_array(v)) {
+    if (J_IS_ARR(v)) {
         add = v;
-    } else if (json_is_object(v)) {
-        const char *key;
-        json_t *x;
-        json_object_foreach(v, key, x)
-        {
+    } else if (J_IS_OBJ(v)) {
+        const gs_jval *m = NULL;
+        for (size_t i = 0; i < v->n; i++) {
+            m = j_member(v, m);
+            const char *key = m->u.s;
             if (strcmp(key, "add") == 0)
-                add = x;
+                add = m + 1;
             else if (strcmp(key, "remove") == 0)
-                rm = x;
+                rm = m + 1;
             else
                 return WFAIL(w, GS_ESCHEMA,
                              "unknown key \"%s\"; a set takes an array of "
@@ -1080,9 +561,9 @@ set_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
                      "[...], \"remove\": [...]}; got %s",
                      jtype(v));
     }
-    cap = (add ? json_array_size(add) : 0) + (rm ? json_array_size(rm) : 0);
-    if (cap == 0 && (add == NULL || json_is_array(add)) &&
-        (rm == NULL || json_is_array(rm)))
+    cap = J_ARR_N(add) + J_ARR_N(rm);
+    if (cap == 0 && (add == NULL || J_IS_ARR(add)) &&
+        (rm == NULL || J_IS_ARR(rm)))
         return GS_OK; /* nothing to do */
     if (cap > SET_ITEMS_MAX)
         return WFAIL(w, GS_ETOOBIG, "more than %d elements in one write",
@@ -1145,22 +626,22 @@ out:
 }
 
 static gs_err
-log_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
+log_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
 {
-    json_t *val = v;
+    const gs_jval *val = v;
     gs_vref ref;
     gs_err rc;
 
-    if (json_is_array(v))
+    if (J_IS_ARR(v))
         return WFAIL(w, GS_ESCHEMA,
                      "a log takes one entry per write (a value, or "
                      "{\"value\": ...}), got an array");
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *x;
+    if (J_IS_OBJ(v)) {
+        const gs_jval *m = NULL;
         /* an exported entry: "at" and "by" are the writer's, not ours */
-        json_object_foreach(v, key, x)
-        {
+        for (size_t i = 0; i < v->n; i++) {
+            m = j_member(v, m);
+            const char *key = m->u.s;
             if (strcmp(key, "value") != 0 && strcmp(key, "at") != 0 &&
                 strcmp(key, "by") != 0)
                 return WFAIL(w, GS_ESCHEMA,
@@ -1168,7 +649,7 @@ log_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
                              "or {\"value\": ...}",
                              key);
         }
-        val = json_object_get(v, "value");
+        val = gs_jval_get(v, "value");
         if (val == NULL)
             return WFAIL(w, GS_ESCHEMA, "log entry without \"value\"");
     }
@@ -1182,7 +663,7 @@ log_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
 
 /* A stage given by name or number. */
 static gs_err
-stage_of(const wctx *w, json_t *v, uint64_t *out)
+stage_of(const wctx *w, const gs_jval *v, uint64_t *out)
 {
     char names[GS_JSON_WHY_BYTES / 2];
     size_t used = 0;
@@ -1194,16 +675,14 @@ stage_of(const wctx *w, json_t *v, uint64_t *out)
             break;
         used += (size_t)k;
     }
-    if (json_is_string(v)) {
-        if (gs_schema_stage_number(
-                w->sf, gs_slice_of(json_string_value(v), json_string_length(v)),
-                out))
+    if (J_IS_STR(v)) {
+        if (gs_schema_stage_number(w->sf, gs_slice_of(v->u.s, v->n), out))
             return GS_OK;
         return WFAIL(w, GS_ESCHEMA, "unknown stage \"%s\"; stages: %s, reopen",
-                     json_string_value(v), names);
+                     v->u.s, names);
     }
-    if (json_is_integer(v)) {
-        json_int_t s = json_integer_value(v);
+    if (J_IS_INT(v)) {
+        long long s = v->u.i;
         if (s >= 0 && (uint64_t)s < w->sf->n_stages) {
             *out = (uint64_t)s;
             return GS_OK;
@@ -1219,24 +698,23 @@ stage_of(const wctx *w, json_t *v, uint64_t *out)
 
 /* A stage input as written, before any state gives it a round. */
 static gs_err
-stage_read(const wctx *w, json_t *v, gs_json_stage *in)
+stage_read(const wctx *w, const gs_jval *v, gs_json_stage *in)
 {
     *in = (gs_json_stage){w->t, w->sf, GS_JSON_STAGE_AT, 0, 0};
-    if (json_is_string(v) && strcmp(json_string_value(v), "reopen") == 0) {
+    if (J_IS_STR(v) && strcmp(v->u.s, "reopen") == 0) {
         in->form = GS_JSON_STAGE_REOPEN;
         return GS_OK;
     }
-    if (json_is_object(v)) {
-        json_t *r = json_object_get(v, "round");
-        json_t *s = json_object_get(v, "stage");
-        if (json_object_size(v) != 2 || !json_is_integer(r) || s == NULL)
+    if (J_IS_OBJ(v)) {
+        const gs_jval *r = gs_jval_get(v, "round");
+        const gs_jval *s = gs_jval_get(v, "stage");
+        if (v->n != 2 || !J_IS_INT(r) || s == NULL)
             return WFAIL(w, GS_ESCHEMA,
                          "expected {\"round\": n, \"stage\": name}");
-        if (json_integer_value(r) < 0 ||
-            (uint64_t)json_integer_value(r) > GS_ROUND_MAX)
+        if (r->u.i < 0 || (uint64_t)r->u.i > GS_ROUND_MAX)
             return WFAIL(w, GS_ESCHEMA, "round must be 0..%u", GS_ROUND_MAX);
         in->form = GS_JSON_STAGE_IN_ROUND;
-        in->round = (uint64_t)json_integer_value(r);
+        in->round = (uint64_t)r->u.i;
         return stage_of(w, s, &in->stage);
     }
     return stage_of(w, v, &in->stage);
@@ -1282,8 +760,8 @@ stage_next(const wctx *w, const gs_json_stage *in, bool *have, uint64_t *round,
 /* later (NULL: put) is set instead of refusing a reopen for want of a
  * stage when the state is not known yet (gs_json_updates_check). */
 static gs_err
-stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote, gs_json_stage *in,
-         bool *later)
+stage_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote,
+         gs_json_stage *in, bool *later)
 {
     uint64_t round = 0, stage = 0;
     gs_stamp at;
@@ -1303,8 +781,7 @@ stage_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote, gs_json_stage *in,
         return rc;
     /* base: the stamp of the stage this writer saw, for the conflicts
      * queue (store/conflicts.c) */
-    if ((rc = gs_payload_stage(b, have_at ? at.hlc : 0, round, stage)) !=
-        GS_OK)
+    if ((rc = gs_payload_stage(b, have_at ? at.hlc : 0, round, stage)) != GS_OK)
         return WFAIL(w, rc, "cannot encode the stage: %s", gs_strerror(rc));
     *wrote = true;
     return GS_OK;
@@ -1324,22 +801,22 @@ gs_json_stage_next(const gs_json_stage *in, bool *have, uint64_t *round,
 }
 
 static gs_err
-claim_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
+claim_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
 {
-    json_t *c = json_object_get(v, "claim");
-    json_t *d = json_object_get(v, "withdraw");
-    json_t *who = c ? c : d;
+    const gs_jval *c = gs_jval_get(v, "claim");
+    const gs_jval *d = gs_jval_get(v, "withdraw");
+    const gs_jval *who = c ? c : d;
     gs_err rc;
 
-    if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_string(who))
+    if (!J_IS_OBJ(v) || v->n != 1 || !J_IS_STR(who))
         return WFAIL(w, GS_ESCHEMA,
                      "a claim takes {\"claim\": ID} or {\"withdraw\": ID}");
-    gs_slice id = gs_slice_of(json_string_value(who), json_string_length(who));
+    gs_slice id = gs_slice_of(who->u.s, who->n);
     if (!gs_id_valid(id.p, id.n))
         return WFAIL(w, GS_ESCHEMA,
                      "\"%s\" is not a valid id (1..%d bytes, no spaces or "
                      "control characters)",
-                     json_string_value(who), GS_ID_BYTES_MAX);
+                     who->u.s, GS_ID_BYTES_MAX);
     if (d != NULL) {
         size_t n = w->cur ? gs_field_claims(w->cur, NULL, 0) : 0;
         const struct gs_claim_rec **cl = NULL;
@@ -1356,7 +833,7 @@ claim_in(const wctx *w, json_t *v, gs_buf *b, bool *wrote)
         }
         if (!found)
             return WFAIL(w, GS_ENOTFOUND, "%s has no claim to withdraw",
-                         json_string_value(who));
+                         who->u.s);
     }
     rc = gs_payload_claim(b, c ? GS_CLAIM : GS_WITHDRAW, id);
     if (rc != GS_OK)
@@ -1379,14 +856,12 @@ gs_json_updates_fini(gs_json_updates *u)
 /* gs_json_updates_decode, or with check gs_json_updates_check. */
 static gs_err
 decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
-       const uint8_t author[GS_KEY_BYTES], json_t *fields, gs_json_updates *out,
-       char *why, size_t why_len)
+       const uint8_t author[GS_KEY_BYTES], const gs_jval *fields,
+       gs_json_updates *out, char *why, size_t why_len)
 {
     char list[GS_JSON_WHY_BYTES / 2];
     const gs_schema_type *t;
     gs_err rc = GS_OK;
-    const char *key;
-    json_t *v;
 
     if (why != NULL && why_len > 0)
         why[0] = '\0';
@@ -1402,27 +877,30 @@ decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
     if (t == NULL) {
         gs_schema_names(sc, NULL, list, sizeof list);
         return gs_why(why, why_len, GS_ESCHEMA,
-                    "unknown type \"%.*s\"; types: %s", (int)type.n,
-                    (const char *)type.p, list);
+                      "unknown type \"%.*s\"; types: %s", (int)type.n,
+                      (const char *)type.p, list);
     }
-    if (!json_is_object(fields))
+    if (!J_IS_OBJ(fields))
         return gs_why(why, why_len, GS_ESCHEMA,
-                    "%s: fields must be a JSON object of field: value",
-                    t->name);
-    if (json_object_size(fields) > GS_OP_UPDATES_MAX)
+                      "%s: fields must be a JSON object of field: value",
+                      t->name);
+    if (fields->n > GS_OP_UPDATES_MAX)
         return gs_why(why, why_len, GS_ETOOBIG,
-                    "%s: %zu fields in one write; at most %d", t->name,
-                    json_object_size(fields), GS_OP_UPDATES_MAX);
+                      "%s: %zu fields in one write; at most %d", t->name,
+                      fields->n, GS_OP_UPDATES_MAX);
 
-    json_object_foreach(fields, key, v)
-    {
-        gs_slice name = gs_slice_of(key, strlen(key));
+    const gs_jval *m = NULL;
+    for (size_t i = 0; i < fields->n; i++) {
+        m = j_member(fields, m);
+        const char *key = m->u.s;
+        const gs_jval *v = m + 1;
+        gs_slice name = gs_slice_of(key, m->n);
         const gs_schema_field *sf = gs_schema_field_get(t, name);
         if (sf == NULL) {
             gs_schema_names(NULL, t, list, sizeof list);
             rc = gs_why(why, why_len, GS_ESCHEMA,
-                      "%s has no field \"%.64s\"; its fields: %s", t->name, key,
-                      list);
+                        "%s has no field \"%.64s\"; its fields: %s", t->name,
+                        key, list);
             goto out;
         }
         wctx w = {t,
@@ -1453,8 +931,7 @@ decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
             rc = log_in(&w, v, pb, &wrote);
             break;
         case GS_KIND_STAGE:
-            rc = stage_in(&w, v, pb, &wrote,
-                          &out->stages[out->n_stages],
+            rc = stage_in(&w, v, pb, &wrote, &out->stages[out->n_stages],
                           check ? &out->later : NULL);
             if (rc == GS_OK)
                 out->n_stages++;
@@ -1484,15 +961,16 @@ out:
 gs_err
 gs_json_updates_decode(const gs_schema *sc, gs_slice type,
                        const gs_entity *current,
-                       const uint8_t author[GS_KEY_BYTES], json_t *fields,
-                       gs_json_updates *out, char *why, size_t why_len)
+                       const uint8_t author[GS_KEY_BYTES],
+                       const gs_jval *fields, gs_json_updates *out, char *why,
+                       size_t why_len)
 {
     return decode(sc, type, current, false, author, fields, out, why, why_len);
 }
 
 gs_err
 gs_json_updates_check(const gs_schema *sc, gs_slice type,
-                      const uint8_t author[GS_KEY_BYTES], json_t *fields,
+                      const uint8_t author[GS_KEY_BYTES], const gs_jval *fields,
                       gs_json_updates *out, char *why, size_t why_len)
 {
     return decode(sc, type, NULL, true, author, fields, out, why, why_len);
@@ -1583,9 +1061,9 @@ gs_json_parse_assignment(const gs_schema *sc, gs_slice type, const char *arg,
     eq = strchr(arg, '=');
     if (eq == NULL)
         return gs_why(why, why_len, GS_EINVAL,
-                    "\"%.64s\": expected FIELD=VALUE, FIELD+=VALUE or "
-                    "FIELD-=VALUE",
-                    arg);
+                      "\"%.64s\": expected FIELD=VALUE, FIELD+=VALUE or "
+                      "FIELD-=VALUE",
+                      arg);
     val = eq + 1;
     if (eq > arg && (eq[-1] == '+' || eq[-1] == '-')) {
         op = eq[-1];
@@ -1594,8 +1072,8 @@ gs_json_parse_assignment(const gs_schema *sc, gs_slice type, const char *arg,
     size_t nn = (size_t)(eq - arg);
     if (!gs_name_valid((const uint8_t *)arg, nn))
         return gs_why(why, why_len, GS_EINVAL,
-                    "\"%.64s\": \"%.*s\" is not a field name", arg,
-                    (int)(nn < 64 ? nn : 64), arg);
+                      "\"%.64s\": \"%.*s\" is not a field name", arg,
+                      (int)(nn < 64 ? nn : 64), arg);
     memcpy(name, arg, nn);
     name[nn] = '\0';
 
@@ -1603,15 +1081,15 @@ gs_json_parse_assignment(const gs_schema *sc, gs_slice type, const char *arg,
     if (t == NULL) {
         gs_schema_names(sc, NULL, list, sizeof list);
         return gs_why(why, why_len, GS_ESCHEMA,
-                    "unknown type \"%.*s\"; types: %s", (int)type.n,
-                    (const char *)type.p, list);
+                      "unknown type \"%.*s\"; types: %s", (int)type.n,
+                      (const char *)type.p, list);
     }
     const gs_schema_field *sf = gs_schema_field_get(t, gs_slice_of(name, nn));
     if (sf == NULL) {
         gs_schema_names(NULL, t, list, sizeof list);
         return gs_why(why, why_len, GS_ESCHEMA,
-                    "%s has no field \"%s\"; its fields: %s", t->name, name,
-                    list);
+                      "%s has no field \"%s\"; its fields: %s", t->name, name,
+                      list);
     }
     wctx w = {t, sf, NULL, NULL, why, why_len};
     json_t *have = json_object_get(fields, name);

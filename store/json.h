@@ -60,6 +60,7 @@
 
 #include "field.h"
 #include "gridsync.h"
+#include "jtape.h"
 #include "op.h"
 #include "schema.h"
 
@@ -79,31 +80,9 @@ enum gs_json_flags {
 
 /* Parse text[0, n) as one JSON object or array: what jansson's
  * json_loadb(text, n, JSON_REJECT_DUPLICATES, ...) returns, and NULL where
- * it fails (why gets the reason and the byte column, 1-based), but about
- * three times faster: yajl reads the text, jansson holds the values. The
- * import's parser. */
+ * it fails (why gets the reason and the byte column, 1-based), made from
+ * gs_jtape_load's tape (jtape.h: yajl reads the text). */
 json_t *gs_json_load(const char *text, size_t n, char *why, size_t why_len);
-
-/* A thread's memory for the JSON of one line at a time (the import's
- * parsers): while it is on (gs_json_arena_on), the values jansson makes on
- * this thread come from it, and freeing them costs nothing; they all go
- * at once with gs_json_arena_off, so none may outlive it. A line costs no
- * malloc then, where jansson makes two dozen of them for a record. Past
- * its size, values come from the heap as before. jansson's allocator is
- * replaced once, process-wide, by one that hands everything else to the
- * allocator it found; if something replaces it in turn, arenas stay off.
- * NULL from gs_json_arena_new when out of arenas (the caller parses
- * without one). */
-typedef struct gs_json_arena gs_json_arena;
-gs_json_arena *gs_json_arena_new(void);
-void gs_json_arena_free(gs_json_arena *a);
-void gs_json_arena_on(gs_json_arena *a);
-void gs_json_arena_off(gs_json_arena *a);
-
-/* Let go of v, made while a was on, before gs_json_arena_off: v's values
- * are not walked if all of them are the arena's (they go with it), only
- * if some came from the heap; a NULL: json_decref(v). */
-void gs_json_arena_drop(gs_json_arena *a, json_t *v);
 
 /* e as JSON (shape above). sc may be NULL: then nothing is masked and
  * stages show as numbers. NULL only when out of memory. */
@@ -141,14 +120,15 @@ typedef struct gs_json_stage {
 typedef struct gs_json_updates {
     size_t n;
     gs_json_update u[GS_OP_UPDATES_MAX];
-    gs_buf bytes; /* the payloads one after another (owned): one buffer
-                     for a record's updates, not one each */
+    gs_buf bytes;    /* the payloads one after another (owned): one buffer
+                        for a record's updates, not one each */
     size_t n_stages; /* the stage inputs, as given, writing or not */
     gs_json_stage stages[GS_OP_UPDATES_MAX];
     bool later; /* gs_json_updates_check: an update waits for the state */
 } gs_json_updates;
 
-/* The updates for writing fields (a JSON object, borrowed) to entity
+/* The updates for writing fields (a JSON object on a tape, jtape.h,
+ * borrowed: gs_jtape_of makes one of jansson's values) to entity
  * (type, ...) as author, given the entity's current state (NULL: none).
  * out is initialised here; on success it holds 0..GS_OP_UPDATES_MAX updates
  * (0 when every input writes nothing: the caller then has no op to write)
@@ -165,11 +145,12 @@ typedef struct gs_json_updates {
 GS_MUST_CHECK gs_err gs_json_updates_decode(const gs_schema *sc, gs_slice type,
                                             const gs_entity *current,
                                             const uint8_t author[GS_KEY_BYTES],
-                                            json_t *fields,
+                                            const gs_jval *fields,
                                             gs_json_updates *out, char *why,
                                             size_t why_len);
 
-/* The check of fields (a JSON object, borrowed) for entity (type, ...)
+/* The check of fields (a JSON object on a tape, borrowed) for entity
+ * (type, ...)
  * before its state is known — import checks every line of a file before
  * it writes any. As gs_json_updates_decode with current NULL, but a stage
  * "reopen" is not refused for want of a stage: it is left out of out->u
@@ -181,8 +162,9 @@ GS_MUST_CHECK gs_err gs_json_updates_decode(const gs_schema *sc, gs_slice type,
  * Errors and ownership as gs_json_updates_decode. */
 GS_MUST_CHECK gs_err gs_json_updates_check(const gs_schema *sc, gs_slice type,
                                            const uint8_t author[GS_KEY_BYTES],
-                                           json_t *fields, gs_json_updates *out,
-                                           char *why, size_t why_len);
+                                           const gs_jval *fields,
+                                           gs_json_updates *out, char *why,
+                                           size_t why_len);
 
 /* Move a stage field's state (*have: ever written; then *round, *stage)
  * by a write of in, by the rule gs_json_updates_decode applies: *wrote

@@ -438,6 +438,7 @@ struct build_ctx {
     bool shop;   /* this device may redeem points (gs_replica_shop) */
     bool stream; /* a streamed write: targets and recs hold the current
                     write only, whatever its index */
+    gs_jtape tape; /* a record's fields, for the build */
 };
 
 /* The target and record of write i. */
@@ -454,28 +455,32 @@ record_at(const struct build_ctx *b, size_t i)
 }
 
 /* Parse record rec's line again (read again from the file if it is not
- * in memory); *doc is a new reference. */
+ * in memory) into b's tape: *fields, its "fields". */
 static gs_err
-reread(struct build_ctx *b, const struct record *rec, json_t **doc)
+reread(struct build_ctx *b, const struct record *rec, const gs_jval **fields)
 {
     char jwhy[200];
+    const gs_jval *doc;
     if (rec->text != NULL) {
         /* it parsed a moment ago: only memory can fail */
-        *doc = gs_json_load(rec->text, rec->len, jwhy, sizeof jwhy);
-        return *doc ? GS_OK
-                    : gs_why(b->why, sizeof b->why, GS_ENOMEM, "%s", jwhy);
+        doc = gs_jtape_load(&b->tape, rec->text, rec->len, jwhy, sizeof jwhy);
+        if (doc == NULL)
+            return gs_why(b->why, sizeof b->why, GS_ENOMEM, "%s", jwhy);
+        *fields = gs_jval_get(doc, "fields");
+        return GS_OK;
     }
     char *line = malloc(rec->len ? rec->len : 1);
     if (line == NULL)
         return GS_ENOMEM;
     ssize_t got = pread(b->fd, line, rec->len, rec->off);
-    *doc = got == (ssize_t)rec->len
-               ? gs_json_load(line, rec->len, jwhy, sizeof jwhy)
-               : NULL;
+    doc = got == (ssize_t)rec->len
+              ? gs_jtape_load(&b->tape, line, rec->len, jwhy, sizeof jwhy)
+              : NULL;
     free(line);
-    if (*doc == NULL) /* checked a moment ago: the file changed under us */
+    if (doc == NULL) /* checked a moment ago: the file changed under us */
         return gs_why(b->why, sizeof b->why, GS_EIO,
                       "the file changed while it was imported");
+    *fields = gs_jval_get(doc, "fields");
     return GS_OK;
 }
 
@@ -585,7 +590,7 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     const gs_store_target *t = target_at(b, i);
     gs_replica *r = b->r;
     gs_json_updates ups;
-    json_t *doc = NULL, *fields = rec->fields;
+    const gs_jval *fields = NULL;
     bool have_ups = false;
     gs_op op;
     gs_err rc = GS_OK;
@@ -611,8 +616,12 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
          * (read into op for the shop's rule, else only counted) */
         rc = kept_fill(rec, &op, b->shop);
     } else {
-        if (fields == NULL && (rc = reread(b, rec, &doc)) == GS_OK)
-            fields = json_object_get(doc, "fields");
+        if (rec->fields != NULL) {
+            fields = gs_jtape_of(&b->tape, rec->fields);
+            rc = fields != NULL ? GS_OK : GS_ENOMEM;
+        } else {
+            rc = reread(b, rec, &fields);
+        }
         if (rc == GS_OK)
             rc = gs_json_updates_decode(r->schema, t->type, current, r->id.pk,
                                         fields, &ups, b->why, sizeof b->why);
@@ -625,7 +634,6 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     if (rc == GS_OK && b->shop)
         rc = balance_check(b, i, current, &op);
     if (rc != GS_OK) {
-        json_decref(doc);
         if (have_ups) /* made, then refused by the balance rule */
             gs_json_updates_fini(&ups);
         b->bad_rc = rc;
@@ -659,7 +667,6 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     } /* else it writes nothing: no op */
     if (have_ups)
         gs_json_updates_fini(&ups);
-    json_decref(doc);
     return rc;
 }
 
@@ -683,10 +690,13 @@ write_batch(gs_replica *r, const gs_store_target *targets,
                           .guard = guard,
                           .guard_ctx = guard_ctx};
     b.shop = gs_replica_shop(r) == GS_OK;
+    gs_jtape_init(&b.tape);
     gs_err rc = gs_store_write(r->store, r->id.pk, r->id.sk,
                                gs_slice_of(r->scope, strlen(r->scope)),
                                r->network, targets, n, build, &b, res);
-    return write_after(r, rc, &b, res);
+    rc = write_after(r, rc, &b, res);
+    gs_jtape_fini(&b.tape);
+    return rc;
 }
 
 /* After a write: the clock, or the detail of why it failed. */
@@ -1185,43 +1195,33 @@ target_check(const char *type, const char *id, char *why, size_t why_len)
     return GS_OK;
 }
 
-/* Parse one line into a record: JSON of the record's shape, a valid
- * target, a type the schema has; why says what is wrong. *out is a new
- * reference; *type, *id and *fields borrow it. Safe on parser threads:
- * reads only r->schema. */
+/* Parse one line into a record on tape t: JSON of the record's shape, a
+ * valid target, a type the schema has; why says what is wrong. *type,
+ * *id and *fields are t's. Safe on parser threads: reads only r->schema. */
 static gs_err
-parse_line(const gs_replica *r, const char *line, size_t n, json_t **out,
-           const char **type, const char **id, json_t **fields, char *why,
-           size_t why_len)
+parse_line(const gs_replica *r, gs_jtape *t, const char *line, size_t n,
+           const char **type, const char **id, const gs_jval **fields,
+           char *why, size_t why_len)
 {
     char jwhy[200];
-    json_t *j = gs_json_load(line, n, jwhy, sizeof jwhy);
+    const gs_jval *j = gs_jtape_load(t, line, n, jwhy, sizeof jwhy);
     if (j == NULL)
         return gs_why(why, why_len, GS_EMALFORMED, "not JSON: %s", jwhy);
-    json_t *jt = json_object_get(j, "type"), *ji = json_object_get(j, "id");
-    json_t *jf = json_object_get(j, "fields");
-    gs_err rc = GS_OK;
-    if (!json_is_object(j) || !json_is_string(jt) || !json_is_string(ji) ||
-        !json_is_object(jf)) {
-        rc = gs_why(why, why_len, GS_EMALFORMED,
-                    "a record is {\"type\": ..., \"id\": ..., "
-                    "\"fields\": {...}}");
-    } else {
-        *type = json_string_value(jt);
-        *id = json_string_value(ji);
-        *fields = jf;
-        rc = target_check(*type, *id, why, why_len);
-        if (rc == GS_OK &&
-            gs_schema_type_get(r->schema, gs_slice_of(*type, strlen(*type))) ==
-                NULL)
-            rc = gs_why(why, why_len, GS_EINVAL, "unknown type '%s'", *type);
-    }
-    if (rc != GS_OK) {
-        json_decref(j);
-        return rc;
-    }
-    *out = j;
-    return GS_OK;
+    const gs_jval *jt = gs_jval_get(j, "type"), *ji = gs_jval_get(j, "id");
+    const gs_jval *jf = gs_jval_get(j, "fields");
+    if (jt == NULL || jt->type != GS_J_STR || ji == NULL ||
+        ji->type != GS_J_STR || jf == NULL || jf->type != GS_J_OBJ)
+        return gs_why(why, why_len, GS_EMALFORMED,
+                      "a record is {\"type\": ..., \"id\": ..., "
+                      "\"fields\": {...}}");
+    *type = jt->u.s;
+    *id = ji->u.s;
+    *fields = jf;
+    gs_err rc = target_check(*type, *id, why, why_len);
+    if (rc == GS_OK &&
+        gs_schema_type_get(r->schema, gs_slice_of(*type, jt->n)) == NULL)
+        rc = gs_why(why, why_len, GS_EINVAL, "unknown type '%s'", *type);
+    return rc;
 }
 
 /* What the check pass keeps of the good lines, so that the write pass
@@ -1570,17 +1570,17 @@ struct parsers {
     bool stop;
     pthread_t th[IMPORT_PARSERS_MAX];
     size_t n_th;
-    gs_json_arena *arena; /* the caller's, when it parses */
+    gs_jtape tape; /* the caller's, when it parses */
 };
 
-/* Turn line l of c into its entry or the reason it is bad; its JSON in
- * arena a (NULL: from the heap). */
+/* Turn line l of c into its entry or the reason it is bad; its JSON on
+ * the thread's tape t. */
 static void
 line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
-           gs_json_arena *a)
+           gs_jtape *t)
 {
     char why[256];
-    json_t *doc = NULL, *fields = NULL;
+    const gs_jval *fields = NULL;
     const char *type = NULL, *id = NULL;
     gs_json_updates ups;
     bool made = false; /* ups to fini (harmless after a failed decode) */
@@ -1595,8 +1595,7 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
         rc = gs_why(why, sizeof why, GS_ETOOBIG, "line longer than %u bytes",
                     IMPORT_LINE_MAX);
     } else {
-        gs_json_arena_on(a);
-        rc = parse_line(p->r, (const char *)c->text.data + l->at, l->len, &doc,
+        rc = parse_line(p->r, t, (const char *)c->text.data + l->at, l->len,
                         &type, &id, &fields, why, sizeof why);
     }
     if (rc == GS_OK) {
@@ -1648,15 +1647,13 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
     }
     if (made)
         gs_json_updates_fini(&ups);
-    gs_json_arena_drop(a, doc);
-    gs_json_arena_off(a); /* type and id were copied into the entry */
 }
 
 static void
-chunk_parse(const struct parsers *p, struct chunk *c, gs_json_arena *a)
+chunk_parse(const struct parsers *p, struct chunk *c, gs_jtape *t)
 {
     for (size_t i = 0; i < c->n; i++)
-        line_parse(p, c, &c->line[i], a);
+        line_parse(p, c, &c->line[i], t);
 }
 
 static void chunk_read(struct parsers *p, struct chunk *c);
@@ -1665,13 +1662,13 @@ static void chunk_read(struct parsers *p, struct chunk *c);
  * if a chunk is free and no one reads; false if neither can be done now.
  * The lock is let go meanwhile. */
 static bool
-parsers_work(struct parsers *p, bool read, gs_json_arena *a)
+parsers_work(struct parsers *p, bool read, gs_jtape *t)
 {
     if (p->n_handed < p->n_read) {
         struct chunk *c = &p->c[p->n_handed++ % IMPORT_CHUNKS];
         c->state = CHUNK_BUSY;
         pthread_mutex_unlock(&p->mu);
-        chunk_parse(p, c, a);
+        chunk_parse(p, c, t);
         pthread_mutex_lock(&p->mu);
         c->state = CHUNK_DONE;
         pthread_cond_broadcast(&p->done);
@@ -1702,13 +1699,14 @@ static void *
 parser_main(void *arg)
 {
     struct parsers *p = arg;
-    gs_json_arena *a = gs_json_arena_new();
+    gs_jtape t; /* the thread's, for each line in turn */
+    gs_jtape_init(&t);
     pthread_mutex_lock(&p->mu);
     while (!p->stop)
-        if (!parsers_work(p, true, a))
+        if (!parsers_work(p, true, &t))
             pthread_cond_wait(&p->work, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    gs_json_arena_free(a);
+    gs_jtape_fini(&t);
     return NULL;
 }
 
@@ -1805,7 +1803,7 @@ parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
     while (p->n_th < want &&
            pthread_create(&p->th[p->n_th], NULL, parser_main, p) == 0)
         p->n_th++;
-    p->arena = gs_json_arena_new(); /* NULL: the caller parses without */
+    gs_jtape_init(&p->tape);
     return GS_OK;
 }
 
@@ -1826,7 +1824,7 @@ parsers_next(struct parsers *p)
             head = NULL;
             break;
         }
-        if (!parsers_work(p, p->n_th == 0, p->arena))
+        if (!parsers_work(p, p->n_th == 0, &p->tape))
             pthread_cond_wait(&p->done, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -1866,8 +1864,7 @@ parsers_stop(struct parsers *p)
         }
         free(p->c);
         p->c = NULL;
-        gs_json_arena_free(p->arena);
-        p->arena = NULL;
+        gs_jtape_fini(&p->tape);
     }
     free(p->rd.buf);
     free(p->rd.blk);
@@ -2269,6 +2266,7 @@ one_pass(gs_replica *r, FILE *f, uint64_t size, bool skip_bad,
                               .fd = fileno(f),
                               .stream = true};
     s->b.shop = gs_replica_shop(r) == GS_OK;
+    gs_jtape_init(&s->b.tape);
     s->st = st;
     randombytes_buf(s->sg.hkey, sizeof s->sg.hkey);
     /* no room reserved (no address space): the stream may fall back */
@@ -2285,6 +2283,7 @@ one_pass(gs_replica *r, FILE *f, uint64_t size, bool skip_bad,
             rc = write_after(r, rc, &s->b, &res);
     }
     parsers_stop(&s->p);
+    gs_jtape_fini(&s->b.tape);
     free(s->sg.slot);
     free(s);
     return rc;

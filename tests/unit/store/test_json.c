@@ -21,6 +21,7 @@
 #include <string.h>
 
 static gs_schema *SC;
+static gs_jtape tape; /* fields as the decode reads them (tv) */
 static uint8_t A[GS_KEY_BYTES], B[GS_KEY_BYTES];
 
 static int
@@ -39,6 +40,7 @@ teardown(void **state)
 {
     (void)state;
     gs_schema_free(SC);
+    gs_jtape_fini(&tape);
     return 0;
 }
 
@@ -46,6 +48,14 @@ static gs_slice
 S(const char *s)
 {
     return gs_slice_of(s, strlen(s));
+}
+
+
+/* fields on the tape, as the decode reads them (until the next call) */
+static const gs_jval *
+tv(json_t *fields)
+{
+    return gs_jtape_of(&tape, fields);
 }
 
 /* A real op from u: encoded, decoded and hashed as the store would, then
@@ -86,7 +96,7 @@ put(gs_entity *e, const uint8_t *author, uint64_t hlc, const char *text)
     char why[GS_JSON_WHY_BYTES];
     assert_non_null(fields);
     gs_err rc = gs_json_updates_decode(SC, gs_slice_of(e->type, e->type_n), e,
-                                       author, fields, &u, why, sizeof why);
+                                       author, tv(fields), &u, why, sizeof why);
     if (rc != GS_OK)
         fail_msg("put %s: %s: %s", text, gs_errname(rc), why);
     size_t n = u.n;
@@ -109,7 +119,8 @@ put_refused(const gs_entity *e, const char *type, const char *text, gs_err rc,
     char why[GS_JSON_WHY_BYTES] = "";
     assert_non_null(fields);
     gs_err got =
-        gs_json_updates_decode(SC, S(type), e, A, fields, &u, why, sizeof why);
+        gs_json_updates_decode(SC, S(type), e, A, tv(fields), &u, why,
+                               sizeof why);
     if (got != rc || strstr(why, want) == NULL)
         fail_msg("put %s %s\n  gave %s \"%s\"\n  want %s \"...%s...\"", type,
                  text, gs_errname(got), why, gs_errname(rc), want);
@@ -163,7 +174,7 @@ one_payload(const gs_entity *e, const uint8_t *author, const char *text,
     json_t *fields = json_loads(text, 0, &jerr);
     assert_non_null(fields);
     assert_int_equal(gs_json_updates_decode(SC, gs_slice_of(e->type, e->type_n),
-                                            e, author, fields, u, NULL, 0),
+                                            e, author, tv(fields), u, NULL, 0),
                      GS_OK);
     assert_int_equal(u->n, 1);
     assert_int_equal(
@@ -541,7 +552,7 @@ test_json_updates_check_and_stage_next(void **state)
     char why[GS_JSON_WHY_BYTES];
     json_t *f = json_loads("{\"title\":\"x\",\"stage\":\"reopen\"}", 0, NULL);
     assert_int_equal(
-        gs_json_updates_check(SC, S("ticket"), A, f, &u, why, sizeof why),
+        gs_json_updates_check(SC, S("ticket"), A, tv(f), &u, why, sizeof why),
         GS_OK);
     assert_true(u.later);
     assert_int_equal(u.n, 1); /* the title; the reopen waits for a state */
@@ -551,7 +562,7 @@ test_json_updates_check_and_stage_next(void **state)
     json_decref(f);
     f = json_loads("{\"stage\":\"resolved\"}", 0, NULL);
     assert_int_equal(
-        gs_json_updates_check(SC, S("ticket"), A, f, &u, why, sizeof why),
+        gs_json_updates_check(SC, S("ticket"), A, tv(f), &u, why, sizeof why),
         GS_OK);
     assert_false(u.later);
     assert_int_equal(u.n, 1);
@@ -667,7 +678,7 @@ test_json_updates_refusals(void **state)
                           "birth_year", 1.5);
     gs_json_updates u;
     assert_int_equal(
-        gs_json_updates_decode(SC, S("person"), NULL, A, f, &u, NULL, 0),
+        gs_json_updates_decode(SC, S("person"), NULL, A, tv(f), &u, NULL, 0),
         GS_ESCHEMA);
     assert_int_equal(u.n, 0);
     json_decref(f);
@@ -815,7 +826,7 @@ test_json_assignments_round_trip(void **state)
         gs_entity *e = steps[i].e;
         json_t *f = assign(e->type, steps[i].args);
         gs_err rc = gs_json_updates_decode(SC, gs_slice_of(e->type, e->type_n),
-                                           e, A, f, &u, why, sizeof why);
+                                           e, A, tv(f), &u, why, sizeof why);
         if (rc != GS_OK)
             fail_msg("step %zu: %s: %s", i, gs_errname(rc), why);
         apply_updates(e, A, MS(T0 + i), &u);
@@ -836,7 +847,7 @@ test_json_assignments_round_trip(void **state)
     gs_entity q;
     entity(&q, "person", "P-0100");
     assert_int_equal(gs_json_updates_decode(SC, S("person"), &q, B,
-                                            json_object_get(j, "fields"), &u,
+                                            tv(json_object_get(j, "fields")), &u,
                                             why, sizeof why),
                      GS_OK);
     apply_updates(&q, B, MS(T0), &u);
@@ -929,97 +940,93 @@ test_json_load_as_jansson(void **state)
     free(t);
 }
 
-/* The parsers' arenas: values made while one is on come from it and go
- * with it; values made from the heap, before or after, are the heap's to
- * free whenever; slots are taken and given back. (That ASan calls a read
- * after the arena went off an error is not tested here: it was checked
- * by hand, a program that reads one.) */
-static long heap_blocks; /* jansson's blocks from the heap, not freed */
-
-static void *
-count_malloc(size_t n)
-{
-    heap_blocks++;
-    return malloc(n);
-}
-
+/* The import's tape: a record's values found by key and in order, the
+ * tape reused line after line (its strings those of the last load); a
+ * repeated key found in an object too big to be checked key by key, at
+ * any depth; jansson's values on a tape and back; a surrogate pair (the
+ * text goes to jansson) decoded. */
 static void
-count_free(void *p)
-{
-    if (p != NULL)
-        heap_blocks--;
-    free(p);
-}
-
-static void
-test_json_arena_values_go_with_it(void **state)
+test_json_tape_holds_the_text(void **state)
 {
     (void)state;
     char why[256];
-    /* the heap the arenas hand over to, counted (installed before the
-     * first arena: json.c chains to what it finds then) */
-    json_set_alloc_funcs(count_malloc, count_free);
+    gs_jtape t;
+    gs_jtape_init(&t);
     const char *rec = "{\"type\":\"person\",\"id\":\"P-1\",\"fields\":"
-                      "{\"name\":\"孙秀英\",\"tags\":[\"a\",\"b\"]}}";
-    json_t *before = json_string("made before"); /* the heap's */
-    gs_json_arena *a = gs_json_arena_new();
-    assert_non_null(a);
-    for (int round = 0; round < 3; round++) {
-        gs_json_arena_on(a);
-        json_t *j = gs_json_load(rec, strlen(rec), why, sizeof why);
-        assert_non_null(j);
-        assert_string_equal(
-            json_string_value(json_object_get(json_object_get(j, "fields"),
-                                              "name")),
-            "孙秀英");
-        if (round == 1) {
-            json_decref(before); /* a heap value freed while it is on */
-            before = NULL;
-        }
-        long heap = heap_blocks;
-        if (round == 2)
-            gs_json_arena_drop(a, j); /* all the arena's: not walked */
-        else
-            json_decref(j);
-        assert_int_equal(heap_blocks, heap);
-        gs_json_arena_off(a);
+                      "{\"name\":\"孙秀英\",\"tags\":[\"a\",[1,{}],\"b\"],"
+                      "\"age\":-7,\"r\":1.5,\"x\":null,\"ok\":true}}";
+    for (int round = 0; round < 2; round++) {
+        const gs_jval *v = gs_jtape_load(&t, rec, strlen(rec), why, sizeof why);
+        assert_non_null(v);
+        assert_int_equal(v->type, GS_J_OBJ);
+        assert_int_equal(v->n, 3);
+        assert_int_equal(v->skip, t.n);
+        const gs_jval *f = gs_jval_get(v, "fields");
+        assert_non_null(f);
+        assert_int_equal(f->n, 6);
+        assert_string_equal(gs_jval_get(f, "name")->u.s, "孙秀英");
+        assert_int_equal(gs_jval_get(f, "name")->n, strlen("孙秀英"));
+        const gs_jval *tags = gs_jval_get(f, "tags");
+        assert_int_equal(tags->type, GS_J_ARR);
+        assert_int_equal(tags->n, 3);
+        const gs_jval *e = tags + 1; /* "a", [1, {}], "b" by their skips */
+        assert_string_equal(e->u.s, "a");
+        e += e->skip;
+        assert_int_equal(e->type, GS_J_ARR);
+        assert_int_equal(e->skip, 3);
+        e += e->skip;
+        assert_string_equal(e->u.s, "b");
+        assert_int_equal(gs_jval_get(f, "age")->u.i, -7);
+        assert_true(gs_jval_get(f, "r")->u.d == 1.5);
+        assert_int_equal(gs_jval_get(f, "x")->type, GS_J_NULL);
+        assert_int_equal(gs_jval_get(f, "ok")->type, GS_J_TRUE);
+        assert_null(gs_jval_get(f, "nam"));
+        assert_null(gs_jval_get(tags, "a")); /* not an object */
+        assert_string_equal(gs_jval_kind(tags), "an array");
+        /* jansson's values of it, and a tape of those, are the same */
+        json_t *j = gs_jval_json(v);
+        json_t *want = json_loads(rec, JSON_REJECT_DUPLICATES, NULL);
+        assert_true(json_equal(j, want));
+        gs_jtape o;
+        gs_jtape_init(&o);
+        json_t *back = gs_jval_json(gs_jtape_of(&o, j));
+        assert_true(json_equal(back, want));
+        json_decref(back);
+        json_decref(want);
+        json_decref(j);
+        gs_jtape_fini(&o);
+        /* another text between: the tape is the last load's */
+        assert_null(gs_jtape_load(&t, "{\"a\":", 5, why, sizeof why));
     }
-    /* a text whose values outgrow the arena: those from the heap are
-     * freed by the drop, none left behind */
-    size_t cap = 3u << 20, k = 0;
-    char *big = malloc(cap);
-    assert_non_null(big);
-    big[k++] = '[';
-    while (k < cap - 32)
-        k += (size_t)sprintf(big + k, "%s\"%06zu\"", k > 1 ? "," : "", k);
-    big[k++] = ']';
-    long heap = heap_blocks;
-    gs_json_arena_on(a);
-    json_t *j = gs_json_load(big, k, why, sizeof why);
-    assert_non_null(j);
-    assert_true(heap_blocks > heap + 1000); /* it did outgrow the arena */
-    gs_json_arena_drop(a, j);
-    gs_json_arena_off(a);
-    assert_int_equal(heap_blocks, heap);
-    free(big);
-    gs_json_arena_drop(NULL, json_string("no arena")); /* a decref */
-    assert_int_equal(heap_blocks, heap);
-    json_t *after = json_string("made after"); /* the heap's again */
-    assert_string_equal(json_string_value(after), "made after");
-    json_decref(after);
-    /* every slot can be taken; one given back is taken again */
-    gs_json_arena *all[64];
-    size_t n = 0;
-    while (n < 64 && (all[n] = gs_json_arena_new()) != NULL)
-        n++;
-    assert_true(n > 0 && n < 64);
-    gs_json_arena_free(all[0]);
-    all[0] = gs_json_arena_new();
-    assert_non_null(all[0]);
-    for (size_t i = 0; i < n; i++)
-        gs_json_arena_free(all[i]);
-    gs_json_arena_free(a);
-    gs_json_arena_free(NULL);
+    /* 40 keys, one of them again: refused, in the object or nested */
+    char big[2048];
+    for (int dup = 0; dup < 3; dup++) {
+        size_t k = 0;
+        k += (size_t)sprintf(big + k, "%s", dup == 2 ? "{\"in\":[{" : "{");
+        for (int i = 0; i < 40; i++)
+            k += (size_t)sprintf(big + k, "%s\"k%d\":%d", i ? "," : "", i, i);
+        if (dup > 0)
+            k += (size_t)sprintf(big + k, ",\"k3\":0");
+        k += (size_t)sprintf(big + k, "%s", dup == 2 ? "}]}" : "}");
+        const gs_jval *v = gs_jtape_load(&t, big, k, why, sizeof why);
+        if (dup == 0) {
+            assert_non_null(v);
+            assert_int_equal(v->n, 40);
+            assert_int_equal(gs_jval_get(v, "k39")->u.i, 39);
+        } else {
+            assert_null(v);
+            assert_non_null(strstr(why, "duplicate object key"));
+        }
+    }
+    const char *pair = "[\"\\ud83d\\ude00\"]"; /* U+1F600, escaped */
+    const gs_jval *v = gs_jtape_load(&t, pair, strlen(pair), why, sizeof why);
+    assert_non_null(v);
+    assert_string_equal(v[1].u.s, "\xf0\x9f\x98\x80");
+    assert_null(gs_jtape_load(&t, "[\"\\u0000\"]", 10, why, sizeof why));
+    assert_non_null(strstr(why, "\\u0000"));
+    assert_null(gs_jtape_load(&t, "[\"\xc0\xaf\"]", 6, why, sizeof why));
+    assert_non_null(strstr(why, "UTF-8"));
+    gs_jtape_fini(&t);
 }
 
 int
@@ -1028,7 +1035,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_time_is_iso_utc),
         cmocka_unit_test(test_json_load_as_jansson),
-        cmocka_unit_test(test_json_arena_values_go_with_it),
+        cmocka_unit_test(test_json_tape_holds_the_text),
         cmocka_unit_test(test_json_entity_every_kind),
         cmocka_unit_test(test_json_entity_masks_personal_unless_revealed),
         cmocka_unit_test(test_json_entity_fields_unknown_to_schema),
