@@ -140,6 +140,10 @@ typedef struct gs_payload {
  * (GS_EKIND otherwise). out borrows p. */
 GS_MUST_CHECK gs_err gs_payload_parse(uint8_t kind, gs_slice p,
                                       gs_payload *out);
+/* gs_payload_parse of a payload checked by it before (the same bytes):
+ * an lww value's text is not checked again (the other kinds are). */
+GS_MUST_CHECK gs_err gs_payload_parse_known(uint8_t kind, gs_slice p,
+                                            gs_payload *out);
 /* Read the next item of a set payload (start a reader on u.set.items);
  * it->tags then points into the payload. */
 GS_MUST_CHECK gs_err gs_payload_set_next(gs_rd *r, gs_set_item *it);
@@ -315,6 +319,15 @@ GS_MUST_CHECK gs_err gs_op_parse_updates(const gs_op *op, gs_payload *pl);
  * applies parses each payload once. pl is unspecified on error. */
 GS_MUST_CHECK gs_err gs_op_decode_parsed(const uint8_t *bytes, size_t n,
                                          gs_op *op, gs_payload *pl);
+/* gs_op_decode_parsed of an op whose updates section the caller checked
+ * with gs_op_updates_check, the same bytes, before: the head is checked
+ * as ever, the updates are read and parsed but their names and lww
+ * values not checked again (gs_payload_parse_known). The import checks a
+ * line's updates on the parser thread that made them, and its writer
+ * does not check them twice. */
+GS_MUST_CHECK gs_err gs_op_decode_parsed_known(const uint8_t *bytes,
+                                               size_t n, gs_op *op,
+                                               gs_payload *pl);
 /* One update of the above: GS_OK with *pl unset for unknown kinds. */
 GS_MUST_CHECK gs_err gs_update_parse(const gs_update *u, gs_payload *pl);
 GS_MUST_CHECK gs_err gs_entity_apply_parsed(gs_entity *e, const gs_op *op,

@@ -137,28 +137,92 @@ rd_ident(gs_rd *r, size_t max, bool (*valid)(const uint8_t *, size_t),
     return valid(out->p, out->n) ? GS_OK : GS_EUTF8;
 }
 
-static gs_err decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl);
+static gs_err decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl,
+                     bool known);
 
 gs_err
 gs_op_decode(const uint8_t *bytes, size_t n, gs_op *op)
 {
-    return decode(bytes, n, op, NULL);
+    return decode(bytes, n, op, NULL, false);
 }
 
 gs_err
 gs_op_decode_parsed(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
 {
-    return decode(bytes, n, op, pl);
+    return decode(bytes, n, op, pl, false);
 }
 
-/* gs_op_decode; pl, if not NULL, gets each update's parsed payload (the
- * check parses it anyway: gs_payload_check is gs_payload_parse). */
+gs_err
+gs_op_decode_parsed_known(const uint8_t *bytes, size_t n, gs_op *op,
+                          gs_payload *pl)
+{
+    return decode(bytes, n, op, pl, true);
+}
+
+/* An op's updates section from r into op (and, if pl is not NULL, each
+ * update's parsed payload into pl: the check parses it anyway,
+ * gs_payload_check is gs_payload_parse). known: the section was checked
+ * by this before (gs_op_updates_check), and is only read: names and lww
+ * values are not checked again. */
 static gs_err
-decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
+rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
+{
+    uint64_t v;
+    gs_err rc;
+    if ((rc = gs_rd_varint(r, &v)) != GS_OK)
+        return rc;
+    if (v > GS_OP_UPDATES_MAX)
+        return GS_ETOOBIG;
+    if (v == 0)
+        return GS_EMALFORMED;
+    op->n_updates = (size_t)v;
+    for (size_t i = 0; i < op->n_updates; i++) {
+        gs_update *u = &op->updates[i];
+        if ((rc = known ? gs_rd_str(r, GS_NAME_BYTES_MAX, &u->field)
+                        : rd_ident(r, GS_NAME_BYTES_MAX, gs_name_valid,
+                                   &u->field)))
+            return rc;
+        if ((rc = gs_rd_u8(r, &u->kind)) != GS_OK)
+            return rc;
+        if ((rc = gs_rd_str(r, GS_PAYLOAD_BYTES_MAX, &u->payload)))
+            return rc;
+        if (i > 0) {
+            int c = gs_slice_cmp(op->updates[i - 1].field, u->field);
+            if (c == 0)
+                return GS_EMALFORMED; /* one update per field */
+            if (c > 0)
+                return GS_ENONCANON; /* same op, other order */
+        }
+        if (pl == NULL || u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
+            rc = gs_payload_check(u->kind, u->payload);
+        else if (known)
+            rc = gs_payload_parse_known(u->kind, u->payload, &pl[i]);
+        else
+            rc = gs_payload_parse(u->kind, u->payload, &pl[i]);
+        if (rc != GS_OK)
+            return rc;
+    }
+    return GS_OK;
+}
+
+gs_err
+gs_op_updates_check(const uint8_t *p, size_t n)
+{
+    gs_op op;
+    gs_rd r;
+    gs_rd_init(&r, p, n);
+    gs_err rc = rd_updates(&r, &op, NULL, false);
+    if (rc == GS_OK && gs_rd_left(&r) != 0)
+        rc = GS_EMALFORMED;
+    return rc;
+}
+
+/* gs_op_decode; pl and known as rd_updates has them. */
+static gs_err
+decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl, bool known)
 {
     gs_rd r;
     gs_slice s;
-    uint64_t v;
     gs_err rc;
 
     if (n > GS_OP_BYTES_MAX)
@@ -188,35 +252,8 @@ decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
         return rc;
     if ((rc = rd_ident(&r, GS_ID_BYTES_MAX, gs_id_valid, &op->id)))
         return rc;
-    if ((rc = gs_rd_varint(&r, &v)) != GS_OK)
+    if ((rc = rd_updates(&r, op, pl, known)) != GS_OK)
         return rc;
-    if (v > GS_OP_UPDATES_MAX)
-        return GS_ETOOBIG;
-    if (v == 0)
-        return GS_EMALFORMED;
-    op->n_updates = (size_t)v;
-    for (size_t i = 0; i < op->n_updates; i++) {
-        gs_update *u = &op->updates[i];
-        if ((rc = rd_ident(&r, GS_NAME_BYTES_MAX, gs_name_valid, &u->field)))
-            return rc;
-        if ((rc = gs_rd_u8(&r, &u->kind)) != GS_OK)
-            return rc;
-        if ((rc = gs_rd_str(&r, GS_PAYLOAD_BYTES_MAX, &u->payload)))
-            return rc;
-        if (i > 0) {
-            int c = gs_slice_cmp(op->updates[i - 1].field, u->field);
-            if (c == 0)
-                return GS_EMALFORMED; /* one update per field */
-            if (c > 0)
-                return GS_ENONCANON; /* same op, other order */
-        }
-        if (pl == NULL || u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
-            rc = gs_payload_check(u->kind, u->payload);
-        else
-            rc = gs_payload_parse(u->kind, u->payload, &pl[i]);
-        if (rc != GS_OK)
-            return rc;
-    }
     if (gs_rd_left(&r) != 0)
         return GS_EMALFORMED;
     return GS_OK;

@@ -118,6 +118,10 @@ GS_MUST_CHECK gs_err gs_op_encode_unchecked(const gs_op *op, gs_buf *out);
 GS_MUST_CHECK gs_err gs_op_encode_updates(const gs_update *u, size_t n,
                                           gs_buf *out);
 
+/* Check an updates section, p[0, n), as gs_op_decode checks the updates
+ * of an op: GS_OK, or the error its decode would give. */
+GS_MUST_CHECK gs_err gs_op_updates_check(const uint8_t *p, size_t n);
+
 /* gs_op_encode_unchecked of op, but with its updates section given,
  * encoded (gs_op_encode_updates): op->updates are not read. */
 GS_MUST_CHECK gs_err gs_op_encode_with(const gs_op *op, gs_slice updates,

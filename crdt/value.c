@@ -32,8 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-gs_err
-gs_value_read(gs_rd *r, gs_vref *out)
+/* gs_value_read; check: a string's text is checked. */
+static gs_err
+value_read(gs_rd *r, gs_vref *out, bool check)
 {
     uint8_t tag;
     gs_err rc = gs_rd_u8(r, &tag);
@@ -50,7 +51,7 @@ gs_value_read(gs_rd *r, gs_vref *out)
         break;
     case GS_V_STR:
         rc = gs_rd_str(r, GS_STR_BYTES_MAX, &v.s);
-        if (rc == GS_OK && !gs_utf8_valid(v.s.p, v.s.n))
+        if (rc == GS_OK && check && !gs_utf8_valid(v.s.p, v.s.n))
             rc = GS_EUTF8;
         break;
     default:
@@ -60,6 +61,12 @@ gs_value_read(gs_rd *r, gs_vref *out)
     if (rc == GS_OK)
         *out = v;
     return rc;
+}
+
+gs_err
+gs_value_read(gs_rd *r, gs_vref *out)
+{
+    return value_read(r, out, true);
 }
 
 gs_err
@@ -242,8 +249,9 @@ parse_set(gs_rd *r, gs_payload *out)
     return GS_OK;
 }
 
-gs_err
-gs_payload_parse(uint8_t kind, gs_slice p, gs_payload *out)
+/* gs_payload_parse; check: an lww value's text is checked. */
+static gs_err
+payload_parse(uint8_t kind, gs_slice p, gs_payload *out, bool check)
 {
     if (kind == 0 || kind > GS_KIND_KNOWN_MAX)
         return GS_EKIND;
@@ -259,7 +267,7 @@ gs_payload_parse(uint8_t kind, gs_slice p, gs_payload *out)
     case GS_KIND_LWW:
         rc = gs_rd_varint(&r, &pl.u.lww.base);
         if (rc == GS_OK)
-            rc = gs_value_read(&r, &pl.u.lww.v);
+            rc = value_read(&r, &pl.u.lww.v, check);
         break;
     case GS_KIND_COUNTER:
         rc = gs_rd_svarint(&r, &pl.u.counter.delta);
@@ -302,6 +310,18 @@ gs_payload_parse(uint8_t kind, gs_slice p, gs_payload *out)
     if (rc == GS_OK)
         *out = pl;
     return rc;
+}
+
+gs_err
+gs_payload_parse(uint8_t kind, gs_slice p, gs_payload *out)
+{
+    return payload_parse(kind, p, out, true);
+}
+
+gs_err
+gs_payload_parse_known(uint8_t kind, gs_slice p, gs_payload *out)
+{
+    return payload_parse(kind, p, out, false);
 }
 
 gs_err

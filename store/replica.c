@@ -583,7 +583,7 @@ unchanged_drop(const gs_entity *cur, gs_op *op)
 /* Build the op for record i from its JSON and the entity's current state. */
 static gs_err
 build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-      const gs_entity *current, gs_buf *out, void *ctx)
+      const gs_entity *current, gs_buf *out, bool *checked, void *ctx)
 {
     struct build_ctx *b = ctx;
     const struct record *rec = record_at(b, i);
@@ -659,10 +659,11 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         op.id = t->id;
         /* gs_store_write decodes every op it is given before anything
          * else: that is the check, done once. */
-        if (rc == GS_OK && current == NULL && rec->kept)
+        if (rc == GS_OK && current == NULL && rec->kept) {
             rc = gs_op_encode_with(&op, gs_slice_of(rec->kept, rec->kept_n),
                                    out);
-        else if (rc == GS_OK)
+            *checked = true; /* by entry_put, as its parser made them */
+        } else if (rc == GS_OK)
             rc = gs_op_encode_unchecked(&op, out);
     } /* else it writes nothing: no op */
     if (have_ups)
@@ -1280,6 +1281,14 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
         size_t n = b->len - at - sizeof room;
         for (int k = 0; k < 4; k++)
             b->data[at + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
+        /* checked here, on the parser's thread, as the writer's decode
+         * would check them: it then only reads them. Updates that fail
+         * are not kept: the build makes them again from the line, and
+         * the writer's own check says what is wrong. */
+        if (gs_op_updates_check(b->data + at + sizeof room, n) != GS_OK) {
+            b->data[at - 1] = 0; /* kept: none */
+            b->len = at;
+        }
     }
     return rc;
 }

@@ -4045,7 +4045,9 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
             return map_err(mrc);
         }
         gs_buf_reset(&w->op);
-        rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, w->ctx);
+        bool checked = false;
+        rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, &checked,
+                   w->ctx);
         if (rc != GS_OK) {
             if (have)
                 gs_entity_fini(&cur);
@@ -4060,8 +4062,11 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         }
         /* The builder is ours, but what goes into the log is checked like
          * anything from outside: one feed, the next seq, the right link,
-         * about the target, after every stamp held. */
-        rc = gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
+         * about the target, after every stamp held. An updates section
+         * the builder checked (the import's, on the parser thread that
+         * made it) is read, not checked twice. */
+        rc = checked ? gs_op_decode_parsed_known(w->op.data, w->op.len, &op, pl)
+                     : gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
         if (rc == GS_OK &&
             (memcmp(op.author, w->author, GS_KEY_BYTES) ||
              gs_slice_cmp(op.scope, w->scope) || op.seq != f.head.seq + 1 ||

@@ -171,12 +171,15 @@ typedef struct gs_store_target {
  * with seq head->seq + 1, prev head->hash and an hlc above hlc_seen (the
  * greatest stamp this replica holds), about targets[i], given the entity's
  * current state (NULL if never written). Leave op empty to skip write i.
+ * Set *checked (false when called) if the op's updates section is bytes
+ * the builder checked with gs_op_updates_check: the store then checks the
+ * op's head only, and reads its updates (gs_op_decode_parsed_known).
  * Runs inside the write transaction and may run again if the batch is
  * retried after the map grew, so it must not keep side effects. */
 typedef gs_err (*gs_store_build_fn)(size_t i, const gs_feed_head *head,
                                     uint64_t hlc_seen,
                                     const gs_entity *current, gs_buf *op,
-                                    void *ctx);
+                                    bool *checked, void *ctx);
 
 typedef struct gs_store_write_result {
     size_t written, skipped;

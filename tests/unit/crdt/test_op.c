@@ -485,6 +485,8 @@ struct raw {
     size_t n_upd;
 };
 
+static size_t raw_sec_at; /* where raw_encode's last updates section began */
+
 static size_t
 raw_encode(const struct raw *r, uint8_t *out, size_t max)
 {
@@ -511,6 +513,7 @@ raw_encode(const struct raw *r, uint8_t *out, size_t max)
     assert_int_equal(gs_buf_put_u64be(&b, 1000), GS_OK);
     assert_int_equal(gs_buf_put_str(&b, r->type, strlen(r->type)), GS_OK);
     assert_int_equal(gs_buf_put_str(&b, r->id, strlen(r->id)), GS_OK);
+    raw_sec_at = b.len;
     assert_int_equal(gs_buf_put_varint(&b, r->n_updates_declared
                                                ? r->n_updates_declared
                                                : r->n_upd),
@@ -544,13 +547,49 @@ good_raw(void)
     return r;
 }
 
+/* Whether r's head is good_raw's: what it gets wrong is in its updates. */
+static bool
+head_is_good(const struct raw *r)
+{
+    struct raw g = good_raw();
+    return r->version == g.version && !strcmp(r->scope, g.scope) &&
+           !strcmp(r->type, g.type) && !strcmp(r->id, g.id) &&
+           r->scope_len_delta == 0 && !r->pad_seq && r->seq == g.seq;
+}
+
+/* gs_op_decode of r; and, alike, of its updates section alone
+ * (gs_op_updates_check) when its head is good, and of the whole by
+ * gs_op_decode_parsed_known (which checks the head only, and reads the
+ * updates as the full check does when they are good). */
 static gs_err
 decode_raw(const struct raw *r)
 {
     uint8_t bytes[GS_OP_BYTES_MAX + 16];
-    gs_op op;
+    gs_op op, kop;
+    gs_payload pl[GS_OP_UPDATES_MAX], kpl[GS_OP_UPDATES_MAX];
     size_t n = raw_encode(r, bytes, sizeof bytes);
-    return gs_op_decode(bytes, n, &op);
+    gs_err rc = gs_op_decode(bytes, n, &op);
+    gs_err src = gs_op_updates_check(bytes + raw_sec_at, n - raw_sec_at);
+    if (head_is_good(r))
+        assert_int_equal(src, rc);
+    else if (src == GS_OK)
+        assert_int_equal(gs_op_decode_parsed_known(bytes, n, &kop, kpl), rc);
+    if (rc == GS_OK) {
+        assert_int_equal(gs_op_decode_parsed(bytes, n, &op, pl), GS_OK);
+        assert_int_equal(gs_op_decode_parsed_known(bytes, n, &kop, kpl),
+                         GS_OK);
+        assert_int_equal(kop.n_updates, op.n_updates);
+        for (size_t i = 0; i < op.n_updates; i++) {
+            assert_int_equal(kop.updates[i].kind, op.updates[i].kind);
+            assert_ptr_equal(kop.updates[i].field.p, op.updates[i].field.p);
+            assert_int_equal(kop.updates[i].field.n, op.updates[i].field.n);
+            assert_ptr_equal(kop.updates[i].payload.p, op.updates[i].payload.p);
+            assert_int_equal(kop.updates[i].payload.n, op.updates[i].payload.n);
+            /* both parses start from a zeroed payload: padding compares */
+            assert_memory_equal(&kpl[i], &pl[i], sizeof pl[i]);
+        }
+    }
+    return rc;
 }
 
 static void
@@ -626,6 +665,9 @@ test_op_reject_bad_utf8(void **state)
     assert_int_equal(decode_raw(&r), GS_EUTF8);
     r = good_raw();
     r.type = "House"; /* names are lower case */
+    assert_int_equal(decode_raw(&r), GS_EUTF8);
+    r = good_raw();
+    r.upd[0].field = "Name"; /* a field's name too */
     assert_int_equal(decode_raw(&r), GS_EUTF8);
 }
 

@@ -121,8 +121,9 @@ ingest_feed(gs_store *s, struct gs_test_writer *w, size_t n)
  * ids[i % 4]. No side effects: a batch may be built twice. */
 static gs_err
 build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-         const gs_entity *current, gs_buf *out, void *ctx)
+         const gs_entity *current, gs_buf *out, bool *checked, void *ctx)
 {
+    (void)checked;
     const struct gs_test_writer *w = ctx;
     char text[32];
     gs_buf pay;
@@ -514,10 +515,11 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
 
 static gs_err
 stream_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-             const gs_entity *current, gs_buf *out, void *ctx)
+             const gs_entity *current, gs_buf *out, bool *checked,
+             void *ctx)
 {
     const struct stream *st = ctx;
-    return build_op(i, head, hlc_seen, current, out, st->w);
+    return build_op(i, head, hlc_seen, current, out, checked, st->w);
 }
 
 static gs_err
