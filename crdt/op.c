@@ -206,6 +206,12 @@ rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
 }
 
 gs_err
+gs_op_read_updates(gs_rd *r, gs_op *op)
+{
+    return rd_updates(r, op, NULL, false);
+}
+
+gs_err
 gs_op_updates_check(const uint8_t *p, size_t n)
 {
     gs_op op;

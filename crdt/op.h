@@ -122,6 +122,12 @@ GS_MUST_CHECK gs_err gs_op_encode_updates(const gs_update *u, size_t n,
  * of an op: GS_OK, or the error its decode would give. */
 GS_MUST_CHECK gs_err gs_op_updates_check(const uint8_t *p, size_t n);
 
+/* Read an updates section from r into op->n_updates and op->updates
+ * (borrowing r's bytes), checked as gs_op_decode checks them; r is left
+ * after it. For decoders of other forms of an op (net/wire.c's compact
+ * ops). */
+GS_MUST_CHECK gs_err gs_op_read_updates(gs_rd *r, gs_op *op);
+
 /* gs_op_encode_unchecked of op, but with its updates section given,
  * encoded (gs_op_encode_updates): op->updates are not read. */
 GS_MUST_CHECK gs_err gs_op_encode_with(const gs_op *op, gs_slice updates,

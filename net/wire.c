@@ -570,7 +570,6 @@ out:
 static gs_err
 cop_read(gs_rd *r, gs_op *op)
 {
-    uint64_t v;
     gs_err rc;
 
     if ((rc = gs_rd_u64be(r, &op->hlc)) != GS_OK)
@@ -579,32 +578,7 @@ cop_read(gs_rd *r, gs_op *op)
         return rc;
     if ((rc = rd_name(r, GS_ID_BYTES_MAX, gs_id_valid, &op->id)))
         return rc;
-    if ((rc = gs_rd_varint(r, &v)) != GS_OK)
-        return rc;
-    if (v > GS_OP_UPDATES_MAX)
-        return GS_ETOOBIG;
-    if (v == 0)
-        return GS_EMALFORMED;
-    op->n_updates = (size_t)v;
-    for (size_t i = 0; i < op->n_updates; i++) {
-        gs_update *u = &op->updates[i];
-        if ((rc = rd_name(r, GS_NAME_BYTES_MAX, gs_name_valid, &u->field)))
-            return rc;
-        if ((rc = gs_rd_u8(r, &u->kind)) != GS_OK)
-            return rc;
-        if ((rc = gs_rd_str(r, GS_PAYLOAD_BYTES_MAX, &u->payload)))
-            return rc;
-        if (i > 0) {
-            int c = gs_slice_cmp(op->updates[i - 1].field, u->field);
-            if (c == 0)
-                return GS_EMALFORMED;
-            if (c > 0)
-                return GS_ENONCANON;
-        }
-        if ((rc = gs_payload_check(u->kind, u->payload)) != GS_OK)
-            return rc;
-    }
-    return GS_OK;
+    return gs_op_read_updates(r, op);
 }
 
 /* Size of the canonical op rebuilt from a compact op of cop bytes. */
