@@ -3,11 +3,12 @@
  * the machine's floor measured in the same run.
  *
  *   import        gs_replica_import of N generated records (JSON Lines),
- *                 one op each, into a new replica; the median of 3
+ *                 one op each, into a new replica; the median of 5
  *   floor         raw LMDB: N puts of op-sized values in one transaction,
- *                 into a new environment; the median of 3 (one such run
- *                 gave 1.6M to 2.9M puts/s from one run to the next on
- *                 this kind of machine)
+ *                 into a new environment; the median of 5, each run just
+ *                 before an import's (one such run gave 1.6M to 2.9M
+ *                 puts/s from one run to the next on this kind of
+ *                 machine, an import as much as a fifth either way)
  *   put latency   gs_replica_put, each op signed and committed durably
  *   floor         raw Ed25519 sign; raw LMDB commit of one put (the fsync)
  *   disk          bytes allocated to data.mdb per op, beside the records'
@@ -37,7 +38,7 @@ die(const char *what, const char *why)
     exit(1);
 }
 
-#define RUNS 3 /* of the import, and of its floor: the median of each */
+#define RUNS 5 /* of the import, and of its floor: the median of each */
 
 static double
 median(double *v, size_t n)
@@ -95,13 +96,23 @@ bench_store(int argc, char **argv)
         fprintf(stderr, "generating %zu records...\n", n);
     size_t json_bytes = gs_bench_records_write(recs, 0, n);
 
-    /* each closed after its import (the peak RSS is one import's); the
-     * first stays on disk for the disk and the puts */
+    /* The floor and the import in turn, RUNS times: on a shared machine
+     * the pace of either drifts by a fifth over a few seconds, and taken
+     * apart they met it at different times. Each replica is closed after
+     * its import (the peak RSS is one import's); the first stays on disk
+     * for the disk and the puts. */
     gs_import_stats st;
-    double import_s[RUNS];
+    double import_s[RUNS], commit_ms, raw[RUNS];
+    double op_bytes = (double)json_bytes / (double)n; /* a value of op size */
     for (int k = 0; k < RUNS; k++) {
         if (!json)
-            fprintf(stderr, "importing (%d of %d)...\n", k + 1, RUNS);
+            fprintf(stderr, "raw LMDB, then importing (%d of %d)...\n", k + 1,
+                    RUNS);
+        snprintf(ldir, sizeof ldir, "%s/raw%d", base, k);
+        if (mkdir(ldir, 0755) != 0)
+            die("temp", "mkdir failed");
+        raw[k] = gs_bench_raw_lmdb_rate(ldir, n, (size_t)op_bytes, &commit_ms);
+        gs_bench_rmrf(ldir, "gs-bench store");
         snprintf(rdir, sizeof rdir, "%s/replica%d", base, k);
         gs_replica_close(import_into(rdir, recs, &st, &import_s[k]));
         if (k > 0)
@@ -151,15 +162,6 @@ bench_store(int argc, char **argv)
     }
     qsort(sign_samples, 200, sizeof sign_samples[0], gs_bench_cmp_double);
     double sign_ms = sign_samples[100];
-    double commit_ms, raw[RUNS];
-    double op_bytes = (double)json_bytes / (double)n; /* a value of op size */
-    for (int k = 0; k < RUNS; k++) {
-        snprintf(ldir, sizeof ldir, "%s/raw%d", base, k);
-        if (mkdir(ldir, 0755) != 0)
-            die("temp", "mkdir failed");
-        raw[k] = gs_bench_raw_lmdb_rate(ldir, n, (size_t)op_bytes, &commit_ms);
-        gs_bench_rmrf(ldir, "gs-bench store");
-    }
     double raw_rate = median(raw, RUNS);
 
     struct rusage ru;
