@@ -92,6 +92,11 @@ typedef struct gs_set_item {
 
 GS_MUST_CHECK gs_err gs_payload_lww(gs_buf *b, uint64_t base,
                                     const gs_vref *v);
+/* gs_payload_lww of a value whose text the caller knows to pass
+ * gs_utf8_valid (the import's, from a line checked whole): not checked
+ * again. */
+GS_MUST_CHECK gs_err gs_payload_lww_known(gs_buf *b, uint64_t base,
+                                          const gs_vref *v);
 GS_MUST_CHECK gs_err gs_payload_counter(gs_buf *b, int64_t delta,
                                         int64_t total);
 /* items in any order; written sorted by element, tags sorted; an element
@@ -319,12 +324,14 @@ GS_MUST_CHECK gs_err gs_op_parse_updates(const gs_op *op, gs_payload *pl);
  * applies parses each payload once. pl is unspecified on error. */
 GS_MUST_CHECK gs_err gs_op_decode_parsed(const uint8_t *bytes, size_t n,
                                          gs_op *op, gs_payload *pl);
-/* gs_op_decode_parsed of an op whose updates section the caller checked
- * with gs_op_updates_check, the same bytes, before: the head is checked
- * as ever, the updates are read and parsed but their names and lww
- * values not checked again (gs_payload_parse_known). The import checks a
- * line's updates on the parser thread that made them, and its writer
- * does not check them twice. */
+/* gs_op_decode_parsed of an op whose parts the caller checked apart: its
+ * updates section with gs_op_updates_check (the same bytes), and its
+ * scope, type and id, which it compares with ones it checked. The form
+ * is checked as ever (version, lengths, the seq and prev rule, the
+ * updates' order, each payload's form); names, ids and lww values are
+ * read, not checked again (gs_payload_parse_known). The import checks a
+ * line's target and updates on the parser thread that made them, and
+ * its writer does not check them twice. */
 GS_MUST_CHECK gs_err gs_op_decode_parsed_known(const uint8_t *bytes,
                                                size_t n, gs_op *op,
                                                gs_payload *pl);

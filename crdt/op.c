@@ -125,14 +125,14 @@ gs_id_valid(const uint8_t *p, size_t n)
     return gs_utf8_valid(p, n);
 }
 
-/* Read one string field and check it with valid(); a charset failure is
- * GS_EUTF8 (the error names bad characters too). */
+/* Read one string field and check it with valid() (NULL: not checked); a
+ * charset failure is GS_EUTF8 (the error names bad characters too). */
 static gs_err
 rd_ident(gs_rd *r, size_t max, bool (*valid)(const uint8_t *, size_t),
          gs_slice *out)
 {
     gs_err rc = gs_rd_str(r, max, out);
-    if (rc != GS_OK)
+    if (rc != GS_OK || valid == NULL)
         return rc;
     return valid(out->p, out->n) ? GS_OK : GS_EUTF8;
 }
@@ -178,9 +178,8 @@ rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
     op->n_updates = (size_t)v;
     for (size_t i = 0; i < op->n_updates; i++) {
         gs_update *u = &op->updates[i];
-        if ((rc = known ? gs_rd_str(r, GS_NAME_BYTES_MAX, &u->field)
-                        : rd_ident(r, GS_NAME_BYTES_MAX, gs_name_valid,
-                                   &u->field)))
+        if ((rc = rd_ident(r, GS_NAME_BYTES_MAX, known ? NULL : gs_name_valid,
+                           &u->field)))
             return rc;
         if ((rc = gs_rd_u8(r, &u->kind)) != GS_OK)
             return rc;
@@ -241,7 +240,8 @@ decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl, bool known)
     if ((rc = gs_rd_bytes(&r, GS_KEY_BYTES, &s)) != GS_OK)
         return rc;
     memcpy(op->author, s.p, GS_KEY_BYTES);
-    if ((rc = rd_ident(&r, GS_SCOPE_BYTES_MAX, gs_scope_valid, &op->scope)))
+    if ((rc = rd_ident(&r, GS_SCOPE_BYTES_MAX, known ? NULL : gs_scope_valid,
+                       &op->scope)))
         return rc;
     if ((rc = gs_rd_varint(&r, &op->seq)) != GS_OK)
         return rc;
@@ -254,9 +254,11 @@ decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl, bool known)
         return GS_EMALFORMED;
     if ((rc = gs_rd_u64be(&r, &op->hlc)) != GS_OK)
         return rc;
-    if ((rc = rd_ident(&r, GS_NAME_BYTES_MAX, gs_name_valid, &op->type)))
+    if ((rc = rd_ident(&r, GS_NAME_BYTES_MAX, known ? NULL : gs_name_valid,
+                       &op->type)))
         return rc;
-    if ((rc = rd_ident(&r, GS_ID_BYTES_MAX, gs_id_valid, &op->id)))
+    if ((rc = rd_ident(&r, GS_ID_BYTES_MAX, known ? NULL : gs_id_valid,
+                       &op->id)))
         return rc;
     if ((rc = rd_updates(&r, op, pl, known)) != GS_OK)
         return rc;

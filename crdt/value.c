@@ -69,8 +69,9 @@ gs_value_read(gs_rd *r, gs_vref *out)
     return value_read(r, out, true);
 }
 
-gs_err
-gs_value_write(gs_buf *b, const gs_vref *v)
+/* gs_value_write; check: a string's text is checked. */
+static gs_err
+value_write(gs_buf *b, const gs_vref *v, bool check)
 {
     size_t old = b->len;
     gs_err rc;
@@ -89,7 +90,7 @@ gs_value_write(gs_buf *b, const gs_vref *v)
             return GS_ETOOBIG;
         if (v->s.n > 0 && v->s.p == NULL)
             return GS_EINVAL;
-        if (!gs_utf8_valid(v->s.p, v->s.n))
+        if (check && !gs_utf8_valid(v->s.p, v->s.n))
             return GS_EUTF8;
         rc = gs_buf_put_u8(b, v->type);
         if (rc == GS_OK)
@@ -101,6 +102,12 @@ gs_value_write(gs_buf *b, const gs_vref *v)
     if (rc != GS_OK)
         b->len = old;
     return rc;
+}
+
+gs_err
+gs_value_write(gs_buf *b, const gs_vref *v)
+{
+    return value_write(b, v, true);
 }
 
 int
@@ -353,16 +360,29 @@ finish(gs_buf *b, size_t old, uint8_t kind, gs_err rc)
  * of these per field of a record). */
 _Static_assert(10 + 1 + 5 + GS_STR_BYTES_MAX <= GS_PAYLOAD_BYTES_MAX,
                "an lww payload (varint base, tag, length, string) fits");
-gs_err
-gs_payload_lww(gs_buf *b, uint64_t base, const gs_vref *v)
+/* gs_payload_lww; check: a string's text is checked. */
+static gs_err
+payload_lww(gs_buf *b, uint64_t base, const gs_vref *v, bool check)
 {
     size_t old = b->len;
     gs_err rc = gs_buf_put_varint(b, base);
     if (rc == GS_OK)
-        rc = gs_value_write(b, v);
+        rc = value_write(b, v, check);
     if (rc != GS_OK)
         b->len = old;
     return rc;
+}
+
+gs_err
+gs_payload_lww(gs_buf *b, uint64_t base, const gs_vref *v)
+{
+    return payload_lww(b, base, v, true);
+}
+
+gs_err
+gs_payload_lww_known(gs_buf *b, uint64_t base, const gs_vref *v)
+{
+    return payload_lww(b, base, v, false);
 }
 
 gs_err

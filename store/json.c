@@ -446,8 +446,11 @@ lww_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
     if (w->cur != NULL && gs_field_lww_get(w->cur, &cv, &at))
         base = at.hlc;
     /* the builder checks a string by text_check's rules, once: its
-     * refusal gets text_check's words */
-    if ((rc = gs_payload_lww(b, base, &ref)) != GS_OK) {
+     * refusal gets text_check's words; one from a line that is text
+     * (the tape says) is not checked again */
+    rc = v->type == GS_J_STR && v->text ? gs_payload_lww_known(b, base, &ref)
+                                        : gs_payload_lww(b, base, &ref);
+    if (rc != GS_OK) {
         gs_err trc =
             ref.type == GS_V_STR
                 ? text_check(w, "the value", (const char *)ref.s.p, ref.s.n)

@@ -88,6 +88,7 @@ struct load {
     size_t first[LOAD_STACK];
     size_t str_used; /* of t->str, big enough for every string of the text */
     bool texts_ok;   /* every string and key passes text_ok */
+    bool plain;      /* and is text (the line is, and has no escape) */
     char why[160];   /* our refusal (yajl then says "client canceled") */
 };
 
@@ -209,6 +210,7 @@ load_string(void *ctx, const unsigned char *s, size_t n)
         return 0;
     l->t->v[at].u.s = load_str(l, s, n);
     l->t->v[at].n = n;
+    l->t->v[at].text = l->plain;
     return 1;
 }
 
@@ -323,13 +325,16 @@ static const yajl_callbacks load_events = {
 
 /* What text's escapes may decode to (a false alarm only costs speed): a
  * surrogate ("\u" and a surrogate's first two hex digits), a NUL
- * ("\u0000"); either perhaps after an even number of backslashes. */
+ * ("\u0000"); either perhaps after an even number of backslashes. *none:
+ * it has no escape. */
 static void
-escapes_of(const char *text, size_t n, bool *surrogate, bool *nul)
+escapes_of(const char *text, size_t n, bool *surrogate, bool *nul, bool *none)
 {
     const char *p = text, *end = text + n;
     *surrogate = *nul = false;
+    *none = true;
     while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        *none = false;
         if (end - p >= 4 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') &&
             strchr("89abcdefABCDEF", p[3]) != NULL && p[3] != 0)
             *surrogate = true;
@@ -435,8 +440,8 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
                  (size_t)(bad - text) + 1);
         return NULL;
     }
-    bool surrogate, nul;
-    escapes_of(text, n, &surrogate, &nul);
+    bool surrogate, nul, none;
+    escapes_of(text, n, &surrogate, &nul, &none);
     if (surrogate) {
         json_error_t jerr;
         json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -466,6 +471,7 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
      * surrogate escape went to jansson above), so is every string and
      * key, and one check of the text saves one of each */
     l->texts_ok = !nul && gs_utf8_valid((const uint8_t *)text, n);
+    l->plain = l->texts_ok && none;
     struct yarena arena;
     arena.used = 0;
     yajl_alloc_funcs af = {ya_malloc, ya_realloc, ya_free, &arena};

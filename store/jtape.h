@@ -25,6 +25,7 @@
 #define GS_JTAPE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,8 @@ enum {
 
 typedef struct gs_jval {
     uint8_t type;  /* GS_J_* */
+    bool text;     /* a string known to be text (gs_utf8_valid): from a
+                      line that is text and has no escape */
     uint32_t skip; /* gs_jvals this value takes, itself included */
     size_t n;      /* a string's bytes; an array's elements; an object's
                       members */

@@ -4062,9 +4062,10 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         }
         /* The builder is ours, but what goes into the log is checked like
          * anything from outside: one feed, the next seq, the right link,
-         * about the target, after every stamp held. An updates section
-         * the builder checked (the import's, on the parser thread that
-         * made it) is read, not checked twice. */
+         * about the target, after every stamp held. What the builder
+         * checked (the import's target and updates, on the parser thread
+         * that made them) is read, not checked twice: the scope is the
+         * write's, checked once, and the type and id are the target's. */
         rc = checked ? gs_op_decode_parsed_known(w->op.data, w->op.len, &op, pl)
                      : gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
         if (rc == GS_OK &&

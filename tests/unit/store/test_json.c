@@ -1018,6 +1018,21 @@ test_json_tape_holds_the_text(void **state)
             assert_non_null(strstr(why, "duplicate object key"));
         }
     }
+    /* a line that is text and has no escape marks its strings as text
+     * (their lww payloads are not checked again); an escape may make a
+     * control character, and the value is checked, with its words */
+    const char *plain = "{\"name\":\"孙秀英\"}";
+    const gs_jval *pv = gs_jtape_load(&t, plain, strlen(plain), why, sizeof why);
+    assert_true(pv != NULL && pv[2].text);
+    const char *esc = "{\"name\":\"孙\\u0001英\"}";
+    const gs_jval *ev = gs_jtape_load(&t, esc, strlen(esc), why, sizeof why);
+    assert_true(ev != NULL && !ev[2].text);
+    gs_json_updates u;
+    assert_int_equal(gs_json_updates_check(SC, S("person"), A, ev, &u, why,
+                                           sizeof why),
+                     GS_EUTF8);
+    assert_non_null(strstr(why, "control character"));
+    gs_json_updates_fini(&u);
     const char *pair = "[\"\\ud83d\\ude00\"]"; /* U+1F600, escaped */
     const gs_jval *v = gs_jtape_load(&t, pair, strlen(pair), why, sizeof why);
     assert_non_null(v);
