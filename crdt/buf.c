@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 gs_err
 gs_grow(void **p, size_t *cap, size_t need, size_t size)
@@ -165,16 +168,54 @@ gs_rd_text(gs_rd *r, size_t max, gs_slice *out)
 
 /* UTF-8 without overlong forms, surrogates or anything above U+10FFFF;
  * text: also no control character but tab and newline. */
+/* Lead bytes of three-byte sequences whose every continuation pair is
+ * valid: not E0 (overlong below A0) nor ED (surrogates from A0). */
+static bool
+lead3_any(uint8_t c)
+{
+    return c >= 0xe1 && c <= 0xef && c != 0xed;
+}
+
+/* Whether p[0, 3) is a three-byte character of such a lead. */
+static bool
+char3_plain(const uint8_t *p)
+{
+    uint16_t cc;
+    memcpy(&cc, p + 1, 2);
+    return lead3_any(p[0]) && (cc & 0xc0c0) == 0x8080;
+}
+
 static bool
 utf8_check(const uint8_t *p, size_t n, bool text)
 {
     size_t i = 0;
     while (i < n) {
-        /* Eight ASCII bytes at a time: ids, names, scopes and numbers are
+        /* Many ASCII bytes at a time: ids, names, scopes and numbers are
          * ASCII, and this check runs on every string of every op. A byte
-         * fails the test if its high bit is set, or if it is below 0x20 or
-         * is 0x7f; the slow path below then sorts out tab and newline. */
-        if (n - i >= 8) {
+         * is flagged if its high bit is set, or (text) if it is below
+         * 0x20 or is 0x7f; the bytes before the first flagged are plain
+         * ASCII, and the slow path below starts at that one (it sorts
+         * out tab and newline), not at every byte of ASCII between
+         * Chinese characters. */
+        bool found = false; /* a flagged byte: i is at it */
+#if defined(__SSE2__)
+        if (n - i >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            /* signed: a byte from 0x80 is below 0x20 too */
+            __m128i bad =
+                text ? _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))
+                     : v;
+            unsigned flagged = (unsigned)_mm_movemask_epi8(bad);
+            if (flagged == 0) {
+                i += 16;
+                continue;
+            }
+            i += (size_t)__builtin_ctz(flagged);
+            found = true;
+        }
+#endif
+        if (!found && n - i >= 8) {
             uint64_t v;
             memcpy(&v, p + i, 8);
             const uint64_t ones = 0x0101010101010101ULL;
@@ -188,10 +229,8 @@ utf8_check(const uint8_t *p, size_t n, bool text)
                 continue;
             }
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            /* the bytes before the first one flagged are plain ASCII
-             * (each test above is exact up to its first flag: a borrow
-             * only runs upwards), so the slow path starts at that one,
-             * not at every byte of ASCII between Chinese characters */
+            /* each test above is exact up to its first flag: a borrow
+             * only runs upwards */
             i += (size_t)__builtin_ctzll(flagged) >> 3;
 #endif
         }
@@ -203,19 +242,12 @@ utf8_check(const uint8_t *p, size_t n, bool text)
             continue;
         }
         /* Chinese text is three-byte sequences: those of a lead byte
-         * whose every continuation pair is valid (not E0, overlong below
-         * A0, nor ED, surrogates from A0) need no decoding */
-        if (((c >= 0xe1 && c <= 0xec) || c >= 0xee) && c <= 0xef &&
-            n - i >= 3 && (p[i + 1] & 0xc0) == 0x80 &&
-            (p[i + 2] & 0xc0) == 0x80) {
-            /* and the characters after it, while they are such, without
-             * trying eight ASCII bytes before each */
-            for (i += 3; n - i >= 3; i += 3) {
-                c = p[i];
-                if (!(((c >= 0xe1 && c <= 0xec) || c >= 0xee) && c <= 0xef &&
-                      (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80))
-                    break;
-            }
+         * whose every continuation pair is valid need no decoding, nor
+         * the characters after it while they are such (without trying
+         * many ASCII bytes before each) */
+        if (n - i >= 3 && char3_plain(p + i)) {
+            for (i += 3; n - i >= 3 && char3_plain(p + i); i += 3)
+                ;
             continue;
         }
         size_t len;

@@ -165,7 +165,7 @@ test_utf8_fast_path_catches_every_position(void **state)
 {
     (void)state;
     const uint8_t bad[] = {0x00, 0x01, 0x1f, 0x7f, 0x80, 0xff, '\r'};
-    uint8_t buf[24];
+    uint8_t buf[40]; /* two 16-byte steps and a tail */
     /* every length: a string's last bytes, fewer than 8, take the fast
      * path padded */
     for (size_t n = 1; n <= sizeof buf; n++) {
@@ -255,6 +255,78 @@ test_utf8_every_three_bytes_after_one(void **state)
     }
 }
 
+/* The definition (Unicode 3.9, table 3-7), plainly: any length. */
+static bool
+ref_valid(const uint8_t *b, size_t n, bool text)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = b[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2
+                                 : c >= 0xe0 && c <= 0xef ? 3
+                                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                                          : 0;
+        if (len == 0 || n - i < len)
+            return false;
+        uint8_t lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        uint8_t hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        if (len > 1 && (b[i + 1] < lo || b[i + 1] > hi))
+            return false;
+        for (size_t k = 2; k < len; k++)
+            if ((b[i + k] & 0xc0) != 0x80)
+                return false;
+        if (text && len == 1 && ((c < 0x20 && c != '\t' && c != '\n') ||
+                                 c == 0x7f))
+            return false;
+        if (text && c == 0xc2 && b[i + 1] < 0xa0)
+            return false; /* C1 controls */
+        i += len;
+    }
+    return true;
+}
+
+/* Strings of up to 80 bytes made of pieces (ASCII, controls, Chinese
+ * characters, two- and four-byte ones, broken ones, stray bytes): every
+ * path of the check (sixteen, eight and one byte at a time, runs of
+ * Chinese) against the definition. */
+static void
+test_utf8_mixed_strings_by_definition(void **state)
+{
+    (void)state;
+    static const char *const piece[] = {
+        "a", "1", "Z", " ", "\t", "\n", "\r", "\x7f", "\x01",
+        "孙", "社区", "\xe4\xb8", "\xe0\x80\x80", "\xed\xa0\x80",
+        "\xc2\x85", "\xc3\xa9", "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80",
+        "\x80", "\xff", "abcdefghijklmnop", "新新社区1栋2单元110室"};
+    static const size_t good[] = {0, 1, 2, 3, 9, 10, 15, 20, 21};
+    gs_rng rng;
+    uint8_t buf[128];
+    int valid_seen = 0;
+    gs_rng_seed(&rng, gs_test_seed());
+    for (int round = 0; round < 200000; round++) {
+        size_t n = 0;
+        size_t want = (size_t)gs_rng_below(&rng, 80);
+        /* mostly good pieces, so that long valid runs reach the fast
+         * paths; one in 64 any piece */
+        while (n < want) {
+            size_t k = gs_rng_below(&rng, 64)
+                           ? good[gs_rng_below(&rng, sizeof good / sizeof *good)]
+                           : (size_t)gs_rng_below(&rng, 22);
+            size_t len = strlen(piece[k]);
+            if (n + len > sizeof buf)
+                break;
+            memcpy(buf + n, piece[k], len);
+            n += len;
+        }
+        if (gs_utf8_valid(buf, n) != ref_valid(buf, n, true) ||
+            gs_utf8_wellformed(buf, n) != ref_valid(buf, n, false)) {
+            fail_msg("round %d: %zu bytes disagree", round, n);
+        }
+        valid_seen += ref_valid(buf, n, true);
+    }
+    assert_true(valid_seen > 100000 && valid_seen < 199000); /* both */
+}
+
 static void
 test_utf8_wellformed_allows_controls(void **state)
 {
@@ -313,6 +385,7 @@ main(void)
         cmocka_unit_test(test_utf8_fast_path_catches_every_position),
         cmocka_unit_test(test_utf8_every_three_bytes),
         cmocka_unit_test(test_utf8_every_three_bytes_after_one),
+        cmocka_unit_test(test_utf8_mixed_strings_by_definition),
         cmocka_unit_test(test_utf8_wellformed_allows_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
