@@ -457,8 +457,9 @@ gs_payload_set(gs_buf *b, const gs_set_item *items, size_t n)
             it->n_tags > GS_PAYLOAD_BYTES_MAX / GS_HASH_BYTES)
             return GS_ETOOBIG;
     }
-    const gs_set_item **ord = malloc(n * sizeof *ord);
-    if (ord == NULL)
+    const gs_set_item *small[16], **ord = small; /* most: a few */
+    if (n > sizeof small / sizeof small[0] &&
+        (ord = malloc(n * sizeof *ord)) == NULL)
         return GS_ENOMEM;
     for (size_t i = 0; i < n; i++)
         ord[i] = &items[i];
@@ -482,7 +483,8 @@ gs_payload_set(gs_buf *b, const gs_set_item *items, size_t n)
     }
     rc = finish(b, old, GS_KIND_SET, rc);
 out:
-    free(ord);
+    if (ord != small)
+        free(ord);
     return rc;
 }
 

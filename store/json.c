@@ -536,7 +536,7 @@ static gs_err
 set_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
 {
     const gs_jval *add = NULL, *rm = NULL;
-    gs_set_item *items = NULL;
+    gs_set_item *items = NULL, small[8]; /* most writes: a few elements */
     size_t n = 0, cap;
     gs_err rc = GS_OK;
 
@@ -571,9 +571,12 @@ set_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
     if (cap > SET_ITEMS_MAX)
         return WFAIL(w, GS_ETOOBIG, "more than %d elements in one write",
                      SET_ITEMS_MAX);
-    items = calloc(cap > 0 ? cap : 1, sizeof *items);
-    if (items == NULL)
+    if (cap <= sizeof small / sizeof small[0]) {
+        memset(small, 0, sizeof small);
+        items = small;
+    } else if ((items = calloc(cap, sizeof *items)) == NULL) {
         return GS_ENOMEM;
+    }
     if (add != NULL && (rc = set_collect(w, add, GS_SET_ADD, items, &n)))
         goto out;
     if (rm != NULL && (rc = set_collect(w, rm, GS_SET_REMOVE, items, &n)))
@@ -621,10 +624,10 @@ set_in(const wctx *w, const gs_jval *v, gs_buf *b, bool *wrote)
     }
     *wrote = true;
 out:
-    if (items != NULL)
-        for (size_t i = 0; i < cap; i++)
-            free((void *)items[i].tags);
-    free(items);
+    for (size_t i = 0; i < cap; i++)
+        free((void *)items[i].tags);
+    if (items != small)
+        free(items);
     return rc;
 }
 
@@ -915,6 +918,7 @@ decode(const gs_schema *sc, gs_slice type, const gs_entity *current, bool check,
         gs_json_update *u = &out->u[out->n];
         bool wrote = false;
         memcpy(u->field, sf->name, sf->name_n + 1);
+        u->field_n = (uint8_t)sf->name_n;
         u->kind = sf->kind;
         gs_buf *pb = &out->bytes;
         u->at = pb->len;
@@ -984,8 +988,7 @@ gs_json_updates_fill(const gs_json_updates *u, gs_op *op)
 {
     op->n_updates = u->n;
     for (size_t i = 0; i < u->n; i++) {
-        op->updates[i].field =
-            gs_slice_of(u->u[i].field, strlen(u->u[i].field));
+        op->updates[i].field = gs_slice_of(u->u[i].field, u->u[i].field_n);
         op->updates[i].kind = u->u[i].kind;
         op->updates[i].payload = gs_json_updates_payload(u, i);
     }

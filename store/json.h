@@ -97,6 +97,7 @@ void gs_json_time(uint64_t hlc, char out[GS_JSON_TIME_BYTES]);
 
 typedef struct gs_json_update {
     char field[GS_NAME_BYTES_MAX + 1]; /* NUL-terminated */
+    uint8_t field_n;                   /* its length */
     uint8_t kind;
     size_t at, len; /* its payload: bytes[at, at + len) of its updates */
 } gs_json_update;

@@ -309,6 +309,8 @@ test_json_entity_fields_unknown_to_schema(void **state)
     u.u[2].kind = GS_KIND_STAGE;
     snprintf(u.u[3].field, sizeof u.u[3].field, "phone");
     u.u[3].kind = GS_KIND_LOG; /* personal, whatever its kind */
+    for (size_t i = 0; i < u.n; i++)
+        u.u[i].field_n = (uint8_t)strlen(u.u[i].field);
     gs_buf_init(&u.bytes, GS_OP_BYTES_MAX);
     assert_int_equal(gs_payload_lww(&u.bytes, 0, &v), GS_OK);
     u.u[0].len = u.bytes.len;
@@ -337,6 +339,7 @@ test_json_entity_fields_unknown_to_schema(void **state)
     memset(&u, 0, sizeof u);
     u.n = 1;
     snprintf(u.u[0].field, sizeof u.u[0].field, "name");
+    u.u[0].field_n = 4;
     u.u[0].kind = GS_KIND_LWW;
     gs_buf_init(&u.bytes, GS_OP_BYTES_MAX);
     assert_int_equal(gs_payload_lww(&u.bytes, 0, &v), GS_OK);
