@@ -146,12 +146,16 @@ typedef struct gs_payload {
 GS_MUST_CHECK gs_err gs_payload_parse(uint8_t kind, gs_slice p,
                                       gs_payload *out);
 /* gs_payload_parse of a payload checked by it before (the same bytes):
- * an lww value's text is not checked again (the other kinds are). */
+ * an lww value's text and a set's elements are not checked again (their
+ * form, and the other kinds, are). */
 GS_MUST_CHECK gs_err gs_payload_parse_known(uint8_t kind, gs_slice p,
                                             gs_payload *out);
 /* Read the next item of a set payload (start a reader on u.set.items);
  * it->tags then points into the payload. */
 GS_MUST_CHECK gs_err gs_payload_set_next(gs_rd *r, gs_set_item *it);
+/* gs_payload_set_next of a payload its parse checked already: the
+ * element's text is not checked again. */
+GS_MUST_CHECK gs_err gs_payload_set_next_known(gs_rd *r, gs_set_item *it);
 
 /* ---- field state ---- */
 

@@ -188,8 +188,9 @@ gs_value_ref(const gs_value *v)
 
 /* ---- reading payloads ---- */
 
-gs_err
-gs_payload_set_next(gs_rd *r, gs_set_item *it)
+/* gs_payload_set_next; check: the element's text is checked. */
+static gs_err
+set_next(gs_rd *r, gs_set_item *it, bool check)
 {
     uint8_t action;
     gs_err rc = gs_rd_u8(r, &action);
@@ -198,7 +199,10 @@ gs_payload_set_next(gs_rd *r, gs_set_item *it)
     if (action != GS_SET_ADD && action != GS_SET_REMOVE)
         return GS_EMALFORMED;
     gs_slice elem;
-    rc = gs_rd_text(r, GS_STR_BYTES_MAX, &elem);
+    rc = check ? gs_rd_text(r, GS_STR_BYTES_MAX, &elem)
+               : gs_rd_str(r, GS_STR_BYTES_MAX, &elem);
+    if (rc == GS_OK && elem.n == 0)
+        rc = GS_EMALFORMED; /* as gs_rd_text has it */
     if (rc != GS_OK)
         return rc;
     it->action = action;
@@ -229,8 +233,20 @@ gs_payload_set_next(gs_rd *r, gs_set_item *it)
     return GS_OK;
 }
 
+gs_err
+gs_payload_set_next(gs_rd *r, gs_set_item *it)
+{
+    return set_next(r, it, true);
+}
+
+gs_err
+gs_payload_set_next_known(gs_rd *r, gs_set_item *it)
+{
+    return set_next(r, it, false);
+}
+
 static gs_err
-parse_set(gs_rd *r, gs_payload *out)
+parse_set(gs_rd *r, gs_payload *out, bool check)
 {
     uint64_t n;
     gs_err rc = gs_rd_varint(r, &n);
@@ -244,7 +260,7 @@ parse_set(gs_rd *r, gs_payload *out)
     gs_slice prev = {NULL, 0};
     for (uint64_t i = 0; i < n; i++) {
         gs_set_item it;
-        rc = gs_payload_set_next(r, &it);
+        rc = set_next(r, &it, check);
         if (rc != GS_OK)
             return rc;
         if (i > 0 && gs_slice_cmp(prev, it.elem) >= 0)
@@ -256,7 +272,8 @@ parse_set(gs_rd *r, gs_payload *out)
     return GS_OK;
 }
 
-/* gs_payload_parse; check: an lww value's text is checked. */
+/* gs_payload_parse; check: an lww value's text and a set's elements are
+ * checked. */
 static gs_err
 payload_parse(uint8_t kind, gs_slice p, gs_payload *out, bool check)
 {
@@ -287,7 +304,7 @@ payload_parse(uint8_t kind, gs_slice p, gs_payload *out, bool check)
             rc = GS_ETOOBIG;
         break;
     case GS_KIND_SET:
-        rc = parse_set(&r, &pl);
+        rc = parse_set(&r, &pl, check);
         break;
     case GS_KIND_LOG:
         rc = gs_value_read(&r, &pl.u.log);

@@ -1529,7 +1529,8 @@ ent_compact(struct ecodec *x, const uint8_t *p, size_t n)
  * it. The payload's items are sorted by element, each there once, and a
  * remove's tags sorted (gs_payload_parse refuses other orders): the adds,
  * each tagged with op, then the removes' (element, tag) pairs are in the
- * state's order as they come. */
+ * state's order as they come. The op's decode checked the elements: they
+ * are read here, not checked again. */
 static gs_err
 set_fresh(const gs_payload *pl, const uint8_t hash[GS_HASH_BYTES], gs_buf *cs)
 {
@@ -1539,7 +1540,7 @@ set_fresh(const gs_payload *pl, const uint8_t hash[GS_HASH_BYTES], gs_buf *cs)
     gs_err rc = GS_OK;
     gs_rd_init(&r, pl->u.set.items.p, pl->u.set.items.n);
     for (size_t i = 0; rc == GS_OK && i < pl->u.set.n; i++)
-        if ((rc = gs_payload_set_next(&r, &it)) == GS_OK &&
+        if ((rc = gs_payload_set_next_known(&r, &it)) == GS_OK &&
             it.action == GS_SET_ADD)
             n_add++;
         else if (rc == GS_OK)
@@ -1548,7 +1549,7 @@ set_fresh(const gs_payload *pl, const uint8_t hash[GS_HASH_BYTES], gs_buf *cs)
         rc = gs_buf_put_varint(cs, part == 0 ? n_add : n_rm);
         gs_rd_init(&r, pl->u.set.items.p, pl->u.set.items.n);
         for (size_t i = 0; rc == GS_OK && i < pl->u.set.n; i++) {
-            if ((rc = gs_payload_set_next(&r, &it)) != GS_OK ||
+            if ((rc = gs_payload_set_next_known(&r, &it)) != GS_OK ||
                 (it.action == GS_SET_ADD) != (part == 0))
                 continue;
             for (size_t k = 0; rc == GS_OK && k < (part ? it.n_tags : 1); k++)
