@@ -929,6 +929,36 @@ test_store_stored_forms_give_canonical_bytes(void **state)
     free(feeds);
 }
 
+/* A feed of writer number wn, enrolled in s, and the in-memory state
+ * holding its certificate as s does. */
+static struct rt_feed *
+rt_begin(gs_store *s, uint8_t wn, gs_rng *rng, gs_state **mem)
+{
+    struct rt_feed *feed = calloc(1, sizeof *feed);
+    assert_non_null(feed);
+    gs_rng_seed(rng, gs_test_seed());
+    assert_int_equal(gs_state_new(mem), GS_OK);
+    gs_test_writer_init(&feed->w, wn, "yc.g9", net_pk);
+    enroll(s, &feed->w, true);
+    assert_int_equal(gs_store_feed_read(s, net_pk, gs_slice_of("trust", 5), 1,
+                                        16, rt_apply_cb, *mem, NULL),
+                     GS_OK);
+    return feed;
+}
+
+/* Apply ops[0, n) to mem as the store applies them. */
+static void
+rt_apply_ops(gs_state *mem, const struct gs_test_op *ops, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        gs_op op;
+        uint8_t hash[GS_HASH_BYTES];
+        assert_int_equal(gs_op_decode(ops[k].bytes, ops[k].n, &op), GS_OK);
+        gs_op_hash(ops[k].bytes, ops[k].n, hash);
+        assert_int_equal(gs_state_apply(mem, &op, hash), GS_OK);
+    }
+}
+
 /* An entity new to the replica is stored from its first op, not merged
  * into (ent_fresh): ops of several updates, every kind and one the
  * replica does not know, each on an entity of its own, read back as the
@@ -938,19 +968,11 @@ static void
 test_store_new_entities_read_back_as_applied(void **state)
 {
     struct fixture *f = *state;
-    struct rt_feed *feed = calloc(1, sizeof *feed);
     gs_rng rng;
     gs_ingest_stats st;
     gs_state *mem;
     char ids[RT_OPS][16];
-
-    gs_rng_seed(&rng, gs_test_seed());
-    assert_int_equal(gs_state_new(&mem), GS_OK);
-    gs_test_writer_init(&feed->w, 40, "yc.g9", net_pk);
-    enroll(f->s, &feed->w, true);
-    assert_int_equal(gs_store_feed_read(f->s, net_pk, gs_slice_of("trust", 5),
-                                        1, 16, rt_apply_cb, mem, NULL),
-                     GS_OK);
+    struct rt_feed *feed = rt_begin(f->s, 40, &rng, &mem);
     for (size_t k = 0; k < RT_OPS; k++) {
         gs_buf pay[GS_KIND_KNOWN_MAX + 1];
         gs_op op;
@@ -992,13 +1014,7 @@ test_store_new_entities_read_back_as_applied(void **state)
         const struct gs_test_op *ops = feed->ops + half * (RT_OPS / 2);
         assert_int_equal(ingest(f->s, ops, RT_OPS / 2, &st), GS_OK);
         assert_int_equal(st.applied, RT_OPS / 2);
-        for (size_t k = 0; k < RT_OPS / 2; k++) {
-            gs_op op;
-            uint8_t hash[GS_HASH_BYTES];
-            assert_int_equal(gs_op_decode(ops[k].bytes, ops[k].n, &op), GS_OK);
-            gs_op_hash(ops[k].bytes, ops[k].n, hash);
-            assert_int_equal(gs_state_apply(mem, &op, hash), GS_OK);
-        }
+        rt_apply_ops(mem, ops, RT_OPS / 2);
         for (size_t e = 0; e < RT_OPS / 2; e++)
             rt_same_entity(f->s, mem, ids[e]);
     }
@@ -1017,7 +1033,6 @@ static void
 test_store_finds_entities_in_any_order(void **state)
 {
     struct fixture *f = *state;
-    struct rt_feed *feed = calloc(1, sizeof *feed);
     gs_rng rng;
     gs_ingest_stats st;
     gs_state *mem;
@@ -1031,14 +1046,7 @@ test_store_finds_entities_in_any_order(void **state)
         {"householder", "B-1"}, {"household", "N-10"}, {"household", "N-9"},
         {"household", "N-9"}, {"hous", "A-2"}, {"hous", "A-2"}};
     size_t n = sizeof at / sizeof at[0], first = 2;
-
-    gs_rng_seed(&rng, gs_test_seed());
-    assert_int_equal(gs_state_new(&mem), GS_OK);
-    gs_test_writer_init(&feed->w, 41, "yc.g9", net_pk);
-    enroll(f->s, &feed->w, true);
-    assert_int_equal(gs_store_feed_read(f->s, net_pk, gs_slice_of("trust", 5),
-                                        1, 16, rt_apply_cb, mem, NULL),
-                     GS_OK);
+    struct rt_feed *feed = rt_begin(f->s, 41, &rng, &mem);
     for (size_t k = 0; k < n; k++) {
         gs_buf pay;
         gs_op op;
@@ -1062,14 +1070,7 @@ test_store_finds_entities_in_any_order(void **state)
     assert_int_equal(st.applied, first);
     assert_int_equal(ingest(f->s, feed->ops + first, n - first, &st), GS_OK);
     assert_int_equal(st.applied, n - first);
-    for (size_t k = 0; k < n; k++) {
-        gs_op op;
-        uint8_t hash[GS_HASH_BYTES];
-        assert_int_equal(gs_op_decode(feed->ops[k].bytes, feed->ops[k].n, &op),
-                         GS_OK);
-        gs_op_hash(feed->ops[k].bytes, feed->ops[k].n, hash);
-        assert_int_equal(gs_state_apply(mem, &op, hash), GS_OK);
-    }
+    rt_apply_ops(mem, feed->ops, n);
     for (size_t k = 0; k < n; k++) {
         const gs_entity *e =
             gs_state_get(mem, gs_slice_of(at[k][0], strlen(at[k][0])),
