@@ -45,12 +45,27 @@ gs_jtape_init(gs_jtape *t)
     memset(t, 0, sizeof *t);
 }
 
+#define KEEP_VALS 4096            /* values a tape keeps room for */
+#define KEEP_STR ((size_t)1 << 18) /* string bytes a tape keeps */
+
+/* Empty t for its next text; the memory of a huge one (a line may be a
+ * MiB, and each parser thread has a tape) goes. */
 static void
 reset(gs_jtape *t)
 {
     t->n = 0;
     json_decref(t->held);
     t->held = NULL;
+    if (t->cap > KEEP_VALS) {
+        free(t->v);
+        t->v = NULL;
+        t->cap = 0;
+    }
+    if (t->str_cap > KEEP_STR) {
+        free(t->str);
+        t->str = NULL;
+        t->str_cap = 0;
+    }
 }
 
 void

@@ -1040,6 +1040,19 @@ test_json_tape_holds_the_text(void **state)
     const gs_jval *v = gs_jtape_load(&t, pair, strlen(pair), why, sizeof why);
     assert_non_null(v);
     assert_string_equal(v[1].u.s, "\xf0\x9f\x98\x80");
+    /* a huge text's room goes with the next: 100,000 values, then one */
+    size_t hn = 0, hcap = (size_t)1 << 20; /* 100,000 x at most 8 */
+    char *huge = malloc(hcap);
+    assert_non_null(huge);
+    huge[hn++] = '[';
+    for (int i = 0; i < 100000; i++)
+        hn += (size_t)sprintf(huge + hn, "%s\"%d\"", i ? "," : "", i);
+    huge[hn++] = ']';
+    assert_non_null(gs_jtape_load(&t, huge, hn, why, sizeof why));
+    assert_true(t.n > 100000 && t.str_cap > hn);
+    assert_non_null(gs_jtape_load(&t, "[1]", 3, why, sizeof why));
+    assert_true(t.cap <= 4096 && t.str_cap <= hn / 2);
+    free(huge);
     assert_null(gs_jtape_load(&t, "[\"\\u0000\"]", 10, why, sizeof why));
     assert_non_null(strstr(why, "\\u0000"));
     assert_null(gs_jtape_load(&t, "[\"\xc0\xaf\"]", 6, why, sizeof why));
