@@ -151,9 +151,8 @@ GS_MUST_CHECK gs_err gs_json_updates_decode(const gs_schema *sc, gs_slice type,
                                             size_t why_len);
 
 /* The check of fields (a JSON object on a tape, borrowed) for entity
- * (type, ...)
- * before its state is known — import checks every line of a file before
- * it writes any. As gs_json_updates_decode with current NULL, but a stage
+ * (type, ...) before its state is known — import checks every line of a
+ * file before it writes any. As gs_json_updates_decode with current NULL, but a stage
  * "reopen" is not refused for want of a stage: it is left out of out->u
  * and out->later is set, so the updates are those of a fresh entity only
  * if !out->later (else decode again with the state). Either way

@@ -15,10 +15,11 @@
  * or an array; no duplicate key in an object; strings and keys are
  * well-formed UTF-8 without NUL; a number is an integer unless it has a
  * fraction or an exponent, and one out of range is refused; nesting at
- * most jansson's depth; \v and \f are not whitespace.
+ * most jansson's depth; \v and \f are not whitespace, and no NUL is
+ * taken outside a string either.
  *
- * A tape is reused from text to text (its memory stays) and is one
- * thread's at a time. What gs_jtape_load or gs_jtape_of returns is valid
+ * A tape is reused from text to text (its memory stays, but for a huge
+ * text's, let go at the next) and is one thread's at a time. What gs_jtape_load or gs_jtape_of returns is valid
  * until the tape's next load, of or fini.
  */
 #ifndef GS_JTAPE_H
