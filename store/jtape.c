@@ -439,12 +439,15 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
               size_t why_len)
 {
     reset(t);
+    /* one pass over the text says whether it is text (well-formed, no
+     * control character but tab and newline): most lines are */
+    bool is_text = gs_utf8_valid((const uint8_t *)text, n);
     /* JSON holds no NUL, \v or \f raw: yajl takes \v and \f for
      * whitespace, and jansson (below, for a surrogate) some NULs for the
-     * end of the text */
+     * end of the text; a text has none */
     static const char raw_bad[] = {'\0', '\v', '\f'};
     const char *bad = NULL;
-    for (size_t i = 0; i < sizeof raw_bad; i++) {
+    for (size_t i = 0; !is_text && i < sizeof raw_bad; i++) {
         const char *at =
             memchr(text, raw_bad[i], bad ? (size_t)(bad - text) : n);
         if (at != NULL)
@@ -485,7 +488,7 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
      * decoded: if the text is well-formed, has no NUL and no \u0000 (a
      * surrogate escape went to jansson above), so is every string and
      * key, and one check of the text saves one of each */
-    l->texts_ok = !nul && gs_utf8_valid((const uint8_t *)text, n);
+    l->texts_ok = !nul && is_text;
     l->plain = l->texts_ok && none;
     struct yarena arena;
     arena.used = 0;

@@ -2355,7 +2355,8 @@ key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
  * its new keys go in: LMDB's put finds a key that falls inside the page
  * its cursor is on without a search from the root, and new entities of
  * two types written in turn would take one such search each on a cursor
- * they shared (measured: a fifth of the writer's time). */
+ * they shared (callgrind, 20k records: their puts 56M instructions of
+ * the writer's 294M with one cursor, 31M with one per type). */
 static size_t
 tail_of(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
         size_t tn, bool find, int *mrc)
