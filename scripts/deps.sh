@@ -3,8 +3,8 @@
 #
 # gs_deps [EXTRA_PACKAGE...]
 
-GS_DEPS_BASE="cmake make gcc pkg-config libsodium-dev libzmq3-dev liblmdb-dev
-libcmocka-dev libjansson-dev libyajl-dev libzstd-dev"
+GS_DEPS_BASE="cmake make gcc g++ pkg-config libsodium-dev libzmq3-dev
+liblmdb-dev libcmocka-dev libjansson-dev libsimdjson-dev libzstd-dev"
 # clang builds the sanitizer pass and the fuzzers; its runtimes come apart
 GS_DEPS_CLANG="clang libclang-rt-14-dev"
 

@@ -81,7 +81,7 @@ enum gs_json_flags {
 /* Parse text[0, n) as one JSON object or array: what jansson's
  * json_loadb(text, n, JSON_REJECT_DUPLICATES, ...) returns, and NULL where
  * it fails (why gets the reason and the byte column, 1-based), made from
- * gs_jtape_load's tape (jtape.h: yajl reads the text). */
+ * gs_jtape_load's tape (jtape.h: simdjson reads the text). */
 json_t *gs_json_load(const char *text, size_t n, char *why, size_t why_len);
 
 /* e as JSON (shape above). sc may be NULL: then nothing is masked and

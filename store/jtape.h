@@ -1,6 +1,6 @@
 /*
  * jtape.h — a JSON text as a tape: its values in document order, each
- * followed by what it holds, made from yajl's events by jansson's rules.
+ * followed by what it holds, made by simdjson's parser by jansson's rules.
  * The import reads every record through one (no jansson value is made
  * for a line), and gs_json_load makes jansson's values from one.
  *
@@ -19,8 +19,9 @@
  * taken outside a string either.
  *
  * A tape is reused from text to text (its memory stays, but for a huge
- * text's, let go at the next) and is one thread's at a time. What gs_jtape_load or gs_jtape_of returns is valid
- * until the tape's next load, of or fini.
+ * text's, let go at the next) and is one thread's at a time. What
+ * gs_jtape_load or gs_jtape_of returns is valid until the tape's next
+ * load, of or fini.
  */
 #ifndef GS_JTAPE_H
 #define GS_JTAPE_H
@@ -58,9 +59,8 @@ typedef struct gs_jval {
 typedef struct gs_jtape {
     gs_jval *v;
     size_t n, cap;
-    char *str; /* the strings of a load, each after the last */
-    size_t str_cap;
-    json_t *held; /* a value of jansson's that strings point into */
+    struct gs_jsimd *simd; /* the parser whose memory strings point into */
+    json_t *held; /* or the value of jansson's they point into */
 } gs_jtape;
 
 void gs_jtape_init(gs_jtape *t);

@@ -1,6 +1,6 @@
 /*
  * fuzz_json_load.c — libFuzzer target for gs_json_load, the import's JSON
- * parser (yajl's tokenizer making jansson's values), differentially
+ * parser (simdjson's parser making jansson's values), differentially
  * against jansson's own parser, whose rules it promises: for every input
  * both accept or both refuse, and what they accept is equal. Except for a
  * NUL byte outside a string, which JSON never holds and gs_json_load

@@ -24,10 +24,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 # shellcheck disable=SC2046 # pkg-config's words are separate flags
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -Wall -Wextra -Werror \
-    -Iinclude -Icrdt -Istore -Inet tests/fuzz/gen_session_corpus.c \
-    "$build/libgridsync.a" \
-    $(pkg-config --libs libsodium lmdb jansson yajl libzstd libzmq) -lpthread \
-    -o "$tmp/gen"
+    -Iinclude -Icrdt -Istore -Inet -c tests/fuzz/gen_session_corpus.c \
+    -o "$tmp/gen.o"
+# linked as C++: the library holds one C++ file (store/jsimd.cpp)
+c++ "$tmp/gen.o" "$build/libgridsync.a" \
+    $(pkg-config --libs libsodium lmdb jansson simdjson libzstd libzmq) \
+    -lpthread -o "$tmp/gen"
 mkdir "$tmp/out"
 "$tmp/gen" "$tmp/out"
 
