@@ -158,6 +158,21 @@ static const gs_jval *
 by_jansson(gs_jtape *t, const char *text, size_t n, char *why,
            size_t why_len)
 {
+    /* JSON holds no NUL, \v or \f raw, and jansson takes some NULs for
+     * the end of the text: a text holding one is refused first */
+    static const char raw_bad[] = {'\0', '\v', '\f'};
+    const char *bad = NULL;
+    for (size_t i = 0; i < sizeof raw_bad; i++) {
+        const char *at =
+            memchr(text, raw_bad[i], bad ? (size_t)(bad - text) : n);
+        if (at != NULL)
+            bad = at;
+    }
+    if (bad != NULL) {
+        snprintf(why, why_len, "invalid character (column %zu)",
+                 (size_t)(bad - text) + 1);
+        return NULL;
+    }
     json_error_t jerr;
     json_t *j = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
@@ -181,25 +196,6 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
               size_t why_len)
 {
     reset(t);
-    /* one pass over the text says whether it is text (well-formed, no
-     * control character but tab and newline): most lines are */
-    bool is_text = gs_utf8_valid((const uint8_t *)text, n);
-    /* JSON holds no NUL, \v or \f raw, and jansson (asked below when
-     * simdjson refuses) takes some NULs for the end of the text: a text
-     * holding one is refused first */
-    static const char raw_bad[] = {'\0', '\v', '\f'};
-    const char *bad = NULL;
-    for (size_t i = 0; !is_text && i < sizeof raw_bad; i++) {
-        const char *at =
-            memchr(text, raw_bad[i], bad ? (size_t)(bad - text) : n);
-        if (at != NULL)
-            bad = at;
-    }
-    if (bad != NULL) {
-        snprintf(why, why_len, "invalid character (column %zu)",
-                 (size_t)(bad - text) + 1);
-        return NULL;
-    }
     /* simdjson decodes \u0000 into a NUL (jansson refuses it) and, in the
      * version Debian has, some escaped surrogates into invalid UTF-8:
      * such texts (rare) are jansson's */
@@ -211,9 +207,11 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
         snprintf(why, why_len, "out of memory");
         return NULL;
     }
-    /* A string or key is a piece of the text between quotes, escapes
-     * decoded: if the text is text and has no escape, so is each string */
-    int rc = gs_jsimd_tape(t->simd, t, text, n, is_text && none);
+    /* A string with no escape is a piece of the text: if simdjson takes
+     * the text, it is UTF-8 and, JSON's rule, holds no byte below 0x20;
+     * with no DEL in the text either, it is text (gs_utf8_valid). */
+    bool plain = none && memchr(text, 0x7f, n) == NULL;
+    int rc = gs_jsimd_tape(t->simd, t, text, n, plain);
     if (rc < 0) {
         t->n = 0;
         snprintf(why, why_len, "out of memory");

@@ -1037,6 +1037,19 @@ test_json_tape_holds_the_text(void **state)
                      GS_EUTF8);
     assert_non_null(strstr(why, "control character"));
     gs_json_updates_fini(&u);
+    /* JSON takes a DEL in a string, and a line that has one is no text:
+     * its strings are checked, and the DEL refused */
+    const char *del = "{\"name\":\"孙\x7f\"}";
+    const gs_jval *dv = gs_jtape_load(&t, del, strlen(del), why, sizeof why);
+    assert_true(dv != NULL && !dv[2].text);
+    assert_int_equal(gs_json_updates_check(SC, S("person"), A, dv, &u, why,
+                                           sizeof why),
+                     GS_EUTF8);
+    gs_json_updates_fini(&u);
+    /* a line ended by CR LF is text all the same */
+    const char *crlf = "{\"name\":\"孙秀英\"}\r\n";
+    const gs_jval *cv = gs_jtape_load(&t, crlf, strlen(crlf), why, sizeof why);
+    assert_true(cv != NULL && cv[2].text);
     const char *pair = "[\"\\ud83d\\ude00\"]"; /* U+1F600, escaped */
     const gs_jval *v = gs_jtape_load(&t, pair, strlen(pair), why, sizeof why);
     assert_non_null(v);
