@@ -1861,6 +1861,10 @@ varint_len(uint64_t v)
     return n;
 }
 
+/* Sealed blocks compressed on a thread of their own (a long write's:
+ * see "sealing on the side" below); NULL: in line. */
+struct sealer;
+
 /* The ops of the block being written in this transaction, one feed's. */
 struct blockw {
     uint64_t num;   /* its feed; 0: none */
@@ -1874,9 +1878,15 @@ struct blockw {
     size_t val_n;
     uint64_t zratio; /* of the last block sealed: bytes per 1024 raw */
     ZSTD_CCtx *cctx; /* made on the first seal */
+    struct sealer *sealer;
 };
 
 #define VAL_CAP (BLOCK_HEAD_MAX + ZSTD_COMPRESSBOUND(BLOCK_RAW_MAX))
+
+static void sealer_stop(struct blockw *w);
+static gs_err sealer_give(gs_store *s, MDB_txn *txn, struct blockw *w);
+static gs_err sealer_drain(gs_store *s, MDB_txn *txn, struct blockw *w);
+static void sealer_discard(struct blockw *w);
 
 static void
 blockw_init(struct blockw *w)
@@ -1888,9 +1898,44 @@ blockw_init(struct blockw *w)
 static void
 blockw_fini(struct blockw *w)
 {
+    sealer_stop(w);
     gs_buf_fini(&w->raw);
     free(w->val);
     ZSTD_freeCCtx(w->cctx);
+}
+
+/* A block of n ops (the first after prev, raw their payload) as a value
+ * into v (VAL_CAP bytes), *vn its length: header, then payload,
+ * compressed if seal and it shrinks (*zratio then says by how much; the
+ * context *cctx is made on first use). */
+static gs_err
+block_value(uint8_t *v, size_t *vn, bool seal, size_t n,
+            const uint8_t prev[GS_HASH_BYTES], const gs_buf *raw,
+            ZSTD_CCtx **cctx, uint64_t *zratio)
+{
+    size_t head = 0;
+    v[head++] = seal ? BLK_ZSTD : BLK_OPEN;
+    head += put_varint(v + head, n);
+    memcpy(v + head, prev, GS_HASH_BYTES);
+    head += GS_HASH_BYTES;
+    head += put_varint(v + head, raw->len);
+    if (seal) {
+        if (*cctx == NULL && (*cctx = ZSTD_createCCtx()) == NULL)
+            return GS_ENOMEM;
+        size_t zn = ZSTD_compressCCtx(*cctx, v + head, VAL_CAP - head,
+                                      raw->data, raw->len, BLOCK_ZLEVEL);
+        *zratio = !ZSTD_isError(zn) && zn < raw->len
+                      ? 1 + (uint64_t)zn * 1024 / raw->len
+                      : 1024;
+        if (!ZSTD_isError(zn) && zn < raw->len) {
+            *vn = head + zn;
+            return GS_OK;
+        }
+        v[0] = BLK_RAW; /* incompressible: sealed as it is */
+    }
+    memcpy(v + head, raw->data, raw->len);
+    *vn = head + raw->len;
+    return GS_OK;
 }
 
 /* The block as a value: header, then payload (compressed if sealed and it
@@ -1898,58 +1943,37 @@ blockw_fini(struct blockw *w)
 static gs_err
 blockw_value(struct blockw *w, bool seal)
 {
-    uint8_t *v = w->val;
-    size_t head = 0;
-    if (v == NULL && (v = w->val = malloc(VAL_CAP)) == NULL)
+    if (w->val == NULL && (w->val = malloc(VAL_CAP)) == NULL)
         return GS_ENOMEM;
-    v[head++] = seal ? BLK_ZSTD : BLK_OPEN;
-    head += put_varint(v + head, w->n);
-    memcpy(v + head, w->prev, GS_HASH_BYTES);
-    head += GS_HASH_BYTES;
-    head += put_varint(v + head, w->raw.len);
-    if (seal) {
-        if (w->cctx == NULL && (w->cctx = ZSTD_createCCtx()) == NULL)
-            return GS_ENOMEM;
-        size_t zn = ZSTD_compressCCtx(w->cctx, v + head, VAL_CAP - head,
-                                      w->raw.data, w->raw.len, BLOCK_ZLEVEL);
-        w->zratio = !ZSTD_isError(zn) && zn < w->raw.len
-                        ? 1 + (uint64_t)zn * 1024 / w->raw.len
-                        : 1024;
-        if (!ZSTD_isError(zn) && zn < w->raw.len) {
-            w->val_n = head + zn;
-            return GS_OK;
-        }
-        v[0] = BLK_RAW; /* incompressible: sealed as it is */
-    }
-    memcpy(v + head, w->raw.data, w->raw.len);
-    w->val_n = head + w->raw.len;
-    return GS_OK;
+    return block_value(w->val, &w->val_n, seal, w->n, w->prev, &w->raw,
+                       &w->cctx, &w->zratio);
 }
 
+/* Put block value v[0, vn) of feed num, first op first, into ops;
+ * *put_once: it was put before in this transaction (an open block), and
+ * after: it is now, open. */
 static gs_err
-blockw_put(gs_store *s, MDB_txn *txn, struct blockw *w, bool seal)
+block_put(gs_store *s, MDB_txn *txn, uint64_t num, uint64_t first,
+          uint8_t *v, size_t vn, bool seal, bool *put_once)
 {
     uint8_t key[16];
-    gs_err rc = blockw_value(w, seal);
-    if (rc != GS_OK)
-        return rc;
-    put_u64be(key, w->num);
-    put_u64be(key + 8, w->first);
+    put_u64be(key, num);
+    put_u64be(key + 8, first);
     /* A block that sorts last goes in with MDB_APPEND: LMDB then fills
      * each page before it starts the next, where a plain put would leave
      * pages of large values about half empty. Only the last feed's blocks
      * can; the others take a plain put. */
-    if (!w->put_once) {
-        MDB_val k = {16, key}, v = {w->val_n, w->val};
-        int mrc = mdb_put(txn, s->ops, &k, &v, MDB_APPEND);
+    if (!*put_once) {
+        MDB_val k = {16, key}, val = {vn, v};
+        int mrc = mdb_put(txn, s->ops, &k, &val, MDB_APPEND);
         if (mrc != MDB_KEYEXIST) {
-            w->put_once = mrc == 0 && !seal;
+            *put_once = mrc == 0 && !seal;
             if (mrc == MDB_MAP_FULL)
                 s->map_full = true;
             return map_err(mrc);
         }
     }
-    if (seal && w->put_once) {
+    if (seal && *put_once) {
         /* Replacing a value in place, LMDB keeps its overflow pages if
          * they are enough (mdb_cursor_put: "we don't bother to try
          * shrinking"): the open block put earlier in this transaction
@@ -1960,17 +1984,29 @@ blockw_put(gs_store *s, MDB_txn *txn, struct blockw *w, bool seal)
         if (mrc != 0 && mrc != MDB_NOTFOUND)
             return del_err(s, mrc);
     }
-    w->put_once = !seal;
-    return put(s, txn, s->ops, key, 16, w->val, w->val_n, 0);
+    *put_once = !seal;
+    return put(s, txn, s->ops, key, 16, v, vn, 0);
 }
 
-/* Put the open block, if it holds ops not put yet. Call before anything
- * in the transaction reads ops, and before it commits. */
+static gs_err
+blockw_put(gs_store *s, MDB_txn *txn, struct blockw *w, bool seal)
+{
+    gs_err rc = blockw_value(w, seal);
+    if (rc != GS_OK)
+        return rc;
+    return block_put(s, txn, w->num, w->first, w->val, w->val_n, seal,
+                     &w->put_once);
+}
+
+/* Put the open block, if it holds ops not put yet, after the sealed ones
+ * still being compressed. Call before anything in the transaction reads
+ * ops, and before it commits. */
 static gs_err
 blockw_flush(gs_store *s, MDB_txn *txn, struct blockw *w)
 {
-    if (!w->dirty)
-        return GS_OK;
+    gs_err rc = sealer_drain(s, txn, w);
+    if (rc != GS_OK || !w->dirty)
+        return rc;
     w->dirty = false;
     return blockw_put(s, txn, w, false);
 }
@@ -1979,6 +2015,7 @@ blockw_flush(gs_store *s, MDB_txn *txn, struct blockw *w)
 static void
 blockw_reset(struct blockw *w)
 {
+    sealer_discard(w); /* the sealed blocks of a transaction that ended */
     w->num = 0;
     w->n = 0;
     w->dirty = false;
@@ -2085,15 +2122,225 @@ blockw_append(gs_store *s, MDB_txn *txn, struct blockw *w, uint64_t num,
         w->raw.len * s->zratio < s->blk_aim * 1024)
         return GS_OK;
     w->dirty = false;
-    if ((rc = blockw_put(s, txn, w, true)) != GS_OK)
+    if (w->sealer != NULL) {
+        if ((rc = sealer_give(s, txn, w)) != GS_OK)
+            return rc;
+    } else if ((rc = blockw_put(s, txn, w, true)) != GS_OK) {
         return rc;
-    s->zratio = w->zratio; /* a hint for the next block, any feed's */
+    } else {
+        s->zratio = w->zratio; /* a hint for the next block, any feed's */
+    }
     w->first += w->n; /* the next op opens a block after this one */
     w->n = 0;
     w->put_once = false;
     memcpy(w->prev, hash, GS_HASH_BYTES);
     gs_buf_reset(&w->raw);
     return GS_OK;
+}
+
+/* ---- sealing on the side ----
+ *
+ * zstd is a fifth of a long write's work on its one writer thread (the
+ * import's), while the thread that parses its lines has time to spare:
+ * for such a write (blockw_async) a block, once sealed, goes to a thread
+ * of its own to be compressed, and the writer takes the next op at once.
+ * The writer puts the compressed blocks into ops itself (a transaction is
+ * one thread's), in the order they were sealed, as they come back and at
+ * the latest in blockw_flush, which every read of ops in the transaction
+ * and its commit come after: what is stored, and when it can be read,
+ * is as if they were put at their seal. A few blocks are out at a time:
+ * with all of them out, the writer waits for the oldest. A transaction
+ * that ends without its commit leaves its blocks unput (blockw_reset).
+ * The size a block is sealed at follows the ratio of the last one put,
+ * not the last one sealed: a few blocks later, as the writer learns it. */
+
+#define SEAL_JOBS 4
+
+struct seal_job {
+    uint64_t num, first; /* the block's key */
+    size_t n;
+    uint8_t prev[GS_HASH_BYTES];
+    bool put_once; /* its open form was put in this transaction */
+    gs_buf raw;
+    uint8_t *val; /* VAL_CAP bytes: the value to put */
+    size_t val_n;
+    uint64_t zratio;
+    gs_err rc; /* of block_value */
+};
+
+struct sealer {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job given, a job compressed, or stop */
+    /* jobs given, compressed and put, ever: job i is job[i % SEAL_JOBS];
+     * put <= done <= given <= put + SEAL_JOBS. The thread reads job
+     * `done` while done < given; the writer all others. */
+    uint64_t given, done, put;
+    bool stop;
+    ZSTD_CCtx *cctx;
+    struct seal_job job[SEAL_JOBS];
+};
+
+static void *
+sealer_main(void *arg)
+{
+    struct sealer *z = arg;
+    pthread_mutex_lock(&z->mu);
+    for (;;) {
+        while (!z->stop && z->done == z->given)
+            pthread_cond_wait(&z->cv, &z->mu);
+        if (z->done == z->given)
+            break; /* stopped, nothing left */
+        struct seal_job *j = &z->job[z->done % SEAL_JOBS];
+        pthread_mutex_unlock(&z->mu);
+        j->rc = block_value(j->val, &j->val_n, true, j->n, j->prev, &j->raw,
+                            &z->cctx, &j->zratio);
+        pthread_mutex_lock(&z->mu);
+        z->done++;
+        pthread_cond_broadcast(&z->cv); /* the writer seldom waits */
+    }
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
+}
+
+static void
+sealer_free(struct sealer *z)
+{
+    for (size_t i = 0; i < SEAL_JOBS; i++) {
+        gs_buf_fini(&z->job[i].raw);
+        free(z->job[i].val);
+    }
+    ZSTD_freeCCtx(z->cctx);
+    free(z);
+}
+
+/* Seal w's blocks on the side from now on (a long write). If the thread
+ * or its memory cannot be had, they are sealed in line, as before. */
+static void
+blockw_async(struct blockw *w)
+{
+    struct sealer *z = calloc(1, sizeof *z);
+    if (z == NULL)
+        return;
+    bool ok = true;
+    for (size_t i = 0; i < SEAL_JOBS; i++) {
+        gs_buf_init(&z->job[i].raw, BLOCK_RAW_MAX);
+        ok = ok && (z->job[i].val = malloc(VAL_CAP)) != NULL;
+    }
+    if (!ok) {
+        sealer_free(z);
+        return;
+    }
+    pthread_mutex_init(&z->mu, NULL);
+    pthread_cond_init(&z->cv, NULL);
+    if (pthread_create(&z->th, NULL, sealer_main, z) != 0) {
+        pthread_cond_destroy(&z->cv);
+        pthread_mutex_destroy(&z->mu);
+        sealer_free(z);
+        return;
+    }
+    w->sealer = z;
+}
+
+static void
+sealer_stop(struct blockw *w)
+{
+    struct sealer *z = w->sealer;
+    if (z == NULL)
+        return;
+    pthread_mutex_lock(&z->mu);
+    z->stop = true;
+    pthread_cond_broadcast(&z->cv);
+    pthread_mutex_unlock(&z->mu);
+    pthread_join(z->th, NULL);
+    pthread_cond_destroy(&z->cv);
+    pthread_mutex_destroy(&z->mu);
+    sealer_free(z);
+    w->sealer = NULL;
+}
+
+/* Put the oldest job out, once compressed (wait: wait for it; else only
+ * if it is). *none: there was none to put. */
+static gs_err
+sealer_put_one(gs_store *s, MDB_txn *txn, struct sealer *z, bool wait,
+               bool *none)
+{
+    pthread_mutex_lock(&z->mu);
+    while (wait && z->done == z->put && z->put < z->given)
+        pthread_cond_wait(&z->cv, &z->mu);
+    *none = z->done == z->put;
+    pthread_mutex_unlock(&z->mu);
+    if (*none)
+        return GS_OK;
+    struct seal_job *j = &z->job[z->put % SEAL_JOBS];
+    gs_err rc = j->rc;
+    if (rc == GS_OK)
+        rc = block_put(s, txn, j->num, j->first, j->val, j->val_n, true,
+                       &j->put_once);
+    if (rc == GS_OK)
+        s->zratio = j->zratio; /* a hint for the next block, any feed's */
+    z->put++; /* only the writer reads or changes it */
+    return rc;
+}
+
+/* Give w's block, just sealed, to be compressed; w->raw comes back empty
+ * (the job's buffer). */
+static gs_err
+sealer_give(gs_store *s, MDB_txn *txn, struct blockw *w)
+{
+    struct sealer *z = w->sealer;
+    bool none = false;
+    gs_err rc = GS_OK;
+    /* the blocks back by now go in; with every job out, the oldest is
+     * waited for */
+    while (rc == GS_OK && !none)
+        rc = sealer_put_one(s, txn, z, false, &none);
+    if (rc == GS_OK && z->given - z->put == SEAL_JOBS)
+        rc = sealer_put_one(s, txn, z, true, &none);
+    if (rc != GS_OK)
+        return rc;
+    struct seal_job *j = &z->job[z->given % SEAL_JOBS];
+    gs_buf spare = j->raw;
+    j->num = w->num;
+    j->first = w->first;
+    j->n = w->n;
+    memcpy(j->prev, w->prev, GS_HASH_BYTES);
+    j->put_once = w->put_once;
+    j->raw = w->raw;
+    w->raw = spare;
+    gs_buf_reset(&w->raw);
+    pthread_mutex_lock(&z->mu);
+    z->given++;
+    pthread_mutex_unlock(&z->mu);
+    /* after the unlock: woken, the thread finds the lock free */
+    pthread_cond_broadcast(&z->cv);
+    return GS_OK;
+}
+
+/* Put every block given, waiting for those still being compressed. */
+static gs_err
+sealer_drain(gs_store *s, MDB_txn *txn, struct blockw *w)
+{
+    struct sealer *z = w->sealer;
+    bool none = false;
+    gs_err rc = GS_OK;
+    while (z != NULL && rc == GS_OK && z->put < z->given)
+        rc = sealer_put_one(s, txn, z, true, &none);
+    return rc;
+}
+
+/* Forget the blocks given and not put (their transaction ended). */
+static void
+sealer_discard(struct blockw *w)
+{
+    struct sealer *z = w->sealer;
+    if (z == NULL)
+        return;
+    pthread_mutex_lock(&z->mu);
+    while (z->done < z->given)
+        pthread_cond_wait(&z->cv, &z->mu);
+    z->put = z->given;
+    pthread_mutex_unlock(&z->mu);
 }
 
 /* One block read back: every op's canonical bytes and content hash. */
@@ -4155,6 +4402,8 @@ write_run(gs_store *s, struct write_ctx *wp)
         return GS_EBADPASS; /* a sealed key still locked: nothing to sign */
     ingest_ctx_init(&w.ic);
     w.ic.network = w.network; /* revoked_note knows the authority by it */
+    if (w.next != NULL)
+        blockw_async(&w.ic.bw); /* a long write: an import */
     gs_buf_init(&w.op, GS_OP_BYTES_MAX);
     gs_err rc = with_txn(s, true, write_fn, &w);
     gs_buf_fini(&w.op);
