@@ -211,15 +211,21 @@ gs_op_read_updates(gs_rd *r, gs_op *op)
 }
 
 gs_err
-gs_op_updates_check(const uint8_t *p, size_t n)
+gs_op_updates_parse(const uint8_t *p, size_t n, gs_op *op)
 {
-    gs_op op;
     gs_rd r;
     gs_rd_init(&r, p, n);
-    gs_err rc = rd_updates(&r, &op, NULL, false);
+    gs_err rc = rd_updates(&r, op, NULL, false);
     if (rc == GS_OK && gs_rd_left(&r) != 0)
         rc = GS_EMALFORMED;
     return rc;
+}
+
+gs_err
+gs_op_updates_check(const uint8_t *p, size_t n)
+{
+    gs_op op;
+    return gs_op_updates_parse(p, n, &op);
 }
 
 /* gs_op_decode; pl and known as rd_updates has them. */

@@ -122,6 +122,11 @@ GS_MUST_CHECK gs_err gs_op_encode_updates(const gs_update *u, size_t n,
  * of an op: GS_OK, or the error its decode would give. */
 GS_MUST_CHECK gs_err gs_op_updates_check(const uint8_t *p, size_t n);
 
+/* gs_op_updates_check, and the updates read into op->n_updates and
+ * op->updates (borrowing p); what else op holds is left as it was. */
+GS_MUST_CHECK gs_err gs_op_updates_parse(const uint8_t *p, size_t n,
+                                         gs_op *op);
+
 /* Read an updates section from r into op->n_updates and op->updates
  * (borrowing r's bytes), checked as gs_op_decode checks them; r is left
  * after it. For decoders of other forms of an op (net/wire.c's compact

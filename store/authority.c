@@ -107,9 +107,9 @@ up_set_add(struct trust_op *t, const char *field, const char *const *elems,
 
 static gs_err
 build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-      const gs_entity *current, gs_buf *out, bool *checked, void *ctx)
+      const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
 {
-    (void)checked;
+    (void)built;
     const struct trust_op *t = ctx;
     gs_op op;
     gs_hlc clk;

@@ -419,8 +419,18 @@ struct record {
     unsigned long line;
     const uint8_t *kept; /* updates kept by the check (see struct keep) */
     size_t kept_n;
+    const uint8_t *upd; /* where each of them lies in kept: n_upd x
+                           struct upd_at (unaligned) */
+    size_t n_upd;
     off_t off; /* the line in the file */
     size_t len;
+};
+
+/* Where one update lies in an updates section, as its check read it. */
+struct upd_at {
+    uint32_t field, payload, payload_n; /* offsets, length */
+    uint8_t field_n, kind;
+    uint8_t pad[2]; /* zeros: no byte of it unset */
 };
 
 struct build_ctx {
@@ -439,6 +449,7 @@ struct build_ctx {
     bool stream; /* a streamed write: targets and recs hold the current
                     write only, whatever its index */
     gs_jtape tape; /* a record's fields, for the build */
+    gs_op op;      /* the op of the last build */
     uint64_t wall; /* the wall clock (ms), as read for build */
     unsigned wall_age; /* builds since (% WALL_EVERY) */
 };
@@ -488,29 +499,20 @@ reread(struct build_ctx *b, const struct record *rec, const gs_jval **fields)
     return GS_OK;
 }
 
-/* The updates kept for record rec into op (borrowing the keep arena); or,
- * without all, only how many (op->updates not filled: gs_op_encode_with
- * copies them as they are). */
-static gs_err
-kept_fill(const struct record *rec, gs_op *op, bool all)
+/* The updates kept for record rec into op (borrowing the keep arena), as
+ * the check read them (entry_put). */
+static void
+kept_fill(const struct record *rec, gs_op *op)
 {
-    gs_rd rd;
-    uint64_t n;
-    gs_err rc;
-    gs_rd_init(&rd, rec->kept, rec->kept_n);
-    if ((rc = gs_rd_varint(&rd, &n)) != GS_OK)
-        return rc;
-    if (n > GS_OP_UPDATES_MAX)
-        return GS_EINVAL;
-    op->n_updates = (size_t)n;
-    for (size_t i = 0; all && i < op->n_updates; i++) {
-        gs_update *u = &op->updates[i];
-        if ((rc = gs_rd_str(&rd, GS_NAME_BYTES_MAX, &u->field)) != GS_OK ||
-            (rc = gs_rd_u8(&rd, &u->kind)) != GS_OK ||
-            (rc = gs_rd_str(&rd, GS_PAYLOAD_BYTES_MAX, &u->payload)) != GS_OK)
-            return rc;
+    op->n_updates = rec->n_upd;
+    for (size_t i = 0; i < rec->n_upd; i++) {
+        struct upd_at a;
+        memcpy(&a, rec->upd + i * sizeof a, sizeof a);
+        op->updates[i] = (gs_update){gs_slice_of(rec->kept + a.field, a.field_n),
+                                     a.kind,
+                                     gs_slice_of(rec->kept + a.payload,
+                                                 a.payload_n)};
     }
-    return GS_OK;
 }
 
 /* The shop takes only points its replica sees (DESIGN §3): with grants
@@ -587,7 +589,7 @@ unchanged_drop(const gs_entity *cur, gs_op *op)
 /* Build the op for record i from its JSON and the entity's current state. */
 static gs_err
 build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-      const gs_entity *current, gs_buf *out, bool *checked, void *ctx)
+      const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
 {
     struct build_ctx *b = ctx;
     const struct record *rec = record_at(b, i);
@@ -596,11 +598,11 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     gs_json_updates ups;
     const gs_jval *fields = NULL;
     bool have_ups = false;
-    gs_op op;
+    gs_op *op = &b->op; /* the store may read it after (*built) */
     gs_err rc = GS_OK;
 
-    op.n_updates = 0; /* what else op holds is set before it is read (a
-                         memset of its 64 updates was a tenth of a build) */
+    op->n_updates = 0; /* what else op holds is set before it is read (a
+                          memset of its 64 updates was a tenth of a build) */
     if (b->guard) {
         /* inside the write transaction: the rule sees the very state the
          * op is built on, whoever else writes meanwhile */
@@ -616,9 +618,9 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         }
     }
     if (current == NULL && rec->kept) {
-        /* a fresh entity: the check made exactly these updates, encoded
-         * (read into op for the shop's rule, else only counted) */
-        rc = kept_fill(rec, &op, b->shop);
+        /* a fresh entity: the check made exactly these updates, encoded,
+         * and read them */
+        kept_fill(rec, op);
     } else {
         if (rec->fields != NULL) {
             fields = gs_jtape_of(&b->tape, rec->fields);
@@ -631,12 +633,12 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
                                         fields, &ups, b->why, sizeof b->why);
         have_ups = rc == GS_OK;
         if (have_ups)
-            gs_json_updates_fill(&ups, &op);
+            gs_json_updates_fill(&ups, op);
         if (have_ups && current && b->fd >= 0)
-            unchanged_drop(current, &op);
+            unchanged_drop(current, op);
     }
     if (rc == GS_OK && b->shop)
-        rc = balance_check(b, i, current, &op);
+        rc = balance_check(b, i, current, op);
     if (rc != GS_OK) {
         if (have_ups) /* made, then refused by the balance rule */
             gs_json_updates_fini(&ups);
@@ -648,12 +650,12 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         }
         return rc;
     }
-    if (op.n_updates > 0) {
-        op.version = GS_OP_VERSION;
-        memcpy(op.author, r->id.pk, GS_KEY_BYTES);
-        op.scope = gs_slice_of(r->scope, strlen(r->scope));
-        op.seq = head->seq + 1;
-        memcpy(op.prev, head->hash, GS_HASH_BYTES);
+    if (op->n_updates > 0) {
+        op->version = GS_OP_VERSION;
+        memcpy(op->author, r->id.pk, GS_KEY_BYTES);
+        op->scope = gs_slice_of(r->scope, strlen(r->scope));
+        op->seq = head->seq + 1;
+        memcpy(op->prev, head->hash, GS_HASH_BYTES);
         /* Work on a copy: a retried batch must stamp from the same start.
          * The wall clock is read every WALL_EVERY ops of a batch (a read
          * was 2% of an import's writer): each stamp is past the one
@@ -664,19 +666,20 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
             b->wall = gs_hlc_wall_ms();
         uint64_t now = b->wall;
         if ((rc = gs_hlc_recv(&clk, hlc_seen, now)) == GS_OK)
-            rc = gs_hlc_now(&clk, now, &op.hlc);
-        op.type = t->type;
-        op.id = t->id;
+            rc = gs_hlc_now(&clk, now, &op->hlc);
+        op->type = t->type;
+        op->id = t->id;
         /* gs_store_write decodes every op it is given before anything
-         * else: that is the check, done once. */
+         * else: that is the check, done once. An op made of updates its
+         * parser checked and read (entry_put), about a target it checked
+         * (target_check), is handed over decoded. */
         if (rc == GS_OK && current == NULL && rec->kept) {
-            rc = gs_op_encode_with(&op, gs_slice_of(rec->kept, rec->kept_n),
+            rc = gs_op_encode_with(op, gs_slice_of(rec->kept, rec->kept_n),
                                    out);
-            /* its parser checked them (entry_put) and the target
-             * (target_check) */
-            *checked = true;
-        } else if (rc == GS_OK)
-            rc = gs_op_encode_unchecked(&op, out);
+            *built = op;
+        } else if (rc == GS_OK) {
+            rc = gs_op_encode_unchecked(op, out);
+        }
     } /* else it writes nothing: no op */
     if (have_ups)
         gs_json_updates_fini(&ups);
@@ -1277,7 +1280,9 @@ struct keep {
 
 /* Append the entry of a line to b; u NULL: no updates kept. The updates
  * are kept as the op's encoding has them (gs_op_encode_updates), after
- * their length (u32be): the build copies them into the op. */
+ * their length (u32be): the build copies them into the op. Then how many
+ * (u8) and where each lies in them (struct upd_at), as their check read
+ * them: the build hands the op to the store decoded. */
 static gs_err
 entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
           const char *type, const char *id, const gs_json_updates *u)
@@ -1303,13 +1308,26 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
         for (int k = 0; k < 4; k++)
             b->data[at + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
         /* checked here, on the parser's thread, as the writer's decode
-         * would check them: it then only reads them. Updates that fail
-         * are not kept: the build makes them again from the line, and
-         * the writer's own check says what is wrong. */
-        if (gs_op_updates_check(b->data + at + sizeof room, n) != GS_OK) {
+         * would check them: the writer does not decode them. Updates that
+         * fail are not kept: the build makes them again from the line,
+         * and the writer's own check says what is wrong. */
+        const uint8_t *sec = b->data + at + sizeof room;
+        struct upd_at ua[GS_OP_UPDATES_MAX];
+        gs_op op; /* its updates only */
+        if (gs_op_updates_parse(sec, n, &op) != GS_OK) {
             b->data[at - 1] = 0; /* kept: none */
             b->len = at;
+            return GS_OK;
         }
+        for (size_t i = 0; i < op.n_updates; i++) {
+            const gs_update *x = &op.updates[i];
+            ua[i] = (struct upd_at){(uint32_t)(x->field.p - sec),
+                                    (uint32_t)(x->payload.p - sec),
+                                    (uint32_t)x->payload.n,
+                                    (uint8_t)x->field.n, x->kind, {0, 0}};
+        }
+        if ((rc = gs_buf_put_u8(b, (uint8_t)op.n_updates)) == GS_OK)
+            rc = gs_buf_put(b, ua, op.n_updates * sizeof ua[0]);
     }
     return rc;
 }
@@ -1342,10 +1360,16 @@ entry_read(gs_rd *rd, struct record *rec, gs_store_target *t)
         return rc;
     size_t kn = (size_t)kl.p[0] << 24 | (size_t)kl.p[1] << 16 |
                 (size_t)kl.p[2] << 8 | kl.p[3];
-    if ((rc = gs_rd_bytes(rd, kn, &kept)) != GS_OK)
+    uint8_t nu;
+    gs_slice at;
+    if ((rc = gs_rd_bytes(rd, kn, &kept)) != GS_OK ||
+        (rc = gs_rd_u8(rd, &nu)) != GS_OK ||
+        (rc = gs_rd_bytes(rd, nu * sizeof(struct upd_at), &at)) != GS_OK)
         return rc;
     rec->kept = kept.p;
     rec->kept_n = kept.n;
+    rec->upd = at.p;
+    rec->n_upd = nu;
     return GS_OK;
 }
 

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2107,8 +2108,9 @@ blockw_append(gs_store *s, MDB_txn *txn, struct blockw *w, uint64_t num,
     }
     if (w->n == 0)
         memcpy(w->prev, op->prev, GS_HASH_BYTES);
-    /* what follows prev: after the scope, the seq varint and prev */
-    size_t rest = (size_t)(op->scope.p + op->scope.n - bytes) +
+    /* what follows prev: after the version, author, scope (its length,
+     * then its bytes), the seq varint and prev */
+    size_t rest = 1 + GS_KEY_BYTES + varint_len(op->scope.n) + op->scope.n +
                   varint_len(op->seq) + GS_HASH_BYTES;
     if (rest >= n)
         return GS_EINVAL; /* a decoded op always has more after prev */
@@ -4253,6 +4255,29 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
     return rc;
 }
 
+/* The op a builder decoded (gs_store_build_fn), n bytes encoded, into op,
+ * and its updates' payloads parsed into pl, as gs_op_decode_parsed_known
+ * reads them (the builder checked them, as its decode would). */
+static gs_err
+decoded_take(const gs_op *built, size_t n, gs_op *op, gs_payload *pl)
+{
+    if (n > GS_OP_BYTES_MAX || built->n_updates == 0 ||
+        built->n_updates > GS_OP_UPDATES_MAX)
+        return GS_EINVAL; /* not an op its decode would give */
+    memcpy(op, built, offsetof(gs_op, updates));
+    op->n_updates = built->n_updates;
+    for (size_t i = 0; i < op->n_updates; i++) {
+        const gs_update *u = &built->updates[i];
+        op->updates[i] = *u;
+        if (u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
+            continue; /* a kind of a later version: opaque */
+        gs_err rc = gs_payload_parse_known(u->kind, u->payload, &pl[i]);
+        if (rc != GS_OK)
+            return rc;
+    }
+    return GS_OK;
+}
+
 /* write_fn's loop over the writes, with the trust state loaded. */
 static gs_err
 write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
@@ -4294,8 +4319,8 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
             return map_err(mrc);
         }
         gs_buf_reset(&w->op);
-        bool checked = false;
-        rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, &checked,
+        const gs_op *built = NULL;
+        rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, &built,
                    w->ctx);
         if (rc != GS_OK) {
             if (have)
@@ -4313,10 +4338,11 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
          * anything from outside: one feed, the next seq, the right link,
          * about the target, after every stamp held. What the builder
          * checked (the import's target and updates, on the parser thread
-         * that made them) is read, not checked twice: the scope is the
-         * write's, checked once, and the type and id are the target's. */
-        rc = checked ? gs_op_decode_parsed_known(w->op.data, w->op.len, &op, pl)
-                     : gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
+         * that made them) is not checked twice: the op it decoded is
+         * read, the scope is the write's, checked once, and the type and
+         * id are the target's. */
+        rc = built ? decoded_take(built, w->op.len, &op, pl)
+                   : gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
         if (rc == GS_OK &&
             (memcmp(op.author, w->author, GS_KEY_BYTES) ||
              gs_slice_cmp(op.scope, w->scope) || op.seq != f.head.seq + 1 ||

@@ -171,18 +171,20 @@ typedef struct gs_store_target {
  * with seq head->seq + 1, prev head->hash and an hlc above hlc_seen (the
  * greatest stamp this replica holds), about targets[i], given the entity's
  * current state (NULL if never written). Leave op empty to skip write i.
- * Set *checked (false when called) if the builder checked the target's
- * type and id (gs_name_valid, gs_id_valid) and the op's updates section
- * is bytes it checked with gs_op_updates_check: the store then reads the
- * op with gs_op_decode_parsed_known, compares its type and id with the
- * target's and its scope with the write's (checked once), and does not
- * check them again.
+ * The builder may also set *built (NULL when called) to op decoded, as
+ * gs_op_decode would decode it, valid until its next call, if it checked
+ * the target's type and id (gs_name_valid, gs_id_valid) and the op's
+ * updates section with gs_op_updates_check (on bytes equal to op's, where
+ * the updates' slices may point): the store then reads *built instead of
+ * decoding op, compares its author, seq, prev, type and id with what they
+ * must be and its scope with the write's (checked once), and checks none
+ * of them again.
  * Runs inside the write transaction and may run again if the batch is
  * retried after the map grew, so it must not keep side effects. */
 typedef gs_err (*gs_store_build_fn)(size_t i, const gs_feed_head *head,
                                     uint64_t hlc_seen,
                                     const gs_entity *current, gs_buf *op,
-                                    bool *checked, void *ctx);
+                                    const gs_op **built, void *ctx);
 
 typedef struct gs_store_write_result {
     size_t written, skipped;

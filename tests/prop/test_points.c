@@ -223,9 +223,9 @@ struct raw_redeem {
 
 static gs_err
 raw_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-          const gs_entity *current, gs_buf *out, bool *checked, void *arg)
+          const gs_entity *current, gs_buf *out, const gs_op **built, void *arg)
 {
-    (void)checked;
+    (void)built;
     const struct raw_redeem *x = arg;
     const gs_identity *id = gs_replica_identity(x->r);
     const gs_field *f =

@@ -571,6 +571,9 @@ decode_raw(const struct raw *r)
     size_t n = raw_encode(r, bytes, sizeof bytes);
     gs_err rc = gs_op_decode(bytes, n, &op);
     gs_err src = gs_op_updates_check(bytes + raw_sec_at, n - raw_sec_at);
+    gs_op sop; /* the section read alone (an import's parser) */
+    assert_int_equal(
+        gs_op_updates_parse(bytes + raw_sec_at, n - raw_sec_at, &sop), src);
     if (head_is_good(r))
         assert_int_equal(src, rc);
     else if (src == GS_OK)
@@ -581,7 +584,10 @@ decode_raw(const struct raw *r)
         assert_int_equal(gs_op_decode_parsed_known(bytes, n, &kop, kpl),
                          GS_OK);
         assert_int_equal(kop.n_updates, op.n_updates);
+        assert_int_equal(sop.n_updates, op.n_updates);
         for (size_t i = 0; i < op.n_updates; i++) {
+            assert_memory_equal(&sop.updates[i], &op.updates[i],
+                                sizeof op.updates[i]);
             assert_int_equal(kop.updates[i].kind, op.updates[i].kind);
             assert_ptr_equal(kop.updates[i].field.p, op.updates[i].field.p);
             assert_int_equal(kop.updates[i].field.n, op.updates[i].field.n);

@@ -121,9 +121,9 @@ ingest_feed(gs_store *s, struct gs_test_writer *w, size_t n)
  * ids[i % 4]. No side effects: a batch may be built twice. */
 static gs_err
 build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-         const gs_entity *current, gs_buf *out, bool *checked, void *ctx)
+         const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
 {
-    (void)checked;
+    (void)built;
     const struct gs_test_writer *w = ctx;
     char text[32];
     gs_buf pay;
@@ -519,11 +519,11 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
 
 static gs_err
 stream_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-             const gs_entity *current, gs_buf *out, bool *checked,
+             const gs_entity *current, gs_buf *out, const gs_op **built,
              void *ctx)
 {
     const struct stream *st = ctx;
-    return build_op(i, head, hlc_seen, current, out, checked, st->w);
+    return build_op(i, head, hlc_seen, current, out, built, st->w);
 }
 
 static gs_err

@@ -1306,9 +1306,9 @@ struct build {
 /* gs_store_write's builder: one update as ctx says, on targets[i]. */
 static gs_err
 build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-         const gs_entity *current, gs_buf *out, bool *checked, void *ctx)
+         const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
 {
-    (void)checked;
+    (void)built;
     const struct build *b = ctx;
     gs_buf pay;
     gs_op op;
