@@ -192,12 +192,14 @@ rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
             if (c > 0)
                 return GS_ENONCANON; /* same op, other order */
         }
-        if (pl == NULL || u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
+        gs_payload one;
+        gs_payload *to = pl ? &pl[i] : &one;
+        if (u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
             rc = gs_payload_check(u->kind, u->payload);
         else if (known)
-            rc = gs_payload_parse_known(u->kind, u->payload, &pl[i]);
+            rc = gs_payload_parse_known(u->kind, u->payload, to);
         else
-            rc = gs_payload_parse(u->kind, u->payload, &pl[i]);
+            rc = gs_payload_parse(u->kind, u->payload, to);
         if (rc != GS_OK)
             return rc;
     }
@@ -211,11 +213,11 @@ gs_op_read_updates(gs_rd *r, gs_op *op)
 }
 
 gs_err
-gs_op_updates_parse(const uint8_t *p, size_t n, gs_op *op)
+gs_op_updates_parse(const uint8_t *p, size_t n, gs_op *op, bool known)
 {
     gs_rd r;
     gs_rd_init(&r, p, n);
-    gs_err rc = rd_updates(&r, op, NULL, false);
+    gs_err rc = rd_updates(&r, op, NULL, known);
     if (rc == GS_OK && gs_rd_left(&r) != 0)
         rc = GS_EMALFORMED;
     return rc;
@@ -225,7 +227,7 @@ gs_err
 gs_op_updates_check(const uint8_t *p, size_t n)
 {
     gs_op op;
-    return gs_op_updates_parse(p, n, &op);
+    return gs_op_updates_parse(p, n, &op, false);
 }
 
 /* gs_op_decode; pl and known as rd_updates has them. */

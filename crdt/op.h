@@ -123,9 +123,14 @@ GS_MUST_CHECK gs_err gs_op_encode_updates(const gs_update *u, size_t n,
 GS_MUST_CHECK gs_err gs_op_updates_check(const uint8_t *p, size_t n);
 
 /* gs_op_updates_check, and the updates read into op->n_updates and
- * op->updates (borrowing p); what else op holds is left as it was. */
+ * op->updates (borrowing p); what else op holds is left as it was.
+ * known: the section was made from field names and text already checked
+ * (an import's, json.c: its names are the schema's, its text checked as
+ * the line was parsed; fuzz_json_updates holds it to that), and only its
+ * form is checked: the names and the text of lww values and set elements
+ * are not checked again. */
 GS_MUST_CHECK gs_err gs_op_updates_parse(const uint8_t *p, size_t n,
-                                         gs_op *op);
+                                         gs_op *op, bool known);
 
 /* Read an updates section from r into op->n_updates and op->updates
  * (borrowing r's bytes), checked as gs_op_decode checks them; r is left

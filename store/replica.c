@@ -1308,13 +1308,15 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
         for (int k = 0; k < 4; k++)
             b->data[at + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
         /* checked here, on the parser's thread, as the writer's decode
-         * would check them: the writer does not decode them. Updates that
-         * fail are not kept: the build makes them again from the line,
-         * and the writer's own check says what is wrong. */
+         * would check them, but for the names and text they were made
+         * from (the schema's names, the line's text, checked: known): the
+         * writer does not decode them. Updates that fail are not kept:
+         * the build makes them again from the line, and the writer's own
+         * check says what is wrong. */
         const uint8_t *sec = b->data + at + sizeof room;
         struct upd_at ua[GS_OP_UPDATES_MAX];
         gs_op op; /* its updates only */
-        if (gs_op_updates_parse(sec, n, &op) != GS_OK) {
+        if (gs_op_updates_parse(sec, n, &op, true) != GS_OK) {
             b->data[at - 1] = 0; /* kept: none */
             b->len = at;
             return GS_OK;

@@ -174,11 +174,12 @@ typedef struct gs_store_target {
  * The builder may also set *built (NULL when called) to op decoded, as
  * gs_op_decode would decode it, valid until its next call, if it checked
  * the target's type and id (gs_name_valid, gs_id_valid) and the op's
- * updates section with gs_op_updates_check (on bytes equal to op's, where
- * the updates' slices may point): the store then reads *built instead of
- * decoding op, compares its author, seq, prev, type and id with what they
- * must be and its scope with the write's (checked once), and checks none
- * of them again.
+ * updates section with gs_op_updates_check, or with gs_op_updates_parse
+ * (known) if it made the section from names and text it had checked (on
+ * bytes equal to op's, where the updates' slices may point): the store
+ * then reads *built instead of decoding op, compares its author, seq,
+ * prev, type and id with what they must be and its scope with the write's
+ * (checked once), and checks none of them again.
  * Runs inside the write transaction and may run again if the batch is
  * retried after the map grew, so it must not keep side effects. */
 typedef gs_err (*gs_store_build_fn)(size_t i, const gs_feed_head *head,

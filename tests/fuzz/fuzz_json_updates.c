@@ -1,0 +1,66 @@
+/*
+ * fuzz_json_updates.c — libFuzzer target for what an import makes of a
+ * line: its values (gs_jtape_load), the updates the default schema makes
+ * of its "fields" for its "type" (gs_json_updates_check, as line_parse in
+ * store/replica.c calls it), encoded as an op's updates section.
+ *
+ * Every section made must be one the op decoder takes (gs_op_updates_check,
+ * the full check: names, UTF-8 and control characters of every text): the
+ * import's parser reads the sections it makes checking their form only
+ * (gs_op_updates_parse, known), and this target is why it may. The form
+ * read so gives the updates the full read gives.
+ */
+#include "json.h"
+#include "schema.h"
+
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static gs_schema *sc;
+    static gs_jtape tape;
+    static const uint8_t author[GS_KEY_BYTES] = {7};
+    char why[256];
+    if (sc == NULL) {
+        if (gs_schema_load_default(&sc) != GS_OK)
+            abort();
+        gs_jtape_init(&tape);
+    }
+    const gs_jval *v = gs_jtape_load(&tape, (const char *)data, size, why,
+                                     sizeof why);
+    const gs_jval *type = gs_jval_get(v, "type");
+    const gs_jval *fields = gs_jval_get(v, "fields");
+    if (type == NULL || type->type != GS_J_STR || fields == NULL)
+        return 0;
+    gs_json_updates u;
+    gs_err rc = gs_json_updates_check(sc, gs_slice_of(type->u.s, type->n),
+                                      author, fields, &u, why, sizeof why);
+    if (rc == GS_OK && u.n > 0) {
+        gs_op op, full, known;
+        gs_buf sec;
+        gs_buf_init(&sec, 4096);
+        gs_json_updates_fill(&u, &op);
+        if (gs_op_encode_updates(op.updates, op.n_updates, &sec) == GS_OK) {
+            if (gs_op_updates_check(sec.data, sec.len) != GS_OK ||
+                gs_op_updates_parse(sec.data, sec.len, &full, false) !=
+                    GS_OK ||
+                gs_op_updates_parse(sec.data, sec.len, &known, true) != GS_OK)
+                abort();
+            if (known.n_updates != full.n_updates)
+                abort();
+            for (size_t i = 0; i < full.n_updates; i++) {
+                const gs_update *k = &known.updates[i], *f = &full.updates[i];
+                if (k->kind != f->kind || k->field.p != f->field.p ||
+                    k->field.n != f->field.n || k->payload.p != f->payload.p ||
+                    k->payload.n != f->payload.n)
+                    abort();
+            }
+        }
+        gs_buf_fini(&sec);
+    }
+    gs_json_updates_fini(&u);
+    return 0;
+}
