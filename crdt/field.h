@@ -150,6 +150,10 @@ GS_MUST_CHECK gs_err gs_payload_parse(uint8_t kind, gs_slice p,
  * form, and the other kinds, are). */
 GS_MUST_CHECK gs_err gs_payload_parse_known(uint8_t kind, gs_slice p,
                                             gs_payload *out);
+/* Whether a and b are the same parse of a known kind's payload: the same
+ * values, their slices at the same bytes (padding aside, which a parse
+ * leaves as it falls). For checks that two ways of reading agree. */
+bool gs_payload_same(const gs_payload *a, const gs_payload *b);
 /* Read the next item of a set payload (start a reader on u.set.items);
  * it->tags then points into the payload. */
 GS_MUST_CHECK gs_err gs_payload_set_next(gs_rd *r, gs_set_item *it);
@@ -328,17 +332,6 @@ GS_MUST_CHECK gs_err gs_op_parse_updates(const gs_op *op, gs_payload *pl);
  * applies parses each payload once. pl is unspecified on error. */
 GS_MUST_CHECK gs_err gs_op_decode_parsed(const uint8_t *bytes, size_t n,
                                          gs_op *op, gs_payload *pl);
-/* gs_op_decode_parsed of an op whose parts the caller checked apart: its
- * updates section with gs_op_updates_check (the same bytes), and its
- * scope, type and id, which it compares with ones it checked. The form
- * is checked as ever (version, lengths, the seq and prev rule, the
- * updates' order, each payload's form); names, ids and lww values are
- * read, not checked again (gs_payload_parse_known). The import checks a
- * line's target and updates on the parser thread that made them, and
- * its writer does not check them twice. */
-GS_MUST_CHECK gs_err gs_op_decode_parsed_known(const uint8_t *bytes,
-                                               size_t n, gs_op *op,
-                                               gs_payload *pl);
 /* One update of the above: GS_OK with *pl unset for unknown kinds. */
 GS_MUST_CHECK gs_err gs_update_parse(const gs_update *u, gs_payload *pl);
 GS_MUST_CHECK gs_err gs_entity_apply_parsed(gs_entity *e, const gs_op *op,

@@ -137,33 +137,25 @@ rd_ident(gs_rd *r, size_t max, bool (*valid)(const uint8_t *, size_t),
     return valid(out->p, out->n) ? GS_OK : GS_EUTF8;
 }
 
-static gs_err decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl,
-                     bool known);
+static gs_err decode(const uint8_t *bytes, size_t n, gs_op *op,
+                     gs_payload *pl);
 
 gs_err
 gs_op_decode(const uint8_t *bytes, size_t n, gs_op *op)
 {
-    return decode(bytes, n, op, NULL, false);
+    return decode(bytes, n, op, NULL);
 }
 
 gs_err
 gs_op_decode_parsed(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
 {
-    return decode(bytes, n, op, pl, false);
-}
-
-gs_err
-gs_op_decode_parsed_known(const uint8_t *bytes, size_t n, gs_op *op,
-                          gs_payload *pl)
-{
-    return decode(bytes, n, op, pl, true);
+    return decode(bytes, n, op, pl);
 }
 
 /* An op's updates section from r into op (and, if pl is not NULL, each
  * update's parsed payload into pl: the check parses it anyway,
- * gs_payload_check is gs_payload_parse). known: the section was checked
- * by this before (gs_op_updates_check), and is only read: names and lww
- * values are not checked again. */
+ * gs_payload_check is gs_payload_parse). known: as gs_op_updates_parse
+ * has it, names and text are not checked (the form is). */
 static gs_err
 rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
 {
@@ -230,9 +222,9 @@ gs_op_updates_check(const uint8_t *p, size_t n)
     return gs_op_updates_parse(p, n, &op, false);
 }
 
-/* gs_op_decode; pl and known as rd_updates has them. */
+/* gs_op_decode; pl as rd_updates has it. */
 static gs_err
-decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl, bool known)
+decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
 {
     gs_rd r;
     gs_slice s;
@@ -248,7 +240,7 @@ decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl, bool known)
     if ((rc = gs_rd_bytes(&r, GS_KEY_BYTES, &s)) != GS_OK)
         return rc;
     memcpy(op->author, s.p, GS_KEY_BYTES);
-    if ((rc = rd_ident(&r, GS_SCOPE_BYTES_MAX, known ? NULL : gs_scope_valid,
+    if ((rc = rd_ident(&r, GS_SCOPE_BYTES_MAX, gs_scope_valid,
                        &op->scope)))
         return rc;
     if ((rc = gs_rd_varint(&r, &op->seq)) != GS_OK)
@@ -262,13 +254,11 @@ decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl, bool known)
         return GS_EMALFORMED;
     if ((rc = gs_rd_u64be(&r, &op->hlc)) != GS_OK)
         return rc;
-    if ((rc = rd_ident(&r, GS_NAME_BYTES_MAX, known ? NULL : gs_name_valid,
-                       &op->type)))
+    if ((rc = rd_ident(&r, GS_NAME_BYTES_MAX, gs_name_valid, &op->type)))
         return rc;
-    if ((rc = rd_ident(&r, GS_ID_BYTES_MAX, known ? NULL : gs_id_valid,
-                       &op->id)))
+    if ((rc = rd_ident(&r, GS_ID_BYTES_MAX, gs_id_valid, &op->id)))
         return rc;
-    if ((rc = rd_updates(&r, op, pl, known)) != GS_OK)
+    if ((rc = rd_updates(&r, op, pl, false)) != GS_OK)
         return rc;
     if (gs_rd_left(&r) != 0)
         return GS_EMALFORMED;

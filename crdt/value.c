@@ -348,6 +348,47 @@ gs_payload_parse_known(uint8_t kind, gs_slice p, gs_payload *out)
     return payload_parse(kind, p, out, false);
 }
 
+static bool
+slice_same(gs_slice a, gs_slice b)
+{
+    return a.p == b.p && a.n == b.n;
+}
+
+static bool
+vref_same(const gs_vref *a, const gs_vref *b)
+{
+    return a->type == b->type && a->i == b->i && slice_same(a->s, b->s);
+}
+
+bool
+gs_payload_same(const gs_payload *a, const gs_payload *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case GS_KIND_LWW:
+        return a->u.lww.base == b->u.lww.base &&
+               vref_same(&a->u.lww.v, &b->u.lww.v);
+    case GS_KIND_COUNTER:
+        return a->u.counter.delta == b->u.counter.delta &&
+               a->u.counter.total == b->u.counter.total;
+    case GS_KIND_SET:
+        return a->u.set.n == b->u.set.n &&
+               slice_same(a->u.set.items, b->u.set.items);
+    case GS_KIND_LOG:
+        return vref_same(&a->u.log, &b->u.log);
+    case GS_KIND_STAGE:
+        return a->u.stage.base == b->u.stage.base &&
+               a->u.stage.round == b->u.stage.round &&
+               a->u.stage.stage == b->u.stage.stage;
+    case GS_KIND_CLAIM:
+        return a->u.claim.action == b->u.claim.action &&
+               slice_same(a->u.claim.who, b->u.claim.who);
+    default:
+        return false;
+    }
+}
+
 gs_err
 gs_payload_check(uint8_t kind, gs_slice p)
 {

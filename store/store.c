@@ -4256,8 +4256,8 @@ write_fn(gs_store *s, MDB_txn *txn, void *ctx)
 }
 
 /* The op a builder decoded (gs_store_build_fn), n bytes encoded, into op,
- * and its updates' payloads parsed into pl, as gs_op_decode_parsed_known
- * reads them (the builder checked them, as its decode would). */
+ * and its updates' payloads parsed into pl, read as checked already (the
+ * builder checked them, as its decode would: gs_payload_parse_known). */
 static gs_err
 decoded_take(const gs_op *built, size_t n, gs_op *op, gs_payload *pl)
 {
