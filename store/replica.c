@@ -1893,10 +1893,16 @@ parsers_release(struct parsers *p, struct chunk *c)
     pthread_mutex_lock(&p->mu);
     c->state = CHUNK_FREE;
     p->n_back++;
+    /* Room to read into. A parser that waits for it is woken once half
+     * the chunks are free, not at each (a wake-up costs an interrupt to
+     * another CPU and two context switches): the half still parsed is
+     * the caller's meanwhile. */
+    bool wake = p->n_read - p->n_back <= IMPORT_CHUNKS / 2;
     pthread_mutex_unlock(&p->mu);
-    /* a chunk to read into; after the unlock, so that the thread woken
-     * finds the lock free and this one is not woken back for it */
-    pthread_cond_signal(&p->work);
+    /* after the unlock, so that the thread woken finds the lock free and
+     * this one is not woken back for it */
+    if (wake)
+        pthread_cond_signal(&p->work);
 }
 
 /* Stop the parsers (a chunk being parsed is finished first) and free

@@ -2157,6 +2157,9 @@ blockw_append(gs_store *s, MDB_txn *txn, struct blockw *w, uint64_t num,
  * not the last one sealed: a few blocks later, as the writer learns it. */
 
 #define SEAL_JOBS 4
+#define SEAL_WAKE 2 /* jobs waiting that wake the thread: a wake-up costs
+                       (an interrupt to another CPU, two context switches);
+                       fewer, each for more work */
 
 struct seal_job {
     uint64_t num, first; /* the block's key */
@@ -2178,6 +2181,7 @@ struct sealer {
      * put <= done <= given <= put + SEAL_JOBS. The thread reads job
      * `done` while done < given; the writer all others. */
     uint64_t given, done, put;
+    bool idle; /* the thread waits for a job */
     bool stop;
     ZSTD_CCtx *cctx;
     struct seal_job job[SEAL_JOBS];
@@ -2189,8 +2193,11 @@ sealer_main(void *arg)
     struct sealer *z = arg;
     pthread_mutex_lock(&z->mu);
     for (;;) {
-        while (!z->stop && z->done == z->given)
+        while (!z->stop && z->done == z->given) {
+            z->idle = true;
             pthread_cond_wait(&z->cv, &z->mu);
+            z->idle = false;
+        }
         if (z->done == z->given)
             break; /* stopped, nothing left */
         struct seal_job *j = &z->job[z->done % SEAL_JOBS];
@@ -2268,6 +2275,8 @@ sealer_put_one(gs_store *s, MDB_txn *txn, struct sealer *z, bool wait,
                bool *none)
 {
     pthread_mutex_lock(&z->mu);
+    if (wait && z->idle && z->done < z->given)
+        pthread_cond_broadcast(&z->cv); /* fewer than SEAL_WAKE given */
     while (wait && z->done == z->put && z->put < z->given)
         pthread_cond_wait(&z->cv, &z->mu);
     *none = z->done == z->put;
@@ -2313,9 +2322,11 @@ sealer_give(gs_store *s, MDB_txn *txn, struct blockw *w)
     gs_buf_reset(&w->raw);
     pthread_mutex_lock(&z->mu);
     z->given++;
+    bool wake = z->idle && z->given - z->done >= SEAL_WAKE;
     pthread_mutex_unlock(&z->mu);
     /* after the unlock: woken, the thread finds the lock free */
-    pthread_cond_broadcast(&z->cv);
+    if (wake)
+        pthread_cond_broadcast(&z->cv);
     return GS_OK;
 }
 
@@ -2339,6 +2350,8 @@ sealer_discard(struct blockw *w)
     if (z == NULL)
         return;
     pthread_mutex_lock(&z->mu);
+    if (z->idle && z->done < z->given)
+        pthread_cond_broadcast(&z->cv);
     while (z->done < z->given)
         pthread_cond_wait(&z->cv, &z->mu);
     z->put = z->given;
