@@ -456,8 +456,11 @@ gs_schema_field_get(const gs_schema_type *t, gs_slice field)
 {
     if (t == NULL)
         return NULL;
+    /* the first byte before memcmp: an import looks up each field of
+     * each record here (memcmp's calls were 2% of its parser) */
     for (size_t i = 0; i < t->n_fields; i++)
-        if (t->fields[i].name_n == field.n &&
+        if (t->fields[i].name_n == field.n && field.n > 0 &&
+            t->fields[i].name[0] == (char)field.p[0] &&
             memcmp(t->fields[i].name, field.p, field.n) == 0)
             return &t->fields[i];
     return NULL;
