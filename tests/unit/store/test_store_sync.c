@@ -117,19 +117,23 @@ ingest_feed(gs_store *s, struct gs_test_writer *w, size_t n)
     free(ops);
 }
 
-/* gs_store_write's builder: write i of a batch by the writer in ctx, on
- * ids[i % 4]. No side effects: a batch may be built twice. */
+/* Write i of a batch by writer w, on ids[i % 4], its value padded with
+ * pad letters (up to 200) that compress badly. */
 static gs_err
-build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-         const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
+build_padded(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
+             gs_buf *out, const struct gs_test_writer *w, size_t pad)
 {
-    (void)built;
-    const struct gs_test_writer *w = ctx;
-    char text[32];
+    char text[256];
     gs_buf pay;
     gs_op op;
-    (void)current;
-    snprintf(text, sizeof text, "v%llu", (unsigned long long)head->seq + 1);
+    int k = snprintf(text, sizeof text, "v%llu",
+                     (unsigned long long)head->seq + 1);
+    uint64_t x = head->seq * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t j = 0; j < pad && j < 200; j++, k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        text[k] = (char)('a' + x % 26);
+    }
+    text[k] = 0;
     gs_vref v = {GS_V_STR, 0, gs_slice_of(text, strlen(text))};
     gs_buf_init(&pay, 256);
     gs_err rc = gs_payload_lww(&pay, 0, &v);
@@ -150,6 +154,17 @@ build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         rc = gs_op_encode(&op, out);
     gs_buf_fini(&pay);
     return rc;
+}
+
+/* gs_store_write's builder: write i of a batch by the writer in ctx, on
+ * ids[i % 4]. No side effects: a batch may be built twice. */
+static gs_err
+build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
+         const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
+{
+    (void)built;
+    (void)current;
+    return build_padded(i, head, hlc_seen, out, ctx, 0);
 }
 
 /* `batches` local writes of `per` ops each by w, each signed at its end;
@@ -495,11 +510,14 @@ test_feed_read_long_write_batches_signed_every_spacing(void **state)
  * stream_next, built by build_op; starts counts the runs from write 0,
  * which a stream that can start over (replay) serves again, stamped
  * later: a try's ops differ from the last one's, so none of an ended
- * try's can pass for the committed one's. */
+ * try's can pass for the committed one's. pad: each try's values are
+ * pad letters longer than the last's, so its blocks also end at other
+ * ops (store.c seals a block by its size). */
 struct stream {
     struct gs_test_writer *w;
     size_t n, starts;
     bool replay;
+    size_t pad;
 };
 
 static gs_err
@@ -523,7 +541,9 @@ stream_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
              void *ctx)
 {
     const struct stream *st = ctx;
-    return build_op(i, head, hlc_seen, current, out, built, st->w);
+    (void)current;
+    (void)built;
+    return build_padded(i, head, hlc_seen, out, st->w, st->pad * st->starts);
 }
 
 static gs_err
@@ -556,14 +576,14 @@ test_feed_read_streamed_write_signed_every_spacing(void **state)
 
     /* a stream that cannot start over: the map fills, the write ends
      * with the stream's error and nothing is written */
-    struct stream once = {&w, 3000, 0, false};
+    struct stream once = {&w, 3000, 0, false, 0};
     assert_int_equal(write_stream(s, &once, &res), GS_EINVAL);
     assert_int_equal(once.starts, 2);
     assert_int_equal(gs_store_feed_head(s, w.pk, scope, &head), GS_OK);
     assert_int_equal(head.seq, 0);
 
     /* one that can: the map grows until the whole write fits */
-    struct stream again = {&w, 3000, 0, true};
+    struct stream again = {&w, 3000, 0, true, 0};
     assert_int_equal(write_stream(s, &again, &res), GS_OK);
     assert_true(again.starts > 1);
     assert_int_equal(res.written, 3000);
@@ -585,11 +605,46 @@ test_feed_read_streamed_write_signed_every_spacing(void **state)
     assert_int_equal(ends[2], 3000);
 
     /* a stream naming nothing commits nothing */
-    struct stream none = {&w, 0, 0, false};
+    struct stream none = {&w, 0, 0, false, 0};
     assert_int_equal(write_stream(s, &none, &res), GS_OK);
     assert_int_equal(res.written, 0);
     assert_int_equal(gs_store_feed_head(s, w.pk, scope, &head), GS_OK);
     assert_int_equal(head.seq, 3000);
+    gs_store_close(s);
+    gs_test_rmtree(dir);
+}
+
+/* A streamed write whose map fills after it has sealed blocks (the
+ * sealer has one out at least when the try ends: the last it was given)
+ * runs again, and what the committed try reads back is its own: an ended
+ * try's blocks, put by the next one, would end at other ops than its
+ * (its values are longer) and break the chain read_feed checks. */
+static void
+test_feed_read_streamed_write_retried_keeps_no_block_of_the_last_try(
+    void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gs-stream-XXXXXX";
+    gs_store_opts o = {256 * 1024, 0, true}; /* fills after some blocks */
+    gs_store *s;
+    struct gs_test_writer w;
+    gs_store_write_result res;
+    uint8_t digest[GS_HASH_BYTES], rebuilt[GS_HASH_BYTES];
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(gs_store_open(dir, &o, &s), GS_OK);
+    gs_test_writer_init(&w, 54, "yc.g3", net_pk);
+    enroll(s, &w);
+    struct stream st = {&w, 3000, 0, true, 40};
+    assert_int_equal(write_stream(s, &st, &res), GS_OK);
+    assert_true(st.starts > 1);
+    assert_int_equal(res.written, 3000);
+    assert_int_equal(read_feed(s, &w, GS_STORE_SIG_SPACING,
+                               GS_STORE_SIG_SPACING, NULL, NULL, 0),
+                     3);
+    assert_int_equal(gs_store_digest(s, digest), GS_OK);
+    assert_int_equal(gs_store_digest_rebuild(s, rebuilt), GS_OK);
+    assert_memory_equal(digest, rebuilt, GS_HASH_BYTES);
     gs_store_close(s);
     gs_test_rmtree(dir);
 }
@@ -782,6 +837,8 @@ main(void)
             test_feed_read_long_write_batches_signed_every_spacing, setup,
             teardown),
         cmocka_unit_test(test_feed_read_streamed_write_signed_every_spacing),
+        cmocka_unit_test(
+            test_feed_read_streamed_write_retried_keeps_no_block_of_the_last_try),
         cmocka_unit_test_setup_teardown(
             test_feed_read_spacing_holds_for_single_op_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_read_refuses_bad_starts,
