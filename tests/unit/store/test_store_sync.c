@@ -614,11 +614,38 @@ test_feed_read_streamed_write_signed_every_spacing(void **state)
     gs_test_rmtree(dir);
 }
 
+/* An op of the committed try, as history reads it (each op found by its
+ * seq): its value is "v<seq>" and pad letters. */
+struct hist_check {
+    size_t pad, n;
+};
+
+static int
+hist_cb(const uint8_t *bytes, size_t len, const uint8_t hash[GS_HASH_BYTES],
+        void *ctx)
+{
+    struct hist_check *h = ctx;
+    gs_op op;
+    gs_payload pl;
+    char want[32];
+    (void)hash;
+    assert_int_equal(gs_op_decode(bytes, len, &op), GS_OK);
+    assert_int_equal(gs_payload_parse(op.updates[0].kind,
+                                      op.updates[0].payload, &pl),
+                     GS_OK);
+    int k = snprintf(want, sizeof want, "v%llu", (unsigned long long)op.seq);
+    assert_int_equal(pl.u.lww.v.s.n, (size_t)k + h->pad);
+    assert_memory_equal(pl.u.lww.v.s.p, want, (size_t)k);
+    h->n++;
+    return 0;
+}
+
 /* A streamed write whose map fills after it has sealed blocks (the
  * sealer has one out at least when the try ends: the last it was given)
  * runs again, and what the committed try reads back is its own: an ended
- * try's blocks, put by the next one, would end at other ops than its
- * (its values are longer) and break the chain read_feed checks. */
+ * try's blocks, put by the next one, end at other ops than its (its
+ * values are longer), and an op looked up by its seq (history) would be
+ * found in one of them. */
 static void
 test_feed_read_streamed_write_retried_keeps_no_block_of_the_last_try(
     void **state)
@@ -645,6 +672,13 @@ test_feed_read_streamed_write_retried_keeps_no_block_of_the_last_try(
     assert_int_equal(gs_store_digest(s, digest), GS_OK);
     assert_int_equal(gs_store_digest_rebuild(s, rebuilt), GS_OK);
     assert_memory_equal(digest, rebuilt, GS_HASH_BYTES);
+    struct hist_check h = {st.pad * st.starts, 0};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(gs_store_history(s, gs_slice_of("household", 9),
+                                          gs_slice_of(ids[i], strlen(ids[i])),
+                                          hist_cb, &h),
+                         GS_OK);
+    assert_int_equal(h.n, 3000);
     gs_store_close(s);
     gs_test_rmtree(dir);
 }
