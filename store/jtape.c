@@ -153,6 +153,23 @@ escapes_of(const char *text, size_t n, bool *surrogate, bool *nul, bool *none)
     }
 }
 
+/* Whether text, UTF-8, holds no DEL and no C1 control (U+0080..U+009F,
+ * encoded 0xc2 0x80..0x9f): JSON takes both raw in a string, and
+ * gs_utf8_valid refuses both in text. */
+static bool
+no_controls_past_ascii(const char *text, size_t n)
+{
+    if (memchr(text, 0x7f, n) != NULL)
+        return false;
+    const char *p = text, *end = text + n;
+    while ((p = memchr(p, 0xc2, (size_t)(end - p))) != NULL) {
+        if (end - p >= 2 && (uint8_t)p[1] >= 0x80 && (uint8_t)p[1] <= 0x9f)
+            return false;
+        p++;
+    }
+    return true;
+}
+
 /* jansson's answer for text: its values on t, or NULL and why. */
 static const gs_jval *
 by_jansson(gs_jtape *t, const char *text, size_t n, char *why,
@@ -209,8 +226,9 @@ gs_jtape_load(gs_jtape *t, const char *text, size_t n, char *why,
     }
     /* A string with no escape is a piece of the text: if simdjson takes
      * the text, it is UTF-8 and, JSON's rule, holds no byte below 0x20;
-     * with no DEL in the text either, it is text (gs_utf8_valid). */
-    bool plain = none && memchr(text, 0x7f, n) == NULL;
+     * with no other control character in the text either (DEL, C1), it
+     * is text (gs_utf8_valid). */
+    bool plain = none && no_controls_past_ascii(text, n);
     int rc = gs_jsimd_tape(t->simd, t, text, n, plain);
     if (rc < 0) {
         t->n = 0;

@@ -1046,6 +1046,18 @@ test_json_tape_holds_the_text(void **state)
                                            sizeof why),
                      GS_EUTF8);
     gs_json_updates_fini(&u);
+    /* so does a C1 control (U+0085 here), raw: JSON takes it, text not */
+    const char *c1 = "{\"name\":\"孙\xc2\x85\"}";
+    const gs_jval *c1v = gs_jtape_load(&t, c1, strlen(c1), why, sizeof why);
+    assert_true(c1v != NULL && !c1v[2].text);
+    assert_int_equal(gs_json_updates_check(SC, S("person"), A, c1v, &u, why,
+                                           sizeof why),
+                     GS_EUTF8);
+    gs_json_updates_fini(&u);
+    /* and a Latin-1 letter (U+00E9, also 0xc2/0xc3-led) is text */
+    const char *l1 = "{\"name\":\"\xc3\xa9\xc2\xb7\"}";
+    const gs_jval *l1v = gs_jtape_load(&t, l1, strlen(l1), why, sizeof why);
+    assert_true(l1v != NULL && l1v[2].text);
     /* a line ended by CR LF is text all the same */
     const char *crlf = "{\"name\":\"孙秀英\"}\r\n";
     const gs_jval *cv = gs_jtape_load(&t, crlf, strlen(crlf), why, sizeof why);
