@@ -39,9 +39,10 @@
 #include <sys/statvfs.h>
 #include <zstd.h>
 
-/* 4: stage updates carry a base; 3: ops in blocks; 2: compact ops and
+/* 6: an entity type has a database of its own; 5: interned strings; 4:
+ * stage updates carry a base; 3: ops in blocks; 2: compact ops and
  * entities */
-#define FORMAT "5"
+#define FORMAT "6"
 #define DEFAULT_MAP ((uint64_t)64 << 20)
 #define FEED_REC_BYTES (8 + 8 + GS_HASH_BYTES + 1 + GS_SIG_BYTES + 1)
 #define FEED_KEY_MAX (GS_KEY_BYTES + GS_SCOPE_BYTES_MAX)
@@ -49,7 +50,8 @@
 #define HIST_KEY_MAX (ENT_KEY_MAX + 1 + 8 + 20)
 #define HIST_INLINE 16 /* ops an entity lists itself; more go to hist */
 #define NAMES_CACHE 64 /* field names an ecodec remembers */
-#define TYPE_TAILS 8    /* entity types whose last key an ecodec knows */
+#define TYPE_TAILS 16   /* entity types whose last key an ecodec knows */
+#define ENT_SLOTS 31    /* entity types with a database of their own */
 _Static_assert(NAMES_CACHE < 256, "a name hint holds a slot in a byte");
 #define V_SREF 0x20       /* stored lww value: an interned string */
 
@@ -57,6 +59,8 @@ struct gs_store {
     MDB_env *env;
     MDB_dbi meta, feeds, fnum, ops, ents, hist, forks, sigs, names;
     MDB_dbi strs, strids; /* interned strings, both ways */
+    MDB_dbi etypes;       /* entity type -> its slot ("entity databases") */
+    MDB_dbi eslot[ENT_SLOTS + 1]; /* slot k's database; [0] is ents */
     uint64_t *seen; /* strings ops wrote, hashed, with counts (str_ref) */
     size_t blk_aim;  /* a sealed op block's size aimed at, and */
     uint64_t zratio; /* its compressed bytes per 1024 raw, last seen */
@@ -188,11 +192,20 @@ open_dbis(gs_store *s, bool create)
         {"meta", &s->meta},   {"feeds", &s->feeds}, {"fnum", &s->fnum},
         {"ops", &s->ops},     {"ents", &s->ents},   {"hist", &s->hist},
         {"forks", &s->forks}, {"sigs", &s->sigs},   {"names", &s->names},
-        {"strs", &s->strs},   {"strids", &s->strids}};
+        {"strs", &s->strs},   {"strids", &s->strids}, {"etypes", &s->etypes}};
+    size_t n_dbs = sizeof dbs / sizeof dbs[0];
     bool no_sigs = false;
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
-        if (rc == MDB_NOTFOUND && dbs[i].dbi == &s->sigs) {
+    /* then the slots' databases, ents.1 to ents.ENT_SLOTS, all made at
+     * init: a transaction of any age may read one */
+    for (size_t i = 0; i < n_dbs + ENT_SLOTS; i++) {
+        char slot[16];
+        if (i >= n_dbs) {
+            snprintf(slot, sizeof slot, "ents.%zu", i - n_dbs + 1);
+            rc = mdb_dbi_open(txn, slot, flags, &s->eslot[i - n_dbs + 1]);
+        } else {
+            rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
+        }
+        if (rc == MDB_NOTFOUND && i < n_dbs && dbs[i].dbi == &s->sigs) {
             no_sigs = true; /* a replica from before sigs: added below */
             continue;
         }
@@ -202,6 +215,7 @@ open_dbis(gs_store *s, bool create)
             return rc == MDB_NOTFOUND ? GS_EVERSION : map_err(rc);
         }
     }
+    s->eslot[0] = s->ents;
     MDB_val k = {6, (void *)"format"}, v;
     rc = mdb_get(txn, s->meta, &k, &v);
     if (rc == MDB_NOTFOUND && create) {
@@ -261,7 +275,7 @@ gs_store_open(const char *dir, const gs_store_opts *opts, gs_store **out)
     }
     int mrc = mdb_env_create(&s->env);
     if (mrc == 0)
-        mrc = mdb_env_set_maxdbs(s->env, 16);
+        mrc = mdb_env_set_maxdbs(s->env, 12 + ENT_SLOTS);
     if (mrc == 0)
         mrc = mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size
                                                          : DEFAULT_MAP);
@@ -412,10 +426,10 @@ del_err(gs_store *s, int mrc)
 /* LMDB put at cursor cur, with MDB_MAP_FULL reported as put does. */
 static gs_err
 cursor_put(gs_store *s, MDB_cursor *cur, const void *k, size_t kn,
-           const void *v, size_t vn)
+           const void *v, size_t vn, unsigned flags)
 {
     MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-    int mrc = mdb_cursor_put(cur, &key, &val, 0);
+    int mrc = mdb_cursor_put(cur, &key, &val, flags);
     if (mrc == MDB_MAP_FULL)
         s->map_full = true;
     return map_err(mrc);
@@ -437,9 +451,18 @@ put(gs_store *s, MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kn,
 typedef gs_err (*walk_fn)(const MDB_val *k, const MDB_val *v, void *ctx,
                           bool *stop);
 
+/* LMDB's order of keys (mdb_cmp_memn). */
+static int
+key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c != 0 ? c : (an > bn) - (an < bn);
+}
+
+/* walk, telling in *stop whether fn stopped it */
 static gs_err
-walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
-     void *ctx)
+walk_until(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn,
+           walk_fn fn, void *ctx, bool *stop)
 {
     MDB_cursor *cur;
     MDB_val k = {pn, (void *)prefix}, v;
@@ -447,12 +470,12 @@ walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
     if (mrc != 0)
         return map_err(mrc);
     gs_err rc = GS_OK;
-    bool stop = false;
+    *stop = false;
     mrc = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST);
-    while (mrc == 0 && !stop) {
+    while (mrc == 0 && !*stop) {
         if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
             break;
-        rc = fn(&k, &v, ctx, &stop);
+        rc = fn(&k, &v, ctx, stop);
         if (rc != GS_OK)
             break;
         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -460,6 +483,129 @@ walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
     if (rc == GS_OK && mrc != 0 && mrc != MDB_NOTFOUND)
         rc = map_err(mrc);
     mdb_cursor_close(cur);
+    return rc;
+}
+
+static gs_err
+walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
+     void *ctx)
+{
+    bool stop;
+    return walk_until(txn, dbi, prefix, pn, fn, ctx, &stop);
+}
+
+/* ---- entity databases ----
+ *
+ * Each entity type has a database of its own, a slot: ents.1 to
+ * ents.ENT_SLOTS, all made at init (a read transaction of any age can
+ * use a slot's handle: a slot taken after it began is empty in it). A
+ * type takes the next free slot when it is first written, recorded in
+ * etypes (type -> u8 slot); slots are never given back. Types past the
+ * last slot share ents. Keys are type || 0 || id in every one of them.
+ *
+ * Why: an import writes new entities of several types in turn (a
+ * household, its people). In one database each type's new keys go in
+ * the middle, where the next type's begin, and LMDB splits such a page
+ * in halves that stay half empty: ents was 17 of the bench replica's
+ * 19.3 MB at 66% full, and its puts and the commit's writes were a fifth
+ * of the import. In a database of its own each new key goes at the end
+ * (full pages, no split of a full page in two). */
+
+/* The database entities of type (tn bytes) are in, as etypes in txn has
+ * it: its slot's, else ents. assign (a write transaction): a type etypes
+ * lacks takes the next free slot, if one is left. An LMDB code. */
+static int
+ents_dbi(gs_store *s, MDB_txn *txn, const uint8_t *type, size_t tn,
+         bool assign, MDB_dbi *out)
+{
+    MDB_val k = {tn, (void *)type}, v;
+    MDB_stat st;
+    int mrc = mdb_get(txn, s->etypes, &k, &v);
+    *out = s->ents;
+    if (mrc == 0) {
+        unsigned slot = v.mv_size == 1 ? *(const uint8_t *)v.mv_data : 0;
+        if (slot == 0 || slot > ENT_SLOTS)
+            return MDB_CORRUPTED;
+        *out = s->eslot[slot];
+        return 0;
+    }
+    if (mrc != MDB_NOTFOUND)
+        return mrc;
+    if (!assign)
+        return 0;
+    if ((mrc = mdb_stat(txn, s->etypes, &st)) != 0 ||
+        st.ms_entries >= ENT_SLOTS)
+        return mrc; /* the slots are taken: ents holds the type */
+    uint8_t slot = (uint8_t)(st.ms_entries + 1);
+    v.mv_size = 1;
+    v.mv_data = &slot;
+    if ((mrc = mdb_put(txn, s->etypes, &k, &v, MDB_NOOVERWRITE)) != 0) {
+        s->map_full = mrc == MDB_MAP_FULL;
+        return mrc;
+    }
+    *out = s->eslot[slot];
+    return 0;
+}
+
+/* The database of an entity's key k (type || 0 || id). */
+static int
+key_dbi(gs_store *s, MDB_txn *txn, const MDB_val *k, bool assign,
+        MDB_dbi *out)
+{
+    const uint8_t *z = memchr(k->mv_data, 0, k->mv_size);
+    if (z == NULL)
+        return MDB_CORRUPTED;
+    return ents_dbi(s, txn, k->mv_data, (size_t)(z - (const uint8_t *)k->mv_data),
+                    assign, out);
+}
+
+/* Walk every entity in (type, id) order, the digest's: the types with a
+ * slot, in etypes' order (their names'), merged with ents, which holds
+ * the others ("entity databases"). */
+static gs_err
+walk_ents(gs_store *s, MDB_txn *txn, walk_fn fn, void *ctx)
+{
+    MDB_cursor *tc = NULL, *oc = NULL;
+    MDB_val tk, tv, ok, ov;
+    uint8_t type[GS_NAME_BYTES_MAX + 1];
+    bool stop = false;
+    gs_err rc = GS_OK;
+    int trc = mdb_cursor_open(txn, s->etypes, &tc), orc = trc;
+    if (trc == 0)
+        orc = mdb_cursor_open(txn, s->ents, &oc);
+    if (trc == 0 && orc == 0) {
+        trc = mdb_cursor_get(tc, &tk, &tv, MDB_FIRST);
+        orc = mdb_cursor_get(oc, &ok, &ov, MDB_FIRST);
+    }
+    while (rc == GS_OK && !stop && (trc == 0 || orc == 0)) {
+        if (trc == 0 && (tk.mv_size > GS_NAME_BYTES_MAX || tv.mv_size != 1 ||
+                         *(uint8_t *)tv.mv_data == 0 ||
+                         *(uint8_t *)tv.mv_data > ENT_SLOTS)) {
+            rc = GS_EMALFORMED;
+            break;
+        }
+        if (trc == 0) { /* the slot's keys go first if type || 0 does */
+            memcpy(type, tk.mv_data, tk.mv_size);
+            type[tk.mv_size] = 0;
+        }
+        if (trc == 0 && (orc != 0 || key_cmp(type, tk.mv_size + 1, ok.mv_data,
+                                             ok.mv_size) < 0)) {
+            rc = walk_until(txn, s->eslot[*(uint8_t *)tv.mv_data], type,
+                            tk.mv_size + 1, fn, ctx, &stop);
+            trc = mdb_cursor_get(tc, &tk, &tv, MDB_NEXT);
+        } else {
+            rc = fn(&ok, &ov, ctx, &stop);
+            orc = mdb_cursor_get(oc, &ok, &ov, MDB_NEXT);
+        }
+    }
+    if (rc == GS_OK && trc != 0 && trc != MDB_NOTFOUND)
+        rc = map_err(trc);
+    if (rc == GS_OK && orc != 0 && orc != MDB_NOTFOUND)
+        rc = map_err(orc);
+    if (oc)
+        mdb_cursor_close(oc);
+    if (tc)
+        mdb_cursor_close(tc);
     return rc;
 }
 
@@ -774,14 +920,14 @@ struct ecodec {
         uint8_t name[GS_NAME_BYTES_MAX];
     } names[NAMES_CACHE]; /* field names looked up */
     struct strcache *sc; /* interned strings met in this transaction */
-    MDB_cursor *ents;    /* on ents in this write transaction (ents_cur) */
     size_t n_tails;
     struct {
         size_t tn, kn; /* the type's length, the key's */
         uint8_t key[ENT_KEY_MAX];
-        MDB_cursor *cur; /* on ents, for this type's keys */
-    } tails[TYPE_TAILS]; /* per type: no key of it in ents is greater
-                            (ents_get); keys type || 0 alone: it has none */
+        MDB_cursor *cur; /* on the type's database, for its keys */
+        bool own;        /* that database is the type's slot, not ents */
+    } tails[TYPE_TAILS]; /* per type: no key of it is greater (ents_get);
+                            keys type || 0 alone: it has none */
     bool fresh;          /* compacting what op (op_hlc, hint_author) wrote */
     uint64_t op_hlc;
     bool last_fresh; /* the stamp compacted last is that op's */
@@ -1806,6 +1952,29 @@ gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
     return rc;
 }
 
+gs_err
+gs_store_entity_stored(gs_store *s, gs_slice type, gs_slice id, gs_buf *out)
+{
+    uint8_t key[ENT_KEY_MAX];
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
+        id.n > GS_ID_BYTES_MAX)
+        return GS_EINVAL;
+    int mrc = txn_begin(s, MDB_RDONLY, &txn);
+    if (mrc != 0)
+        return map_err(mrc);
+    MDB_val k = {ent_key(type, id, key), key}, v;
+    if ((mrc = ents_dbi(s, txn, type.p, type.n, false, &dbi)) == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
+    gs_err rc = map_err(mrc);
+    gs_buf_reset(out);
+    if (rc == GS_OK)
+        rc = gs_buf_put(out, v.mv_data, v.mv_size);
+    txn_abort(s, txn);
+    return rc;
+}
+
 /* ---- op blocks (format 3) ----
  *
  * ops holds each feed in blocks of consecutive ops, keyed feed number
@@ -2585,40 +2754,17 @@ refs_none(struct ecodec *x)
     gs_buf_reset(&x->refs);
 }
 
-/* x's cursor on ents in write transaction txn, opened on first use: an
- * entity's put after its read starts from the page the cursor is on (a
- * held key found there at once; a new key past the page's last one is
- * searched for again). LMDB closes it when the transaction ends;
- * ingest_ctx_reset forgets it. An LMDB code. */
-static int
-ents_cur(gs_store *s, MDB_txn *txn, struct ecodec *x, MDB_cursor **out)
-{
-    int mrc = 0;
-    if (x->ents == NULL)
-        mrc = mdb_cursor_open(txn, s->ents, &x->ents);
-    *out = x->ents;
-    return mrc;
-}
-
-/* LMDB's order of keys (mdb_cmp_memn). */
-static int
-key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c != 0 ? c : (an > bn) - (an < bn);
-}
-
 /* The tail x knows of the type k starts with (its first tn bytes), found
- * in ents with a cursor of its own if this transaction has not yet and
- * find is set; SIZE_MAX if it has not and find is not, or x knows too
- * many types already. An LMDB code in *mrc.
+ * in the type's database (ents_dbi: a new type takes a slot) with a
+ * cursor of its own if this transaction has not yet and find is set;
+ * SIZE_MAX if it has not and find is not, or x knows too many types
+ * already. An LMDB code in *mrc.
  *
  * The type's cursor is left where its keys end, and stays there while
  * its new keys go in: LMDB's put finds a key that falls inside the page
- * its cursor is on without a search from the root, and new entities of
- * two types written in turn would take one such search each on a cursor
- * they shared (callgrind, 20k records: their puts 56M instructions of
- * the writer's 294M with one cursor, 31M with one per type). */
+ * its cursor is on without a search from the root (callgrind, 20k
+ * records when two types shared one database and one cursor: their puts
+ * 56M instructions of the writer's 294M, 31M with one cursor per type). */
 static size_t
 tail_of(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
         size_t tn, bool find, int *mrc)
@@ -2631,7 +2777,9 @@ tail_of(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
     if (!find || x->n_tails == TYPE_TAILS)
         return SIZE_MAX;
     MDB_cursor *cur;
-    if ((*mrc = mdb_cursor_open(txn, s->ents, &cur)) != 0)
+    MDB_dbi dbi;
+    if ((*mrc = ents_dbi(s, txn, key, tn, true, &dbi)) != 0 ||
+        (*mrc = mdb_cursor_open(txn, dbi, &cur)) != 0)
         return SIZE_MAX;
     /* the greatest key below type || 1 is the type's last, if it has one */
     uint8_t past[GS_NAME_BYTES_MAX + 1];
@@ -2657,32 +2805,30 @@ tail_of(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
     }
     x->tails[i].tn = tn;
     x->tails[i].cur = cur;
+    x->tails[i].own = dbi != s->ents;
     return i;
 }
 
-/* The entity of key k (type of tn bytes || 0 || id) in ents, as an ents
- * cursor's MDB_SET gives it, and that cursor (the type's, or x's) for
- * its put. A key past its type's tail is not searched for: an import of
- * new entities, whose ids mostly grow, reads none of them. An LMDB code. */
+/* The entity of key k (type of tn bytes || 0 || id), as MDB_SET gives it,
+ * on the type's cursor (the put that follows starts from its page). A key
+ * past its type's tail is not searched for: an import of new entities,
+ * whose ids mostly grow, reads none of them. An LMDB code. */
 static int
 ents_get(gs_store *s, MDB_txn *txn, struct ecodec *x, MDB_val *k, MDB_val *v,
          size_t tn)
 {
-    MDB_cursor *cur;
+    MDB_dbi dbi;
     int mrc;
     size_t t = tail_of(s, txn, x, k, tn, true, &mrc);
     if (mrc != 0)
         return mrc;
-    if (t == SIZE_MAX) {
-        if ((mrc = ents_cur(s, txn, x, &cur)) != 0)
-            return mrc;
-    } else if (key_cmp(k->mv_data, k->mv_size, x->tails[t].key,
-                       x->tails[t].kn) > 0) {
+    if (t == SIZE_MAX)
+        return (mrc = ents_dbi(s, txn, k->mv_data, tn, true, &dbi)) != 0
+                   ? mrc
+                   : mdb_get(txn, dbi, k, v);
+    if (key_cmp(k->mv_data, k->mv_size, x->tails[t].key, x->tails[t].kn) > 0)
         return MDB_NOTFOUND;
-    } else {
-        cur = x->tails[t].cur;
-    }
-    return mdb_cursor_get(cur, k, v, MDB_SET);
+    return mdb_cursor_get(x->tails[t].cur, k, v, MDB_SET);
 }
 
 /* Load (type, id) into e, fresh if never seen; x keeps its history
@@ -2728,18 +2874,23 @@ ent_store(gs_store *s, MDB_txn *txn, const gs_entity *e, const gs_op *op,
     if (rc != GS_OK)
         return rc;
     MDB_val k = {kn, key};
+    MDB_dbi dbi;
     int mrc;
     size_t tn = (size_t)((uint8_t *)memchr(key, 0, kn) - key);
     size_t t = tail_of(s, txn, x, &k, tn, false, &mrc);
-    MDB_cursor *cur = t != SIZE_MAX ? x->tails[t].cur : NULL;
-    if (cur == NULL && (rc = map_err(ents_cur(s, txn, x, &cur))) != GS_OK)
-        return rc;
-    if ((rc = cursor_put(s, cur, key, kn, x->out.data, x->out.len)) != GS_OK)
-        return rc;
+    if (t == SIZE_MAX)
+        return (rc = map_err(ents_dbi(s, txn, key, tn, true, &dbi))) != GS_OK
+                   ? rc
+                   : put(s, txn, dbi, key, kn, x->out.data, x->out.len, 0);
     /* a key past its type's tail is the new tail (a delete leaves the
-     * tail as it was: still no key of the type is greater) */
-    if (t != SIZE_MAX &&
-        key_cmp(key, kn, x->tails[t].key, x->tails[t].kn) > 0) {
+     * tail as it was: still no key of the type is greater), and in a
+     * slot of the type's own the database's last key */
+    bool past = key_cmp(key, kn, x->tails[t].key, x->tails[t].kn) > 0;
+    if ((rc = cursor_put(s, x->tails[t].cur, key, kn, x->out.data,
+                         x->out.len,
+                         past && x->tails[t].own ? MDB_APPEND : 0)) != GS_OK)
+        return rc;
+    if (past) {
         memcpy(x->tails[t].key, key, kn);
         x->tails[t].kn = kn;
     }
@@ -2786,8 +2937,8 @@ ingest_ctx_reset(struct ingest_ctx *c)
     if (c->x.sc)
         memset(c->x.sc, 0, sizeof *c->x.sc);
     c->x.fi.kn = 0;
-    c->x.ents = NULL; /* the transaction it was on closed it */
-    c->x.n_tails = 0;  /* and the types' cursors, and what they found */
+    c->x.n_tails = 0; /* the transaction they were on closed the types'
+                         cursors; what they found may be undone */
     c->br.n = 0;
     c->br.fi.kn = 0;
     c->n_revoked = 0;
@@ -2873,7 +3024,10 @@ trust_get(gs_store *s, MDB_txn *txn, struct ecodec *x, const char *type,
     uint8_t key[ENT_KEY_MAX];
     gs_slice t = {(const uint8_t *)type, strlen(type)};
     MDB_val k = {ent_key(t, id, key), key}, v;
-    int mrc = mdb_get(txn, s->ents, &k, &v);
+    MDB_dbi dbi;
+    int mrc = ents_dbi(s, txn, t.p, t.n, false, &dbi);
+    if (mrc == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
     *has = false;
     refs_none(x);
     if (mrc == MDB_NOTFOUND)
@@ -3962,7 +4116,10 @@ ent_rebuild(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
     uint64_t n;
     gs_entity e;
     gs_rd r;
-    int mrc = mdb_get(txn, s->ents, &k, &v);
+    MDB_dbi dbi;
+    int mrc = key_dbi(s, txn, &k, false, &dbi);
+    if (mrc == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
     if (mrc != 0)
         return map_err(mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc);
     gs_err rc = ent_key_split(&k, &type, &id);
@@ -4002,7 +4159,7 @@ ent_rebuild(gs_store *s, MDB_txn *txn, struct ingest_ctx *c,
         rc = walk(txn, s->hist, prefix, one.pn, rebuild_hist, &one);
     }
     if (rc == GS_OK && one.kept == 0)
-        rc = del_err(s, mdb_del(txn, s->ents, &k, NULL));
+        rc = del_err(s, mdb_del(txn, dbi, &k, NULL));
     else if (rc == GS_OK)
         rc = ent_store(s, txn, &e, NULL, NULL, NULL, &c->scratch, x);
     gs_entity_fini(&e);
@@ -4548,7 +4705,10 @@ entity_get_fn(gs_store *s, MDB_txn *txn, void *ctx)
     struct read_ctx *c = ctx;
     uint8_t key[ENT_KEY_MAX];
     MDB_val k = {ent_key(c->type, c->id, key), key}, v;
-    int mrc = mdb_get(txn, s->ents, &k, &v);
+    MDB_dbi dbi;
+    int mrc = ents_dbi(s, txn, c->type.p, c->type.n, false, &dbi);
+    if (mrc == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
     if (mrc != 0)
         return map_err(mrc);
     return ent_decode(s, txn, &c->x, &k, &v, c->out);
@@ -4591,15 +4751,17 @@ entity_each_fn(gs_store *s, MDB_txn *txn, void *ctx)
 {
     struct read_ctx *c = ctx;
     uint8_t prefix[GS_NAME_BYTES_MAX + 1];
-    size_t pn = 0;
-    if (c->type.n) {
-        memcpy(prefix, c->type.p, c->type.n);
-        prefix[c->type.n] = 0;
-        pn = c->type.n + 1;
-    }
+    MDB_dbi dbi;
     c->s = s;
     c->txn = txn;
-    return walk(txn, s->ents, prefix, pn, each_ent, c);
+    if (c->type.n == 0)
+        return walk_ents(s, txn, each_ent, c);
+    int mrc = ents_dbi(s, txn, c->type.p, c->type.n, false, &dbi);
+    if (mrc != 0)
+        return map_err(mrc);
+    memcpy(prefix, c->type.p, c->type.n);
+    prefix[c->type.n] = 0;
+    return walk(txn, dbi, prefix, c->type.n + 1, each_ent, c);
 }
 
 static gs_err
@@ -4730,7 +4892,10 @@ history_fn(gs_store *s, MDB_txn *txn, void *ctx)
     gs_slice refs;
     uint64_t n;
     gs_rd r;
-    int mrc = mdb_get(txn, s->ents, &k, &v);
+    MDB_dbi dbi;
+    int mrc = ents_dbi(s, txn, c->type.p, c->type.n, false, &dbi);
+    if (mrc == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
     if (mrc == MDB_NOTFOUND)
         return GS_OK; /* no op touched it */
     if (mrc != 0)
@@ -5172,7 +5337,7 @@ digest_fn(gs_store *s, MDB_txn *txn, void *ctx)
     c->d = &d;
     c->s = s;
     c->txn = txn;
-    rc = walk(txn, s->ents, NULL, 0, digest_ent, c);
+    rc = walk_ents(s, txn, digest_ent, c);
     gs_digest_final(&d, rc == GS_OK ? c->digest : NULL);
     return rc;
 }
@@ -5262,7 +5427,6 @@ counts_fn(gs_store *s, MDB_txn *txn, void *ctx)
         uint64_t *out;
     } q[] = {{s->feeds, &c->counts->feeds}, /* fnum may hold numbers of
                                                   feeds rolled back to none */
-             {s->ents, &c->counts->entities},
              {s->forks, &c->counts->forks}};
     memset(c->counts, 0, sizeof *c->counts);
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
@@ -5270,6 +5434,12 @@ counts_fn(gs_store *s, MDB_txn *txn, void *ctx)
         if (mrc != 0)
             return map_err(mrc);
         *q[i].out = st.ms_entries;
+    }
+    for (size_t i = 0; i <= ENT_SLOTS; i++) { /* an unused slot is empty */
+        int mrc = mdb_stat(txn, s->eslot[i], &st);
+        if (mrc != 0)
+            return map_err(mrc);
+        c->counts->entities += st.ms_entries;
     }
     /* ops holds blocks: each feed holds seq 1..head, so sum the heads */
     gs_err rc = walk(txn, s->feeds, NULL, 0, count_ops, c->counts);

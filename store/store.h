@@ -3,7 +3,7 @@
  * materialised entities (DESIGN §4).
  *
  * One environment per replica directory, with named databases (meta
- * "format" is "3"; a replica of another format is GS_EVERSION):
+ * "format" is "6"; a replica of another format is GS_EVERSION):
  *   meta   string key -> bytes: "format", "next_feed" (the next feed
  *          number), "next_name" (the next field-name number, u32be),
  *          "hlc_max" (the greatest hlc held); the network id and the
@@ -26,7 +26,12 @@
  *          Only the feed's newest block is open (rewritten as it grows);
  *          a block is sealed once it would compress to about one
  *          overflow page, or at 256 ops or 64 KiB raw.
- *   ents   type || 0x00 || id -> entity state in its stored form: first
+ *   etypes entity type -> u8 slot k (1..31): the type's entities are in
+ *          ents.k, a database of its own, taken when the type is first
+ *          written (ents.1 to ents.31 are made at init); the types met
+ *          after the 31st share ents (store.c "entity databases")
+ *   ents, ents.k
+ *          type || 0x00 || id -> entity state in its stored form: first
  *          the ops that touched it, varint h, h x (varint feed number,
  *          varint seq) in the order applied (h <= 16; h = 0: more, listed
  *          in hist); then not type and id (the key has them), each field
@@ -66,8 +71,8 @@
  *    carries a signature that verifies; ops past the last signature held
  *    are never stored. The one exception is a frozen feed, whose head
  *    (the op before its fork) the evidence's first branch vouches for.
- *  - ents equals the state obtained by applying every op in ops (checked by
- *    gs_store_digest_rebuild).
+ *  - The entity databases together equal the state obtained by applying
+ *    every op in ops (checked by gs_store_digest_rebuild).
  *  - No feed of a revoked device holds an op past what its revocation
  *    leaves valid (store/trust.h): the transaction that applies the
  *    revocation cuts the feed back (blocks, hist, sigs and forks past the
@@ -82,8 +87,9 @@
  *    cuts (the entities its removed ops touched rebuilt), marked frozen,
  *    and taking no op past its head from then on (GS_EFORK), nor a local
  *    write. Every replica that learns of the fork ends at the same head.
- *  - ents keys sort as the digest needs: (type, id) by bytes, because
- *    neither holds a 0x00 byte.
+ *  - Entity keys sort as the digest needs: (type, id) by bytes, because
+ *    neither holds a 0x00 byte; a full walk merges the slots, in etypes'
+ *    order, with ents.
  *
  * The map grows by itself: a batch that hits MDB_MAP_FULL is aborted, the
  * map doubled (up to the configured cap) and the batch run again. A full
@@ -295,6 +301,12 @@ GS_MUST_CHECK gs_err gs_store_entity_from_stored(gs_store *s, gs_slice type,
                                                  gs_slice id,
                                                  const uint8_t *v, size_t n,
                                                  gs_entity *out);
+
+/* The stored form of entity (type, id), as its database holds it, into
+ * out: what gs_store_entity_from_stored reads (the fuzz target's seeds,
+ * and tests of the stored form). GS_ENOTFOUND if none is held. */
+GS_MUST_CHECK gs_err gs_store_entity_stored(gs_store *s, gs_slice type,
+                                            gs_slice id, gs_buf *out);
 
 /* ---- sync (docs/protocol.md §4) ---- */
 

@@ -1083,6 +1083,126 @@ test_store_finds_entities_in_any_order(void **state)
     free(feed);
 }
 
+/* gs_store_entity_each's walk in order: each entity after the one
+ * before by (type, id), all of type if one is set; counted. */
+struct in_order {
+    char type[GS_NAME_BYTES_MAX + 1], id[GS_ID_BYTES_MAX + 1];
+    const char *only;
+    size_t n;
+};
+
+static int
+in_order_cb(const gs_entity *e, void *ctx)
+{
+    struct in_order *o = ctx;
+    gs_slice t = gs_slice_of(e->type, e->type_n), id = gs_slice_of(e->id, e->id_n);
+    int c = gs_slice_cmp(gs_slice_of(o->type, strlen(o->type)), t);
+    if (o->n > 0)
+        assert_true(c < 0 || (c == 0 && gs_slice_cmp(gs_slice_of(o->id,
+                                                                 strlen(o->id)),
+                                                    id) < 0));
+    if (o->only)
+        assert_true(gs_slice_cmp(gs_slice_of(o->only, strlen(o->only)), t) == 0);
+    memcpy(o->type, e->type, e->type_n);
+    o->type[e->type_n] = 0;
+    memcpy(o->id, e->id, e->id_n);
+    o->id[e->id_n] = 0;
+    o->n++;
+    return 0;
+}
+
+/* Each entity type has a database of its own up to store.c's 31 slots
+ * (the certificates take one) and the rest share one: 40 types, some
+ * prefixes of others, first written in a random order, so that types
+ * with a slot and types without one fall between each other by name.
+ * Every entity reads back as the in-memory state applies the ops, the
+ * full walk is in (type, id) order (the digest, equal to the in-memory
+ * one, needs that order), each type's walk holds that type alone, the
+ * count is every entity; after the store is opened again too, and after
+ * a second transaction adds to types of both kinds. */
+static void
+test_store_entity_types_past_the_slots(void **state)
+{
+    struct fixture *f = *state;
+    gs_rng rng;
+    gs_ingest_stats st;
+    gs_state *mem;
+    gs_store_counts c;
+    static const char *const base[] = {"p", "q", "r", "s", "t"};
+    static const char *const suffix[] = {"", "0", "00", "0a",
+                                         "_", "a", "aa", "b"};
+    char types[40][8], ids[RT_OPS][8];
+    size_t order[40], type_of[RT_OPS], first = 40;
+    for (size_t i = 0; i < 40; i++) {
+        snprintf(types[i], sizeof types[i], "%s%s", base[i / 8],
+                 suffix[i % 8]);
+        order[i] = i;
+    }
+    struct rt_feed *feed = rt_begin(f->s, 42, &rng, &mem);
+    for (size_t i = 39; i > 0; i--) { /* the order types are first met */
+        size_t j = gs_rng_below(&rng, i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t k = 0; k < RT_OPS; k++) {
+        gs_buf pay;
+        gs_op op;
+        char val[16];
+        /* then new ids and held ones of types of both kinds */
+        type_of[k] = k < first ? order[k] : order[gs_rng_below(&rng, 40)];
+        snprintf(ids[k], sizeof ids[k], "E-%zu",
+                 k < first ? 1 : (size_t)gs_rng_below(&rng, 3));
+        memset(&op, 0, sizeof op);
+        gs_buf_init(&pay, 256);
+        snprintf(val, sizeof val, "v%zu", k);
+        gs_vref v = {GS_V_STR, 0, gs_slice_of(val, strlen(val))};
+        assert_int_equal(gs_payload_lww(&pay, 0, &v), GS_OK);
+        op.updates[0] = (gs_update){gs_slice_of("name", 4), GS_KIND_LWW,
+                                    gs_slice_of(pay.data, pay.len)};
+        op.n_updates = 1;
+        op.type = gs_slice_of(types[type_of[k]], strlen(types[type_of[k]]));
+        rt_sign(feed, &rng, &op, ids[k], &feed->ops[k]);
+        gs_buf_fini(&pay);
+    }
+    for (int round = 0; round < 3; round++) {
+        size_t upto = round == 0 ? first : RT_OPS;
+        if (round == 0 || round == 2) {
+            const struct gs_test_op *from = feed->ops + (round ? first : 0);
+            assert_int_equal(ingest(f->s, from, round ? RT_OPS - first : first,
+                                    &st),
+                             GS_OK);
+            rt_apply_ops(mem, from, round ? RT_OPS - first : first);
+        } else { /* the slots taken are read back from the replica */
+            gs_store_opts o = {0, 0, false};
+            gs_store_close(f->s);
+            assert_int_equal(gs_store_open(f->dir, &o, &f->s), GS_OK);
+        }
+        for (size_t k = 0; k < upto; k++)
+            rt_same_entity_of(f->s, mem, types[type_of[k]], ids[k]);
+        rt_same_digest(f->s, mem);
+        struct in_order all = {.n = 0};
+        assert_int_equal(gs_store_entity_each(f->s, gs_slice_of("", 0),
+                                              in_order_cb, &all),
+                         GS_OK);
+        assert_int_equal(gs_store_counts_get(f->s, &c), GS_OK);
+        assert_int_equal(c.entities, all.n);
+        size_t n_types = 0;
+        for (size_t t = 0; t < 40; t++) {
+            struct in_order one = {.only = types[t]};
+            assert_int_equal(gs_store_entity_each(f->s,
+                                                  gs_slice_of(types[t],
+                                                              strlen(types[t])),
+                                                  in_order_cb, &one),
+                             GS_OK);
+            n_types += one.n;
+            assert_true(one.n >= 1); /* every type was written */
+        }
+        assert_true(all.n > n_types); /* and the certificates */
+    }
+    gs_state_free(mem);
+    free(feed);
+}
+
 static void
 test_store_map_grows_when_full(void **state)
 {
@@ -1171,12 +1291,18 @@ raw_open(const char *dir, MDB_env **env, MDB_txn **txn)
     assert_int_equal(mdb_txn_begin(*env, NULL, MDB_RDONLY, txn), 0);
 }
 
+/* The size of household id's stored form. */
 static size_t
-raw_value_size(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t kn)
+stored_size(gs_store *s, const char *id)
 {
-    MDB_val k = {kn, (void *)key}, v;
-    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
-    return v.mv_size;
+    gs_buf b;
+    gs_buf_init(&b, GS_ENTITY_BYTES_MAX);
+    assert_int_equal(gs_store_entity_stored(s, gs_slice_of("household", 9),
+                                            gs_slice_of(id, strlen(id)), &b),
+                     GS_OK);
+    size_t n = b.len;
+    gs_buf_fini(&b);
+    return n;
 }
 
 /* A string that many entities hold is kept once, once ops have written it
@@ -1206,31 +1332,27 @@ test_store_interns_strings_written_often(void **state)
     assert_int_equal(ingest(f->s, ops, 40, &st), GS_OK);
     assert_int_equal(st.applied, 40);
     assert_consistent(f->s, d);
+    /* the first five households hold the grid itself (tag, length, 15
+     * bytes), the sixth and later name it (tag, number): 15 bytes less,
+     * all else alike */
+    assert_int_equal(stored_size(f->s, "H-14"), stored_size(f->s, "H-15") + 15);
+    assert_int_equal(stored_size(f->s, "H-10"), stored_size(f->s, "H-14"));
+    assert_int_equal(stored_size(f->s, "H-15"), stored_size(f->s, "H-29"));
     gs_store_close(f->s);
     f->s = NULL;
 
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi strs, ents;
+    MDB_dbi strs;
     MDB_stat ms;
     raw_open(f->dir, &env, &txn);
     assert_int_equal(mdb_dbi_open(txn, "strs", 0, &strs), 0);
-    assert_int_equal(mdb_dbi_open(txn, "ents", 0, &ents), 0);
     assert_int_equal(mdb_stat(txn, strs, &ms), 0);
     assert_int_equal(ms.ms_entries, 1); /* the grid; no phone */
     MDB_val k = {4, "\0\0\0\1"}, v;
     assert_int_equal(mdb_get(txn, strs, &k, &v), 0);
     assert_int_equal(v.mv_size, strlen(grid));
     assert_memory_equal(v.mv_data, grid, v.mv_size);
-    /* the first five households hold the grid itself (tag, length, 15
-     * bytes), the sixth and later name it (tag, number): 15 bytes less,
-     * all else alike */
-    assert_int_equal(raw_value_size(txn, ents, "household\0H-14", 14),
-                     raw_value_size(txn, ents, "household\0H-15", 14) + 15);
-    assert_int_equal(raw_value_size(txn, ents, "household\0H-10", 14),
-                     raw_value_size(txn, ents, "household\0H-14", 14));
-    assert_int_equal(raw_value_size(txn, ents, "household\0H-15", 14),
-                     raw_value_size(txn, ents, "household\0H-29", 14));
     mdb_txn_abort(txn);
     mdb_env_close(env);
 
@@ -1356,6 +1478,8 @@ main(void)
             test_store_new_entities_read_back_as_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_finds_entities_in_any_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_entity_types_past_the_slots,
+                                        setup, teardown),
         cmocka_unit_test(test_store_map_grows_when_full),
         cmocka_unit_test(test_store_map_cap_is_an_error_not_a_crash),
     };
