@@ -107,7 +107,7 @@ up_set_add(struct trust_op *t, const char *field, const char *const *elems,
 
 static gs_err
 build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-      const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
+      const gs_entity *current, gs_buf *out, gs_store_built *built, void *ctx)
 {
     (void)built;
     const struct trust_op *t = ctx;

@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,13 @@ struct record {
     size_t n_upd;
     off_t off; /* the line in the file */
     size_t len;
+    /* the op a parser made and hashed ahead for this record, for a head
+     * of seq - 1 and hash prev ("the chain ahead"); n 0: none */
+    struct {
+        const uint8_t *op, *prev, *hash;
+        size_t n;
+        uint64_t seq, hlc;
+    } ahead;
 };
 
 /* Where one update lies in an updates section, as its check read it. */
@@ -452,9 +460,42 @@ struct build_ctx {
     gs_op op;      /* the op of the last build */
     uint64_t wall; /* the wall clock (ms), as read for build */
     unsigned wall_age; /* builds since (% WALL_EVERY) */
+    atomic_bool *ahead_off; /* set: the chain ahead is of no more use */
 };
 
 #define WALL_EVERY 64
+
+/* The stamp of the op after one stamped seen: the replica's clock (held
+ * still for a batch: a retried batch stamps from the same start) given
+ * seen, at the wall time read every WALL_EVERY stamps (a read was 2% of
+ * an import's writer; each stamp is past the one before it whatever the
+ * clock says, and a reading that old is a fraction of a millisecond
+ * behind in an import). */
+static gs_err
+stamp_next(const gs_hlc *clock, uint64_t seen, uint64_t *wall, unsigned *age,
+           uint64_t *out)
+{
+    gs_hlc clk = *clock;
+    if ((*age)++ % WALL_EVERY == 0)
+        *wall = gs_hlc_wall_ms();
+    gs_err rc = gs_hlc_recv(&clk, seen, *wall);
+    return rc == GS_OK ? gs_hlc_now(&clk, *wall, out) : rc;
+}
+
+/* Op's header: the replica's write of seq after prev, stamped hlc, on t. */
+static void
+op_head(const gs_replica *r, uint64_t seq, const uint8_t prev[GS_HASH_BYTES],
+        uint64_t hlc, const gs_store_target *t, gs_op *op)
+{
+    op->version = GS_OP_VERSION;
+    memcpy(op->author, r->id.pk, GS_KEY_BYTES);
+    op->scope = gs_slice_of(r->scope, strlen(r->scope));
+    op->seq = seq;
+    memcpy(op->prev, prev, GS_HASH_BYTES);
+    op->hlc = hlc;
+    op->type = t->type;
+    op->id = t->id;
+}
 
 /* The target and record of write i. */
 static const gs_store_target *
@@ -589,7 +630,7 @@ unchanged_drop(const gs_entity *cur, gs_op *op)
 /* Build the op for record i from its JSON and the entity's current state. */
 static gs_err
 build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-      const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
+      const gs_entity *current, gs_buf *out, gs_store_built *built, void *ctx)
 {
     struct build_ctx *b = ctx;
     const struct record *rec = record_at(b, i);
@@ -598,7 +639,7 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
     gs_json_updates ups;
     const gs_jval *fields = NULL;
     bool have_ups = false;
-    gs_op *op = &b->op; /* the store may read it after (*built) */
+    gs_op *op = &b->op; /* the store may read it after (built->op) */
     gs_err rc = GS_OK;
 
     op->n_updates = 0; /* what else op holds is set before it is read (a
@@ -650,37 +691,35 @@ build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
         }
         return rc;
     }
-    if (op->n_updates > 0) {
-        op->version = GS_OP_VERSION;
-        memcpy(op->author, r->id.pk, GS_KEY_BYTES);
-        op->scope = gs_slice_of(r->scope, strlen(r->scope));
-        op->seq = head->seq + 1;
-        memcpy(op->prev, head->hash, GS_HASH_BYTES);
-        /* Work on a copy: a retried batch must stamp from the same start.
-         * The wall clock is read every WALL_EVERY ops of a batch (a read
-         * was 2% of an import's writer): each stamp is past the one
-         * before it whatever the clock says, and a reading that old is
-         * a fraction of a millisecond behind in an import. */
-        gs_hlc clk = r->clock;
-        if (b->wall_age++ % WALL_EVERY == 0)
-            b->wall = gs_hlc_wall_ms();
-        uint64_t now = b->wall;
-        if ((rc = gs_hlc_recv(&clk, hlc_seen, now)) == GS_OK)
-            rc = gs_hlc_now(&clk, now, &op->hlc);
-        op->type = t->type;
-        op->id = t->id;
+    bool fresh = current == NULL && rec->kept;
+    if (op->n_updates > 0 && fresh && rec->ahead.n > 0 &&
+        rec->ahead.seq == head->seq + 1 && rec->ahead.hlc > hlc_seen &&
+        memcmp(rec->ahead.prev, head->hash, GS_HASH_BYTES) == 0) {
+        /* a parser made this very op, on this head, and hashed it */
+        op_head(r, rec->ahead.seq, head->hash, rec->ahead.hlc, t, op);
+        rc = gs_buf_put(out, rec->ahead.op, rec->ahead.n);
+        built->op = op;
+        built->hash = rec->ahead.hash;
+    } else if (op->n_updates > 0) {
+        uint64_t hlc;
+        rc = stamp_next(&r->clock, hlc_seen, &b->wall, &b->wall_age, &hlc);
+        op_head(r, head->seq + 1, head->hash, hlc, t, op);
         /* gs_store_write decodes every op it is given before anything
          * else: that is the check, done once. An op made of updates its
          * parser checked and read (entry_put), about a target it checked
          * (target_check), is handed over decoded. */
-        if (rc == GS_OK && current == NULL && rec->kept) {
+        if (rc == GS_OK && fresh) {
             rc = gs_op_encode_with(op, gs_slice_of(rec->kept, rec->kept_n),
                                    out);
-            *built = op;
+            built->op = op;
         } else if (rc == GS_OK) {
             rc = gs_op_encode_unchecked(op, out);
         }
     } /* else it writes nothing: no op */
+    /* the head moved, or will not move, other than the chain ahead has it */
+    if (b->ahead_off && built->hash == NULL &&
+        (op->n_updates > 0 || rec->ahead.n > 0))
+        atomic_store_explicit(b->ahead_off, true, memory_order_relaxed);
     if (have_ups)
         gs_json_updates_fini(&ups);
     return rc;
@@ -1595,15 +1634,49 @@ struct cline {
                        none could be kept, say gs_strerror(rc) */
     size_t sat, sn; /* check pass: its stages at stg[sat, sat + sn) (sn 0:
                        it writes no stage), see stages_put_line */
+    /* the chain ahead: its op at ops[oat, oat + on), hash hash, made for
+     * a head of seq - 1 and hash prev; on 0: none */
+    size_t oat, on;
+    uint64_t seq, hlc;
+    uint8_t prev[GS_HASH_BYTES], hash[GS_HASH_BYTES];
 };
 
-enum { CHUNK_FREE, CHUNK_READ, CHUNK_BUSY, CHUNK_DONE };
+/* read, being parsed, parsed (to be chained), chained: done */
+enum { CHUNK_FREE, CHUNK_READ, CHUNK_BUSY, CHUNK_PARSED, CHUNK_DONE };
 
 struct chunk {
     int state;
     struct cline line[IMPORT_CHUNK_LINES];
     size_t n;
-    gs_buf text, keep, whys, stg;
+    gs_buf text, keep, whys, stg, ops;
+};
+
+/* ---- the chain ahead ----
+ *
+ * The op chain's hash is the writer's longest serial step (BLAKE2b of
+ * every op, whose first block holds the hash of the op before: a fifth
+ * to a third of the writer's time in an import). In a one-pass import
+ * the parsers run it ahead instead, on their own time: in line order,
+ * from the feed's head and stamp read before the stream, they make the
+ * op of each line as the writer would for an entity it does not hold
+ * (from the kept updates; stamped as build stamps) and hash it. The
+ * writer takes the made op and its hash when the line's entity is new
+ * and the op's seq, prev and stamp are what its own would be (build);
+ * else it makes the op itself, as without the chain, and from then on
+ * the ops made ahead cannot match: it tells the parsers to stop. So an
+ * import of new records (the common bulk load) is chained through; one
+ * that meets an entity held, a line whose stages the writer must check
+ * in order, or a write by another process, is as fast as before from
+ * there. The writer's checks of seq, prev and stamp are what make a
+ * wrong guess harmless. */
+struct chain {
+    bool on;           /* still making ops ahead (only its chainer reads) */
+    atomic_bool off;   /* set by the writer: no more use */
+    uint64_t seq, hlc; /* the head the next op follows: seq, its stamp */
+    uint8_t prev[GS_HASH_BYTES];
+    gs_hlc clock;  /* the replica's, as build starts from */
+    uint64_t wall; /* as build reads it */
+    unsigned wall_age;
 };
 
 struct parsers {
@@ -1627,6 +1700,10 @@ struct parsers {
     pthread_t th[IMPORT_PARSERS_MAX];
     size_t n_th;
     gs_jtape tape; /* the caller's, when it parses */
+    /* chunks chained (<= handed); one chains at a time, in order */
+    size_t n_chained;
+    bool chaining;
+    struct chain ch;
 };
 
 /* Turn line l of c into its entry or the reason it is bad; its JSON on
@@ -1712,11 +1789,82 @@ chunk_parse(const struct parsers *p, struct chunk *c, gs_jtape *t)
         line_parse(p, c, &c->line[i], t);
 }
 
+/* Make the ops of c's lines ahead, in order ("the chain ahead"). */
+static void
+chunk_chain(struct parsers *p, struct chunk *c)
+{
+    struct chain *ch = &p->ch;
+    gs_buf_reset(&c->ops);
+    for (size_t i = 0; i < c->n; i++) {
+        struct cline *l = &c->line[i];
+        struct record rec;
+        gs_store_target t;
+        gs_rd rd;
+        uint64_t hlc;
+        l->on = 0;
+        if (ch->on && atomic_load_explicit(&ch->off, memory_order_relaxed))
+            ch->on = false;
+        if (!ch->on || l->rc != GS_OK)
+            continue; /* a bad line writes nothing (or ends the import) */
+        /* a line whose stages the writer checks in order may be refused
+         * there; one whose updates were not kept is built from its text */
+        gs_rd_init(&rd, c->keep.data + l->kat, l->kn);
+        if (!l->ups || l->kn == 0 || l->sn > 0 ||
+            entry_read(&rd, &rec, &t) != GS_OK || rec.kept == NULL ||
+            stamp_next(&ch->clock, ch->hlc, &ch->wall, &ch->wall_age,
+                       &hlc) != GS_OK) {
+            ch->on = false;
+            continue;
+        }
+        if (rec.n_upd == 0)
+            continue; /* it writes no op */
+        gs_op op;
+        op_head(p->r, ch->seq + 1, ch->prev, hlc, &t, &op);
+        l->oat = c->ops.len;
+        if (gs_op_encode_with(&op, gs_slice_of(rec.kept, rec.kept_n),
+                              &c->ops) != GS_OK) {
+            ch->on = false;
+            continue;
+        }
+        l->on = c->ops.len - l->oat;
+        gs_op_hash(c->ops.data + l->oat, l->on, l->hash);
+        l->seq = ++ch->seq;
+        l->hlc = ch->hlc = hlc;
+        memcpy(l->prev, ch->prev, GS_HASH_BYTES);
+        memcpy(ch->prev, l->hash, GS_HASH_BYTES);
+    }
+}
+
+/* With p->mu held: chain the next chunk in order if it is parsed and no
+ * other thread chains; false if there is none. The lock is let go
+ * meanwhile. */
+static bool
+chunk_chain_next(struct parsers *p)
+{
+    struct chunk *c = &p->c[p->n_chained % IMPORT_CHUNKS];
+    if (p->chaining || p->n_chained == p->n_handed || c->state != CHUNK_PARSED)
+        return false;
+    p->chaining = true;
+    pthread_mutex_unlock(&p->mu);
+    chunk_chain(p, c);
+    pthread_mutex_lock(&p->mu);
+    p->chaining = false;
+    c->state = CHUNK_DONE;
+    p->n_chained++;
+    pthread_cond_broadcast(&p->done);
+    return true;
+}
+
 static void chunk_read(struct parsers *p, struct chunk *c);
 
-/* With p->mu held: parse the next chunk read, or else read the next one
- * if a chunk is free and no one reads; false if neither can be done now.
- * The lock is let go meanwhile. */
+/* With p->mu held: parse the next chunk read; or else read the next one
+ * if a chunk is free and no one reads; or else chain the next chunk
+ * parsed. False if none can be done now. The lock is let go meanwhile.
+ *
+ * Chaining comes last: whichever thread is free does it, so the work of
+ * the chain ahead falls to the parsers while they keep ahead of the
+ * writer, and to the writer, which would wait for them otherwise, when
+ * they do not. */
 static bool
 parsers_work(struct parsers *p, bool read, gs_jtape *t)
 {
@@ -1726,13 +1874,13 @@ parsers_work(struct parsers *p, bool read, gs_jtape *t)
         pthread_mutex_unlock(&p->mu);
         chunk_parse(p, c, t);
         pthread_mutex_lock(&p->mu);
-        c->state = CHUNK_DONE;
-        pthread_cond_broadcast(&p->done);
+        c->state = CHUNK_PARSED;
+        pthread_cond_broadcast(&p->done); /* the writer may chain it */
         return true;
     }
     if (!read || p->reading || p->eof || /* eof: the reader's, till then */
         p->n_read - p->n_back == IMPORT_CHUNKS)
-        return false;
+        return chunk_chain_next(p);
     struct chunk *c = &p->c[p->n_read % IMPORT_CHUNKS];
     p->reading = true; /* the file, its position and p->eof are ours */
     pthread_mutex_unlock(&p->mu);
@@ -1780,11 +1928,13 @@ chunk_read(struct parsers *p, struct chunk *c)
     gs_buf_reset(&c->stg);
     /* a chunk that held a long line lets its memory go */
     if (c->text.cap > IMPORT_CHUNK_TEXT * 2 ||
-        c->keep.cap > IMPORT_CHUNK_KEEP) {
+        c->keep.cap > IMPORT_CHUNK_KEEP || c->ops.cap > IMPORT_CHUNK_KEEP) {
         gs_buf_fini(&c->text);
         gs_buf_fini(&c->keep);
+        gs_buf_fini(&c->ops);
         gs_buf_init(&c->text, IMPORT_CHUNK_TEXT + IMPORT_LINE_MAX);
         gs_buf_init(&c->keep, SIZE_MAX);
+        gs_buf_init(&c->ops, SIZE_MAX);
     }
     while (c->n < IMPORT_CHUNK_LINES && c->text.len < IMPORT_CHUNK_TEXT) {
         ssize_t len = read_line(&p->rd, &too_long, &used);
@@ -1827,12 +1977,21 @@ chunk_read(struct parsers *p, struct chunk *c)
     }
 }
 
-/* Start parsing the file from where f stands: line lineno + 1, at off. */
+/* Start parsing the file from where f stands: line lineno + 1, at off;
+ * ch, if not NULL, is the head the chain ahead starts from. */
 static gs_err
 parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
-              bool skip_bad, unsigned long lineno, off_t off)
+              bool skip_bad, unsigned long lineno, off_t off,
+              const gs_feed_head *ch, uint64_t ch_hlc)
 {
     memset(p, 0, sizeof *p);
+    if (ch != NULL) {
+        p->ch.on = true;
+        p->ch.seq = ch->seq;
+        memcpy(p->ch.prev, ch->hash, GS_HASH_BYTES);
+        p->ch.hlc = ch_hlc;
+        p->ch.clock = r->clock;
+    }
     p->r = r;
     p->write = write;
     p->skip_bad = skip_bad;
@@ -1848,6 +2007,7 @@ parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
         gs_buf_init(&p->c[i].keep, SIZE_MAX);
         gs_buf_init(&p->c[i].whys, SIZE_MAX);
         gs_buf_init(&p->c[i].stg, SIZE_MAX);
+        gs_buf_init(&p->c[i].ops, SIZE_MAX);
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
@@ -1880,7 +2040,7 @@ parsers_next(struct parsers *p)
             head = NULL;
             break;
         }
-        if (!parsers_work(p, p->n_th == 0, &p->tape))
+        if (!parsers_work(p, true, &p->tape))
             pthread_cond_wait(&p->done, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -1925,6 +2085,7 @@ parsers_stop(struct parsers *p)
             gs_buf_fini(&p->c[i].keep);
             gs_buf_fini(&p->c[i].whys);
             gs_buf_fini(&p->c[i].stg);
+            gs_buf_fini(&p->c[i].ops);
         }
         free(p->c);
         p->c = NULL;
@@ -2030,7 +2191,7 @@ check_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
     bool stop = false;
 
     randombytes_buf(sg.hkey, sizeof sg.hkey);
-    if ((rc = parsers_start(&p, r, f, false, skip_bad, 0, 0)) !=
+    if ((rc = parsers_start(&p, r, f, false, skip_bad, 0, 0, NULL, 0)) !=
         GS_OK) {
         parsers_stop(&p);
         return rc;
@@ -2128,8 +2289,8 @@ write_pass(gs_replica *r, FILE *f, bool skip_bad, gs_replica_report_fn fn,
         rc = GS_EIO;
         goto done;
     }
-    if ((rc = parsers_start(&p, r, f, true, skip_bad, k->line - 1,
-                            k->off)) != GS_OK)
+    if ((rc = parsers_start(&p, r, f, true, skip_bad, k->line - 1, k->off,
+                            NULL, 0)) != GS_OK)
         goto done;
     gs_rd_init(&late, k->late.data, k->late.len);
     if (gs_rd_left(&late) > 0 && gs_rd_varint(&late, &next_late) != GS_OK)
@@ -2273,9 +2434,16 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
                 return rc;
             }
             /* for an entity held, the build parses the line again, here
-             * in the chunk (a fresh one takes the kept updates) */
+             * in the chunk (a fresh one takes the kept updates, and the
+             * op made ahead if it has one) */
             s->rec.fields = NULL;
             s->rec.text = (const char *)s->c->text.data + l->at;
+            s->rec.ahead.n = l->on;
+            s->rec.ahead.op = s->c->ops.data + l->oat;
+            s->rec.ahead.prev = l->prev;
+            s->rec.ahead.hash = l->hash;
+            s->rec.ahead.seq = l->seq;
+            s->rec.ahead.hlc = l->hlc;
             *t = s->t;
             s->st->records++;
             s->st->lines = l->no;
@@ -2335,7 +2503,18 @@ one_pass(gs_replica *r, FILE *f, uint64_t size, bool skip_bad,
     randombytes_buf(s->sg.hkey, sizeof s->sg.hkey);
     /* no room reserved (no address space): the stream may fall back */
     (void)gs_store_reserve(r->store, size * IMPORT_ROOM_PER_BYTE);
-    rc = parsers_start(&s->p, r, f, false, skip_bad, 0, 0);
+    /* the chain ahead starts where the feed stands now; should another
+     * writer move it before the transaction begins, no op made ahead
+     * matches and the writer makes them all */
+    gs_feed_head head;
+    uint64_t seen;
+    bool ahead = gs_store_feed_head(r->store, r->id.pk,
+                                    gs_slice_of(r->scope, strlen(r->scope)),
+                                    &head) == GS_OK &&
+                 gs_store_hlc_seen(r->store, &seen) == GS_OK;
+    rc = parsers_start(&s->p, r, f, false, skip_bad, 0, 0,
+                       ahead ? &head : NULL, ahead ? seen : 0);
+    s->b.ahead_off = &s->p.ch.off;
     if (rc == GS_OK) {
         rc = gs_store_write_stream(r->store, r->id.pk, r->id.sk,
                                    gs_slice_of(r->scope, strlen(r->scope)),

@@ -4489,7 +4489,7 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
             return map_err(mrc);
         }
         gs_buf_reset(&w->op);
-        const gs_op *built = NULL;
+        gs_store_built built = {NULL, NULL};
         rc = w->fn(i, &f.head, seen, have ? &cur : NULL, &w->op, &built,
                    w->ctx);
         if (rc != GS_OK) {
@@ -4511,8 +4511,8 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
          * that made them) is not checked twice: the op it decoded is
          * read, the scope is the write's, checked once, and the type and
          * id are the target's. */
-        rc = built ? decoded_take(built, w->op.len, &op, pl)
-                   : gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
+        rc = built.op ? decoded_take(built.op, w->op.len, &op, pl)
+                      : gs_op_decode_parsed(w->op.data, w->op.len, &op, pl);
         if (rc == GS_OK &&
             (memcmp(op.author, w->author, GS_KEY_BYTES) ||
              gs_slice_cmp(op.scope, w->scope) || op.seq != f.head.seq + 1 ||
@@ -4522,7 +4522,10 @@ write_ops(gs_store *s, MDB_txn *txn, struct write_ctx *w, struct feed *fp,
         if (rc == GS_OK && op.hlc <= seen)
             rc = GS_ECLOCK;
         if (rc == GS_OK) {
-            gs_op_hash(w->op.data, w->op.len, hash);
+            if (built.hash) /* the builder hashed these bytes */
+                memcpy(hash, built.hash, GS_HASH_BYTES);
+            else
+                gs_op_hash(w->op.data, w->op.len, hash);
             rc = gs_trust_check(dev, &op, hash);
             /* enrolment pending: the write waits in the feed, to be
              * judged by every peer (a redemption too: tests/multi/

@@ -173,25 +173,35 @@ typedef struct gs_store_target {
     gs_slice type, id;
 } gs_store_target;
 
+/* What a builder may hand over besides the op's bytes (both NULL when it
+ * is called), valid until its next call:
+ *   op    the op decoded, as gs_op_decode would decode it, if the builder
+ *         checked the target's type and id (gs_name_valid, gs_id_valid)
+ *         and the op's updates section with gs_op_updates_check, or with
+ *         gs_op_updates_parse (known) if it made the section from names
+ *         and text it had checked (on bytes equal to op's, where the
+ *         updates' slices may point): the store then reads it instead of
+ *         decoding the bytes, compares its author, seq, prev, type and id
+ *         with what they must be and its scope with the write's (checked
+ *         once), and checks none of them again;
+ *   hash  the op's content hash (gs_op_hash of its bytes), if the builder
+ *         has it: the store does not hash the op again. */
+typedef struct gs_store_built {
+    const gs_op *op;
+    const uint8_t *hash;
+} gs_store_built;
+
 /* Build write i: append to op the canonical bytes of an op by the writer
  * with seq head->seq + 1, prev head->hash and an hlc above hlc_seen (the
  * greatest stamp this replica holds), about targets[i], given the entity's
- * current state (NULL if never written). Leave op empty to skip write i.
- * The builder may also set *built (NULL when called) to op decoded, as
- * gs_op_decode would decode it, valid until its next call, if it checked
- * the target's type and id (gs_name_valid, gs_id_valid) and the op's
- * updates section with gs_op_updates_check, or with gs_op_updates_parse
- * (known) if it made the section from names and text it had checked (on
- * bytes equal to op's, where the updates' slices may point): the store
- * then reads *built instead of decoding op, compares its author, seq,
- * prev, type and id with what they must be and its scope with the write's
- * (checked once), and checks none of them again.
+ * current state (NULL if never written), and fill *built as it can. Leave
+ * op empty to skip write i.
  * Runs inside the write transaction and may run again if the batch is
  * retried after the map grew, so it must not keep side effects. */
 typedef gs_err (*gs_store_build_fn)(size_t i, const gs_feed_head *head,
                                     uint64_t hlc_seen,
                                     const gs_entity *current, gs_buf *op,
-                                    const gs_op **built, void *ctx);
+                                    gs_store_built *built, void *ctx);
 
 typedef struct gs_store_write_result {
     size_t written, skipped;

@@ -96,7 +96,7 @@ keypair(int f, uint8_t pk[32], uint8_t sk[64])
 /* gs_store_write's builder: the op already encoded, in ctx. */
 static gs_err
 built(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-      const gs_entity *current, gs_buf *op, const gs_op **decoded, void *ctx)
+      const gs_entity *current, gs_buf *op, gs_store_built *decoded, void *ctx)
 {
     (void)decoded;
     const gs_buf *enc = ctx;

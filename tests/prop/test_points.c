@@ -223,7 +223,7 @@ struct raw_redeem {
 
 static gs_err
 raw_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-          const gs_entity *current, gs_buf *out, const gs_op **built, void *arg)
+          const gs_entity *current, gs_buf *out, gs_store_built *built, void *arg)
 {
     (void)built;
     const struct raw_redeem *x = arg;

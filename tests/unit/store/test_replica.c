@@ -438,6 +438,103 @@ test_import_stage_within_file_backwards(void **state)
     gs_replica_close(r);
 }
 
+/* A new replica of a's network (a's authority) takes a's bundle whole:
+ * it hashes every op again and checks every run's signature, so an op
+ * stored with a hash or prev other than its own would be refused; both
+ * then hold the same state. */
+static void
+assert_bundle_whole(tdir *t, gs_replica *ra, int round)
+{
+    char path[160], dir[160], key[65];
+    unsigned char da[32], db[32];
+    gs_bundle_result out, in;
+    snprintf(path, sizeof path, "%s/chain%d.bundle", t->base, round);
+    snprintf(dir, sizeof dir, "%s/b%d", t->base, round);
+    assert_int_equal(gs_replica_bundle_export(ra, path, NULL, NULL, NULL, &out),
+                     GS_OK);
+    gs_test_replica_init(dir, t->key_a, "yc.test.g2", NULL, NULL, 0, key);
+    gs_replica *rb = gs_test_replica_open(dir);
+    if (gs_replica_bundle_import(rb, path, NULL, NULL, &in) != GS_OK)
+        fail_msg("bundle import: %s", gs_replica_detail(rb));
+    assert_int_equal(in.rejected, 0);
+    assert_int_equal(in.runs_refused, 0);
+    assert_int_equal(in.applied, out.ops);
+    digest_of(ra, da);
+    digest_of(rb, db);
+    assert_memory_equal(da, db, 32);
+    gs_replica_close(rb);
+}
+
+/* Write n people P-<from + i> to path, but P-<i - again> from line again
+ * on (0-based), household H-held at line k, and a line the schema
+ * refuses every 97th if bad. */
+static void
+people_write(const char *path, size_t from, size_t n, size_t k, size_t again,
+             bool bad)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++) {
+        if (i >= again)
+            from = 0 - again; /* (unsigned) from + i is i - again */
+        if (i == k)
+            fprintf(f, "{\"type\":\"household\",\"id\":\"H-held\","
+                       "\"fields\":{\"address\":\"line %zu\"}}\n",
+                    i);
+        else if (bad && i % 97 == 5)
+            fprintf(f, "{\"type\":\"person\",\"id\":\"P-%zu\","
+                       "\"fields\":{\"birth_year\":\"old\"}}\n",
+                    from + i);
+        else
+            fprintf(f,
+                    "{\"type\":\"person\",\"id\":\"P-%zu\",\"fields\":"
+                    "{\"name\":\"%zu\",\"tags\":[\"elderly-alone\"]}}\n",
+                    from + i, i);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A one-pass import takes the ops its parsers made and hashed ahead
+ * (store/replica.c "the chain ahead") while its lines are about new
+ * entities, and makes its own from the first that is not: an entity
+ * held before the file, one an earlier line of the file wrote, lines
+ * skipped as bad. Every import leaves a feed another replica takes
+ * whole, and the ops it counts. */
+static void
+test_import_chain_ahead(void **state)
+{
+    tdir *t = *state;
+    char path[128];
+    gs_import_stats st;
+    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
+    gs_replica *r = gs_test_replica_open(t->a);
+    assert_int_equal(gs_replica_put(r, "household", "H-held",
+                                    "{\"address\":\"before\"}"),
+                     GS_OK);
+    snprintf(path, sizeof path, "%s/people.jsonl", t->base);
+    /* new people only, over several chunks of lines */
+    people_write(path, 0, 1500, SIZE_MAX, SIZE_MAX, false);
+    if (gs_replica_import(r, path, 0, NULL, NULL, &st) != GS_OK)
+        fail_msg("import: %s", gs_replica_detail(r));
+    assert_int_equal(st.ops, 1500);
+    assert_bundle_whole(t, r, 0);
+    /* the held household at line 700: the writer's own op from there */
+    people_write(path, 1500, 1500, 700, SIZE_MAX, false);
+    if (gs_replica_import(r, path, 0, NULL, NULL, &st) != GS_OK)
+        fail_msg("import: %s", gs_replica_detail(r));
+    assert_int_equal(st.ops, 1500);
+    assert_bundle_whole(t, r, 1);
+    /* new people, then those of the first file again from line 1000 on
+     * (held; each line changes the name), bad lines skipped throughout */
+    people_write(path, 3000, 1500, SIZE_MAX, 1000, true);
+    if (gs_replica_import(r, path, 1, NULL, NULL, &st) != GS_OK)
+        fail_msg("import: %s", gs_replica_detail(r));
+    assert_int_equal(st.skipped, 16);
+    assert_int_equal(st.ops, 1500 - 16);
+    assert_bundle_whole(t, r, 2);
+    gs_replica_close(r);
+}
+
 int
 main(void)
 {
@@ -458,6 +555,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_import_stage_within_file_reopen_held, setup,
             gs_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_import_chain_ahead, setup,
+                                        gs_test_dir_teardown),
         cmocka_unit_test_setup_teardown(test_import_stage_within_file_backwards,
                                         setup, gs_test_dir_teardown),
     };

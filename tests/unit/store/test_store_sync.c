@@ -160,7 +160,7 @@ build_padded(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
  * ids[i % 4]. No side effects: a batch may be built twice. */
 static gs_err
 build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-         const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
+         const gs_entity *current, gs_buf *out, gs_store_built *built, void *ctx)
 {
     (void)built;
     (void)current;
@@ -537,7 +537,7 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
 
 static gs_err
 stream_build(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-             const gs_entity *current, gs_buf *out, const gs_op **built,
+             const gs_entity *current, gs_buf *out, gs_store_built *built,
              void *ctx)
 {
     const struct stream *st = ctx;

@@ -1306,7 +1306,7 @@ struct build {
 /* gs_store_write's builder: one update as ctx says, on targets[i]. */
 static gs_err
 build_op(size_t i, const gs_feed_head *head, uint64_t hlc_seen,
-         const gs_entity *current, gs_buf *out, const gs_op **built, void *ctx)
+         const gs_entity *current, gs_buf *out, gs_store_built *built, void *ctx)
 {
     (void)built;
     const struct build *b = ctx;
