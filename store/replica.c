@@ -2023,11 +2023,11 @@ parsers_start(struct parsers *p, const gs_replica *r, FILE *f, bool write,
     return GS_OK;
 }
 
-/* The next chunk of the file, parsed, in file order (NULL: the end, or
- * reading stopped, see read_rc); give it back with parsers_release. While
- * it waits, the caller parses chunks no parser has taken; it reads the
- * file only if there are no parser threads (the one-pass import's caller
- * is the writer, whose time is the import's). */
+/* The next chunk of the file, parsed and chained, in file order (NULL:
+ * the end, or reading stopped, see read_rc); give it back with
+ * parsers_release. Rather than wait, the caller does what a parser would
+ * (parsers_work): it is the writer, and the chunk it waits for may be
+ * one read, or parsed, and not yet taken. */
 static struct chunk *
 parsers_next(struct parsers *p)
 {

@@ -1931,6 +1931,23 @@ ent_decode(gs_store *s, MDB_txn *txn, struct ecodec *x, const MDB_val *k,
     return rc;
 }
 
+/* A read transaction about entity (type, id), whose key goes into key
+ * and k; GS_EINVAL for a type or id out of bounds. */
+static gs_err
+ent_txn(gs_store *s, gs_slice type, gs_slice id, uint8_t key[ENT_KEY_MAX],
+        MDB_val *k, MDB_txn **txn)
+{
+    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
+        id.n > GS_ID_BYTES_MAX)
+        return GS_EINVAL;
+    int mrc = txn_begin(s, MDB_RDONLY, txn);
+    if (mrc != 0)
+        return map_err(mrc);
+    k->mv_size = ent_key(type, id, key);
+    k->mv_data = key;
+    return GS_OK;
+}
+
 gs_err
 gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
                             const uint8_t *v, size_t n, gs_entity *out)
@@ -1938,15 +1955,12 @@ gs_store_entity_from_stored(gs_store *s, gs_slice type, gs_slice id,
     uint8_t key[ENT_KEY_MAX];
     struct ecodec x;
     MDB_txn *txn;
-    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
-        id.n > GS_ID_BYTES_MAX)
-        return GS_EINVAL;
-    int mrc = txn_begin(s, MDB_RDONLY, &txn);
-    if (mrc != 0)
-        return map_err(mrc);
-    MDB_val k = {ent_key(type, id, key), key}, val = {n, (void *)v};
+    MDB_val k, val = {n, (void *)v};
+    gs_err rc = ent_txn(s, type, id, key, &k, &txn);
+    if (rc != GS_OK)
+        return rc;
     ecodec_init(&x);
-    gs_err rc = ent_decode(s, txn, &x, &k, &val, out);
+    rc = ent_decode(s, txn, &x, &k, &val, out);
     ecodec_fini(&x);
     txn_abort(s, txn);
     return rc;
@@ -1958,16 +1972,14 @@ gs_store_entity_stored(gs_store *s, gs_slice type, gs_slice id, gs_buf *out)
     uint8_t key[ENT_KEY_MAX];
     MDB_txn *txn;
     MDB_dbi dbi;
-    if (type.n == 0 || type.n > GS_NAME_BYTES_MAX || id.n == 0 ||
-        id.n > GS_ID_BYTES_MAX)
-        return GS_EINVAL;
-    int mrc = txn_begin(s, MDB_RDONLY, &txn);
-    if (mrc != 0)
-        return map_err(mrc);
-    MDB_val k = {ent_key(type, id, key), key}, v;
-    if ((mrc = ents_dbi(s, txn, type.p, type.n, false, &dbi)) == 0)
+    MDB_val k, v;
+    gs_err rc = ent_txn(s, type, id, key, &k, &txn);
+    if (rc != GS_OK)
+        return rc;
+    int mrc = ents_dbi(s, txn, type.p, type.n, false, &dbi);
+    if (mrc == 0)
         mrc = mdb_get(txn, dbi, &k, &v);
-    gs_err rc = map_err(mrc);
+    rc = map_err(mrc);
     gs_buf_reset(out);
     if (rc == GS_OK)
         rc = gs_buf_put(out, v.mv_data, v.mv_size);
