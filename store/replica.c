@@ -1808,7 +1808,8 @@ chunk_chain(struct parsers *p, struct chunk *c)
             continue; /* a bad line writes nothing (or ends the import) */
         /* a line whose stages the writer checks in order may be refused
          * there; one whose updates were not kept is built from its text */
-        gs_rd_init(&rd, c->keep.data + l->kat, l->kn);
+        if (l->ups && l->kn > 0)
+            gs_rd_init(&rd, c->keep.data + l->kat, l->kn);
         if (!l->ups || l->kn == 0 || l->sn > 0 ||
             entry_read(&rd, &rec, &t) != GS_OK || rec.kept == NULL ||
             stamp_next(&ch->clock, ch->hlc, &ch->wall, &ch->wall_age,
@@ -2439,7 +2440,7 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
             s->rec.fields = NULL;
             s->rec.text = (const char *)s->c->text.data + l->at;
             s->rec.ahead.n = l->on;
-            s->rec.ahead.op = s->c->ops.data + l->oat;
+            s->rec.ahead.op = l->on ? s->c->ops.data + l->oat : NULL;
             s->rec.ahead.prev = l->prev;
             s->rec.ahead.hash = l->hash;
             s->rec.ahead.seq = l->seq;
