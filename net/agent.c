@@ -40,6 +40,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,9 +139,9 @@ struct gs_agent {
     bool status_dirty;
     double status_at;
     gs_buf msg;
-    /* thread mode */
+    /* thread mode: gs_agent_stop sets stop from the app's thread */
     pthread_t thread;
-    volatile sig_atomic_t stop;
+    atomic_int stop;
 };
 
 static double
@@ -1150,6 +1151,8 @@ out:
     return rc;
 }
 
+/* Serve until *stop (gs_agent_run's, set by a signal handler; NULL in
+ * thread mode) or a->stop (gs_agent_stop, from another thread) is set. */
 static void
 agent_loop(gs_agent *a, volatile sig_atomic_t *stop)
 {
@@ -1157,7 +1160,8 @@ agent_loop(gs_agent *a, volatile sig_atomic_t *stop)
     sodium_bin2hex(hex, sizeof hex, a->id->pk, 32);
     logf_(a, "device %s listening on %s", hex, a->endpoint);
     write_status(a, true);
-    while (!*stop && !a->stop) {
+    while ((stop == NULL || !*stop) &&
+           !atomic_load_explicit(&a->stop, memory_order_relaxed)) {
         gs_net_event ev;
         gs_err rc = gs_net_recv(a->net, TICK_MS, &ev, &a->msg);
         if (rc == GS_OK)
@@ -1192,7 +1196,7 @@ static void *
 thread_main(void *arg)
 {
     gs_agent *a = arg;
-    agent_loop(a, &a->stop);
+    agent_loop(a, NULL);
     return NULL;
 }
 
@@ -1219,7 +1223,7 @@ gs_agent_stop(gs_agent *a)
 {
     if (!a)
         return;
-    a->stop = 1;
+    atomic_store(&a->stop, 1);
     gs_net_wake(a->net);
     pthread_join(a->thread, NULL);
     agent_free(a);
