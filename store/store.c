@@ -540,7 +540,8 @@ ents_dbi(gs_store *s, MDB_txn *txn, const uint8_t *type, size_t tn,
     v.mv_size = 1;
     v.mv_data = &slot;
     if ((mrc = mdb_put(txn, s->etypes, &k, &v, MDB_NOOVERWRITE)) != 0) {
-        s->map_full = mrc == MDB_MAP_FULL;
+        if (mrc == MDB_MAP_FULL)
+            s->map_full = true; /* as put() has it: with_txn grows the map */
         return mrc;
     }
     *out = s->eslot[slot];
