@@ -219,8 +219,9 @@ bench_store(int argc, char **argv)
         printf("%-30s %12.1f %14s %8s %8s %s\n", "peak RSS (MiB)", rss, "-",
                "-", "<64", m_rss ? "met" : "MISSED");
         printf("\nfloors, same run: raw LMDB %zu puts in one transaction "
-               "(the median of %d,\nas the import); one synced LMDB commit "
-               "(%.3f ms) + one Ed25519 sign (%.4f ms)\n",
+               "(the median of %d,\nas the import, each just before one; "
+               "both on a warm heap, freed memory kept\nin the process); one "
+               "synced LMDB commit (%.3f ms) + one Ed25519 sign (%.4f ms)\n",
                n, RUNS, commit_ms, sign_ms);
     }
     free(lat);
