@@ -363,18 +363,25 @@ test_import_stage_within_file_reopen(void **state)
     gs_replica_close(r);
 }
 
+/* Replica a, new and open, holding entity (type, id) put as json. */
+static gs_replica *
+replica_holding(tdir *t, const char *type, const char *id, const char *json)
+{
+    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
+    gs_replica *r = gs_test_replica_open(t->a);
+    assert_int_equal(gs_replica_put(r, type, id, json), GS_OK);
+    return r;
+}
+
 static void
 test_import_stage_within_file_reopen_held(void **state)
 {
     tdir *t = *state;
     char path[128];
     gs_import_stats st;
-    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
-    gs_replica *r = gs_test_replica_open(t->a);
-    assert_int_equal(gs_replica_put(r, "ticket", "T-1",
+    gs_replica *r = replica_holding(t, "ticket", "T-1",
                                     "{\"title\":\"lamp\",\"stage\":"
-                                    "\"resolved\"}"),
-                     GS_OK);
+                                    "\"resolved\"}");
     snprintf(path, sizeof path, "%s/held.jsonl", t->base);
     imp_write(path,
               (const char *const[]){TICKET("T-1", "{\"stage\":\"reopen\"}"),
@@ -506,11 +513,8 @@ test_import_chain_ahead(void **state)
     tdir *t = *state;
     char path[128];
     gs_import_stats st;
-    gs_test_replica_init(t->a, NULL, "yc.test.g1", NULL, NULL, 0, t->key_a);
-    gs_replica *r = gs_test_replica_open(t->a);
-    assert_int_equal(gs_replica_put(r, "household", "H-held",
-                                    "{\"address\":\"before\"}"),
-                     GS_OK);
+    gs_replica *r =
+        replica_holding(t, "household", "H-held", "{\"address\":\"before\"}");
     snprintf(path, sizeof path, "%s/people.jsonl", t->base);
     /* new people only, over several chunks of lines */
     people_write(path, 0, 1500, SIZE_MAX, SIZE_MAX, false);
