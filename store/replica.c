@@ -1811,14 +1811,17 @@ chunk_chain(struct parsers *p, struct chunk *c)
         if (l->ups && l->kn > 0)
             gs_rd_init(&rd, c->keep.data + l->kat, l->kn);
         if (!l->ups || l->kn == 0 || l->sn > 0 ||
-            entry_read(&rd, &rec, &t) != GS_OK || rec.kept == NULL ||
-            stamp_next(&ch->clock, ch->hlc, &ch->wall, &ch->wall_age,
-                       &hlc) != GS_OK) {
+            entry_read(&rd, &rec, &t) != GS_OK || rec.kept == NULL) {
             ch->on = false;
             continue;
         }
         if (rec.n_upd == 0)
             continue; /* it writes no op */
+        if (stamp_next(&ch->clock, ch->hlc, &ch->wall, &ch->wall_age, &hlc) !=
+            GS_OK) {
+            ch->on = false;
+            continue;
+        }
         gs_op op;
         op_head(p->r, ch->seq + 1, ch->prev, hlc, &t, &op);
         l->oat = c->ops.len;

@@ -511,6 +511,14 @@ walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t pn, walk_fn fn,
  * of the import. In a database of its own each new key goes at the end
  * (full pages, no split of a full page in two). */
 
+/* The slot an etypes value names, 1..ENT_SLOTS; 0 if it names none. */
+static unsigned
+slot_of(const MDB_val *v)
+{
+    unsigned slot = v->mv_size == 1 ? *(const uint8_t *)v->mv_data : 0;
+    return slot <= ENT_SLOTS ? slot : 0;
+}
+
 /* The database entities of type (tn bytes) are in, as etypes in txn has
  * it: its slot's, else ents. assign (a write transaction): a type etypes
  * lacks takes the next free slot, if one is left. An LMDB code. */
@@ -523,8 +531,8 @@ ents_dbi(gs_store *s, MDB_txn *txn, const uint8_t *type, size_t tn,
     int mrc = mdb_get(txn, s->etypes, &k, &v);
     *out = s->ents;
     if (mrc == 0) {
-        unsigned slot = v.mv_size == 1 ? *(const uint8_t *)v.mv_data : 0;
-        if (slot == 0 || slot > ENT_SLOTS)
+        unsigned slot = slot_of(&v);
+        if (slot == 0)
             return MDB_CORRUPTED;
         *out = s->eslot[slot];
         return 0;
@@ -579,9 +587,7 @@ walk_ents(gs_store *s, MDB_txn *txn, walk_fn fn, void *ctx)
         orc = mdb_cursor_get(oc, &ok, &ov, MDB_FIRST);
     }
     while (rc == GS_OK && !stop && (trc == 0 || orc == 0)) {
-        if (trc == 0 && (tk.mv_size > GS_NAME_BYTES_MAX || tv.mv_size != 1 ||
-                         *(uint8_t *)tv.mv_data == 0 ||
-                         *(uint8_t *)tv.mv_data > ENT_SLOTS)) {
+        if (trc == 0 && (tk.mv_size > GS_NAME_BYTES_MAX || slot_of(&tv) == 0)) {
             rc = GS_EMALFORMED;
             break;
         }
@@ -591,7 +597,7 @@ walk_ents(gs_store *s, MDB_txn *txn, walk_fn fn, void *ctx)
         }
         if (trc == 0 && (orc != 0 || key_cmp(type, tk.mv_size + 1, ok.mv_data,
                                              ok.mv_size) < 0)) {
-            rc = walk_until(txn, s->eslot[*(uint8_t *)tv.mv_data], type,
+            rc = walk_until(txn, s->eslot[slot_of(&tv)], type,
                             tk.mv_size + 1, fn, ctx, &stop);
             trc = mdb_cursor_get(tc, &tk, &tv, MDB_NEXT);
         } else {
