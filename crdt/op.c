@@ -295,7 +295,8 @@ out:
 }
 
 gs_err
-gs_op_encode_updates(const gs_update *u, size_t n, gs_buf *out)
+gs_op_encode_updates_at(const gs_update *u, size_t n, gs_buf *out,
+                        gs_update_at *at)
 {
     const gs_update *sorted[GS_OP_UPDATES_MAX];
     size_t old = out->len;
@@ -315,13 +316,25 @@ gs_op_encode_updates(const gs_update *u, size_t n, gs_buf *out)
     PUT(gs_buf_put_varint(out, n));
     for (size_t i = 0; i < n; i++) {
         PUT(gs_buf_put_str(out, sorted[i]->field.p, sorted[i]->field.n));
+        if (at)
+            at[i].field = out->len - sorted[i]->field.n - old;
         PUT(gs_buf_put_u8(out, sorted[i]->kind));
         PUT(gs_buf_put_str(out, sorted[i]->payload.p, sorted[i]->payload.n));
+        if (at) {
+            at[i].payload = out->len - sorted[i]->payload.n - old;
+            at[i].u = sorted[i];
+        }
     }
 out:
     if (rc != GS_OK)
         out->len = old;
     return rc;
+}
+
+gs_err
+gs_op_encode_updates(const gs_update *u, size_t n, gs_buf *out)
+{
+    return gs_op_encode_updates_at(u, n, out, NULL);
 }
 
 gs_err

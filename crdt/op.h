@@ -118,6 +118,22 @@ GS_MUST_CHECK gs_err gs_op_encode_unchecked(const gs_op *op, gs_buf *out);
 GS_MUST_CHECK gs_err gs_op_encode_updates(const gs_update *u, size_t n,
                                           gs_buf *out);
 
+/* Where gs_op_encode_updates_at put an update: the update it is (one of
+ * u), and the offsets of its field name's bytes and of its payload's
+ * from the start of the section. */
+typedef struct gs_update_at {
+    const gs_update *u;
+    size_t field, payload;
+} gs_update_at;
+
+/* gs_op_encode_updates, and where each update went: at[i] for the i-th
+ * in the section (at: room for n). For a caller that reads the section
+ * back as gs_op_updates_parse would, without parsing it: each payload
+ * as its builder made it (the builders in field.h check what they
+ * write), each name as it was given. */
+GS_MUST_CHECK gs_err gs_op_encode_updates_at(const gs_update *u, size_t n,
+                                             gs_buf *out, gs_update_at *at);
+
 /* Check an updates section, p[0, n), as gs_op_decode checks the updates
  * of an op: GS_OK, or the error its decode would give. */
 GS_MUST_CHECK gs_err gs_op_updates_check(const uint8_t *p, size_t n);

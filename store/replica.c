@@ -1320,14 +1320,19 @@ struct keep {
 /* Append the entry of a line to b; u NULL: no updates kept. The updates
  * are kept as the op's encoding has them (gs_op_encode_updates), after
  * their length (u32be): the build copies them into the op. Then how many
- * (u8) and where each lies in them (struct upd_at), as their check read
- * them: the build hands the op to the store decoded. */
+ * (u8) and where each lies in them (struct upd_at): the build hands the
+ * op to the store decoded. They need no parse to be read so: their names
+ * are the schema's, and each payload was made by a builder of field.h,
+ * which checks what it writes (json.c); the store parses each payload
+ * again as it takes the op (gs_store_built). */
 static gs_err
 entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
           const char *type, const char *id, const gs_json_updates *u)
 {
     static const uint8_t room[4];
-    size_t at = 0;
+    gs_update_at at[GS_OP_UPDATES_MAX];
+    gs_op op; /* its updates only */
+    size_t sec = 0;
     gs_err rc = GS_OK;
     if ((rc = gs_buf_put_varint(b, line)) == GS_OK &&
         (rc = gs_buf_put_varint(b, (uint64_t)off)) == GS_OK &&
@@ -1335,41 +1340,27 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
         (rc = gs_buf_put_str(b, type, strlen(type))) == GS_OK &&
         (rc = gs_buf_put_str(b, id, strlen(id))) == GS_OK &&
         (rc = gs_buf_put_u8(b, u != NULL)) == GS_OK && u != NULL) {
-        gs_op op; /* its updates only */
         gs_json_updates_fill(u, &op);
-        at = b->len;
-        if ((rc = gs_buf_put(b, room, sizeof room)) == GS_OK)
-            rc = gs_op_encode_updates(op.updates, op.n_updates, b);
-    }
-    if (rc == GS_OK && u != NULL) {
-        /* 32 bits hold it: 64 payloads of at most 32 KiB */
-        size_t n = b->len - at - sizeof room;
-        for (int k = 0; k < 4; k++)
-            b->data[at + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
-        /* checked here, on the parser's thread, as the writer's decode
-         * would check them, but for the names and text they were made
-         * from (the schema's names, the line's text, checked: known): the
-         * writer does not decode them. Updates that fail are not kept:
-         * the build makes them again from the line, and the writer's own
-         * check says what is wrong. */
-        const uint8_t *sec = b->data + at + sizeof room;
-        struct upd_at ua[GS_OP_UPDATES_MAX];
-        gs_op op; /* its updates only */
-        if (gs_op_updates_parse(sec, n, &op, true) != GS_OK) {
-            b->data[at - 1] = 0; /* kept: none */
-            b->len = at;
-            return GS_OK;
+        if ((rc = gs_buf_put(b, room, sizeof room)) == GS_OK) {
+            sec = b->len;
+            rc = gs_op_encode_updates_at(op.updates, op.n_updates, b, at);
         }
-        for (size_t i = 0; i < op.n_updates; i++) {
-            const gs_update *x = &op.updates[i];
-            ua[i] = (struct upd_at){(uint32_t)(x->field.p - sec),
-                                    (uint32_t)(x->payload.p - sec),
-                                    (uint32_t)x->payload.n,
-                                    (uint8_t)x->field.n, x->kind, {0, 0}};
-        }
-        if ((rc = gs_buf_put_u8(b, (uint8_t)op.n_updates)) == GS_OK)
-            rc = gs_buf_put(b, ua, op.n_updates * sizeof ua[0]);
     }
+    if (rc != GS_OK || u == NULL)
+        return rc;
+    /* 32 bits hold it: 64 payloads of at most 32 KiB */
+    size_t n = b->len - sec;
+    for (int k = 0; k < 4; k++)
+        b->data[sec - 4 + (size_t)k] = (uint8_t)(n >> (24 - 8 * k));
+    struct upd_at ua[GS_OP_UPDATES_MAX];
+    for (size_t i = 0; i < op.n_updates; i++)
+        ua[i] = (struct upd_at){(uint32_t)at[i].field,
+                                (uint32_t)at[i].payload,
+                                (uint32_t)at[i].u->payload.n,
+                                (uint8_t)at[i].u->field.n, at[i].u->kind,
+                                {0, 0}};
+    if ((rc = gs_buf_put_u8(b, (uint8_t)op.n_updates)) == GS_OK)
+        rc = gs_buf_put(b, ua, op.n_updates * sizeof ua[0]);
     return rc;
 }
 

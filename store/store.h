@@ -180,10 +180,13 @@ typedef struct gs_store_target {
  *         and the op's updates section with gs_op_updates_check, or with
  *         gs_op_updates_parse (known) if it made the section from names
  *         and text it had checked (on bytes equal to op's, where the
- *         updates' slices may point): the store then reads it instead of
- *         decoding the bytes, compares its author, seq, prev, type and id
- *         with what they must be and its scope with the write's (checked
- *         once), and checks none of them again;
+ *         updates' slices may point), or made the section itself with
+ *         gs_op_encode_updates_at from valid names and payloads made by
+ *         field.h's builders (which check them): the store reads it
+ *         instead of decoding the bytes (parsing each payload, as known),
+ *         compares its author, seq, prev, type and id with what they must
+ *         be and its scope with the write's (checked once), and checks
+ *         none of them again;
  *   hash  the op's content hash (gs_op_hash of its bytes), if the builder
  *         has it: the store does not hash the op again. */
 typedef struct gs_store_built {

@@ -6,9 +6,10 @@
  *
  * Every section made must be one the op decoder takes (gs_op_updates_check,
  * the full check: names, UTF-8 and control characters of every text): the
- * import's parser reads the sections it makes checking their form only
- * (gs_op_updates_parse, known), and this target is why it may. The form
- * read so gives the updates the full read gives.
+ * import's parser does not read the sections it makes (entry_put: where
+ * gs_op_encode_updates_at put each update is how it reads them), and this
+ * target is why it may. Where each update went, and the form read
+ * (gs_op_updates_parse, known), give the updates the full read gives.
  */
 #include "json.h"
 #include "schema.h"
@@ -40,10 +41,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       author, fields, &u, why, sizeof why);
     if (rc == GS_OK && u.n > 0) {
         gs_op op, full, known;
+        gs_update_at at[GS_OP_UPDATES_MAX];
         gs_buf sec;
         gs_buf_init(&sec, 4096);
         gs_json_updates_fill(&u, &op);
-        if (gs_op_encode_updates(op.updates, op.n_updates, &sec) == GS_OK) {
+        if (gs_op_encode_updates_at(op.updates, op.n_updates, &sec, at) ==
+            GS_OK) {
             if (gs_op_updates_check(sec.data, sec.len) != GS_OK ||
                 gs_op_updates_parse(sec.data, sec.len, &full, false) !=
                     GS_OK ||
@@ -56,6 +59,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (k->kind != f->kind || k->field.p != f->field.p ||
                     k->field.n != f->field.n || k->payload.p != f->payload.p ||
                     k->payload.n != f->payload.n)
+                    abort();
+                if (at[i].u->kind != f->kind ||
+                    sec.data + at[i].field != f->field.p ||
+                    at[i].u->field.n != f->field.n ||
+                    sec.data + at[i].payload != f->payload.p ||
+                    at[i].u->payload.n != f->payload.n)
                     abort();
             }
         }

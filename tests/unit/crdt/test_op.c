@@ -736,7 +736,9 @@ test_op_reject_malformed(void **state)
 }
 
 /* An op encoded from its head and its updates section, made apart (as an
- * import does), is the op's encoding; the section sorts the updates. */
+ * import does), is the op's encoding; the section sorts the updates, and
+ * gs_op_encode_updates_at says where each went as a parse of the section
+ * finds it (offsets from the section's start, wherever it is in out). */
 static void
 test_op_encode_with_updates_section(void **state)
 {
@@ -761,6 +763,28 @@ test_op_encode_with_updates_section(void **state)
     assert_memory_equal(whole.data, built[5].bytes, whole.len);
     assert_int_equal(gs_op_encode_updates(rev, GS_OP_UPDATES_MAX + 1, &sec),
                      GS_ETOOBIG);
+
+    gs_update_at at[GS_OP_UPDATES_MAX];
+    gs_op back;
+    assert_int_equal(gs_op_decode(built[5].bytes, built[5].n, &op), GS_OK);
+    size_t n = op.n_updates;
+    gs_buf_reset(&with);
+    assert_int_equal(gs_buf_put(&with, "prefix", 6), GS_OK);
+    assert_int_equal(gs_op_encode_updates_at(rev, n, &with, at), GS_OK);
+    assert_int_equal(with.len - 6, sec.len);
+    assert_memory_equal(with.data + 6, sec.data, sec.len);
+    assert_int_equal(gs_op_updates_parse(sec.data, sec.len, &back, false),
+                     GS_OK);
+    assert_int_equal(back.n_updates, n);
+    for (size_t i = 0; i < n; i++) {
+        const gs_update *b = &back.updates[i];
+        assert_ptr_equal(at[i].u, &rev[n - 1 - i]); /* sorted back */
+        assert_int_equal(at[i].u->kind, b->kind);
+        assert_int_equal(at[i].field, (size_t)(b->field.p - sec.data));
+        assert_int_equal(at[i].u->field.n, b->field.n);
+        assert_int_equal(at[i].payload, (size_t)(b->payload.p - sec.data));
+        assert_int_equal(at[i].u->payload.n, b->payload.n);
+    }
     gs_buf_fini(&whole);
     gs_buf_fini(&sec);
     gs_buf_fini(&with);
