@@ -1177,19 +1177,18 @@ struct reader {
     FILE *f;
     char *blk; /* IMPORT_BLOCK bytes read, blk[at, n) not used yet */
     size_t at, n;
-    char *buf; /* the line, up to IMPORT_LINE_MAX bytes and a NUL */
-    size_t cap;
 };
 
-/* Read one line into r->buf (without its newline, NUL-terminated),
- * growing it up to IMPORT_LINE_MAX bytes. A longer line is read through
- * to its end without being kept, and *too_long set. *used gets the bytes
- * consumed, newline included. Returns the length, -1 at end of file (or
- * on a read error: see ferror), -2 if out of memory. */
+/* Append one line to dst (without its newline), up to IMPORT_LINE_MAX
+ * bytes: straight from the block read, with no copy between. A longer
+ * line is read through to its end and not kept (dst as it was), and
+ * *too_long set. *used gets the bytes consumed, newline included.
+ * Returns the length, -1 at end of file (or on a read error: see
+ * ferror), -2 if out of memory (dst as it was). */
 static ssize_t
-read_line(struct reader *r, bool *too_long, size_t *used)
+read_line(struct reader *r, gs_buf *dst, bool *too_long, size_t *used)
 {
-    size_t n = 0, all = 0;
+    size_t n = 0, all = 0, start = dst->len;
     bool nl = false;
     *too_long = false;
     while (!nl) {
@@ -1208,28 +1207,18 @@ read_line(struct reader *r, bool *too_long, size_t *used)
             continue;
         if (seg > IMPORT_LINE_MAX - n) {
             *too_long = true;
+            dst->len = start;
             continue;
         }
-        if (n + seg + 1 > r->cap) {
-            size_t ncap = r->cap ? r->cap : 4096;
-            while (ncap < n + seg + 1)
-                ncap *= 2;
-            if (ncap > IMPORT_LINE_MAX + 1)
-                ncap = IMPORT_LINE_MAX + 1;
-            char *p = realloc(r->buf, ncap);
-            if (p == NULL)
-                return -2;
-            r->buf = p;
-            r->cap = ncap;
+        if (gs_buf_put(dst, s, seg) != GS_OK) {
+            dst->len = start;
+            return -2;
         }
-        memcpy(r->buf + n, s, seg);
         n += seg;
     }
     *used = all;
     if (all == 0)
         return -1;
-    if (r->buf)
-        r->buf[n] = 0;
     return (ssize_t)n;
 }
 
@@ -1317,6 +1306,18 @@ struct keep {
                            order), for the write pass to skip */
 };
 
+/* Where entry_put put the parts of an entry in its buffer (offsets, as
+ * the buffer may move as it grows): for a reader of a chunk's entries,
+ * which takes them from here rather than parse the entry again
+ * (entry_view_read). */
+struct entry_view {
+    uint32_t type, id, kept, upd; /* offsets of their bytes */
+    uint32_t kept_n;
+    uint16_t type_n, id_n;
+    uint8_t n_upd;
+    bool has; /* updates kept */
+};
+
 /* Append the entry of a line to b; u NULL: no updates kept. The updates
  * are kept as the op's encoding has them (gs_op_encode_updates), after
  * their length (u32be): the build copies them into the op. Then how many
@@ -1327,27 +1328,38 @@ struct keep {
  * again as it takes the op (gs_store_built). */
 static gs_err
 entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
-          const char *type, const char *id, const gs_json_updates *u)
+          const char *type, const char *id, const gs_json_updates *u,
+          struct entry_view *ev)
 {
     static const uint8_t room[4];
     gs_update_at at[GS_OP_UPDATES_MAX];
     gs_op op; /* its updates only */
-    size_t sec = 0;
+    size_t sec = 0, tn = strlen(type), in = strlen(id), ta = 0, ia = 0;
     gs_err rc = GS_OK;
     if ((rc = gs_buf_put_varint(b, line)) == GS_OK &&
         (rc = gs_buf_put_varint(b, (uint64_t)off)) == GS_OK &&
         (rc = gs_buf_put_varint(b, len)) == GS_OK &&
-        (rc = gs_buf_put_str(b, type, strlen(type))) == GS_OK &&
-        (rc = gs_buf_put_str(b, id, strlen(id))) == GS_OK &&
-        (rc = gs_buf_put_u8(b, u != NULL)) == GS_OK && u != NULL) {
+        (rc = gs_buf_put_str(b, type, tn)) == GS_OK &&
+        (ta = b->len - tn, rc = gs_buf_put_str(b, id, in)) == GS_OK &&
+        (ia = b->len - in, rc = gs_buf_put_u8(b, u != NULL)) == GS_OK &&
+        u != NULL) {
         gs_json_updates_fill(u, &op);
         if ((rc = gs_buf_put(b, room, sizeof room)) == GS_OK) {
             sec = b->len;
             rc = gs_op_encode_updates_at(op.updates, op.n_updates, b, at);
         }
     }
-    if (rc != GS_OK || u == NULL)
+    if (rc != GS_OK)
         return rc;
+    /* names and ids are short (their rules: GS_NAME_BYTES_MAX,
+     * GS_ID_BYTES_MAX), and a chunk's entries far below 4 GiB */
+    *ev = (struct entry_view){.type = (uint32_t)ta,
+                              .id = (uint32_t)ia,
+                              .type_n = (uint16_t)tn,
+                              .id_n = (uint16_t)in,
+                              .has = u != NULL};
+    if (u == NULL)
+        return GS_OK;
     /* 32 bits hold it: 64 payloads of at most 32 KiB */
     size_t n = b->len - sec;
     for (int k = 0; k < 4; k++)
@@ -1361,6 +1373,12 @@ entry_put(gs_buf *b, unsigned long line, off_t off, size_t len,
                                 {0, 0}};
     if ((rc = gs_buf_put_u8(b, (uint8_t)op.n_updates)) == GS_OK)
         rc = gs_buf_put(b, ua, op.n_updates * sizeof ua[0]);
+    if (rc == GS_OK) {
+        ev->kept = (uint32_t)sec;
+        ev->kept_n = (uint32_t)n;
+        ev->upd = (uint32_t)(b->len - op.n_updates * sizeof ua[0]);
+        ev->n_upd = (uint8_t)op.n_updates;
+    }
     return rc;
 }
 
@@ -1403,6 +1421,24 @@ entry_read(gs_rd *rd, struct record *rec, gs_store_target *t)
     rec->upd = at.p;
     rec->n_upd = nu;
     return GS_OK;
+}
+
+/* entry_read of an entry of base (a chunk's keep buffer) by its view, for
+ * the line (no, off, len): nothing parsed. */
+static void
+entry_view_read(const uint8_t *base, const struct entry_view *ev,
+                unsigned long no, off_t off, size_t len, struct record *rec,
+                gs_store_target *t)
+{
+    *rec = (struct record){.line = no, .off = off, .len = len};
+    *t = (gs_store_target){gs_slice_of(base + ev->type, ev->type_n),
+                           gs_slice_of(base + ev->id, ev->id_n)};
+    if (!ev->has)
+        return;
+    rec->kept = base + ev->kept;
+    rec->kept_n = ev->kept_n;
+    rec->upd = base + ev->upd;
+    rec->n_upd = ev->n_upd;
 }
 
 /* Keep a line's entry (made by a parser), unless the arena is full; the
@@ -1620,6 +1656,7 @@ struct cline {
     bool too_long;
     gs_err rc;      /* GS_OK: a record, its entry keep[kat, kat + kn) */
     size_t kat, kn; /* kn 0 with rc GS_OK: no memory for its entry */
+    struct entry_view ev; /* kn > 0: where its entry's parts are in keep */
     bool ups;       /* the entry holds its updates (else read it again) */
     size_t why;     /* rc != GS_OK: its reason at whys[why]; SIZE_MAX:
                        none could be kept, say gs_strerror(rc) */
@@ -1753,12 +1790,13 @@ line_parse(const struct parsers *p, struct chunk *c, struct cline *l,
     l->rc = rc;
     if (rc == GS_OK) {
         gs_err erc = entry_put(&c->keep, l->no, l->off, l->len, type, id,
-                               l->ups ? &ups : NULL);
+                               l->ups ? &ups : NULL, &l->ev);
         if (erc != GS_OK && p->write && l->ups) {
             /* no room for the updates: the build reads the line again */
             c->keep.len = l->kat;
             l->ups = false;
-            erc = entry_put(&c->keep, l->no, l->off, l->len, type, id, NULL);
+            erc = entry_put(&c->keep, l->no, l->off, l->len, type, id, NULL,
+                            &l->ev);
         }
         if (erc == GS_OK)
             l->kn = c->keep.len - l->kat;
@@ -1790,7 +1828,6 @@ chunk_chain(struct parsers *p, struct chunk *c)
         struct cline *l = &c->line[i];
         struct record rec;
         gs_store_target t;
-        gs_rd rd;
         uint64_t hlc;
         l->on = 0;
         if (ch->on && atomic_load_explicit(&ch->off, memory_order_relaxed))
@@ -1799,13 +1836,12 @@ chunk_chain(struct parsers *p, struct chunk *c)
             continue; /* a bad line writes nothing (or ends the import) */
         /* a line whose stages the writer checks in order may be refused
          * there; one whose updates were not kept is built from its text */
-        if (l->ups && l->kn > 0)
-            gs_rd_init(&rd, c->keep.data + l->kat, l->kn);
-        if (!l->ups || l->kn == 0 || l->sn > 0 ||
-            entry_read(&rd, &rec, &t) != GS_OK || rec.kept == NULL) {
+        if (!l->ups || l->kn == 0 || l->sn > 0 || !l->ev.has) {
             ch->on = false;
             continue;
         }
+        entry_view_read(c->keep.data, &l->ev, l->no, l->off, l->len, &rec,
+                        &t);
         if (rec.n_upd == 0)
             continue; /* it writes no op */
         if (stamp_next(&ch->clock, ch->hlc, &ch->wall, &ch->wall_age, &hlc) !=
@@ -1932,7 +1968,8 @@ chunk_read(struct parsers *p, struct chunk *c)
         gs_buf_init(&c->ops, SIZE_MAX);
     }
     while (c->n < IMPORT_CHUNK_LINES && c->text.len < IMPORT_CHUNK_TEXT) {
-        ssize_t len = read_line(&p->rd, &too_long, &used);
+        size_t at = c->text.len;
+        ssize_t len = read_line(&p->rd, &c->text, &too_long, &used);
         if (len == -1) {
             p->eof = true;
             if (ferror(p->rd.f)) {
@@ -1950,25 +1987,17 @@ chunk_read(struct parsers *p, struct chunk *c)
         off_t off = p->off;
         p->off += (off_t)used;
         if (!too_long) {
-            while (len > 0 && p->rd.buf[len - 1] == '\r')
+            while (len > 0 && c->text.data[at + (size_t)len - 1] == '\r')
                 len--;
+            c->text.len = at + (size_t)len;
             if (len == 0)
                 continue; /* blank lines are allowed */
         }
-        struct cline *l = &c->line[c->n];
-        *l = (struct cline){.no = p->lineno,
-                            .off = off,
-                            .at = c->text.len,
-                            .len = too_long ? 0 : (size_t)len,
-                            .too_long = too_long};
-        if (!too_long &&
-            gs_buf_put(&c->text, p->rd.buf, (size_t)len) != GS_OK) {
-            p->lineno--; /* "out of memory reading" this line */
-            p->eof = true;
-            p->read_rc = GS_ENOMEM;
-            return;
-        }
-        c->n++;
+        c->line[c->n++] = (struct cline){.no = p->lineno,
+                                         .off = off,
+                                         .at = at,
+                                         .len = too_long ? 0 : (size_t)len,
+                                         .too_long = too_long};
     }
 }
 
@@ -2086,9 +2115,8 @@ parsers_stop(struct parsers *p)
         p->c = NULL;
         gs_jtape_fini(&p->tape);
     }
-    free(p->rd.buf);
     free(p->rd.blk);
-    p->rd.buf = p->rd.blk = NULL;
+    p->rd.blk = NULL;
 }
 
 /* Say why reading stopped, if it stopped early. */
@@ -2437,18 +2465,13 @@ stream_next(size_t i, gs_store_target *t, void *ctx)
             why = swhy;
         }
         if (lrc == GS_OK) {
-            gs_rd rd;
             if (l->kn == 0) {
                 detail(r, "out of memory reading line %lu", l->no);
                 s->stopped = true;
                 return GS_ENOMEM;
             }
-            gs_rd_init(&rd, s->c->keep.data + l->kat, l->kn);
-            if ((rc = entry_read(&rd, &s->rec, &s->t)) != GS_OK) {
-                detail(r, "line %lu: %s", l->no, gs_strerror(rc));
-                s->stopped = true;
-                return rc;
-            }
+            entry_view_read(s->c->keep.data, &l->ev, l->no, l->off, l->len,
+                            &s->rec, &s->t);
             /* for an entity held, the build parses the line again, here
              * in the chunk (a fresh one takes the kept updates, and the
              * op made ahead if it has one) */

@@ -196,6 +196,33 @@ expect_eq "two ops on H-1" "$(wc -l <"$TMP/h")" 2
 expect_grep "the second names only head" \
     '"updates":{"head":{"kind":"lww","value":"王秀兰"}}' "$TMP/h"
 
+# line ends as editors and spreadsheets write them: CRLF, blank lines (CR
+# alone too), no newline after the last line; a bad line after them is
+# named by its number in the file, and a line over the limit in the middle
+# of the file is skipped whole, the lines after it read as they are
+R5=$TMP/r5
+new_replica "$R5"
+{
+    printf '\r\n\n'
+    printf '{"type":"household","id":"H-1","fields":{"address":"a"}}\r\n'
+    printf '\r\n'
+    printf '{"type":"household","id":"H-2","fields":{"addres":"typo"}}\r\n'
+    python3 -c "print('{\"type\":\"household\",\"id\":\"H-9\",\"fields\":{\"address\":\"' + 'x' * (2 << 20) + '\"}}')"
+    printf '{"type":"household","id":"H-3","fields":{"address":"c"}}'
+} >"$TMP/crlf.jsonl"
+expect_rc "import CRLF, blank, long, no last newline" 1 "$GS" -r "$R5" \
+    import "$TMP/crlf.jsonl"
+expect_grep "the bad line by its number" "line 5: " "$TMP/err"
+expect_rc "the same, bad lines skipped" 0 "$GS" -r "$R5" import \
+    "$TMP/crlf.jsonl" --skip-bad --json
+expect_grep "line 5 skipped" "line 5" "$TMP/err"
+expect_grep "line 6 skipped, too long" "line 6: line longer than" "$TMP/err"
+expect_grep "two records written" '"records":2,"ops":2' "$TMP/out"
+"$GS" -r "$R5" get household H-1 --json >"$TMP/h1"
+expect_grep "no CR kept in a value" '"address":"a"}' "$TMP/h1"
+"$GS" -r "$R5" get household H-3 --json >"$TMP/h3"
+expect_grep "the last line, with no newline" '"address":"c"' "$TMP/h3"
+
 for c in init put get list history digest import export bundle config \
     version; do
     expect_rc "$c --help" 0 "$GS" "$c" --help
