@@ -223,6 +223,50 @@ expect_grep "no CR kept in a value" '"address":"a"}' "$TMP/h1"
 "$GS" -r "$R5" get household H-3 --json >"$TMP/h3"
 expect_grep "the last line, with no newline" '"address":"c"' "$TMP/h3"
 
+# CRs where the import's 64 KiB reads cut a line: a blank line (CRLF)
+# whose CR is the last byte of one read and its newline the first of the
+# next; a blank line of two CRs, the second and the newline in the next
+# read. Both are blank (a CR left in would be a line that is not JSON),
+# and every record is imported
+R6=$TMP/r6
+new_replica "$R6"
+python3 - "$TMP/cut.jsonl" "$TMP/cut.n" <<'PY'
+import sys
+B = 64 << 10
+ids = iter(range(1, 10000))
+def rec(a):  # ids of one width: a line's length is its address's
+    return '{"type":"household","id":"H-%04d","fields":{"address":"%s"}}' % (
+        next(ids), a)
+bare = len(rec(''))
+def fill(text, upto):
+    # lines (CRLF) of at most 3000 bytes of address until text is upto long
+    while len(text) < upto:
+        room = upto - len(text) - bare - 2
+        if room > 3000 + bare + 3:
+            room = 3000
+        text += rec('f' * room) + '\r\n'
+    assert len(text) == upto, (len(text), upto)
+    return text
+# a blank line whose CR is the first read's last byte, its newline the next
+text = fill('', B - 1) + '\r\n'
+# a blank line of two CRs, the second and the newline in the fourth read
+# (the second read's last byte is no CR: a CR looked for where the first
+# read was would be found in the second's bytes)
+text = fill(text, 3 * B - 1) + '\r\r\n'
+assert text[B - 1:B + 1] == '\r\n' and text[2 * B - 1] != '\r'
+assert text[3 * B - 1:3 * B + 2] == '\r\r\n'
+text += rec('e')
+open(sys.argv[1], 'w').write(text)
+open(sys.argv[2], 'w').write(str(text.count('\n') + 1 - 2))
+PY
+expect_rc "import lines cut at a read's end after a CR" 0 "$GS" -r "$R6" \
+    import "$TMP/cut.jsonl" --json
+n=$(cat "$TMP/cut.n")
+expect_grep "every record" "\"records\":$n,\"ops\":$n" "$TMP/out"
+"$GS" -r "$R6" get household H-"$(printf %04d "$((n + 1))")" --json \
+    >"$TMP/cut.last"
+expect_grep "the last record, after both" '"address":"e"}' "$TMP/cut.last"
+
 for c in init put get list history digest import export bundle config \
     version; do
     expect_rc "$c --help" 0 "$GS" "$c" --help
