@@ -2788,7 +2788,7 @@ refs_none(struct ecodec *x)
  * the caller has just written: glibc's memcmp reads those fresh bytes
  * back with one masked vector load, which waits for the small stores
  * that wrote them (perf: this memcmp, on such a key, 3% of an import's
- * samples, all on that load). */
+ * samples, the most of them on that load). */
 static size_t
 tail_of(gs_store *s, MDB_txn *txn, struct ecodec *x, gs_slice type, bool find,
         int *mrc)
