@@ -155,10 +155,9 @@ gs_op_decode_parsed(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
 
 /* An op's updates section from r into op (and, if pl is not NULL, each
  * update's parsed payload into pl: the check parses it anyway,
- * gs_payload_check is gs_payload_parse). known: as gs_op_updates_parse
- * has it, names and text are not checked (the form is). */
+ * gs_payload_check is gs_payload_parse). */
 static gs_err
-rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
+rd_updates(gs_rd *r, gs_op *op, gs_payload *pl)
 {
     uint64_t v;
     gs_err rc;
@@ -171,8 +170,7 @@ rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
     op->n_updates = (size_t)v;
     for (size_t i = 0; i < op->n_updates; i++) {
         gs_update *u = &op->updates[i];
-        if ((rc = rd_ident(r, GS_NAME_BYTES_MAX, known ? NULL : gs_name_valid,
-                           &u->field)))
+        if ((rc = rd_ident(r, GS_NAME_BYTES_MAX, gs_name_valid, &u->field)))
             return rc;
         if ((rc = gs_rd_u8(r, &u->kind)) != GS_OK)
             return rc;
@@ -189,8 +187,6 @@ rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
         gs_payload *to = pl ? &pl[i] : &one;
         if (u->kind == 0 || u->kind > GS_KIND_KNOWN_MAX)
             rc = gs_payload_check(u->kind, u->payload);
-        else if (known)
-            rc = gs_payload_parse_known(u->kind, u->payload, to);
         else
             rc = gs_payload_parse(u->kind, u->payload, to);
         if (rc != GS_OK)
@@ -202,15 +198,15 @@ rd_updates(gs_rd *r, gs_op *op, gs_payload *pl, bool known)
 gs_err
 gs_op_read_updates(gs_rd *r, gs_op *op)
 {
-    return rd_updates(r, op, NULL, false);
+    return rd_updates(r, op, NULL);
 }
 
 gs_err
-gs_op_updates_parse(const uint8_t *p, size_t n, gs_op *op, bool known)
+gs_op_updates_parse(const uint8_t *p, size_t n, gs_op *op)
 {
     gs_rd r;
     gs_rd_init(&r, p, n);
-    gs_err rc = rd_updates(&r, op, NULL, known);
+    gs_err rc = rd_updates(&r, op, NULL);
     if (rc == GS_OK && gs_rd_left(&r) != 0)
         rc = GS_EMALFORMED;
     return rc;
@@ -220,7 +216,7 @@ gs_err
 gs_op_updates_check(const uint8_t *p, size_t n)
 {
     gs_op op;
-    return gs_op_updates_parse(p, n, &op, false);
+    return gs_op_updates_parse(p, n, &op);
 }
 
 /* gs_op_decode; pl as rd_updates has it. */
@@ -259,7 +255,7 @@ decode(const uint8_t *bytes, size_t n, gs_op *op, gs_payload *pl)
         return rc;
     if ((rc = rd_ident(&r, GS_ID_BYTES_MAX, gs_id_valid, &op->id)))
         return rc;
-    if ((rc = rd_updates(&r, op, pl, false)) != GS_OK)
+    if ((rc = rd_updates(&r, op, pl)) != GS_OK)
         return rc;
     if (gs_rd_left(&r) != 0)
         return GS_EMALFORMED;

@@ -128,9 +128,11 @@ typedef struct gs_update_at {
 
 /* gs_op_encode_updates, and where each update went: at[i] for the i-th
  * in the section (at: room for n). For a caller that reads the section
- * back as gs_op_updates_parse would, without parsing it: each payload
- * as its builder made it (the builders in field.h check what they
- * write), each name as it was given. */
+ * as gs_op_updates_parse would, without parsing it: each payload as its
+ * builder made it (the builders in field.h check what they write), each
+ * name as it was given (an import's: the schema's; fuzz_json_updates
+ * holds json.c to sections the full check takes, each update where this
+ * says). */
 GS_MUST_CHECK gs_err gs_op_encode_updates_at(const gs_update *u, size_t n,
                                              gs_buf *out, gs_update_at *at);
 
@@ -139,14 +141,9 @@ GS_MUST_CHECK gs_err gs_op_encode_updates_at(const gs_update *u, size_t n,
 GS_MUST_CHECK gs_err gs_op_updates_check(const uint8_t *p, size_t n);
 
 /* gs_op_updates_check, and the updates read into op->n_updates and
- * op->updates (borrowing p); what else op holds is left as it was.
- * known: the section was made from field names and text already checked
- * (an import's, json.c: its names are the schema's, its text checked as
- * the line was parsed; fuzz_json_updates holds it to that), and only its
- * form is checked: the names and the text of lww values and set elements
- * are not checked again. */
+ * op->updates (borrowing p); what else op holds is left as it was. */
 GS_MUST_CHECK gs_err gs_op_updates_parse(const uint8_t *p, size_t n,
-                                         gs_op *op, bool known);
+                                         gs_op *op);
 
 /* Read an updates section from r into op->n_updates and op->updates
  * (borrowing r's bytes), checked as gs_op_decode checks them; r is left

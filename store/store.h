@@ -177,12 +177,11 @@ typedef struct gs_store_target {
  * is called), valid until its next call:
  *   op    the op decoded, as gs_op_decode would decode it, if the builder
  *         checked the target's type and id (gs_name_valid, gs_id_valid)
- *         and the op's updates section with gs_op_updates_check, or with
- *         gs_op_updates_parse (known) if it made the section from names
- *         and text it had checked (on bytes equal to op's, where the
- *         updates' slices may point), or made the section itself with
- *         gs_op_encode_updates_at from valid names and payloads made by
- *         field.h's builders (which check them): the store reads it
+ *         and the op's updates section with gs_op_updates_check (on
+ *         bytes equal to op's, where the updates' slices may point), or
+ *         made the section itself with gs_op_encode_updates_at from valid
+ *         names and payloads made by field.h's builders (which check
+ *         them): the store reads it
  *         instead of decoding the bytes (parsing each payload, as known),
  *         compares its author, seq, prev, type and id with what they must
  *         be and its scope with the write's (checked once), and checks

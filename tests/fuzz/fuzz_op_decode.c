@@ -7,12 +7,11 @@
  *  - an accepted op merges into an entity without error, and the entity's
  *    state encoding decodes back to the same bytes;
  *  - a run made of the input alone is refused for want of a signature;
- *  - an accepted op's updates section, read on its own as an import's
- *    parser reads the sections it makes (gs_op_updates_parse, known: the
- *    form checked, not the text), gives the updates the decode gives, and
- *    each payload read as the import's writer reads it
- *    (gs_payload_parse_known) what the full parse gives; any input's
- *    tail read as a section is read without a fault.
+ *  - an accepted op's updates section, read on its own
+ *    (gs_op_updates_parse), gives the updates the decode gives, and each
+ *    payload read as the import's writer reads it (gs_payload_parse_known)
+ *    what the full parse gives; any input's tail read as a section is
+ *    read without a fault.
  * Without libFuzzer, tests/fuzz/replay.c runs this over the corpus in ctest.
  */
 #include "field.h"
@@ -34,14 +33,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gs_op kop;
     gs_payload kpl, pl[GS_OP_UPDATES_MAX];
     /* any input: its bytes past the first as a section (no fault) */
-    if (size > 1 && gs_op_updates_parse(data + 1, size - 1, &kop, true) ==
+    if (size > 1 && gs_op_updates_parse(data + 1, size - 1, &kop) ==
                         GS_OK &&
         kop.n_updates == 0)
         abort(); /* a section read holds an update at least */
     if (gs_op_decode_parsed(data, size, &op, pl) != GS_OK)
         return 0;
     size_t at = (size_t)(op.id.p + op.id.n - data); /* the section */
-    if (gs_op_updates_parse(data + at, size - at, &kop, true) != GS_OK ||
+    if (gs_op_updates_parse(data + at, size - at, &kop) != GS_OK ||
         kop.n_updates != op.n_updates)
         abort();
     for (size_t i = 0; i < op.n_updates; i++) {

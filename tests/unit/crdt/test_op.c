@@ -558,11 +558,10 @@ head_is_good(const struct raw *r)
 }
 
 /* gs_op_decode of r; and, alike, of its updates section alone
- * (gs_op_updates_check) when its head is good; the section read as an
- * import's parser reads the sections it made (gs_op_updates_parse, known:
- * only the checks of names and text go), and each payload of a good op as
- * its writer then reads it (gs_payload_parse_known), as the full decode
- * reads them. */
+ * (gs_op_updates_check) when its head is good; the section read alone
+ * (gs_op_updates_parse), and each payload of a good op as an import's
+ * writer reads it (gs_payload_parse_known), as the full decode reads
+ * them. */
 static gs_err
 decode_raw(const struct raw *r)
 {
@@ -572,29 +571,21 @@ decode_raw(const struct raw *r)
     size_t n = raw_encode(r, bytes, sizeof bytes);
     gs_err rc = gs_op_decode(bytes, n, &op);
     gs_err src = gs_op_updates_check(bytes + raw_sec_at, n - raw_sec_at);
-    gs_op sop, skop; /* the section read alone */
-    assert_int_equal(gs_op_updates_parse(bytes + raw_sec_at, n - raw_sec_at,
-                                         &sop, false),
-                     src);
-    gs_err krc = gs_op_updates_parse(bytes + raw_sec_at, n - raw_sec_at,
-                                     &skop, true);
-    assert_int_equal(krc, src == GS_EUTF8 ? GS_OK : src);
+    gs_op sop; /* the section read alone */
+    assert_int_equal(
+        gs_op_updates_parse(bytes + raw_sec_at, n - raw_sec_at, &sop), src);
     if (head_is_good(r))
         assert_int_equal(src, rc);
     if (rc == GS_OK) {
         assert_int_equal(gs_op_decode_parsed(bytes, n, &op, pl), GS_OK);
         assert_int_equal(sop.n_updates, op.n_updates);
-        assert_int_equal(skop.n_updates, op.n_updates);
         for (size_t i = 0; i < op.n_updates; i++) {
-            const gs_update *u = &op.updates[i];
-            for (int k = 0; k < 2; k++) { /* read alone, in full and known */
-                const gs_update *s = k ? &skop.updates[i] : &sop.updates[i];
-                assert_int_equal(s->kind, u->kind);
-                assert_ptr_equal(s->field.p, u->field.p);
-                assert_int_equal(s->field.n, u->field.n);
-                assert_ptr_equal(s->payload.p, u->payload.p);
-                assert_int_equal(s->payload.n, u->payload.n);
-            }
+            const gs_update *u = &op.updates[i], *s = &sop.updates[i];
+            assert_int_equal(s->kind, u->kind);
+            assert_ptr_equal(s->field.p, u->field.p);
+            assert_int_equal(s->field.n, u->field.n);
+            assert_ptr_equal(s->payload.p, u->payload.p);
+            assert_int_equal(s->payload.n, u->payload.n);
             if (u->kind < 1 || u->kind > GS_KIND_KNOWN_MAX)
                 continue;
             assert_int_equal(gs_payload_parse_known(u->kind, u->payload, &kpl),
@@ -773,7 +764,7 @@ test_op_encode_with_updates_section(void **state)
     assert_int_equal(gs_op_encode_updates_at(rev, n, &with, at), GS_OK);
     assert_int_equal(with.len - 6, sec.len);
     assert_memory_equal(with.data + 6, sec.data, sec.len);
-    assert_int_equal(gs_op_updates_parse(sec.data, sec.len, &back, false),
+    assert_int_equal(gs_op_updates_parse(sec.data, sec.len, &back),
                      GS_OK);
     assert_int_equal(back.n_updates, n);
     for (size_t i = 0; i < n; i++) {
